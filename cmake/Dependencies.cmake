@@ -1,0 +1,42 @@
+# Every third-party library comes from a Debian 12 package (scripts/install-deps).
+# STACK.md in the shared folder lists why each is found the way it is.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(nlohmann_json 3.11 REQUIRED)
+find_package(spdlog 1.10 REQUIRED)
+find_package(CLI11 2.1 REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(ZXing 1.4 REQUIRED)
+find_package(PahoMqttCpp 1.2 REQUIRED)
+pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium>=1.0.18)
+
+# mbedTLS 2.28 ships no CMake config and no .pc file: import it by hand, using upstream 3.x names.
+find_path(MBEDTLS_INCLUDE_DIR mbedtls/version.h REQUIRED)
+find_library(MBEDCRYPTO_LIBRARY mbedcrypto REQUIRED)
+find_library(MBEDX509_LIBRARY mbedx509 REQUIRED)
+find_library(MBEDTLS_LIBRARY mbedtls REQUIRED)
+if(NOT TARGET MbedTLS::mbedcrypto)
+  add_library(MbedTLS::mbedcrypto UNKNOWN IMPORTED)
+  set_target_properties(MbedTLS::mbedcrypto PROPERTIES
+    IMPORTED_LOCATION "${MBEDCRYPTO_LIBRARY}" INTERFACE_INCLUDE_DIRECTORIES "${MBEDTLS_INCLUDE_DIR}")
+  add_library(MbedTLS::mbedx509 UNKNOWN IMPORTED)
+  set_target_properties(MbedTLS::mbedx509 PROPERTIES
+    IMPORTED_LOCATION "${MBEDX509_LIBRARY}" INTERFACE_LINK_LIBRARIES MbedTLS::mbedcrypto)
+  add_library(MbedTLS::mbedtls UNKNOWN IMPORTED)
+  set_target_properties(MbedTLS::mbedtls PROPERTIES
+    IMPORTED_LOCATION "${MBEDTLS_LIBRARY}" INTERFACE_LINK_LIBRARIES MbedTLS::mbedx509)
+endif()
+
+# libgpiod 1.6 (C++ bindings): only the Linux HAL backend needs it.
+pkg_check_modules(GPIODCXX IMPORTED_TARGET libgpiodcxx>=1.6)
+
+if(RECLOTHES_CONTROLLER)
+  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib>=0.11)
+  pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx>=6.4)
+  find_package(PostgreSQL 15 REQUIRED)
+endif()
+
+if(RECLOTHES_TESTS)
+  find_package(GTest REQUIRED)
+endif()

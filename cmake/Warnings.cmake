@@ -1,0 +1,26 @@
+# Warnings for our own targets only (never for third-party headers, which come in as SYSTEM).
+add_library(reclothes_warnings INTERFACE)
+target_compile_options(reclothes_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
+  -Woverloaded-virtual -Wconversion -Wsign-conversion -Wnull-dereference -Wimplicit-fallthrough
+  -Wformat=2)
+if(RECLOTHES_WERROR)
+  target_compile_options(reclothes_warnings INTERFACE -Werror)
+endif()
+
+# reclothes_add_test(NAME name LABEL unit|integration|e2e SOURCES ... LIBS ...)
+# One GoogleTest executable; every test in it is registered with CTest under the label.
+function(reclothes_add_test)
+  cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  if(NOT T_LABEL MATCHES "^(unit|integration|e2e)$")
+    message(FATAL_ERROR "reclothes_add_test(${T_NAME}): LABEL must be unit, integration or e2e")
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main reclothes_warnings)
+  gtest_discover_tests(${T_NAME}
+    PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
+    DISCOVERY_TIMEOUT 60)
+endfunction()
