@@ -35,6 +35,7 @@ if(RECLOTHES_CONTROLLER)
   pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib>=0.11)
   pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx>=6.4)
   find_package(PostgreSQL 15 REQUIRED)
+  find_package(prometheus-cpp REQUIRED COMPONENTS core)  # prometheus-cpp::core
 endif()
 
 if(RECLOTHES_TESTS)

@@ -38,6 +38,10 @@ inline constexpr std::size_t kTokenIdBytes = 8;
 inline constexpr std::size_t kMaxBoxIdLength = 32;        // [A-Za-z0-9_-]{1,32}
 inline constexpr std::size_t kMaxTokenCompartments = 48;  // a courier token may cover a whole box
 inline constexpr std::string_view kTokenPrefix = "RC1:";
+inline constexpr std::uint8_t kTokenFormatVersion = 1;      // the first byte of the binary form
+inline constexpr std::size_t kTokenSignatureBytes = 64;     // raw r||s, 32 bytes each
+inline constexpr std::int64_t kMaxTokenValiditySeconds = 31 * 24 * 3600;  // expires - not_before
+inline constexpr std::size_t kMaxTokenTextLength = 1024;    // longer text is malformed unread
 
 // True for a box id of 1..32 characters from [A-Za-z0-9_-]: safe in MQTT topics, file names and
 // certificate common names.
@@ -81,8 +85,11 @@ struct TokenRejection {
   std::string detail;  // for logs: which field, which key id, times
 };
 
-// Checks that claims can be encoded. Fails with kInvalidArgument for claims that cannot be encoded (bad box id, no compartments,
-// expires <= not_before, times out of range).
+// Checks that claims can be encoded. Fails with kInvalidArgument, naming the field, for claims
+// that cannot be encoded: an action outside the enum, a bad box id, no or more than 48
+// compartments, compartment 0, compartments not strictly increasing (sort them; duplicates are
+// refused rather than silently merged), not_before outside 0..2^32-1, expires <= not_before, or a
+// window longer than kMaxTokenValiditySeconds.
 Status validate_claims(const TokenClaims& claims);
 
 // Parses the text form without checking the signature: kMalformed or the parsed token.
@@ -98,15 +105,19 @@ class TokenSigner {
 
   // A new random key.
   static Result<TokenSigner> generate(std::uint16_t key_id);
-  // A key from PEM (SEC1 "EC PRIVATE KEY" or PKCS#8 "PRIVATE KEY").
+  // A key from PEM (SEC1 "EC PRIVATE KEY" or PKCS#8 "PRIVATE KEY", unencrypted).
+  // kInvalidArgument for anything that is not a P-256 private key, naming the curve or key type.
   static Result<TokenSigner> from_private_pem(std::uint16_t key_id, std::string_view pem);
 
   std::uint16_t key_id() const;
+  // SEC1 "EC PRIVATE KEY" PEM, for storing the key.
   Result<std::string> private_pem() const;
   // The public key as PEM (SubjectPublicKeyInfo); what boxes get in their configuration.
   Result<std::string> public_pem() const;
 
-  // Signs the claims and returns the text form ("RC1:...").
+  // Signs the claims and returns the text form ("RC1:..."). Fails with validate_claims' error
+  // (kInvalidArgument) or kInternal if mbedTLS fails. Thread-safe: the controller may call it
+  // from several request threads at once (only the blinding random generator is locked).
   Result<std::string> sign(const TokenClaims& claims) const;
 
  private:
@@ -124,8 +135,10 @@ class TrustedKeys {
   TrustedKeys(TrustedKeys&&) noexcept;
   TrustedKeys& operator=(TrustedKeys&&) noexcept;
 
-  // Adds or replaces a key. kInvalidArgument if the PEM is not a P-256 public key.
+  // Adds or replaces a key. kInvalidArgument if the PEM is not a P-256 public key
+  // (SubjectPublicKeyInfo, "BEGIN PUBLIC KEY"); the ring is then unchanged.
   Status add(std::uint16_t key_id, std::string_view public_pem, bool retired = false);
+  // Tokens signed by a retired key are refused with kKeyRetired. No effect on an unknown id.
   void retire(std::uint16_t key_id);
   bool contains(std::uint16_t key_id) const;
   std::size_t size() const;
@@ -140,11 +153,17 @@ struct VerifyRequest {
   std::string_view box_id;                  // this box
   std::optional<std::uint8_t> compartment;  // the compartment asked about, if any
   std::int64_t now = 0;                     // Unix seconds
-  std::int64_t leeway_seconds = 60;         // tolerated clock difference between box and controller
+  // Tolerated clock difference between box and controller; a negative value counts as 0.
+  std::int64_t leeway_seconds = 60;
 };
 
-// Checks, in this order: format, key id, signature, validity window, box, compartment. The first
-// failing check is the reason returned.
+// Checks, in this order: format (kMalformed), key id (kUnknownKey, kKeyRetired), signature
+// (kBadSignature), validity window (kNotYetValid if now < not_before - leeway, kExpired if
+// now >= expires + leeway), box (kWrongBox), compartment if the request names one
+// (kWrongCompartment). The first failing check is the reason returned. It does not know which
+// token ids were used or revoked: the box's journal checks that after a successful verify.
+// verify() is const and thread-safe; the TrustedKeys must outlive the verifier and must not be
+// changed while another thread verifies.
 class TokenVerifier {
  public:
   explicit TokenVerifier(const TrustedKeys& keys) : keys_(keys) {}
