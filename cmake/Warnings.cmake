@@ -8,10 +8,14 @@ if(RECLOTHES_WERROR)
   target_compile_options(reclothes_warnings INTERFACE -Werror)
 endif()
 
-# reclothes_add_test(NAME name LABEL unit|integration|e2e SOURCES ... LIBS ...)
-# One GoogleTest executable; every test in it is registered with CTest under the label.
+# reclothes_add_test(NAME name LABEL unit|integration|e2e SOURCES ... LIBS ... [TIMEOUT s]
+#                    [SINGLE_PROCESS])
+# One GoogleTest executable. By default every test in it is registered with CTest on its own (one
+# process per test). SINGLE_PROCESS registers the executable as one CTest test instead, so that a
+# suite's shared servers (SetUpTestSuite) really are shared; GoogleTest still prints every test.
+# A test that calls GTEST_SKIP is reported by CTest as skipped, never as passed.
 function(reclothes_add_test)
-  cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "SINGLE_PROCESS" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
   if(NOT T_LABEL MATCHES "^(unit|integration|e2e)$")
     message(FATAL_ERROR "reclothes_add_test(${T_NAME}): LABEL must be unit, integration or e2e")
   endif()
@@ -20,7 +24,13 @@ function(reclothes_add_test)
   endif()
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main reclothes_warnings)
-  gtest_discover_tests(${T_NAME}
-    PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
-    DISCOVERY_TIMEOUT 60)
+  if(T_SINGLE_PROCESS)
+    add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+    set_tests_properties(${T_NAME} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
+      SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\] [1-9]")
+  else()
+    gtest_discover_tests(${T_NAME}
+      PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT} SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]"
+      DISCOVERY_TIMEOUT 60)
+  endif()
 endfunction()
