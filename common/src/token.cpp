@@ -97,7 +97,11 @@ Status require_p256(const mbedtls_pk_context& pk) {
                       std::string("token keys must be EC secp256r1 (P-256), this key is ") +
                           mbedtls_pk_get_name(&pk));
   }
-  const mbedtls_ecp_group_id id = mbedtls_pk_ec(pk)->grp.id;
+  const mbedtls_ecp_keypair* keypair = mbedtls_pk_ec(pk);
+  if (keypair == nullptr) {
+    return make_error(ErrorCode::kInvalidArgument, "token key has no EC key pair");
+  }
+  const mbedtls_ecp_group_id id = keypair->grp.id;
   if (id != MBEDTLS_ECP_DP_SECP256R1) {
     const mbedtls_ecp_curve_info* info = mbedtls_ecp_curve_info_from_grp_id(id);
     return make_error(

@@ -130,8 +130,11 @@ struct RawToken {
   std::size_t signature_size = 64;
 
   Bytes body() const {
-    Bytes out{version, static_cast<std::uint8_t>(key_id >> 8),
-              static_cast<std::uint8_t>(key_id & 0xff)};
+    Bytes out;
+    out.reserve(256);  // also keeps GCC 12's -Warray-bounds false positive on insert() quiet
+    out.push_back(version);
+    out.push_back(static_cast<std::uint8_t>(key_id >> 8));
+    out.push_back(static_cast<std::uint8_t>(key_id & 0xff));
     out.insert(out.end(), token_id.begin(), token_id.end());
     out.push_back(action);
     out.push_back(box_id_len.value_or(static_cast<std::uint8_t>(box_id.size())));

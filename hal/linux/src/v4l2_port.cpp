@@ -170,7 +170,9 @@ class V4l2Port final : public VideoPort {
 
     v4l2_capability caps{};
     if (xioctl(fd, VIDIOC_QUERYCAP, &caps) == -1) {
-      if (errno == ENOTTY || errno == EINVAL) {
+      // ENOTTY is what a kernel says for a file that is not a video device; qemu-user, which runs
+      // the arm64 tests, says ENOSYS for an ioctl it does not translate.
+      if (errno == ENOTTY || errno == EINVAL || errno == ENOSYS) {
         return make_error(ErrorCode::kUnavailable, path + ": not a V4L2 capture device");
       }
       return errno_error(errno, path + ": cannot query the device's capabilities");
