@@ -1,0 +1,77 @@
+// QR decoding for the box camera (ZXing-C++ 1.4), image files (stb) for `reclothes-box
+// scan-image`, and QR rendering (ZXing's writer) for tests and the simulator.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reclothes/common/result.h"
+#include "reclothes/hal/frame.h"
+
+namespace reclothes::firmware {
+
+// Decodes QR codes only: other symbologies in the picture are ignored. Stateless and cheap to
+// copy; decode() is const and may be called from any thread.
+class Scanner {
+ public:
+  struct Options {
+    // ZXing's slower exhaustive search. Off for camera frames: docs/firmware.md ("Scan pipeline")
+    // has the measurement; a phone held to the camera gives a clean, upright code.
+    bool try_harder = false;
+    // Also look at the picture rotated by 90 degrees (1D codes only care; QR finders are
+    // rotation invariant), and downscaled copies of large frames.
+    bool try_rotate = false;
+    bool try_downscale = true;
+  };
+
+  Scanner() : Scanner(Options{}) {}
+  explicit Scanner(Options options) : options_(options) {}
+
+  // The text of the first QR code in the frame, or nullopt if there is none (or the frame is
+  // inconsistent; the HAL already refuses those). Never throws.
+  std::optional<std::string> decode(const hal::Frame& frame) const;
+  // Every QR code in the frame, in ZXing's order.
+  std::vector<std::string> decode_all(const hal::Frame& frame) const;
+
+ private:
+  Options options_;
+};
+
+// Loads a PNG, JPEG, BMP, GIF, PGM/PPM or TGA file as an 8-bit grey frame. kNotFound if the file
+// does not exist, kInvalidArgument if stb cannot decode it (its reason is in the message) or it is
+// larger than hal::Frame::kMaxDimension.
+Result<hal::Frame> load_image_file(const std::filesystem::path& path);
+
+// For `reclothes-box scan-image FILE`: every QR text in the image (decoded with try_harder on,
+// since speed does not matter here). load_image_file's errors, or kNotFound "no QR code found in
+// <path>" if the image holds none.
+Result<std::vector<std::string>> scan_image_file(const std::filesystem::path& path);
+
+struct QrRenderOptions {
+  int module_px = 4;       // pixels per QR module, 1..64
+  int margin_modules = 4;  // white quiet zone around the code, in modules (the standard asks 4)
+  // The canvas the code is drawn on, centred (or at offset_x/offset_y if given). 0 = just fit
+  // the code and its quiet zone.
+  std::uint32_t width = 640;
+  std::uint32_t height = 480;
+  std::optional<std::uint32_t> offset_x;
+  std::optional<std::uint32_t> offset_y;
+  std::uint8_t background = 128;  // grey around the quiet zone (a phone's bezel, a hand)
+  std::uint8_t dark = 20;         // a screen's black is not 0 ...
+  std::uint8_t light = 235;       // ... nor its white 255
+  int noise = 0;                  // uniform noise of +-noise grey levels on every pixel, 0..100
+  std::uint32_t seed = 1;         // the noise is reproducible
+  int ecc_level = 4;              // ZXing's 0..8 scale; 4 is level M, as tokens are specified
+};
+
+// Renders `text` as a QR code (ZXing MultiFormatWriter) on a grey canvas. kInvalidArgument for
+// empty or unencodable text, options out of range, or a code that does not fit the canvas.
+Result<hal::Frame> render_qr(std::string_view text, const QrRenderOptions& options = {});
+// Shorthand: module size and margin on the default 640x480 canvas.
+Result<hal::Frame> render_qr(std::string_view text, int module_px, int margin_modules);
+
+}  // namespace reclothes::firmware

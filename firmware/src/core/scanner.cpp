@@ -1,0 +1,178 @@
+#include "reclothes/firmware/scanner.h"
+
+#include <ZXing/BarcodeFormat.h>
+#include <ZXing/BitMatrix.h>
+#include <ZXing/DecodeHints.h>
+#include <ZXing/ImageView.h>
+#include <ZXing/MultiFormatWriter.h>
+#include <ZXing/ReadBarcode.h>
+#include <stb_image.h>
+
+#include <algorithm>
+#include <exception>
+#include <memory>
+#include <random>
+#include <system_error>
+
+namespace reclothes::firmware {
+namespace {
+
+ZXing::DecodeHints hints_for(const Scanner::Options& options) {
+  ZXing::DecodeHints hints;
+  hints.setFormats(ZXing::BarcodeFormat::QRCode);
+  hints.setTryHarder(options.try_harder);
+  hints.setTryRotate(options.try_rotate);
+  hints.setTryDownscale(options.try_downscale);
+  return hints;
+}
+
+ZXing::ImageView view_of(const hal::Frame& frame) {
+  return ZXing::ImageView(frame.pixels.data(), static_cast<int>(frame.width),
+                          static_cast<int>(frame.height), ZXing::ImageFormat::Lum,
+                          static_cast<int>(frame.stride));
+}
+
+std::vector<std::string> qr_texts(const ZXing::Results& results) {
+  std::vector<std::string> texts;
+  for (const ZXing::Result& r : results) {
+    if (r.isValid() && r.format() == ZXing::BarcodeFormat::QRCode) texts.push_back(r.text());
+  }
+  return texts;
+}
+
+}  // namespace
+
+std::optional<std::string> Scanner::decode(const hal::Frame& frame) const {
+  if (!hal::validate_frame(frame).ok()) return std::nullopt;
+  try {
+    const ZXing::Result r = ZXing::ReadBarcode(view_of(frame), hints_for(options_));
+    if (!r.isValid() || r.format() != ZXing::BarcodeFormat::QRCode) return std::nullopt;
+    return r.text();
+  } catch (const std::exception&) {
+    // ZXing does not throw on reading; if a future version does, a bad frame is no code.
+    return std::nullopt;
+  }
+}
+
+std::vector<std::string> Scanner::decode_all(const hal::Frame& frame) const {
+  if (!hal::validate_frame(frame).ok()) return {};
+  try {
+    return qr_texts(ZXing::ReadBarcodes(view_of(frame), hints_for(options_)));
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+Result<hal::Frame> load_image_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return make_error(ErrorCode::kNotFound, path.string() + ": no such file");
+  }
+  int w = 0;
+  int h = 0;
+  int channels = 0;
+  std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(
+      stbi_load(path.c_str(), &w, &h, &channels, 1), &stbi_image_free);
+  if (!pixels) {
+    const char* reason = stbi_failure_reason();
+    return make_error(ErrorCode::kInvalidArgument,
+                      path.string() + ": cannot decode the image (" +
+                          (reason != nullptr ? reason : "unknown reason") +
+                          "); PNG, JPEG, BMP, GIF, PGM/PPM and TGA are supported");
+  }
+  if (w <= 0 || h <= 0 || static_cast<std::uint32_t>(w) > hal::Frame::kMaxDimension ||
+      static_cast<std::uint32_t>(h) > hal::Frame::kMaxDimension) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      path.string() + ": image is " + std::to_string(w) + "x" + std::to_string(h) +
+                          ", over the limit of " + std::to_string(hal::Frame::kMaxDimension) +
+                          " pixels a side");
+  }
+  hal::Frame frame;
+  frame.width = static_cast<std::uint32_t>(w);
+  frame.height = static_cast<std::uint32_t>(h);
+  frame.stride = frame.width;
+  const std::size_t n = static_cast<std::size_t>(frame.width) * frame.height;
+  frame.pixels.assign(pixels.get(), pixels.get() + n);
+  return frame;
+}
+
+Result<std::vector<std::string>> scan_image_file(const std::filesystem::path& path) {
+  RC_ASSIGN_OR_RETURN(const hal::Frame frame, load_image_file(path));
+  Scanner::Options options;
+  options.try_harder = true;
+  options.try_rotate = true;
+  std::vector<std::string> texts = Scanner(options).decode_all(frame);
+  if (texts.empty()) {
+    return make_error(ErrorCode::kNotFound, "no QR code found in " + path.string());
+  }
+  return texts;
+}
+
+Result<hal::Frame> render_qr(std::string_view text, const QrRenderOptions& o) {
+  if (text.empty()) return make_error(ErrorCode::kInvalidArgument, "render_qr: empty text");
+  if (o.module_px < 1 || o.module_px > 64 || o.margin_modules < 0 || o.margin_modules > 64 ||
+      o.noise < 0 || o.noise > 100 || o.ecc_level < 0 || o.ecc_level > 8) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "render_qr: module_px 1..64, margin_modules 0..64, noise 0..100, "
+                      "ecc_level 0..8");
+  }
+  ZXing::BitMatrix matrix;
+  try {
+    // Size 0x0 with no margin: one bit per module, so the scaling below is exact.
+    matrix = ZXing::MultiFormatWriter(ZXing::BarcodeFormat::QRCode)
+                 .setMargin(0)
+                 .setEccLevel(o.ecc_level)
+                 .encode(std::string(text), 0, 0);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string("render_qr: cannot encode the text: ") + e.what());
+  }
+  const auto modules = static_cast<std::uint32_t>(matrix.width());
+  const auto module_px = static_cast<std::uint32_t>(o.module_px);
+  const auto margin_px = static_cast<std::uint32_t>(o.margin_modules) * module_px;
+  const std::uint32_t side = modules * module_px + 2 * margin_px;
+  const std::uint32_t width = o.width == 0 ? side : o.width;
+  const std::uint32_t height = o.height == 0 ? side : o.height;
+  const std::uint32_t x0 = o.offset_x.value_or(width >= side ? (width - side) / 2 : 0);
+  const std::uint32_t y0 = o.offset_y.value_or(height >= side ? (height - side) / 2 : 0);
+  if (width > hal::Frame::kMaxDimension || height > hal::Frame::kMaxDimension ||
+      static_cast<std::uint64_t>(x0) + side > width ||
+      static_cast<std::uint64_t>(y0) + side > height) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "render_qr: a " + std::to_string(side) + " px code does not fit a " +
+                          std::to_string(width) + "x" + std::to_string(height) + " canvas at (" +
+                          std::to_string(x0) + "," + std::to_string(y0) + ")");
+  }
+
+  hal::Frame frame = hal::Frame::filled(width, height, o.background);
+  auto px = [&](std::uint32_t x, std::uint32_t y) -> std::uint8_t& {
+    return frame.pixels[static_cast<std::size_t>(y) * frame.stride + x];
+  };
+  for (std::uint32_t y = 0; y < side; ++y) {
+    for (std::uint32_t x = 0; x < side; ++x) {
+      bool dark = false;
+      if (x >= margin_px && y >= margin_px && x < side - margin_px && y < side - margin_px) {
+        dark = matrix.get(static_cast<int>((x - margin_px) / module_px),
+                          static_cast<int>((y - margin_px) / module_px));
+      }
+      px(x0 + x, y0 + y) = dark ? o.dark : o.light;
+    }
+  }
+  if (o.noise > 0) {
+    std::mt19937 rng(o.seed);
+    std::uniform_int_distribution<int> dist(-o.noise, o.noise);
+    for (std::uint8_t& p : frame.pixels) {
+      p = static_cast<std::uint8_t>(std::clamp(int{p} + dist(rng), 0, 255));
+    }
+  }
+  return frame;
+}
+
+Result<hal::Frame> render_qr(std::string_view text, int module_px, int margin_modules) {
+  QrRenderOptions options;
+  options.module_px = module_px;
+  options.margin_modules = margin_modules;
+  return render_qr(text, options);
+}
+
+}  // namespace reclothes::firmware

@@ -1,0 +1,211 @@
+#include "reclothes/firmware/scanner.h"
+
+#include <ZXing/BarcodeFormat.h>
+#include <ZXing/BitMatrix.h>
+#include <ZXing/DecodeHints.h>
+#include <ZXing/ImageView.h>
+#include <ZXing/MultiFormatWriter.h>
+#include <ZXing/ReadBarcode.h>
+#include <gtest/gtest.h>
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
+#include "reclothes/common/token.h"
+#include "test_util.h"
+
+namespace reclothes::firmware {
+namespace {
+
+using testing::claims_for;
+using testing::TempDir;
+
+class ScannerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto signer = TokenSigner::generate(1);
+    ASSERT_TRUE(signer.ok());
+    auto deposit = signer->sign(claims_for(TokenAction::kDeposit, {3}));
+    ASSERT_TRUE(deposit.ok());
+    deposit_ = *deposit;
+    std::vector<std::uint8_t> all;
+    for (std::uint8_t c = 1; c <= 24; ++c) all.push_back(c);
+    auto courier = signer->sign(claims_for(TokenAction::kCourierCollect, all, 9, "box-0001",
+                                           testing::kTestNowS, testing::kTestNowS + 4 * 3600));
+    ASSERT_TRUE(courier.ok());
+    courier_ = *courier;
+  }
+
+  std::string deposit_;
+  std::string courier_;
+  Scanner scanner_;
+};
+
+TEST_F(ScannerTest, SignedTokensRoundTripAtSeveralScales) {
+  for (const std::string* token : {&deposit_, &courier_}) {
+    for (int module_px : {2, 3, 4, 6, 8}) {
+      QrRenderOptions o;
+      o.module_px = module_px;
+      o.noise = 25;
+      o.seed = static_cast<std::uint32_t>(module_px);
+      auto frame = render_qr(*token, o);
+      ASSERT_TRUE(frame.ok()) << frame.error().to_string();
+      EXPECT_EQ(scanner_.decode(*frame), std::optional<std::string>(*token))
+          << "module_px " << module_px << " token of " << token->size() << " chars";
+    }
+  }
+}
+
+TEST_F(ScannerTest, ACodeOffCentreWithAThinQuietZoneIsRead) {
+  QrRenderOptions o;
+  o.module_px = 3;
+  o.margin_modules = 2;
+  o.offset_x = 5;
+  o.offset_y = 300;
+  auto frame = render_qr(deposit_, o);
+  ASSERT_TRUE(frame.ok()) << frame.error().to_string();
+  EXPECT_EQ(scanner_.decode(*frame), std::optional<std::string>(deposit_));
+}
+
+TEST_F(ScannerTest, FramesWithoutACodeGiveNothing) {
+  EXPECT_EQ(scanner_.decode(hal::Frame::filled(640, 480, 128)), std::nullopt);
+  EXPECT_EQ(scanner_.decode(hal::Frame::filled(640, 480, 0)), std::nullopt);
+  // Noise only.
+  hal::Frame noisy = hal::Frame::filled(640, 480, 128);
+  std::mt19937 rng(7);
+  for (auto& p : noisy.pixels) p = static_cast<std::uint8_t>(rng() & 0xff);
+  EXPECT_EQ(scanner_.decode(noisy), std::nullopt);
+  EXPECT_TRUE(scanner_.decode_all(noisy).empty());
+}
+
+TEST_F(ScannerTest, AnInconsistentFrameGivesNothing) {
+  hal::Frame bad;
+  bad.width = 100;
+  bad.height = 100;
+  bad.stride = 100;
+  bad.pixels.resize(10);  // far too few
+  EXPECT_EQ(scanner_.decode(bad), std::nullopt);
+  EXPECT_TRUE(scanner_.decode_all(bad).empty());
+}
+
+TEST_F(ScannerTest, OtherBarcodesAreIgnored) {
+  const ZXing::BitMatrix bits = ZXing::MultiFormatWriter(ZXing::BarcodeFormat::Code128)
+                                    .setMargin(20)
+                                    .encode(std::string("RC1:NOTAQRCODE"), 400, 120);
+  hal::Frame frame = hal::Frame::filled(640, 480, 200);
+  for (int y = 0; y < bits.height(); ++y) {
+    for (int x = 0; x < bits.width(); ++x) {
+      frame.pixels[static_cast<std::size_t>(y + 100) * frame.stride +
+                   static_cast<std::size_t>(x + 100)] = bits.get(x, y) ? 0 : 255;
+    }
+  }
+  // The barcode is readable (so the test means something) ...
+  const ZXing::Result any = ZXing::ReadBarcode(
+      ZXing::ImageView(frame.pixels.data(), 640, 480, ZXing::ImageFormat::Lum), {});
+  ASSERT_TRUE(any.isValid());
+  ASSERT_EQ(any.format(), ZXing::BarcodeFormat::Code128);
+  // ... but the box reads QR codes only.
+  EXPECT_EQ(scanner_.decode(frame), std::nullopt);
+}
+
+TEST_F(ScannerTest, DecodeAllFindsTwoCodesInOneFrame) {
+  QrRenderOptions left;
+  left.module_px = 3;
+  left.offset_x = 10;
+  left.offset_y = 100;
+  auto frame = render_qr(deposit_, left);
+  ASSERT_TRUE(frame.ok());
+  QrRenderOptions right = left;
+  right.offset_x = 330;
+  auto other = render_qr("HELLO BOX", right);
+  ASSERT_TRUE(other.ok());
+  // Paste the right half of the second rendering into the first.
+  for (std::uint32_t y = 0; y < 480; ++y) {
+    for (std::uint32_t x = 320; x < 640; ++x) {
+      frame->pixels[y * 640 + x] = other->pixels[y * 640 + x];
+    }
+  }
+  auto texts = scanner_.decode_all(*frame);
+  std::sort(texts.begin(), texts.end());
+  std::vector<std::string> expected{deposit_, "HELLO BOX"};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(texts, expected);
+}
+
+TEST_F(ScannerTest, RenderRefusesWhatItCannotDraw) {
+  EXPECT_FALSE(render_qr("", 4, 4).ok());
+  EXPECT_FALSE(render_qr(deposit_, 0, 4).ok());
+  QrRenderOptions tiny;
+  tiny.width = 50;
+  tiny.height = 50;
+  auto r = render_qr(deposit_, tiny);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("does not fit"), std::string::npos);
+  QrRenderOptions fit;
+  fit.width = 0;
+  fit.height = 0;
+  fit.module_px = 1;
+  auto minimal = render_qr("HELLO", fit);
+  ASSERT_TRUE(minimal.ok());
+  EXPECT_EQ(minimal->width, 21u + 8u);  // version 1 plus two 4-module quiet zones
+}
+
+TEST_F(ScannerTest, ScanImageFileReadsAPngAndAJpeg) {
+  TempDir dir;
+  QrRenderOptions o;
+  o.module_px = 5;
+  auto frame = render_qr(deposit_, o);
+  ASSERT_TRUE(frame.ok());
+  const auto png = dir / "token.png";
+  const auto jpg = dir / "token.jpg";
+  ASSERT_NE(stbi_write_png(png.c_str(), 640, 480, 1, frame->pixels.data(), 640), 0);
+  ASSERT_NE(stbi_write_jpg(jpg.c_str(), 640, 480, 1, frame->pixels.data(), 90), 0);
+  for (const auto& path : {png, jpg}) {
+    auto texts = scan_image_file(path);
+    ASSERT_TRUE(texts.ok()) << texts.error().to_string();
+    EXPECT_EQ(*texts, std::vector<std::string>{deposit_}) << path;
+  }
+}
+
+TEST_F(ScannerTest, ScanImageFileReadsWhatQrencodeWrites) {
+  if (std::system("command -v qrencode >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "qrencode is not installed";
+  }
+  TempDir dir;
+  const auto png = dir / "qrencode.png";
+  // The token alphabet has no shell metacharacters except space, $, %, *, +, /, : and '.'; it is
+  // single-quoted here and holds no quote.
+  const std::string cmd = "qrencode -o '" + png.string() + "' -s 6 -m 4 -l M '" + deposit_ + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  auto texts = scan_image_file(png);
+  ASSERT_TRUE(texts.ok()) << texts.error().to_string();
+  EXPECT_EQ(*texts, std::vector<std::string>{deposit_});
+}
+
+TEST_F(ScannerTest, ScanImageFileErrorsAreClear) {
+  TempDir dir;
+  auto missing = scan_image_file(dir / "nope.png");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+
+  std::ofstream(dir / "text.png") << "this is not an image";
+  auto garbage = scan_image_file(dir / "text.png");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_EQ(garbage.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(garbage.error().message.find("cannot decode the image"), std::string::npos);
+
+  const hal::Frame blank = hal::Frame::filled(100, 80, 255);
+  const auto blank_png = dir / "blank.png";
+  ASSERT_NE(stbi_write_png(blank_png.c_str(), 100, 80, 1, blank.pixels.data(), 100), 0);
+  auto none = scan_image_file(blank_png);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(none.error().message.find("no QR code found"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace reclothes::firmware
