@@ -1,0 +1,64 @@
+// Customer and staff accounts: the store functions shared by the routes and the CLI.
+// All take the caller's transaction.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reclothes/common/clock.h"
+#include "reclothes/common/result.h"
+#include "reclothes/controller/auth.h"
+#include "reclothes/controller/permissions.h"
+
+namespace reclothes::controller {
+
+// Lower-cased, trimmed; nullopt unless it looks like local@domain (3..254 characters).
+std::optional<std::string> normalize_email(std::string_view email);
+
+struct CustomerRecord {
+  std::int64_t id = 0;
+  std::string email;
+  std::string display_name;
+  std::optional<std::string> phone;
+  std::string status;
+  std::int64_t created_ms = 0;
+  nlohmann::json to_json() const;
+};
+
+struct StaffRecord {
+  std::int64_t id = 0;
+  std::string email;
+  std::string display_name;
+  bool active = true;
+  std::vector<Role> roles;
+  std::int64_t created_ms = 0;
+  nlohmann::json to_json() const;
+};
+
+// kAlreadyExists if the email is taken, kInvalidArgument for a bad email or password.
+Result<CustomerRecord> create_customer(pqxx::work& tx, const PasswordHasher& hasher,
+                                       const Clock& clock, std::string_view email,
+                                       std::string_view password, std::string_view display_name,
+                                       const std::optional<std::string>& phone);
+std::optional<CustomerRecord> find_customer(pqxx::work& tx, std::int64_t id);
+// With its password hash, for login.
+std::optional<std::pair<CustomerRecord, std::string>> find_customer_by_email(
+    pqxx::work& tx, std::string_view email);
+
+Result<StaffRecord> create_staff(pqxx::work& tx, const PasswordHasher& hasher, const Clock& clock,
+                                 std::string_view email, std::string_view password,
+                                 std::string_view display_name, const std::vector<Role>& roles);
+std::optional<StaffRecord> find_staff(pqxx::work& tx, std::int64_t id);
+std::optional<std::pair<StaffRecord, std::string>> find_staff_by_email(pqxx::work& tx,
+                                                                       std::string_view email);
+std::vector<StaffRecord> list_staff(pqxx::work& tx);
+void set_staff_roles(pqxx::work& tx, std::int64_t staff_id, const std::vector<Role>& roles);
+
+nlohmann::json roles_json(const std::vector<Role>& roles);
+
+}  // namespace reclothes::controller

@@ -1,0 +1,96 @@
+// Authentication: Argon2id password hashes (libsodium), opaque server-side sessions and login
+// throttling. Times come from the injected Clock.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <string_view>
+
+#include "reclothes/common/clock.h"
+#include "reclothes/common/result.h"
+#include "reclothes/controller/config.h"
+#include "reclothes/controller/db.h"
+#include "reclothes/controller/principal.h"
+
+namespace reclothes::controller {
+
+class PasswordHasher {
+ public:
+  // Initialises libsodium; fails if it cannot (no entropy source).
+  static Result<PasswordHasher> create(const ControllerConfig::Passwords& config);
+
+  // "$argon2id$v=19$m=...,t=...,p=1$<salt>$<hash>" with a fresh random salt.
+  Result<std::string> hash(std::string_view password) const;
+  // Constant-time comparison inside libsodium; false for any malformed hash.
+  bool verify(std::string_view hash, std::string_view password) const;
+  // A password policy failure as a message, or nullopt if acceptable.
+  std::optional<std::string> policy_problem(std::string_view password) const;
+  // Verifies against a fixed hash made at start-up, so a login for an unknown email costs the
+  // same time as one for a known email.
+  void burn_time(std::string_view password) const;
+
+ private:
+  explicit PasswordHasher(ControllerConfig::Passwords config) : config_(config) {}
+  ControllerConfig::Passwords config_;
+  std::string dummy_hash_;
+};
+
+struct NewSession {
+  std::string token;  // 64 hex characters; shown to the client once
+  std::int64_t session_id = 0;
+  std::int64_t expires_ms = 0;
+};
+
+class SessionStore {
+ public:
+  SessionStore(Database& db, const Clock& clock, const ControllerConfig::Sessions& config)
+      : db_(db), clock_(clock), config_(config) {}
+
+  // Creates a session in the caller's transaction.
+  NewSession create(pqxx::work& tx, AccountKind kind, std::int64_t account_id,
+                    std::string_view address) const;
+  // Looks a token up (own read transaction). nullopt for an unknown, expired or revoked token,
+  // a token of the other account kind, or a disabled account. kUnavailable if the database is.
+  Result<std::optional<Principal>> authenticate(std::string_view token, AccountKind kind) const;
+  void revoke(pqxx::work& tx, std::int64_t session_id) const;
+  void revoke_all(pqxx::work& tx, AccountKind kind, std::int64_t account_id) const;
+
+  // The SHA-256 of a token, as stored.
+  static std::string token_digest(std::string_view token);
+
+ private:
+  Database& db_;
+  const Clock& clock_;
+  ControllerConfig::Sessions config_;
+};
+
+struct ThrottleDecision {
+  bool allowed = true;
+  std::int64_t retry_after_s = 0;
+  std::string scope;  // "account" or "address" when refused
+};
+
+// Counts failed logins in a sliding window, per account (the email tried, whether or not it
+// exists) and per client address, in the database so that replicas share the counts.
+class LoginThrottle {
+ public:
+  LoginThrottle(const Clock& clock, const ControllerConfig::Throttle& config)
+      : clock_(clock), config_(config) {}
+
+  ThrottleDecision check(pqxx::work& tx, AccountKind scope, std::string_view account_key,
+                         std::string_view address) const;
+  void record_failure(pqxx::work& tx, AccountKind scope, std::string_view account_key,
+                      std::string_view address) const;
+  // A successful login forgets the account's failures (the per-address count stays, so one
+  // address cannot alternate a known good account with guesses at others).
+  void record_success(pqxx::work& tx, AccountKind scope, std::string_view account_key) const;
+
+ private:
+  const Clock& clock_;
+  ControllerConfig::Throttle config_;
+};
+
+}  // namespace reclothes::controller

@@ -1,0 +1,92 @@
+// The controller's fixed configuration: one JSON file, parsed strictly (unknown keys, wrong types
+// and out-of-range values are refused with the field's JSON pointer) into a const struct.
+// docs/controller.md has the reference with every field and its default.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reclothes/common/result.h"
+
+namespace reclothes::controller {
+
+enum class LogFormat { kText, kJson };
+
+struct ListenerConfig {
+  std::string host = "127.0.0.1";
+  int port = 0;     // 0: any free port (tests)
+  int threads = 8;  // worker pool; also caps concurrent keep-alive connections
+};
+
+struct ControllerConfig {
+  struct Database {
+    std::string conninfo;  // libpq keyword/value string or URI
+    int pool_size = 8;
+    std::chrono::milliseconds acquire_timeout{5000};
+  } database;
+
+  ListenerConfig public_listener{"0.0.0.0", 8080, 8};
+  ListenerConfig internal_listener{"127.0.0.1", 8081, 4};
+  std::vector<std::string> internal_allow = {"127.0.0.0/8", "::1/128"};  // CIDR blocks
+  // Proxies whose X-Forwarded-For is believed (CIDR). Empty: the socket address is the client.
+  std::vector<std::string> trusted_proxies;
+
+  struct Http {
+    std::size_t body_limit_bytes = 64 * 1024;
+    std::chrono::seconds read_timeout{10};
+  } http;
+
+  struct Sessions {
+    std::chrono::seconds customer_ttl{30 * 24 * 3600};
+    std::chrono::seconds staff_ttl{12 * 3600};
+  } sessions;
+
+  struct Passwords {
+    // Argon2id cost. Defaults are libsodium's INTERACTIVE limits; tests use the minimum.
+    std::uint64_t opslimit = 2;
+    std::size_t memlimit = 64 * 1024 * 1024;
+    std::size_t min_length = 10;
+  } passwords;
+
+  struct Throttle {
+    std::chrono::seconds window{15 * 60};
+    int max_failures_per_account = 5;
+    int max_failures_per_address = 20;
+  } throttle;
+
+  struct Mqtt {
+    std::string uri = "tcp://127.0.0.1:1883";
+    std::string client_id = "reclothes-controller-1";  // stable per replica (persistent session)
+    std::string share_group = "controllers";
+    std::optional<std::string> username;
+    std::optional<std::string> password;
+    std::optional<std::filesystem::path> ca_file;
+    std::optional<std::filesystem::path> cert_file;
+    std::optional<std::filesystem::path> key_file;
+    std::chrono::seconds keepalive{10};
+    std::size_t queue_capacity = 10000;  // messages waiting for the apply worker
+  } mqtt;
+
+  struct Tokens {
+    std::filesystem::path key_dir = "/var/lib/reclothes/keys";
+    std::chrono::seconds courier_validity{4 * 3600};
+    std::chrono::seconds max_validity{7 * 24 * 3600};
+  } tokens;
+
+  struct Log {
+    std::string level = "info";  // trace, debug, info, warn, error, off
+    LogFormat format = LogFormat::kText;
+  } log;
+};
+
+// Parses the JSON text of a config file. Errors are kInvalidArgument naming the field:
+// "/mqtt/keepalive_s: must be between 1 and 3600".
+Result<ControllerConfig> parse_config(std::string_view json_text);
+Result<ControllerConfig> load_config(const std::filesystem::path& path);
+
+}  // namespace reclothes::controller

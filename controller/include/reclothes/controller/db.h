@@ -1,0 +1,111 @@
+// PostgreSQL access through libpqxx 6.4: a fixed-size connection pool and transaction helpers
+// that turn libpqxx exceptions into Errors at this boundary.
+//
+// Time is never taken from the database's now(): the controller's injected Clock supplies every
+// timestamp as a parameter (see ts()), so tests can move time.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <type_traits>
+
+#include "reclothes/common/result.h"
+
+namespace reclothes::controller {
+
+// Turns a libpqxx (or std) exception into an Error: unique violations -> kAlreadyExists,
+// serialization failures/deadlocks -> kUnavailable (retryable), broken connections ->
+// kUnavailable, everything else kInternal. The message keeps the database's text for the logs;
+// the HTTP layer never shows kInternal messages to clients.
+Error error_from_exception(std::exception_ptr e);
+
+// "2026-01-01T00:00:00.000Z": a timestamptz parameter (use as $n::timestamptz).
+std::string ts(std::int64_t unix_ms);
+// Parses RFC 3339 UTC ("2026-01-01T00:00:00Z", optional fraction, "Z" or "+00:00") to Unix ms.
+std::optional<std::int64_t> parse_ts(std::string_view text);
+// SQL that converts a timestamptz column to Unix ms: ms_of("created_at").
+std::string ms_of(std::string_view column);
+
+class Database {
+ public:
+  struct Options {
+    std::string conninfo;
+    int pool_size = 8;
+    std::chrono::milliseconds acquire_timeout{5000};
+  };
+
+  // Opens one connection right away so that a wrong conninfo fails at start-up with a clear
+  // message; the others are opened on demand.
+  static Result<std::unique_ptr<Database>> open(Options options);
+  ~Database();
+
+  class Lease {
+   public:
+    Lease(Lease&& other) noexcept;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    pqxx::connection& conn() { return *conn_; }
+    // The connection is broken: close it instead of returning it to the pool.
+    void discard() { discard_ = true; }
+
+   private:
+    friend class Database;
+    Lease(Database* db, std::unique_ptr<pqxx::connection> conn) : db_(db), conn_(std::move(conn)) {}
+    Database* db_;
+    std::unique_ptr<pqxx::connection> conn_;
+    bool discard_ = false;
+  };
+
+  // Waits up to acquire_timeout for a free connection: kUnavailable if none came or the
+  // database cannot be reached.
+  Result<Lease> acquire();
+
+  // Runs f(pqxx::work&) in a transaction and commits when f returns an ok Result/Status.
+  // Exceptions from f or from libpqxx are caught and returned as Errors (rolled back).
+  template <typename F>
+  auto with_transaction(F&& f) -> std::invoke_result_t<F, pqxx::work&> {
+    auto lease = acquire();
+    if (!lease.ok()) return std::move(lease).error();
+    try {
+      pqxx::work tx(lease->conn());
+      auto result = f(tx);
+      if (result.ok()) tx.commit();
+      return result;
+    } catch (...) {
+      if (!lease->conn().is_open()) lease->discard();
+      return error_from_exception(std::current_exception());
+    }
+  }
+
+  // SELECT 1 on a pooled connection.
+  Status ping();
+  const Options& options() const { return options_; }
+
+ private:
+  explicit Database(Options options) : options_(std::move(options)) {}
+  Result<std::unique_ptr<pqxx::connection>> connect();
+  void give_back(std::unique_ptr<pqxx::connection> conn, bool discard);
+
+  Options options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<pqxx::connection>> idle_;
+  int open_count_ = 0;  // idle + leased
+};
+
+// Reads a nullable column.
+template <typename T>
+std::optional<T> opt(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<T>();
+}
+
+}  // namespace reclothes::controller

@@ -1,0 +1,51 @@
+// Prometheus metrics (prometheus-cpp core registry, text exposition via its TextSerializer).
+// Thread-safe: prometheus-cpp metrics are atomic, families are locked internally.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace reclothes::controller {
+
+class Metrics {
+ public:
+  Metrics();
+
+  void observe_request(std::string_view listener, std::string_view route, std::string_view method,
+                       int status, std::chrono::duration<double> duration);
+  void event_applied() { events_applied_->Increment(); }
+  void event_duplicate() { events_duplicate_->Increment(); }
+  void event_rejected(std::string_view reason);
+  void mqtt_message(std::string_view leaf);
+  void set_mqtt_connected(bool on) { mqtt_connected_->Set(on ? 1 : 0); }
+  void set_boxes_online(double n) { boxes_online_->Set(n); }
+
+  // Called right before each scrape (to refresh gauges computed from the database).
+  void set_scrape_hook(std::function<void()> hook) { scrape_hook_ = std::move(hook); }
+  // The exposition text.
+  std::string scrape();
+
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* durations_;
+  prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Family<prometheus::Counter>* mqtt_messages_;
+  prometheus::Counter* events_applied_;
+  prometheus::Counter* events_duplicate_;
+  prometheus::Gauge* mqtt_connected_;
+  prometheus::Gauge* boxes_online_;
+  std::function<void()> scrape_hook_;
+};
+
+}  // namespace reclothes::controller

@@ -1,0 +1,91 @@
+// The two HTTP listeners (cpp-httplib): public for customers, internal for staff (allowlisted
+// networks only). Both feed the single dispatch function, which applies, in order:
+//   request id -> network allowlist (internal) -> route lookup (404/405) -> body limit (413)
+//   -> authentication (401) -> permission (403) -> ownership (404) -> JSON body (400)
+//   -> handler -> commit + audit row -> after-commit hooks -> metrics + log line.
+// Denials (401/403/429 on the internal listener, 403 and ownership misses on the public one) are
+// written to the audit log.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "reclothes/common/clock.h"
+#include "reclothes/common/result.h"
+#include "reclothes/controller/audit.h"
+#include "reclothes/controller/auth.h"
+#include "reclothes/controller/cidr.h"
+#include "reclothes/controller/config.h"
+#include "reclothes/controller/db.h"
+#include "reclothes/controller/http.h"
+#include "reclothes/controller/log.h"
+#include "reclothes/controller/metrics.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace reclothes::controller {
+
+class HttpServer {
+ public:
+  struct Deps {
+    const ControllerConfig& config;
+    const Router& router;
+    Database& db;
+    const SessionStore& sessions;
+    const AuditLog& audit;
+    Metrics& metrics;
+    const Log& log;
+  };
+
+  // Parses the allowlists; kInvalidArgument for a bad CIDR block.
+  static Result<std::unique_ptr<HttpServer>> create(Deps deps);
+  ~HttpServer();
+
+  // Binds both listeners (port 0: any free port) and serves on background threads. kUnavailable
+  // if a port cannot be bound.
+  Status start();
+  // Stops accepting, finishes running requests, joins the threads. Idempotent.
+  void stop();
+
+  int public_port() const { return public_port_; }
+  int internal_port() const { return internal_port_; }
+
+ private:
+  explicit HttpServer(Deps deps, Allowlist internal_allow, Allowlist trusted_proxies);
+  void configure(httplib::Server& server, Listener listener);
+  void handle(Listener listener, const httplib::Request& req, httplib::Response& res);
+  Result<Response, ApiError> dispatch(Listener listener, const httplib::Request& req,
+                                      const std::string& request_id, const std::string& address,
+                                      std::string& route_label, std::string& actor);
+  std::string client_address(const httplib::Request& req) const;
+  void audit_denial(Listener listener, const std::string& action, const std::string& path,
+                    const std::optional<Principal>& principal, const std::string& address,
+                    const std::string& request_id, const ApiError& error,
+                    const std::optional<AuditDetail>& detail) const;
+
+  Deps deps_;
+  Allowlist internal_allow_;
+  Allowlist trusted_proxies_;
+  std::unique_ptr<httplib::Server> public_;
+  std::unique_ptr<httplib::Server> internal_;
+  std::thread public_thread_;
+  std::thread internal_thread_;
+  int public_port_ = 0;
+  int internal_port_ = 0;
+  bool started_ = false;
+};
+
+// The request id to use: the client's X-Request-Id if it is 1..64 characters of
+// [A-Za-z0-9._-], otherwise a fresh random one.
+std::string choose_request_id(std::string_view incoming);
+
+// {"error":{"code","message","details"},"request_id"}
+nlohmann::json error_body(const ApiError& e, const std::string& request_id);
+
+}  // namespace reclothes::controller

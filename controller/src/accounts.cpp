@@ -1,0 +1,190 @@
+#include "reclothes/controller/accounts.h"
+
+#include <algorithm>
+
+#include "reclothes/controller/db.h"
+
+namespace reclothes::controller {
+namespace {
+
+std::vector<Role> parse_roles(const std::string& csv) {
+  std::vector<Role> roles;
+  std::size_t start = 0;
+  while (start < csv.size()) {
+    auto end = csv.find(',', start);
+    if (end == std::string::npos) end = csv.size();
+    if (auto r = role_from_string(std::string_view(csv).substr(start, end - start))) {
+      roles.push_back(*r);
+    }
+    start = end + 1;
+  }
+  std::sort(roles.begin(), roles.end());
+  return roles;
+}
+
+const std::string kCustomerColumns =
+    "id, email, display_name, phone, status, " + ms_of("created_at");
+const std::string kStaffColumns =
+    "id, email, display_name, active, " + ms_of("created_at") +
+    ", COALESCE((SELECT string_agg(role, ',') FROM staff_roles r WHERE r.staff_id = staff.id), '')";
+
+CustomerRecord customer_from(const pqxx::row& row) {
+  CustomerRecord c;
+  c.id = row[0].as<std::int64_t>();
+  c.email = row[1].as<std::string>();
+  c.display_name = row[2].as<std::string>();
+  c.phone = opt<std::string>(row[3]);
+  c.status = row[4].as<std::string>();
+  c.created_ms = row[5].as<std::int64_t>();
+  return c;
+}
+
+StaffRecord staff_from(const pqxx::row& row) {
+  StaffRecord s;
+  s.id = row[0].as<std::int64_t>();
+  s.email = row[1].as<std::string>();
+  s.display_name = row[2].as<std::string>();
+  s.active = row[3].as<bool>();
+  s.created_ms = row[4].as<std::int64_t>();
+  s.roles = parse_roles(row[5].as<std::string>());
+  return s;
+}
+
+}  // namespace
+
+std::optional<std::string> normalize_email(std::string_view email) {
+  while (!email.empty() && std::isspace(static_cast<unsigned char>(email.front())))
+    email.remove_prefix(1);
+  while (!email.empty() && std::isspace(static_cast<unsigned char>(email.back())))
+    email.remove_suffix(1);
+  if (email.size() < 3 || email.size() > 254) return std::nullopt;
+  const auto at = email.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 >= email.size() ||
+      email.find('@', at + 1) != std::string_view::npos) {
+    return std::nullopt;
+  }
+  std::string out(email);
+  for (auto& ch : out) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x21 || u == 0x7f) return std::nullopt;  // no spaces or control characters
+    ch = static_cast<char>(std::tolower(u));
+  }
+  return out;
+}
+
+nlohmann::json roles_json(const std::vector<Role>& roles) {
+  nlohmann::json a = nlohmann::json::array();
+  for (auto r : roles) a.push_back(to_string(r));
+  return a;
+}
+
+nlohmann::json CustomerRecord::to_json() const {
+  return {{"id", id},
+          {"email", email},
+          {"display_name", display_name},
+          {"phone", phone ? nlohmann::json(*phone) : nlohmann::json()},
+          {"status", status},
+          {"created_at", ts(created_ms)}};
+}
+
+nlohmann::json StaffRecord::to_json() const {
+  return {{"id", id},
+          {"email", email},
+          {"display_name", display_name},
+          {"active", active},
+          {"roles", roles_json(roles)},
+          {"created_at", ts(created_ms)}};
+}
+
+Result<CustomerRecord> create_customer(pqxx::work& tx, const PasswordHasher& hasher,
+                                       const Clock& clock, std::string_view email,
+                                       std::string_view password, std::string_view display_name,
+                                       const std::optional<std::string>& phone) {
+  const auto normalized = normalize_email(email);
+  if (!normalized) return make_error(ErrorCode::kInvalidArgument, "email is not a valid address");
+  if (auto problem = hasher.policy_problem(password)) {
+    return make_error(ErrorCode::kInvalidArgument, "password " + *problem);
+  }
+  const auto exists =
+      tx.exec_params("SELECT 1 FROM customers WHERE lower(email) = $1", *normalized);
+  if (!exists.empty()) return make_error(ErrorCode::kAlreadyExists, "email is already registered");
+  RC_ASSIGN_OR_RETURN(auto hash, hasher.hash(password));
+  const auto now = ts(clock.wall_ms());
+  const auto row = tx.exec_params1(
+      "INSERT INTO customers (email, password_hash, display_name, phone, created_at, updated_at) "
+      "VALUES ($1, $2, $3, $4, $5::timestamptz, $5::timestamptz) RETURNING " +
+          kCustomerColumns,
+      *normalized, hash, std::string(display_name), phone, now);
+  return customer_from(row);
+}
+
+std::optional<CustomerRecord> find_customer(pqxx::work& tx, std::int64_t id) {
+  const auto rows =
+      tx.exec_params("SELECT " + kCustomerColumns + " FROM customers WHERE id = $1", id);
+  if (rows.empty()) return std::nullopt;
+  return customer_from(rows[0]);
+}
+
+std::optional<std::pair<CustomerRecord, std::string>> find_customer_by_email(
+    pqxx::work& tx, std::string_view email) {
+  const auto rows = tx.exec_params(
+      "SELECT " + kCustomerColumns + ", password_hash FROM customers WHERE lower(email) = $1",
+      std::string(email));
+  if (rows.empty()) return std::nullopt;
+  return std::make_pair(customer_from(rows[0]), rows[0][6].as<std::string>());
+}
+
+Result<StaffRecord> create_staff(pqxx::work& tx, const PasswordHasher& hasher, const Clock& clock,
+                                 std::string_view email, std::string_view password,
+                                 std::string_view display_name, const std::vector<Role>& roles) {
+  const auto normalized = normalize_email(email);
+  if (!normalized) return make_error(ErrorCode::kInvalidArgument, "email is not a valid address");
+  if (auto problem = hasher.policy_problem(password)) {
+    return make_error(ErrorCode::kInvalidArgument, "password " + *problem);
+  }
+  const auto exists = tx.exec_params("SELECT 1 FROM staff WHERE lower(email) = $1", *normalized);
+  if (!exists.empty()) return make_error(ErrorCode::kAlreadyExists, "email is already registered");
+  RC_ASSIGN_OR_RETURN(auto hash, hasher.hash(password));
+  const auto now = ts(clock.wall_ms());
+  const auto row = tx.exec_params1(
+      "INSERT INTO staff (email, password_hash, display_name, created_at, updated_at) "
+      "VALUES ($1, $2, $3, $4::timestamptz, $4::timestamptz) RETURNING id",
+      *normalized, hash, std::string(display_name), now);
+  const auto id = row[0].as<std::int64_t>();
+  set_staff_roles(tx, id, roles);
+  return *find_staff(tx, id);
+}
+
+std::optional<StaffRecord> find_staff(pqxx::work& tx, std::int64_t id) {
+  const auto rows = tx.exec_params("SELECT " + kStaffColumns + " FROM staff WHERE id = $1", id);
+  if (rows.empty()) return std::nullopt;
+  return staff_from(rows[0]);
+}
+
+std::optional<std::pair<StaffRecord, std::string>> find_staff_by_email(pqxx::work& tx,
+                                                                       std::string_view email) {
+  const auto rows = tx.exec_params(
+      "SELECT " + kStaffColumns + ", password_hash FROM staff WHERE lower(email) = $1",
+      std::string(email));
+  if (rows.empty()) return std::nullopt;
+  return std::make_pair(staff_from(rows[0]), rows[0][6].as<std::string>());
+}
+
+std::vector<StaffRecord> list_staff(pqxx::work& tx) {
+  std::vector<StaffRecord> out;
+  for (const auto& row : tx.exec("SELECT " + kStaffColumns + " FROM staff ORDER BY id")) {
+    out.push_back(staff_from(row));
+  }
+  return out;
+}
+
+void set_staff_roles(pqxx::work& tx, std::int64_t staff_id, const std::vector<Role>& roles) {
+  tx.exec_params("DELETE FROM staff_roles WHERE staff_id = $1", staff_id);
+  for (auto r : roles) {
+    tx.exec_params(
+        "INSERT INTO staff_roles (staff_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING", staff_id,
+        std::string(to_string(r)));
+  }
+}
+
+}  // namespace reclothes::controller

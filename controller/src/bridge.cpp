@@ -1,0 +1,466 @@
+#include "reclothes/controller/bridge.h"
+
+#include <mqtt/async_client.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "reclothes/controller/fleet.h"
+
+namespace reclothes::controller {
+namespace {
+
+constexpr auto kPublishTimeout = std::chrono::seconds(10);
+
+std::string plain_subscription(msg::Topic leaf) {
+  return std::string(msg::kTopicRoot) + "+/" + std::string(msg::to_string(leaf));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MqttBridge>> MqttBridge::create(Deps deps) {
+  std::unique_ptr<MqttBridge> bridge(new MqttBridge(deps));
+  try {
+    // Up to 10,000 publishes may be in flight; the default of 100 fails bursts (STACK.md §1).
+    mqtt::create_options opts(MQTTVERSION_3_1_1, 10000);
+    bridge->client_ =
+        std::make_unique<mqtt::async_client>(deps.config.uri, deps.config.client_id, opts, nullptr);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "MQTT client for " + deps.config.uri + ": " + e.what());
+  }
+  auto* self = bridge.get();
+  // Callbacks are set before connect(): queued session messages arrive right after CONNACK.
+  self->client_->set_message_callback([self](mqtt::const_message_ptr m) {
+    self->enqueue(Job{Job::Kind::kMessage, m->get_topic(), m->to_string(), {}, {}}, true);
+  });
+  self->client_->set_connected_handler([self](const std::string&) {
+    self->connected_ = true;
+    self->deps_.metrics.set_mqtt_connected(true);
+    self->deps_.log.info("mqtt connected", {{"uri", self->deps_.config.uri}});
+    self->subscribe_all();
+    // Configs whose publication was not confirmed before are sent again.
+    self->enqueue(Job{Job::Kind::kPendingConfigs, {}, {}, {}, {}}, false);
+    self->cv_state_.notify_all();  // the supervisor watches the subscribe tokens
+  });
+  self->client_->set_connection_lost_handler([self](const std::string& cause) {
+    self->connected_ = false;
+    self->subscribed_ = false;
+    self->deps_.metrics.set_mqtt_connected(false);
+    self->deps_.log.warn("mqtt connection lost", {{"cause", cause}});
+  });
+  return bridge;
+}
+
+MqttBridge::MqttBridge(Deps deps) : deps_(deps) {}
+
+MqttBridge::~MqttBridge() { stop(); }
+
+void MqttBridge::start() {
+  if (started_) return;
+  started_ = true;
+  stopping_ = false;
+  worker_ = std::thread([this] { worker_loop(); });
+  supervisor_ = std::thread([this] { supervisor_loop(); });
+}
+
+void MqttBridge::stop() {
+  if (!started_) return;
+  stopping_ = true;
+  cv_work_.notify_all();
+  cv_space_.notify_all();
+  cv_state_.notify_all();
+  if (supervisor_.joinable()) supervisor_.join();
+  if (worker_.joinable()) worker_.join();
+  try {
+    if (client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(2));
+  } catch (const std::exception& e) {
+    deps_.log.warn("mqtt disconnect failed", {{"error", e.what()}});
+  }
+  connected_ = false;
+  subscribed_ = false;
+  deps_.metrics.set_mqtt_connected(false);
+  started_ = false;
+}
+
+bool MqttBridge::wait_connected(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  return cv_state_.wait_for(lock, timeout, [this] { return connected() || stopping_.load(); }) &&
+         connected();
+}
+
+bool MqttBridge::idle() const {
+  std::lock_guard lock(mu_);
+  return queue_.empty() && !busy_;
+}
+
+void MqttBridge::enqueue(Job job, bool block) {
+  std::unique_lock lock(mu_);
+  if (block) {
+    cv_space_.wait(
+        lock, [this] { return queue_.size() < deps_.config.queue_capacity || stopping_.load(); });
+    if (stopping_) return;  // not acked to the application: the broker redelivers (QoS 1)
+  }
+  queue_.push_back(std::move(job));
+  cv_work_.notify_one();
+}
+
+void MqttBridge::publish_config(const std::string& box_id) {
+  enqueue(Job{Job::Kind::kConfig, {}, {}, box_id, {}}, false);
+}
+
+void MqttBridge::publish_all_configs() {
+  enqueue(Job{Job::Kind::kAllConfigs, {}, {}, {}, {}}, false);
+}
+
+void MqttBridge::publish_command(const std::string& box_id, const msg::Command& command) {
+  enqueue(Job{Job::Kind::kCommand, {}, {}, box_id, command}, false);
+}
+
+void MqttBridge::supervisor_loop() {
+  auto backoff = std::chrono::milliseconds(500);
+  while (!stopping_) {
+    if (!client_->is_connected()) {
+      connected_ = false;
+      deps_.metrics.set_mqtt_connected(false);
+      // A named options object that lives through connect() (STACK.md §1, Paho 1.2 traps).
+      mqtt::connect_options opts;
+      opts.set_mqtt_version(MQTTVERSION_3_1_1);
+      opts.set_clean_session(false);
+      opts.set_keep_alive_interval(deps_.config.keepalive);
+      opts.set_connect_timeout(std::chrono::seconds(5));
+      if (deps_.config.username) opts.set_user_name(*deps_.config.username);
+      if (deps_.config.password) opts.set_password(*deps_.config.password);
+      if (deps_.config.ca_file || deps_.config.cert_file) {
+        mqtt::ssl_options ssl;
+        if (deps_.config.ca_file) ssl.set_trust_store(deps_.config.ca_file->string());
+        if (deps_.config.cert_file) ssl.set_key_store(deps_.config.cert_file->string());
+        if (deps_.config.key_file) ssl.set_private_key(deps_.config.key_file->string());
+        ssl.set_enable_server_cert_auth(true);
+        opts.set_ssl(std::move(ssl));
+      }
+      try {
+        // This is the supervisor's own thread, not a Paho callback, so waiting is allowed.
+        deps_.log.debug("mqtt connecting", {{"uri", deps_.config.uri}});
+        auto tok = client_->connect(opts);
+        if (!tok->wait_for(std::chrono::seconds(6))) {
+          deps_.log.warn("mqtt connect timed out", {{"uri", deps_.config.uri}});
+        } else {
+          backoff = std::chrono::milliseconds(500);
+        }
+      } catch (const std::exception& e) {
+        deps_.log.warn("mqtt connect failed", {{"uri", deps_.config.uri}, {"error", e.what()}});
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(8000));
+      }
+    }
+    {
+      // Subscriptions count once the broker acknowledged all of them (SUBACK).
+      std::lock_guard lock(subs_mu_);
+      if (!pending_subs_.empty() &&
+          std::all_of(pending_subs_.begin(), pending_subs_.end(),
+                      [](const mqtt::token_ptr& t) { return t->is_complete(); })) {
+        const bool ok =
+            std::all_of(pending_subs_.begin(), pending_subs_.end(),
+                        [](const mqtt::token_ptr& t) { return t->get_return_code() == 0; });
+        pending_subs_.clear();
+        if (ok) {
+          subscribed_ = true;
+          { std::lock_guard state_lock(mu_); }
+          cv_state_.notify_all();
+        } else {
+          deps_.log.error("mqtt subscription refused by the broker", {});
+        }
+      }
+    }
+    // Never call into Paho while holding mu_: Paho holds its own lock while it runs our
+    // callbacks, which take mu_.
+    const auto pause = !client_->is_connected() ? backoff
+                       : subscribed_.load()     ? std::chrono::milliseconds(250)
+                                                : std::chrono::milliseconds(20);
+    std::unique_lock lock(mu_);
+    cv_state_.wait_for(lock, pause, [this] { return stopping_.load(); });
+  }
+}
+
+void MqttBridge::subscribe_all() {
+  // Called from Paho's connected handler: subscribe without waiting on the tokens.
+  const auto& group = deps_.config.share_group;
+  subscribed_ = false;
+  std::vector<mqtt::token_ptr> tokens;
+  try {
+    tokens.push_back(client_->subscribe(msg::shared_subscription(msg::Topic::kEvents, group), 1));
+    tokens.push_back(
+        client_->subscribe(msg::shared_subscription(msg::Topic::kCommandResults, group), 1));
+    tokens.push_back(client_->subscribe(plain_subscription(msg::Topic::kStatus), 1));
+    tokens.push_back(client_->subscribe(plain_subscription(msg::Topic::kState), 1));
+  } catch (const std::exception& e) {
+    deps_.log.error("mqtt subscribe failed", {{"error", e.what()}});
+  }
+  std::lock_guard lock(subs_mu_);
+  pending_subs_ = std::move(tokens);
+}
+
+void MqttBridge::worker_loop() {
+  while (true) {
+    Job job;
+    {
+      std::unique_lock lock(mu_);
+      cv_work_.wait(lock, [this] { return !queue_.empty() || stopping_.load(); });
+      if (stopping_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      busy_ = true;
+      cv_space_.notify_one();
+    }
+    try {
+      switch (job.kind) {
+        case Job::Kind::kMessage:
+          handle_message(job.topic, job.payload);
+          break;
+        case Job::Kind::kConfig:
+          publish_config_now(job.box_id);
+          break;
+        case Job::Kind::kAllConfigs:
+        case Job::Kind::kPendingConfigs: {
+          const bool all = job.kind == Job::Kind::kAllConfigs;
+          auto ids =
+              deps_.db.with_transaction([all](pqxx::work& tx) -> Result<std::vector<std::string>> {
+                return all ? active_box_ids(tx) : boxes_with_unpublished_config(tx);
+              });
+          if (!ids.ok()) {
+            deps_.log.error("listing boxes for config failed", {{"error", ids.error().message}});
+            break;
+          }
+          for (const auto& id : *ids) publish_config_now(id);
+          break;
+        }
+        case Job::Kind::kCommand:
+          publish_command_now(job.box_id, job.command);
+          break;
+      }
+    } catch (const std::exception& e) {
+      deps_.log.error("mqtt worker job failed", {{"error", e.what()}});
+    }
+    std::lock_guard lock(mu_);
+    busy_ = false;
+  }
+}
+
+bool MqttBridge::publish_and_wait(const std::string& topic, const std::string& payload,
+                                  bool retained) {
+  if (!client_->is_connected()) return false;
+  try {
+    auto tok = client_->publish(mqtt::make_message(topic, payload, 1, retained));
+    return tok->wait_for(kPublishTimeout) && tok->get_return_code() == 0;
+  } catch (const std::exception& e) {
+    deps_.log.warn("mqtt publish failed", {{"topic", topic}, {"error", e.what()}});
+    return false;
+  }
+}
+
+void MqttBridge::handle_message(const std::string& topic, const std::string& payload) {
+  auto parsed = msg::parse_topic(topic);
+  if (!parsed.ok()) {
+    deps_.metrics.event_rejected("bad_topic");
+    deps_.log.warn("mqtt message on an unexpected topic", {{"topic", topic}});
+    return;
+  }
+  const auto& box_id = parsed->box_id;
+  deps_.metrics.mqtt_message(msg::to_string(parsed->leaf));
+  const auto now = deps_.clock.wall_ms();
+  const auto reject = [&](std::string_view reason, const std::string& detail) {
+    deps_.metrics.event_rejected(reason);
+    deps_.log.warn("mqtt message rejected",
+                   {{"box", box_id}, {"topic", topic}, {"reason", reason}, {"detail", detail}});
+  };
+  const auto parse = [&](msg::MessageType type) -> std::optional<msg::Envelope> {
+    auto env = msg::parse_as(payload, type);
+    if (!env.ok()) {
+      reject("malformed", env.error().message);
+      return std::nullopt;
+    }
+    if (env->box_id != box_id) {
+      reject("box_mismatch", "envelope box " + env->box_id);
+      return std::nullopt;
+    }
+    return std::move(env).value();
+  };
+
+  switch (parsed->leaf) {
+    case msg::Topic::kEvents:
+      handle_events(box_id, payload);
+      return;
+    case msg::Topic::kStatus: {
+      auto env = parse(msg::MessageType::kStatus);
+      if (!env) return;
+      const auto& status = std::get<msg::Status>(env->body);
+      auto r = deps_.db.with_transaction(
+          [&](pqxx::work& tx) -> Result<bool> { return apply_status(tx, box_id, status, now); });
+      if (!r.ok()) {
+        deps_.log.error("status update failed", {{"box", box_id}, {"error", r.error().message}});
+      } else if (!*r) {
+        reject("unknown_box", "status");
+      } else {
+        deps_.log.info("box status",
+                       {{"box", box_id}, {"online", status.online ? "true" : "false"}});
+      }
+      return;
+    }
+    case msg::Topic::kState: {
+      auto env = parse(msg::MessageType::kState);
+      if (!env) return;
+      const auto raw = nlohmann::json::parse(payload, nullptr, false);
+      const auto& state = std::get<msg::State>(env->body);
+      auto r = deps_.db.with_transaction([&](pqxx::work& tx) -> Result<bool> {
+        return apply_state(tx, box_id, state,
+                           raw.is_object() ? raw.value("body", nlohmann::json()) : nlohmann::json(),
+                           now);
+      });
+      if (!r.ok()) {
+        deps_.log.error("state update failed", {{"box", box_id}, {"error", r.error().message}});
+      } else if (!*r) {
+        reject("unknown_box", "state");
+      }
+      return;
+    }
+    case msg::Topic::kCommandResults: {
+      auto env = parse(msg::MessageType::kCommandResult);
+      if (!env) return;
+      const auto& result = std::get<msg::CommandResult>(env->body);
+      auto r = deps_.db.with_transaction([&](pqxx::work& tx) -> Result<bool> {
+        return apply_command_result(tx, box_id, result, now);
+      });
+      if (!r.ok()) {
+        deps_.log.error("command result failed", {{"box", box_id}, {"error", r.error().message}});
+      } else if (!*r) {
+        deps_.log.info("command result for an unknown or finished command",
+                       {{"box", box_id}, {"command", result.command_id}});
+      }
+      return;
+    }
+    default:
+      return;  // acks, commands and config are ours; we do not subscribe to them
+  }
+}
+
+void MqttBridge::handle_events(const std::string& box_id, const std::string& payload) {
+  auto env = msg::parse_as(payload, msg::MessageType::kEvents);
+  if (!env.ok()) {
+    deps_.metrics.event_rejected("malformed");
+    deps_.log.warn("events rejected", {{"box", box_id}, {"reason", env.error().message}});
+    return;
+  }
+  if (env->box_id != box_id) {
+    deps_.metrics.event_rejected("box_mismatch");
+    deps_.log.warn("events rejected", {{"box", box_id}, {"reason", "envelope box differs"}});
+    return;
+  }
+  const auto& batch = std::get<msg::Events>(env->body);
+  auto outcome = deps_.events.apply(deps_.db, box_id, batch, deps_.clock.wall_ms());
+  if (!outcome.ok()) {
+    // Nothing was applied and nothing is acked: the box sends the batch again.
+    deps_.metrics.event_rejected("apply_error");
+    deps_.log.error("applying events failed",
+                    {{"box", box_id}, {"error", outcome.error().message}});
+    return;
+  }
+  switch (outcome->kind) {
+    case ApplyOutcome::Kind::kUnknownBox:
+      deps_.metrics.event_rejected("unknown_box");
+      deps_.log.warn("events from an unknown box", {{"box", box_id}});
+      return;
+    case ApplyOutcome::Kind::kDecommissioned:
+      deps_.metrics.event_rejected("decommissioned");
+      deps_.log.warn("events from a decommissioned box", {{"box", box_id}});
+      return;
+    case ApplyOutcome::Kind::kApplied:
+      break;
+  }
+  for (int i = 0; i < outcome->applied; ++i) deps_.metrics.event_applied();
+  for (int i = 0; i < outcome->duplicates; ++i) deps_.metrics.event_duplicate();
+  deps_.log.debug("events applied", {{"box", box_id},
+                                     {"applied", outcome->applied},
+                                     {"duplicates", outcome->duplicates},
+                                     {"gap", outcome->gap ? "true" : "false"},
+                                     {"upto", outcome->ack_upto}});
+  // Acked even when everything was a duplicate: the box's previous ack may have been lost.
+  auto ack = msg::serialize(
+      msg::make_envelope(box_id, deps_.clock.wall_ms(), msg::Ack{outcome->ack_upto}));
+  if (!ack.ok()) {
+    deps_.log.error("ack not serialisable", {{"box", box_id}, {"error", ack.error().message}});
+    return;
+  }
+  try {
+    // Not waited for: acks are cumulative, the next one supersedes a lost one.
+    client_->publish(mqtt::make_message(msg::topic(box_id, msg::Topic::kAcks), *ack, 1, false));
+  } catch (const std::exception& e) {
+    deps_.log.warn("ack publish failed", {{"box", box_id}, {"error", e.what()}});
+  }
+}
+
+void MqttBridge::publish_config_now(const std::string& box_id) {
+  const auto now = deps_.clock.wall_ms();
+  auto config =
+      deps_.db.with_transaction([&](pqxx::work& tx) -> Result<std::optional<msg::Config>> {
+        return build_box_config(tx, box_id, now);
+      });
+  if (!config.ok()) {
+    deps_.log.error("building box config failed",
+                    {{"box", box_id}, {"error", config.error().message}});
+    return;
+  }
+  if (!*config) return;  // unknown or decommissioned
+  auto payload = msg::serialize(msg::make_envelope(box_id, now, **config));
+  if (!payload.ok()) {
+    deps_.log.error("box config not serialisable",
+                    {{"box", box_id}, {"error", payload.error().message}});
+    return;
+  }
+  if (!publish_and_wait(msg::topic(box_id, msg::Topic::kConfig), *payload, /*retained=*/true)) {
+    deps_.log.warn("box config not published; retried after reconnect",
+                   {{"box", box_id}, {"revision", (*config)->revision}});
+    return;
+  }
+  const auto revision = (*config)->revision;
+  auto marked = deps_.db.with_transaction([&](pqxx::work& tx) -> Status {
+    mark_config_published(tx, box_id, revision);
+    return ok_status();
+  });
+  if (!marked.ok()) {
+    deps_.log.error("marking config published failed",
+                    {{"box", box_id}, {"error", marked.error().message}});
+  }
+  deps_.log.info("box config published", {{"box", box_id}, {"revision", revision}});
+}
+
+void MqttBridge::publish_command_now(const std::string& box_id, const msg::Command& command) {
+  const auto now = deps_.clock.wall_ms();
+  auto payload = msg::serialize(msg::make_envelope(box_id, now, command));
+  const bool sent =
+      payload.ok() && publish_and_wait(msg::topic(box_id, msg::Topic::kCommands), *payload, false);
+  auto r = deps_.db.with_transaction([&](pqxx::work& tx) -> Status {
+    if (sent) {
+      tx.exec_params("UPDATE box_commands SET published_at = $2::timestamptz WHERE id = $1",
+                     command.id, ts(now));
+    } else {
+      // A command that could not be handed to the broker is finished as not delivered; staff
+      // see it and may try again, rather than have it run unexpectedly much later.
+      tx.exec_params(
+          "UPDATE box_commands SET result_ok = false, result_code = 'not_delivered', "
+          "result_message = 'the controller could not publish the command', "
+          "result_at = $2::timestamptz WHERE id = $1 AND result_at IS NULL",
+          command.id, ts(now));
+    }
+    return ok_status();
+  });
+  if (!r.ok()) {
+    deps_.log.error("recording command publication failed",
+                    {{"box", box_id}, {"command", command.id}, {"error", r.error().message}});
+  }
+  deps_.log.info("command published", {{"box", box_id},
+                                       {"command", command.id},
+                                       {"op", msg::to_string(command.op)},
+                                       {"sent", sent ? "true" : "false"}});
+}
+
+}  // namespace reclothes::controller

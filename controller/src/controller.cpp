@@ -1,0 +1,63 @@
+#include "reclothes/controller/controller.h"
+
+#include "reclothes/controller/fleet.h"
+#include "reclothes/controller/migrations.h"
+
+namespace reclothes::controller {
+
+Controller::Controller(const ControllerConfig& config, const Clock& clock, Log log)
+    : config_(config), clock_(clock), log_(std::move(log)) {}
+
+Controller::~Controller() { stop(); }
+
+Result<std::unique_ptr<Controller>> Controller::create(const ControllerConfig& config,
+                                                       const Clock& clock, Log log) {
+  std::unique_ptr<Controller> c(new Controller(config, clock, std::move(log)));
+  const auto& cfg = c->config_;
+  RC_ASSIGN_OR_RETURN(c->db_, Database::open({cfg.database.conninfo, cfg.database.pool_size,
+                                              cfg.database.acquire_timeout}));
+  RC_TRY(check_schema(*c->db_));
+  RC_ASSIGN_OR_RETURN(auto hasher, PasswordHasher::create(cfg.passwords));
+  c->passwords_.emplace(std::move(hasher));
+  c->sessions_ = std::make_unique<SessionStore>(*c->db_, clock, cfg.sessions);
+  c->throttle_ = std::make_unique<LoginThrottle>(clock, cfg.throttle);
+  c->audit_ = std::make_unique<AuditLog>(*c->db_, clock);
+  RC_ASSIGN_OR_RETURN(c->tokens_, TokenService::create(*c->db_, clock, cfg.tokens));
+  register_core_event_hooks(c->events_);
+  RC_ASSIGN_OR_RETURN(
+      c->bridge_, MqttBridge::create({cfg.mqtt, *c->db_, clock, c->events_, c->metrics_, c->log_}));
+  c->services_.reset(new Services{cfg, clock, *c->db_, c->log_, c->metrics_, *c->passwords_,
+                                  *c->sessions_, *c->throttle_, *c->audit_, *c->tokens_,
+                                  *c->bridge_});
+  register_account_routes(c->router_, *c->services_);
+  register_staff_routes(c->router_, *c->services_);
+  register_fleet_routes(c->router_, *c->services_);
+  register_token_routes(c->router_, *c->services_);
+  register_ops_routes(c->router_, *c->services_);
+
+  auto* db = c->db_.get();
+  auto* metrics = &c->metrics_;
+  c->metrics_.set_scrape_hook([db, metrics] {
+    auto n = db->with_transaction(
+        [](pqxx::work& tx) -> Result<std::int64_t> { return count_online_boxes(tx); });
+    if (n.ok()) metrics->set_boxes_online(static_cast<double>(*n));
+  });
+  return c;
+}
+
+Status Controller::start() {
+  if (!http_) {
+    RC_ASSIGN_OR_RETURN(
+        http_, HttpServer::create({config_, router_, *db_, *sessions_, *audit_, metrics_, log_}));
+  }
+  RC_TRY(http_->start());
+  bridge_->start();
+  return ok_status();
+}
+
+void Controller::stop() {
+  if (http_) http_->stop();
+  if (bridge_) bridge_->stop();
+}
+
+}  // namespace reclothes::controller

@@ -1,0 +1,248 @@
+#include "reclothes/controller/http.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace reclothes::controller {
+
+std::string_view to_string(Listener l) {
+  switch (l) {
+    case Listener::kPublic:
+      return "public";
+    case Listener::kInternal:
+      return "internal";
+    case Listener::kBoth:
+      return "both";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(HttpMethod m) {
+  switch (m) {
+    case HttpMethod::kGet:
+      return "GET";
+    case HttpMethod::kPost:
+      return "POST";
+    case HttpMethod::kPut:
+      return "PUT";
+    case HttpMethod::kPatch:
+      return "PATCH";
+    case HttpMethod::kDelete:
+      return "DELETE";
+  }
+  return "UNKNOWN";
+}
+
+std::optional<HttpMethod> method_from_string(std::string_view s) {
+  for (auto m : {HttpMethod::kGet, HttpMethod::kPost, HttpMethod::kPut, HttpMethod::kPatch,
+                 HttpMethod::kDelete}) {
+    if (to_string(m) == s) return m;
+  }
+  if (s == "HEAD") return HttpMethod::kGet;
+  return std::nullopt;
+}
+
+std::string_view to_string(AccountKind kind) {
+  return kind == AccountKind::kStaff ? "staff" : "customer";
+}
+
+ApiError ApiError::bad_request(std::string code, std::string message, nlohmann::json details) {
+  return ApiError{400, std::move(code), std::move(message), std::move(details), std::nullopt};
+}
+
+ApiError ApiError::invalid_field(const FieldError& e) {
+  const bool unknown = e.problem == "unknown field";
+  return ApiError{400,
+                  unknown ? "unknown_field" : "invalid_field",
+                  e.to_string(),
+                  {{"field", e.field}, {"problem", e.problem}},
+                  std::nullopt};
+}
+
+ApiError ApiError::not_found(std::string what) {
+  return ApiError{404, "not_found", std::move(what) + " not found", nlohmann::json::object(),
+                  std::nullopt};
+}
+
+ApiError ApiError::conflict(std::string code, std::string message) {
+  return ApiError{409, std::move(code), std::move(message), nlohmann::json::object(), std::nullopt};
+}
+
+ApiError ApiError::forbidden(std::string code, std::string message) {
+  return ApiError{403, std::move(code), std::move(message), nlohmann::json::object(), std::nullopt};
+}
+
+ApiError ApiError::unauthenticated(std::string message) {
+  return ApiError{401, "unauthenticated", std::move(message), nlohmann::json::object(),
+                  std::nullopt};
+}
+
+ApiError ApiError::from(const Error& e) {
+  switch (e.code) {
+    case ErrorCode::kInvalidArgument:
+      return bad_request("invalid_argument", e.message);
+    case ErrorCode::kNotFound:
+      return ApiError{404, "not_found", e.message, nlohmann::json::object(), std::nullopt};
+    case ErrorCode::kAlreadyExists:
+      return conflict("already_exists", e.message);
+    case ErrorCode::kFailedPrecondition:
+      return conflict("failed_precondition", e.message);
+    case ErrorCode::kPermissionDenied:
+      return forbidden("forbidden", e.message);
+    case ErrorCode::kUnauthenticated:
+      return unauthenticated(e.message);
+    case ErrorCode::kResourceExhausted:
+      return ApiError{429, "rate_limited", e.message, nlohmann::json::object(), std::nullopt};
+    case ErrorCode::kUnavailable:
+      return ApiError{503, "unavailable", "a dependency is unavailable; retry later",
+                      nlohmann::json::object(), 1};
+    default:
+      return ApiError{500, "internal", "internal error; the request id identifies it in the logs",
+                      nlohmann::json::object(), std::nullopt};
+  }
+}
+
+RequestContext::RequestContext(Database& db, std::string request_id, Listener listener,
+                               std::string address, HttpMethod method, std::string path)
+    : db_(db),
+      request_id_(std::move(request_id)),
+      listener_(listener),
+      address_(std::move(address)),
+      method_(method),
+      path_(std::move(path)) {}
+
+RequestContext::~RequestContext() {
+  // An uncommitted transaction is rolled back by its destructor, before the lease goes back.
+  tx_.reset();
+}
+
+const std::string& RequestContext::param(std::string_view name) const {
+  static const std::string kEmpty;
+  const auto it = params_.find(name);
+  return it == params_.end() ? kEmpty : it->second;
+}
+
+std::optional<std::string> RequestContext::query(std::string_view name) const {
+  const auto it = query_.find(name);
+  if (it == query_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::string> RequestContext::header(std::string_view name) const {
+  std::string lower(name);
+  for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const auto it = headers_.find(lower);
+  if (it == headers_.end()) return std::nullopt;
+  return it->second;
+}
+
+pqxx::work& RequestContext::tx() {
+  if (!tx_) {
+    auto lease = db_.acquire();
+    if (!lease.ok()) throw pqxx::broken_connection(lease.error().message);
+    lease_.emplace(std::move(lease).value());
+    tx_ = std::make_unique<pqxx::work>(lease_->conn());
+  }
+  return *tx_;
+}
+
+std::optional<std::string_view> path_param_pattern(std::string_view name) {
+  // Every path parameter in the API, with the only values it may take.
+  if (name == "box_id") return "[A-Za-z0-9_-]{1,32}";
+  if (name == "number") return "[0-9]{1,3}";
+  if (name == "key_id") return "[0-9]{1,5}";
+  if (name == "command_id") return "[A-Za-z0-9_-]{1,64}";
+  if (name == "token_id") return "[0-9a-f]{16}";
+  if (name == "id" || name == "customer_id" || name == "staff_id" || name == "location_id") {
+    return "[0-9]{1,18}";
+  }
+  return std::nullopt;
+}
+
+Result<std::pair<std::string, std::vector<std::string>>> compile_path_template(
+    std::string_view path_template) {
+  std::string regex;
+  std::vector<std::string> names;
+  std::size_t i = 0;
+  while (i < path_template.size()) {
+    const char ch = path_template[i];
+    if (ch == '{') {
+      const auto close = path_template.find('}', i);
+      if (close == std::string_view::npos) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "unclosed { in " + std::string(path_template));
+      }
+      const auto name = path_template.substr(i + 1, close - i - 1);
+      const auto pattern = path_param_pattern(name);
+      if (!pattern) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "unknown path parameter {" + std::string(name) + "}");
+      }
+      regex += "(" + std::string(*pattern) + ")";
+      names.emplace_back(name);
+      i = close + 1;
+      continue;
+    }
+    const bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                       (ch >= '0' && ch <= '9') || ch == '/' || ch == '_' || ch == '-';
+    if (ch == '.') {
+      regex += "\\.";
+    } else if (plain) {
+      regex += ch;
+    } else {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "unsupported character in path " + std::string(path_template));
+    }
+    ++i;
+  }
+  return std::make_pair(regex, names);
+}
+
+void Router::add(Route route) {
+  auto compiled = compile_path_template(route.path);
+  if (!compiled.ok()) {
+    std::fprintf(stderr, "route %s: %s\n", route.path.c_str(), compiled.error().message.c_str());
+    std::abort();
+  }
+  for (const auto& r : routes_) {
+    if (r->route.path == route.path && r->route.method == route.method &&
+        (static_cast<int>(r->route.listener) & static_cast<int>(route.listener)) != 0) {
+      std::fprintf(stderr, "duplicate route %s %s\n", std::string(to_string(route.method)).c_str(),
+                   route.path.c_str());
+      std::abort();
+    }
+  }
+  if (route.owner_param) {
+    const auto& names = compiled->second;
+    if (std::find(names.begin(), names.end(), *route.owner_param) == names.end()) {
+      std::fprintf(stderr, "route %s: owner_param is not a path parameter\n", route.path.c_str());
+      std::abort();
+    }
+  }
+  auto cr = std::make_unique<CompiledRoute>();
+  cr->regex = std::regex(compiled->first, std::regex::ECMAScript | std::regex::optimize);
+  cr->param_names = std::move(compiled->second);
+  cr->route = std::move(route);
+  routes_.push_back(std::move(cr));
+}
+
+RouteMatch Router::match(Listener listener, HttpMethod method, std::string_view path) const {
+  RouteMatch out;
+  std::cmatch m;
+  for (const auto& r : routes_) {
+    if (!serves(r->route.listener, listener)) continue;
+    if (!std::regex_match(path.data(), path.data() + path.size(), m, r->regex)) continue;
+    if (r->route.method != method) {
+      out.allowed.push_back(r->route.method);
+      continue;
+    }
+    out.route = r.get();
+    for (std::size_t i = 0; i < r->param_names.size(); ++i) {
+      out.params[r->param_names[i]] = m[i + 1].str();
+    }
+    return out;
+  }
+  return out;
+}
+
+}  // namespace reclothes::controller

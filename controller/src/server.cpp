@@ -1,0 +1,512 @@
+#include "reclothes/controller/server.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "reclothes/common/bytes.h"
+
+namespace reclothes::controller {
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+
+std::string default_code(int status) {
+  switch (status) {
+    case 400:
+      return "bad_request";
+    case 401:
+      return "unauthenticated";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 408:
+      return "request_timeout";
+    case 413:
+      return "payload_too_large";
+    case 414:
+      return "uri_too_long";
+    case 416:
+      return "range_not_satisfiable";
+    case 429:
+      return "rate_limited";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "internal" : "error";
+  }
+}
+
+std::string default_message(int status) {
+  switch (status) {
+    case 400:
+      return "the request could not be parsed";
+    case 413:
+      return "the request body is larger than the limit";
+    case 414:
+      return "the request URI is too long";
+    case 404:
+      return "no such route";
+    default:
+      return "request failed";
+  }
+}
+
+std::optional<std::string> bearer_token(const httplib::Request& req) {
+  if (!req.has_header("Authorization")) return std::nullopt;
+  const auto value = req.get_header_value("Authorization");
+  constexpr std::string_view kPrefix = "Bearer ";
+  if (value.size() <= kPrefix.size() ||
+      !std::equal(kPrefix.begin(), kPrefix.end(), value.begin(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) ==
+               std::tolower(static_cast<unsigned char>(b));
+      })) {
+    return std::string();  // present but not a bearer token: treated as an invalid token
+  }
+  return value.substr(kPrefix.size());
+}
+
+// An error thrown out of a handler or a commit: never shows the internal message.
+ApiError api_error_from_exception(const Error& e) {
+  if (e.code == ErrorCode::kAlreadyExists) {
+    return ApiError::conflict("already_exists", "the resource already exists");
+  }
+  if (e.code == ErrorCode::kUnavailable) return ApiError::from(e);
+  return ApiError::from(make_error(ErrorCode::kInternal, ""));
+}
+
+bool is_denial(Listener listener, int status) {
+  if (listener == Listener::kInternal) return status == 401 || status == 403 || status == 429;
+  return status == 403;
+}
+
+}  // namespace
+
+std::string choose_request_id(std::string_view incoming) {
+  const bool sane =
+      !incoming.empty() && incoming.size() <= 64 &&
+      std::all_of(incoming.begin(), incoming.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+      });
+  return sane ? std::string(incoming) : random_id();
+}
+
+nlohmann::json error_body(const ApiError& e, const std::string& request_id) {
+  return {{"error", {{"code", e.code}, {"message", e.message}, {"details", e.details}}},
+          {"request_id", request_id}};
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::create(Deps deps) {
+  RC_ASSIGN_OR_RETURN(auto allow, Allowlist::parse(deps.config.internal_allow));
+  RC_ASSIGN_OR_RETURN(auto proxies, Allowlist::parse(deps.config.trusted_proxies));
+  return std::unique_ptr<HttpServer>(new HttpServer(deps, std::move(allow), std::move(proxies)));
+}
+
+HttpServer::HttpServer(Deps deps, Allowlist internal_allow, Allowlist trusted_proxies)
+    : deps_(deps),
+      internal_allow_(std::move(internal_allow)),
+      trusted_proxies_(std::move(trusted_proxies)),
+      public_(std::make_unique<httplib::Server>()),
+      internal_(std::make_unique<httplib::Server>()) {
+  configure(*public_, Listener::kPublic);
+  configure(*internal_, Listener::kInternal);
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::configure(httplib::Server& server, Listener listener) {
+  const auto& lc =
+      listener == Listener::kPublic ? deps_.config.public_listener : deps_.config.internal_listener;
+  const auto threads = static_cast<std::size_t>(lc.threads);
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // Without TCP_NODELAY each response costs ~40 ms (Nagle + delayed ACK); the default keep-alive
+  // limit of 5 requests per connection forces needless reconnects (STACK.md section 5).
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(100000);
+  server.set_payload_max_length(deps_.config.http.body_limit_bytes);
+  server.set_read_timeout(deps_.config.http.read_timeout);
+
+  const auto handler = [this, listener](const httplib::Request& req, httplib::Response& res) {
+    handle(listener, req, res);
+  };
+  // All routing is ours (Router): httplib only delivers every request to the one dispatcher.
+  server.Get(".*", handler);
+  server.Post(".*", handler);
+  server.Put(".*", handler);
+  server.Patch(".*", handler);
+  server.Delete(".*", handler);
+  server.Options(".*", handler);
+
+  if (listener == Listener::kInternal) {
+    // Refuse foreign networks before the body is even read.
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (internal_allow_.allows(client_address(req))) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      handle(Listener::kInternal, req, res);
+      return httplib::Server::HandlerResponse::Handled;
+    });
+  }
+  // Errors produced by httplib itself (413 body too large, 400 unparsable request) get the same
+  // JSON error format. Our own error responses already have a body and are left alone.
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this, listener](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        const auto rid = choose_request_id(req.get_header_value("X-Request-Id"));
+        ApiError e{res.status, default_code(res.status), default_message(res.status),
+                   nlohmann::json::object(), std::nullopt};
+        if (res.status == 413) {
+          e.details = {{"limit_bytes", deps_.config.http.body_limit_bytes}};
+        }
+        res.set_header("X-Request-Id", rid);
+        res.set_content(error_body(e, rid).dump(), std::string(kJson));
+        deps_.metrics.observe_request(to_string(listener), "unmatched", req.method, res.status,
+                                      std::chrono::duration<double>(0));
+        deps_.log.info("request", {{"request_id", rid},
+                                   {"listener", to_string(listener)},
+                                   {"method", req.method},
+                                   {"path", req.path},
+                                   {"status", res.status},
+                                   {"error", e.code}});
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+}
+
+Status HttpServer::start() {
+  if (started_) return ok_status();
+  const auto bind = [](httplib::Server& s, const ListenerConfig& lc, int& port) -> Status {
+    if (lc.port == 0) {
+      port = s.bind_to_any_port(lc.host);
+      if (port <= 0) {
+        return make_error(ErrorCode::kUnavailable, "cannot bind " + lc.host + " to any port");
+      }
+    } else {
+      if (!s.bind_to_port(lc.host, lc.port)) {
+        return make_error(ErrorCode::kUnavailable, "cannot bind " + lc.host + ":" +
+                                                       std::to_string(lc.port) +
+                                                       " (in use, or not a local address)");
+      }
+      port = lc.port;
+    }
+    return ok_status();
+  };
+  RC_TRY(bind(*public_, deps_.config.public_listener, public_port_));
+  RC_TRY(bind(*internal_, deps_.config.internal_listener, internal_port_));
+  public_thread_ = std::thread([this] { public_->listen_after_bind(); });
+  internal_thread_ = std::thread([this] { internal_->listen_after_bind(); });
+  started_ = true;
+  // httplib has no "ready" signal: wait until both accept loops run.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!(public_->is_running() && internal_->is_running())) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      stop();
+      return make_error(ErrorCode::kUnavailable, "HTTP listeners did not start");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  deps_.log.info("listening", {{"public_port", public_port_}, {"internal_port", internal_port_}});
+  return ok_status();
+}
+
+void HttpServer::stop() {
+  if (!started_) return;
+  public_->stop();
+  internal_->stop();
+  if (public_thread_.joinable()) public_thread_.join();
+  if (internal_thread_.joinable()) internal_thread_.join();
+  started_ = false;
+}
+
+std::string HttpServer::client_address(const httplib::Request& req) const {
+  // X-Forwarded-For is believed only when the socket peer is a configured proxy; then the client
+  // is the right-most address that is not itself a trusted proxy.
+  if (trusted_proxies_.empty() || !trusted_proxies_.allows(req.remote_addr) ||
+      !req.has_header("X-Forwarded-For")) {
+    return req.remote_addr;
+  }
+  const auto xff = req.get_header_value("X-Forwarded-For");
+  std::vector<std::string> hops;
+  std::size_t start = 0;
+  while (start <= xff.size()) {
+    auto end = xff.find(',', start);
+    if (end == std::string::npos) end = xff.size();
+    auto hop = xff.substr(start, end - start);
+    hop.erase(0, hop.find_first_not_of(" \t"));
+    hop.erase(hop.find_last_not_of(" \t") + 1);
+    if (!hop.empty()) hops.push_back(hop);
+    start = end + 1;
+  }
+  for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
+    if (!parse_ip(*it)) return req.remote_addr;  // garbage: fall back to the socket
+    if (!trusted_proxies_.allows(*it)) return *it;
+  }
+  return hops.empty() ? req.remote_addr : hops.front();
+}
+
+void HttpServer::audit_denial(Listener listener, const std::string& action, const std::string& path,
+                              const std::optional<Principal>& principal, const std::string& address,
+                              const std::string& request_id, const ApiError& error,
+                              const std::optional<AuditDetail>& detail) const {
+  AuditEntry e;
+  if (principal) {
+    e.actor_kind = std::string(to_string(principal->kind));
+    e.actor_id = principal->account_id;
+  }
+  e.action = action;
+  if (detail) {
+    e.target_type = detail->target_type;
+    e.target_id = detail->target_id;
+  } else {
+    e.target_type = "route";
+    e.target_id = path;
+  }
+  e.address = address;
+  e.request_id = request_id;
+  e.denied = true;
+  e.reason = error.code;
+  e.after = {{"listener", to_string(listener)}, {"status", error.status}};
+  if (auto s = deps_.audit.write_own(e); !s.ok()) {
+    deps_.log.error("audit write failed",
+                    {{"request_id", request_id}, {"error", s.error().message}});
+  }
+}
+
+void HttpServer::handle(Listener listener, const httplib::Request& req, httplib::Response& res) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto request_id = choose_request_id(req.get_header_value("X-Request-Id"));
+  const auto address = client_address(req);
+  std::string route_label = "unmatched";
+  std::string actor = "-";
+  auto result = dispatch(listener, req, request_id, address, route_label, actor);
+
+  res.set_header("X-Request-Id", request_id);
+  std::string error_code;
+  if (result.ok()) {
+    auto& r = result.value();
+    res.status = r.status;
+    for (const auto& [k, v] : r.headers) res.set_header(k, v);
+    if (r.json) {
+      res.set_content(r.json->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                      std::string(kJson));
+    } else if (r.status != 204) {
+      res.set_content(r.body, r.content_type);
+    }
+  } else {
+    const auto& e = result.error();
+    error_code = e.code;
+    res.status = e.status;
+    if (e.retry_after_s) res.set_header("Retry-After", std::to_string(*e.retry_after_s));
+    res.set_content(
+        error_body(e, request_id).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+        std::string(kJson));
+  }
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+  deps_.metrics.observe_request(to_string(listener), route_label, req.method, res.status, elapsed);
+  deps_.log.info("request", {{"request_id", request_id},
+                             {"listener", to_string(listener)},
+                             {"method", req.method},
+                             {"path", req.path},
+                             {"route", route_label},
+                             {"status", res.status},
+                             {"ms", elapsed.count() * 1000.0},
+                             {"actor", actor},
+                             {"address", address},
+                             {"error", error_code.empty() ? "-" : error_code}});
+}
+
+Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib::Request& req,
+                                                const std::string& request_id,
+                                                const std::string& address,
+                                                std::string& route_label, std::string& actor) {
+  if (listener == Listener::kInternal && !internal_allow_.allows(address)) {
+    ApiError e = ApiError::forbidden("network_not_allowed",
+                                     "the internal API is not reachable from this network");
+    e.details = {{"address", address}};
+    audit_denial(listener, "network", req.path, std::nullopt, address, request_id, e, std::nullopt);
+    return e;
+  }
+
+  const auto method = method_from_string(req.method);
+  if (!method) {
+    return ApiError{405, "method_not_allowed", "method " + req.method + " is not supported",
+                    nlohmann::json::object(), std::nullopt};
+  }
+  const auto match = deps_.router.match(listener, *method, req.path);
+  if (!match.route) {
+    if (!match.allowed.empty()) {
+      nlohmann::json allowed = nlohmann::json::array();
+      for (auto m : match.allowed) allowed.push_back(to_string(m));
+      return ApiError{405,
+                      "method_not_allowed",
+                      req.method + " is not allowed on this path",
+                      {{"allowed", allowed}},
+                      std::nullopt};
+    }
+    return ApiError{404, "not_found", "no route for " + req.path, nlohmann::json::object(),
+                    std::nullopt};
+  }
+  const Route& route = match.route->route;
+  route_label = route.path;
+
+  if (req.body.size() > deps_.config.http.body_limit_bytes) {
+    return ApiError{413,
+                    "payload_too_large",
+                    "the request body is larger than the limit",
+                    {{"limit_bytes", deps_.config.http.body_limit_bytes}},
+                    std::nullopt};
+  }
+
+  RequestContext ctx(deps_.db, request_id, listener, address, *method, req.path);
+  ctx.params_ = match.params;
+  for (const auto& [k, v] : req.params) ctx.query_.emplace(k, v);
+  for (const auto& [k, v] : req.headers) {
+    std::string lower = k;
+    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    ctx.headers_.emplace(lower, v);
+  }
+
+  // Authentication: a customer token is never valid on the internal listener and a staff token
+  // never on the public one.
+  const auto kind = listener == Listener::kInternal ? AccountKind::kStaff : AccountKind::kCustomer;
+  bool token_sent = false;
+  if (auto token = bearer_token(req)) {
+    token_sent = true;
+    auto principal = deps_.sessions.authenticate(*token, kind);
+    if (!principal.ok()) {
+      deps_.log.error("session lookup failed",
+                      {{"request_id", request_id}, {"error", principal.error().message}});
+      return ApiError::from(principal.error());
+    }
+    ctx.principal_ = std::move(principal).value();
+    if (ctx.principal_) {
+      actor = std::string(to_string(ctx.principal_->kind)) + ":" +
+              std::to_string(ctx.principal_->account_id);
+    }
+  }
+
+  const auto deny = [&](ApiError e) -> Result<Response, ApiError> {
+    if (is_denial(listener, e.status)) {
+      audit_denial(listener, route.action, req.path, ctx.principal_, address, request_id, e,
+                   std::nullopt);
+    }
+    return e;
+  };
+  const auto unauthenticated = [&] {
+    return deny(ApiError::unauthenticated(token_sent ? "the session token is invalid or expired"
+                                                     : "a session token is required"));
+  };
+  switch (route.access.kind) {
+    case Access::Kind::kPublic:
+      break;
+    case Access::Kind::kCustomer:
+      if (!ctx.principal_ || ctx.principal_->kind != AccountKind::kCustomer)
+        return unauthenticated();
+      break;
+    case Access::Kind::kStaff:
+      if (!ctx.principal_ || !ctx.principal_->is_staff()) return unauthenticated();
+      break;
+    case Access::Kind::kPermission:
+      if (!ctx.principal_ || !ctx.principal_->is_staff()) return unauthenticated();
+      if (!ctx.principal_->can(route.access.permission)) {
+        ApiError e =
+            ApiError::forbidden("forbidden", "this needs the permission " +
+                                                 std::string(to_string(route.access.permission)));
+        e.details = {{"permission", to_string(route.access.permission)}};
+        return deny(e);
+      }
+      break;
+  }
+  if (route.owner_param) {
+    if (ctx.param(*route.owner_param) != std::to_string(ctx.principal().account_id)) {
+      // Answered like a missing id so other customers' ids cannot be probed; audited.
+      ApiError e = ApiError::not_found("resource");
+      ApiError audited = e;
+      audited.code = "not_owner";
+      audit_denial(listener, route.action, req.path, ctx.principal_, address, request_id, audited,
+                   std::nullopt);
+      return e;
+    }
+  }
+
+  if (route.body != BodyKind::kNone) {
+    if (req.body.empty()) {
+      if (route.body == BodyKind::kRequired) {
+        return ApiError::bad_request("malformed_json", "a JSON object body is required");
+      }
+      ctx.body_ = nlohmann::json::object();
+    } else {
+      ctx.body_ = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      if (ctx.body_.is_discarded()) {
+        return ApiError::bad_request("malformed_json", "the body is not valid JSON");
+      }
+      if (!ctx.body_.is_object()) {
+        return ApiError::bad_request("malformed_json", "the body must be a JSON object");
+      }
+    }
+  }
+
+  std::optional<HandlerResult> result;
+  try {
+    result = route.handler(ctx);
+    if (result->ok() && result->value().status < 300) {
+      if (route.audited) {
+        AuditEntry e;
+        e.actor_kind = ctx.principal_ ? std::string(to_string(ctx.principal_->kind)) : "anonymous";
+        if (ctx.principal_) e.actor_id = ctx.principal_->account_id;
+        e.action = route.action;
+        if (ctx.audit_) {
+          e.target_type = ctx.audit_->target_type;
+          e.target_id = ctx.audit_->target_id;
+          e.before = ctx.audit_->before;
+          e.after = ctx.audit_->after;
+          e.reason = ctx.audit_->reason;
+        } else {
+          e.target_type = "route";
+          e.target_id = req.path;
+        }
+        e.address = address;
+        e.request_id = request_id;
+        deps_.audit.write(ctx.tx(), e);
+      }
+      if (ctx.tx_) ctx.tx_->commit();
+    }
+  } catch (...) {
+    const auto err = error_from_exception(std::current_exception());
+    deps_.log.error(
+        "request failed",
+        {{"request_id", request_id}, {"route", route.path}, {"error", err.to_string()}});
+    ctx.tx_.reset();
+    return api_error_from_exception(err);
+  }
+  ctx.tx_.reset();
+  ctx.lease_.reset();
+
+  if (!result->ok()) {
+    const auto& e = result->error();
+    if (e.status >= 500) {
+      deps_.log.error("handler error", {{"request_id", request_id}, {"code", e.code}});
+    }
+    if (is_denial(listener, e.status)) {
+      audit_denial(listener, route.action, req.path, ctx.principal_, address, request_id, e,
+                   ctx.audit_);
+    }
+    return std::move(*result).error();
+  }
+  if (result->value().status < 300) {
+    for (auto& fn : ctx.after_commit_) {
+      try {
+        fn();
+      } catch (const std::exception& ex) {
+        deps_.log.error("after-commit hook failed",
+                        {{"request_id", request_id}, {"error", ex.what()}});
+      }
+    }
+  }
+  return std::move(*result).value();
+}
+
+}  // namespace reclothes::controller

@@ -1,0 +1,434 @@
+// The MQTT bridge against a real Mosquitto: exactly-once event application with acks, status and
+// state tracking, commands and their results, retained per-box config, and tokens that verify
+// with the keys the config carries.
+#include <set>
+
+#include "box_client.h"
+#include "fixture.h"
+#include "reclothes/common/token.h"
+
+namespace reclothes::controller::testing {
+namespace {
+
+using K = msg::EventKind;
+
+class BridgeTest : public ControllerTest {
+ protected:
+  void SetUp() override {
+    ControllerTest::SetUp();
+    // Box ids are unique per test: retained messages on the shared broker outlive a test.
+    box_ = "bx-" + db_name_;
+    start_and_wait();
+    admin_ = staff_token({Role::kSuperAdmin});
+    auto r = internal("POST", "/internal/v1/boxes",
+                      nlohmann::json{{"box_id", box_},
+                                     {"compartments",
+                                      {{{"number", 1}, {"size", "M"}},
+                                       {{"number", 2}, {"size", "L"}},
+                                       {{"number", 3}, {"size", "S"}}}}},
+                      admin_);
+    ASSERT_EQ(r.status, 201) << describe(r);
+  }
+
+  void start_and_wait() {
+    start_controller();
+    ASSERT_TRUE(controller_->bridge().wait_connected(std::chrono::seconds(10)));
+  }
+
+  std::int64_t events() {
+    return count("SELECT count(*) FROM box_events WHERE box_id = '" + box_ + "'");
+  }
+  std::int64_t faults() {
+    return count("SELECT count(*) FROM box_faults WHERE box_id = '" + box_ + "'");
+  }
+  std::int64_t last_applied() {
+    return count("SELECT last_applied_seq FROM boxes WHERE id = '" + box_ + "'");
+  }
+  std::string compartment_state(int n) {
+    return query("SELECT state FROM compartments WHERE box_id = '" + box_ +
+                 "' AND number = " + std::to_string(n))[0][0]
+        .as<std::string>();
+  }
+  std::optional<nlohmann::json> box_json() {
+    auto r = internal("GET", "/internal/v1/boxes/" + box_, std::nullopt, admin_);
+    if (r.status != 200) return std::nullopt;
+    return r.body;
+  }
+
+  std::string box_;
+  std::string admin_;
+};
+
+TEST_F(BridgeTest, ReplayedEventsChangeNothingAfterTheirFirstApplicationAndAreAcked) {
+  FakeBox box(broker_->uri(), box_);
+  ASSERT_TRUE(box.connect());
+  const std::vector<msg::Event> first = {event(1, K::kDoorOpened, 1), event(2, K::kDoorClosed, 1),
+                                         event(3, K::kJammed, 2)};
+  box.publish_events(first);
+  ASSERT_TRUE(box.wait_for_ack(3));
+  EXPECT_EQ(events(), 3);
+  EXPECT_EQ(faults(), 1);
+  EXPECT_EQ(compartment_state(1), "occupied");
+  EXPECT_EQ(compartment_state(2), "jammed");
+
+  // The same batch again (the box's ack was lost): nothing changes, the ack is repeated.
+  box.publish_events(first);
+  ASSERT_TRUE(box.wait_for_ack(3));
+  EXPECT_EQ(events(), 3);
+  EXPECT_EQ(faults(), 1);
+
+  // Out of order: a batch after a gap is not applied; the ack says where the controller is.
+  box.publish_events({event(5, K::kDoorOpened, 3), event(6, K::kForced, 3)});
+  ASSERT_TRUE(box.wait_for_ack(3));
+  EXPECT_EQ(events(), 3);
+  EXPECT_EQ(compartment_state(3), "unknown");
+
+  // Filling the gap applies 4..6 once; an overlapping batch applies only what is new.
+  box.publish_events(
+      {event(4, K::kDoorClosed, 2), event(5, K::kDoorOpened, 3), event(6, K::kForced, 3)});
+  ASSERT_TRUE(box.wait_for_ack(6));
+  box.publish_events(
+      {event(5, K::kDoorOpened, 3), event(6, K::kForced, 3), event(7, K::kDoorClosed, 3)});
+  ASSERT_TRUE(box.wait_for_ack(7));
+  EXPECT_EQ(events(), 7);
+  EXPECT_EQ(last_applied(), 7);
+  // jammed(2) is still open; forced(3) was cleared by the door closing; no duplicate faults.
+  EXPECT_EQ(faults(), 2);
+  EXPECT_EQ(
+      count("SELECT count(*) FROM box_faults WHERE box_id = '" + box_ + "' AND cleared_at IS NULL"),
+      1);
+  const auto events_json =
+      query("SELECT seq FROM box_events WHERE box_id = '" + box_ + "' ORDER BY seq");
+  for (std::size_t i = 0; i < events_json.size(); ++i) {
+    EXPECT_EQ(events_json[i][0].as<std::uint64_t>(), i + 1);
+  }
+
+  // A restart of the controller (a new instance on the same database) changes nothing either.
+  stop_controller();
+  start_and_wait();
+  box.publish_events(
+      {event(1, K::kDoorOpened, 1), event(2, K::kDoorClosed, 1), event(3, K::kJammed, 2)});
+  ASSERT_TRUE(box.wait_for_ack(7));
+  box.publish_events(
+      {event(6, K::kForced, 3), event(7, K::kDoorClosed, 3), event(8, K::kDoorOpened, 1)});
+  ASSERT_TRUE(box.wait_for_ack(8));
+  EXPECT_EQ(events(), 8);
+  EXPECT_EQ(faults(), 2);
+
+  auto metrics = call(Listener::kInternal, "GET", "/metrics");
+  EXPECT_NE(metrics.raw.find("box_events_applied_total 1"), std::string::npos) << metrics.raw;
+  // This instance saw 3 duplicates in the first batch after the restart and 2 in the second.
+  EXPECT_NE(metrics.raw.find("box_events_duplicate_total 5"), std::string::npos);
+}
+
+TEST_F(BridgeTest, TwoReplicasShareTheEventsAndApplyEachOnce) {
+  // A second replica: same database and share group, its own client id.
+  auto second_config = config_;
+  second_config.mqtt.client_id = config_.mqtt.client_id + "-b";
+  auto second = Controller::create(second_config, clock_, Log::null());
+  ASSERT_TRUE(second.ok()) << second.error().to_string();
+  ASSERT_TRUE((*second)->start().ok());
+  ASSERT_TRUE((*second)->bridge().wait_connected(std::chrono::seconds(10)));
+
+  FakeBox box(broker_->uri(), box_);
+  ASSERT_TRUE(box.connect());
+  // Each batch is sent twice at once, so the replicas apply the same seqs concurrently: the row
+  // lock on the box serialises them, one applies and the other finds duplicates.
+  for (std::uint64_t seq = 1; seq <= 6; ++seq) {
+    box.publish_events({event(seq, K::kDoorOpened, 1)});
+    box.publish_events({event(seq, K::kDoorOpened, 1)});
+    ASSERT_TRUE(box.wait_for_ack(seq)) << seq;
+    ASSERT_TRUE(box.wait_for_ack(seq)) << seq;
+  }
+  EXPECT_EQ(events(), 6);
+  EXPECT_EQ(last_applied(), 6);
+  // Each seq was applied by exactly one replica and found duplicate by the other, and both
+  // replicas received events (the broker alternates between the shared subscribers).
+  const auto counter = [](Controller& c, const std::string& name) {
+    const auto text = c.metrics().scrape();
+    const auto sample = "\n" + name + " ";  // not the # HELP line
+    const auto pos = text.find(sample);
+    return pos == std::string::npos ? -1 : std::stoi(text.substr(pos + sample.size()));
+  };
+  EXPECT_EQ(counter(*controller_, "box_events_applied_total") +
+                counter(**second, "box_events_applied_total"),
+            6);
+  EXPECT_EQ(counter(*controller_, "box_events_duplicate_total") +
+                counter(**second, "box_events_duplicate_total"),
+            6);
+  EXPECT_GT(counter(*controller_, "mqtt_messages_received_total{leaf=\"events\"}"), 0);
+  EXPECT_GT(counter(**second, "mqtt_messages_received_total{leaf=\"events\"}"), 0);
+}
+
+TEST_F(BridgeTest, EventsFromUnknownOrDecommissionedBoxesAreNotApplied) {
+  FakeBox stranger(broker_->uri(), "unknown-" + db_name_);
+  ASSERT_TRUE(stranger.connect());
+  FakeBox box(broker_->uri(), box_);
+  ASSERT_TRUE(box.connect());
+  stranger.publish_events({event(1, K::kDoorOpened, 1)});
+  // Malformed payloads and mismatched envelopes are dropped too.
+  box.publish_raw(msg::topic(box_, msg::Topic::kEvents), "{not json");
+  stranger.publish_raw(msg::topic(box_, msg::Topic::kEvents),
+                       *msg::serialize(msg::make_envelope(
+                           "unknown-" + db_name_, 1, msg::Events{{event(1, K::kDoorOpened, 1)}})));
+  // The worker handles messages in order: once this box's ack arrives, the others were handled.
+  box.publish_events({event(1, K::kDoorOpened, 1)});
+  ASSERT_TRUE(box.wait_for_ack(1));
+  EXPECT_TRUE(stranger.received(msg::Topic::kAcks).empty());
+  EXPECT_EQ(count("SELECT count(*) FROM box_events"), 1);
+  auto metrics = call(Listener::kInternal, "GET", "/metrics");
+  EXPECT_NE(metrics.raw.find("box_events_rejected_total{reason=\"unknown_box\"} 1"),
+            std::string::npos)
+      << metrics.raw;
+  EXPECT_NE(metrics.raw.find("box_events_rejected_total{reason=\"malformed\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics.raw.find("box_events_rejected_total{reason=\"box_mismatch\"} 1"),
+            std::string::npos);
+
+  ASSERT_EQ(
+      internal("POST", "/internal/v1/boxes/" + box_ + "/decommission", std::nullopt, admin_).status,
+      200);
+  box.publish_events({event(2, K::kDoorClosed, 1)});
+  box.publish_events({event(3, K::kDoorClosed, 1)});
+  ASSERT_TRUE(eventually([&] {
+    return call(Listener::kInternal, "GET", "/metrics").raw.find("reason=\"decommissioned\"} 2") !=
+           std::string::npos;
+  }));
+  EXPECT_EQ(events(), 1);
+}
+
+TEST_F(BridgeTest, FaultEventsOpenAndClearFaults) {
+  FakeBox box(broker_->uri(), box_);
+  ASSERT_TRUE(box.connect());
+  auto tamper_on = event(1, K::kTamper);
+  tamper_on.detail = "service panel opened";
+  auto oos = event(2, K::kOutOfService, 3);
+  oos.detail = "lock fault";
+  auto fill = event(3, K::kFillLevel, 1);
+  fill.fill_percent = 75;
+  box.publish_events({tamper_on, oos, fill, event(4, K::kAjar, 2), event(5, K::kUnlockUnknown, 1)});
+  ASSERT_TRUE(box.wait_for_ack(5));
+  const auto open_faults = [&] {
+    std::set<std::string> kinds;
+    for (const auto& row : query(
+             "SELECT kind FROM box_faults WHERE cleared_at IS NULL AND box_id = '" + box_ + "'")) {
+      kinds.insert(row[0].as<std::string>());
+    }
+    return kinds;
+  };
+  EXPECT_EQ(open_faults(),
+            (std::set<std::string>{"tamper", "out_of_service", "ajar", "unlock_unknown"}));
+  EXPECT_EQ((*box_json())["open_faults"], 4);
+  EXPECT_EQ(compartment_state(3), "out_of_service");
+  EXPECT_EQ(
+      count("SELECT fill_percent FROM compartments WHERE box_id = '" + box_ + "' AND number = 1"),
+      75);
+
+  auto tamper_off = event(6, K::kTamper);
+  tamper_off.detail = "service panel closed";
+  auto back = event(7, K::kOutOfService, 3);
+  back.detail = "back in service";
+  box.publish_events({tamper_off, back, event(8, K::kDoorClosed, 2)});
+  ASSERT_TRUE(box.wait_for_ack(8));
+  EXPECT_EQ(open_faults(), (std::set<std::string>{"unlock_unknown"}));
+}
+
+TEST_F(BridgeTest, StatusAndStateAreTracked) {
+  FakeBox box(broker_->uri(), box_);
+  ASSERT_TRUE(box.connect());
+  box.set_online(true);
+  ASSERT_TRUE(eventually([&] { return box_json() && (*box_json())["online"] == true; }));
+  auto fleet = internal("GET", "/internal/v1/boxes", std::nullopt, admin_);
+  EXPECT_EQ(fleet.body["online"], 1);
+  EXPECT_EQ(fleet.body["items"][0]["status"], "active");  // registered -> active on first contact
+  EXPECT_EQ(fleet.body["items"][0]["firmware_version"], "1.0.0");
+
+  msg::State state;
+  state.compartments = {{1, "occupied", false, 40, "M"},
+                        {2, "free", true, std::nullopt, "L"},
+                        {9, "free", false, std::nullopt, "S"}};  // 9 is not registered: ignored
+  state.backlog = 5;
+  state.last_seq = 12;
+  state.firmware_version = "1.0.0";
+  box.publish(msg::Topic::kState, state, true);
+  ASSERT_TRUE(eventually([&] { return box_json() && (*box_json())["backlog"] == 5; }));
+  auto b = *box_json();
+  EXPECT_EQ(b["compartments"][0]["state"], "occupied");
+  EXPECT_EQ(b["compartments"][0]["fill_percent"], 40);
+  EXPECT_EQ(b["compartments"][1]["door_open"], true);
+  EXPECT_EQ(b["last_state"]["last_seq"], 12);
+  EXPECT_EQ(count("SELECT count(*) FROM compartments WHERE box_id = '" + box_ + "'"), 3);
+
+  auto metrics = call(Listener::kInternal, "GET", "/metrics");
+  EXPECT_NE(metrics.raw.find("boxes_online 1"), std::string::npos);
+}
+
+TEST_F(BridgeTest, BoxWhoseConnectionDiesShowsOfflineWithinTheKeepAliveWindow) {
+  FreezableProxy proxy(broker_->port());
+  FakeBox::Options options;
+  options.keepalive = std::chrono::seconds(1);
+  FakeBox box("tcp://127.0.0.1:" + std::to_string(proxy.port()), box_, options);
+  ASSERT_TRUE(box.connect());
+  box.set_online(true);
+  ASSERT_TRUE(eventually([&] { return box_json() && (*box_json())["online"] == true; }));
+  // The link goes silent: no FIN, no RST. The broker notices once 1.5 x keep-alive passed
+  // without a packet and publishes the box's last will, which the controller applies.
+  // Mosquitto 2.0 runs its keep-alive check only every 5 s (keepalive.c: "last_keepalive_check
+  // + 5 < now"), so the window here is 1.5 x keep-alive + 6 s of broker granularity + 1 s slack.
+  proxy.freeze();
+  const bool offline = eventually([&] { return box_json() && (*box_json())["online"] == false; },
+                                  std::chrono::milliseconds(1500 + 6000 + 1000));
+  ASSERT_TRUE(offline);
+  auto fleet = internal("GET", "/internal/v1/boxes", std::nullopt, admin_);
+  EXPECT_EQ(fleet.body["offline"], 1);
+}
+
+TEST_F(BridgeTest, RemoteOpenIsAuditedPublishedAndItsResultRecorded) {
+  FakeBox box(broker_->uri(), box_);
+  ASSERT_TRUE(box.connect());
+  std::int64_t delivery_id = 0;
+  const auto delivery = staff_token({Role::kDelivery}, &delivery_id);
+  // Offline boxes are refused: a queued command would open the door at some unknown later time.
+  auto offline = internal("POST", "/internal/v1/boxes/" + box_ + "/compartments/2/open",
+                          nlohmann::json{{"reason", "stuck"}}, delivery);
+  EXPECT_EQ(offline.status, 409);
+  EXPECT_EQ(offline.code(), "box_offline");
+  EXPECT_EQ(count("SELECT count(*) FROM box_commands"), 0);
+
+  box.set_online(true);
+  ASSERT_TRUE(eventually([&] { return box_json() && (*box_json())["online"] == true; }));
+  auto r = internal("POST", "/internal/v1/boxes/" + box_ + "/compartments/2/open",
+                    nlohmann::json{{"reason", "customer stuck"}}, delivery);
+  ASSERT_EQ(r.status, 202) << describe(r);
+  const auto command_id = r.body["command_id"].get<std::string>();
+  auto cmd = box.wait_for(msg::Topic::kCommands, [&](const msg::Envelope& e) {
+    return std::get<msg::Command>(e.body).id == command_id;
+  });
+  ASSERT_TRUE(cmd);
+  const auto& command = std::get<msg::Command>(cmd->body);
+  EXPECT_EQ(command.op, msg::CommandOp::kOpen);
+  EXPECT_EQ(command.compartment, 2);
+  EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'box.open' AND actor_id = " +
+                  std::to_string(delivery_id) + " AND after->>'command_id' = '" + command_id +
+                  "' AND target_id = '" + box_ + "/2' AND reason = 'customer stuck'"),
+            1);
+
+  box.publish(msg::Topic::kCommandResults, msg::CommandResult{command_id, true, "ok", "opened"});
+  msg::Event unlocked = event(1, K::kUnlocked, 2);
+  unlocked.command_id = command_id;
+  box.publish_events({unlocked});
+  ASSERT_TRUE(box.wait_for_ack(1));
+  ASSERT_TRUE(eventually([&] {
+    auto c = internal("GET", "/internal/v1/boxes/" + box_ + "/commands", std::nullopt, delivery);
+    return c.status == 200 && c.body["items"].size() == 1 &&
+           c.body["items"][0]["result_ok"] == true;
+  }));
+  auto c = internal("GET", "/internal/v1/boxes/" + box_ + "/commands", std::nullopt, delivery);
+  EXPECT_EQ(c.body["items"][0]["result_code"], "ok");
+  EXPECT_EQ(c.body["items"][0]["executed_seq"], 1);
+  EXPECT_FALSE(c.body["items"][0]["published_at"].is_null());
+}
+
+TEST_F(BridgeTest, RetainedConfigCarriesMaintenanceKeysAndRevisions) {
+  FakeBox box(broker_->uri(), box_);
+  ASSERT_TRUE(box.connect());
+  // Published at registration, retained: a box connecting later still gets it.
+  auto first = box.wait_for(msg::Topic::kConfig, [](const msg::Envelope&) { return true; });
+  ASSERT_TRUE(first);
+  const auto& c1 = std::get<msg::Config>(first->body);
+  EXPECT_FALSE(c1.maintenance);
+  ASSERT_EQ(c1.keys.size(), 1u);
+  EXPECT_FALSE(c1.keys[0].retired);
+
+  ASSERT_EQ(internal("POST", "/internal/v1/boxes/" + box_ + "/maintenance",
+                     nlohmann::json{{"on", true}}, admin_)
+                .status,
+            200);
+  auto second = box.wait_for(msg::Topic::kConfig, [&](const msg::Envelope& e) {
+    return std::get<msg::Config>(e.body).revision > c1.revision;
+  });
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(std::get<msg::Config>(second->body).maintenance);
+
+  // A courier token verifies with the key the config carries.
+  const auto delivery = staff_token({Role::kDelivery});
+  auto issued = internal(
+      "POST", "/internal/v1/tokens/courier",
+      nlohmann::json{{"box_id", box_}, {"compartments", {1, 3}}, {"action", "courier_collect"}},
+      delivery);
+  ASSERT_EQ(issued.status, 201) << describe(issued);
+  TrustedKeys keys;
+  for (const auto& k : std::get<msg::Config>(second->body).keys) {
+    ASSERT_TRUE(keys.add(k.key_id, k.public_pem, k.retired).ok());
+  }
+  TokenVerifier verifier(keys);
+  auto verified = verifier.verify(issued.body["token"].get<std::string>(),
+                                  {box_, 3, clock_.wall_seconds(), 60});
+  ASSERT_TRUE(verified.ok()) << verified.error().detail;
+  EXPECT_EQ(verified->claims.action, TokenAction::kCourierCollect);
+  EXPECT_EQ(verified->claims.compartments, (std::vector<std::uint8_t>{1, 3}));
+  EXPECT_EQ(verified->claims.expires - verified->claims.not_before,
+            config_.tokens.courier_validity.count());
+  EXPECT_EQ(count("SELECT count(*) FROM issued_tokens WHERE token_id = '" +
+                  issued.body["token_id"].get<std::string>() + "'"),
+            1);
+
+  // Revocation: the token id goes into the box's config.
+  const auto token_id = issued.body["token_id"].get<std::string>();
+  ASSERT_EQ(
+      internal("POST", "/internal/v1/tokens/" + token_id + "/revoke", std::nullopt, admin_).status,
+      200);
+  ASSERT_TRUE(box.wait_for(msg::Topic::kConfig, [&](const msg::Envelope& e) {
+    const auto& revoked = std::get<msg::Config>(e.body).revoked_token_ids;
+    return revoked == std::vector<std::string>{token_id};
+  }));
+  EXPECT_EQ(
+      internal("POST", "/internal/v1/tokens/00000000000000ff/revoke", std::nullopt, admin_).status,
+      404);
+
+  // Rotation: a new active key, the old one still trusted (retiring) until retired.
+  auto rotated = internal("POST", "/internal/v1/keys/rotate", std::nullopt, admin_);
+  ASSERT_EQ(rotated.status, 201) << describe(rotated);
+  EXPECT_EQ(rotated.body["key_id"], 2);
+  auto third = box.wait_for(msg::Topic::kConfig, [](const msg::Envelope& e) {
+    return std::get<msg::Config>(e.body).keys.size() == 2;
+  });
+  ASSERT_TRUE(third);
+  auto retire_active = internal("POST", "/internal/v1/keys/2/retire", std::nullopt, admin_);
+  EXPECT_EQ(retire_active.status, 409);
+  ASSERT_EQ(internal("POST", "/internal/v1/keys/1/retire", std::nullopt, admin_).status, 200);
+  auto fourth = box.wait_for(msg::Topic::kConfig, [](const msg::Envelope& e) {
+    const auto& ks = std::get<msg::Config>(e.body).keys;
+    return ks.size() == 2 && ks[0].retired && !ks[1].retired;
+  });
+  ASSERT_TRUE(fourth);
+  // The old token is now refused by a box with the new config; a new one signs with key 2.
+  TrustedKeys new_keys;
+  for (const auto& k : std::get<msg::Config>(fourth->body).keys) {
+    ASSERT_TRUE(new_keys.add(k.key_id, k.public_pem, k.retired).ok());
+  }
+  auto refused = TokenVerifier(new_keys).verify(issued.body["token"].get<std::string>(),
+                                                {box_, 3, clock_.wall_seconds(), 60});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().reason, TokenError::kKeyRetired);
+  auto again =
+      internal("POST", "/internal/v1/tokens/courier",
+               nlohmann::json{{"box_id", box_}, {"compartments", {2}}, {"action", "courier_load"}},
+               delivery);
+  ASSERT_EQ(again.status, 201);
+  EXPECT_EQ(again.body["key_id"], 2);
+  EXPECT_TRUE(
+      TokenVerifier(new_keys)
+          .verify(again.body["token"].get<std::string>(), {box_, 2, clock_.wall_seconds(), 60})
+          .ok());
+  // The private keys are files with mode 0600, one per key.
+  for (int id : {1, 2}) {
+    const auto path = key_dir_->path() / ("signing-key-" + std::to_string(id) + ".pem");
+    ASSERT_TRUE(std::filesystem::exists(path));
+    EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  }
+}
+
+}  // namespace
+}  // namespace reclothes::controller::testing
