@@ -1,0 +1,203 @@
+// Sync in this process against a real Mosquitto (tests/support), with the test controller on the
+// other side. The journal is real; this test plays the main loop by appending events to it.
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "reclothes/common/clock.h"
+#include "reclothes/firmware/journal.h"
+#include "reclothes/firmware/mailbox.h"
+#include "reclothes/firmware/sync.h"
+#include "reclothes/testsupport/mosquitto.h"
+#include "reclothes/testsupport/process.h"
+#include "test_controller.h"
+
+namespace reclothes::firmware {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TestController;
+using testsupport::MosquittoServer;
+using testsupport::TempDir;
+
+constexpr char kBox[] = "box-sync-1";
+
+class SyncBrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::getenv("RECLOTHES_TEST_DEBUG") != nullptr) spdlog::set_level(spdlog::level::debug);
+    auto dir = TempDir::create("reclothes-sync-");
+    ASSERT_TRUE(dir.ok()) << dir.error().to_string();
+    dir_ = std::make_unique<TempDir>(std::move(dir).value());
+    auto broker = MosquittoServer::start();
+    ASSERT_TRUE(broker.ok()) << broker.error().to_string();
+    broker_ = std::move(broker).value();
+    auto journal = Journal::open({.path = dir_->path() / "journal.db"});
+    ASSERT_TRUE(journal.ok()) << journal.error().to_string();
+    journal_ = std::move(journal).value();
+  }
+
+  void TearDown() override {
+    if (sync_) sync_->stop();
+  }
+
+  SyncOptions options() const {
+    SyncOptions o;
+    o.broker_uri = broker_->uri();
+    o.keepalive = 5s;
+    o.connect_timeout = 2s;
+    o.reconnect_min = 100ms;
+    o.reconnect_max = 500ms;
+    o.idle_tick = 20ms;
+    o.engine.box_id = kBox;
+    o.engine.firmware_version = "test";
+    o.engine.batch_events = 16;
+    o.engine.window_events = 64;
+    o.engine.ack_timeout = 2s;
+    return o;
+  }
+
+  void start_sync() {
+    auto sync = Sync::create(options(), *journal_, mailbox_, clock_);
+    ASSERT_TRUE(sync.ok()) << sync.error().to_string();
+    sync_ = std::move(sync).value();
+    ASSERT_TRUE(sync_->start().ok());
+  }
+
+  std::unique_ptr<TestController> controller() {
+    auto c = std::make_unique<TestController>(
+        TestController::Options{.uri = broker_->uri(), .box_id = kBox});
+    EXPECT_TRUE(c->connect()) << "test controller could not connect";
+    return c;
+  }
+
+  void append(int n) {
+    for (int i = 0; i < n; ++i) {
+      Status s = journal_->transact([&](Txn& txn) -> Status {
+        msg::Event e;
+        e.kind = (i % 2 == 0) ? msg::EventKind::kDoorOpened : msg::EventKind::kDoorClosed;
+        e.at_ms = clock_.wall_ms();
+        e.compartment = 1 + i % 4;
+        if (e.kind == msg::EventKind::kDoorClosed) e.occupied = (i % 3 == 0);
+        auto seq = txn.append_event(e);
+        if (!seq.ok()) return seq.error();
+        return ok_status();
+      });
+      ASSERT_TRUE(s.ok()) << s.error().to_string();
+    }
+  }
+
+  // Journal backlog 0, polled (the sync thread marks acks).
+  bool wait_backlog_zero(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (journal_->backlog().value_or(1) == 0) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  static void expect_exactly(const std::map<std::uint64_t, msg::Event>& applied, std::uint64_t n) {
+    ASSERT_EQ(applied.size(), n);
+    std::uint64_t expected = 1;
+    for (const auto& [seq, event] : applied) {
+      ASSERT_EQ(seq, expected) << "missing seq " << expected;
+      ASSERT_EQ(event.seq, seq);
+      ++expected;
+    }
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<MosquittoServer> broker_;
+  std::unique_ptr<Journal> journal_;
+  Mailbox mailbox_;
+  SystemClock clock_;
+  std::unique_ptr<Sync> sync_;
+};
+
+TEST_F(SyncBrokerTest, WithoutABrokerEventsAreJournaledAndDrainInOrderWhenItAppears) {
+  // The controller's session exists before the outage, as in production.
+  auto ctl = controller();
+  ASSERT_TRUE(broker_->stop().ok());
+
+  start_sync();
+  append(300);
+  std::this_thread::sleep_for(300ms);  // several connect attempts fail meanwhile
+  EXPECT_FALSE(sync_->connected());
+  EXPECT_EQ(journal_->backlog().value_or(0), 300u) << "the journal is the buffer";
+  EXPECT_EQ(sync_->stats().events_sent, 0u);
+
+  ASSERT_TRUE(broker_->restart().ok());
+  ASSERT_TRUE(ctl->wait_applied(300, 20s)) << "applied only up to " << ctl->applied_upto();
+  ASSERT_TRUE(wait_backlog_zero(10s)) << "backlog " << journal_->backlog().value_or(0);
+  EXPECT_EQ(journal_->acked_upto().value_or(0), 300u);
+  expect_exactly(ctl->applied(), 300);
+  // Arrival order is seq order (the first copy of each seq arrived after its predecessor).
+  std::uint64_t highest = 0;
+  for (const msg::Event& e : ctl->received()) {
+    if (e.seq > highest) {
+      EXPECT_EQ(e.seq, highest + 1) << "a seq arrived before its predecessor";
+      highest = e.seq;
+    }
+  }
+  EXPECT_TRUE(ctl->problems().empty()) << ctl->problems().front();
+  EXPECT_TRUE(sync_->connected());
+}
+
+TEST_F(SyncBrokerTest, BrokerStoppedAndRestartedDuringHundredEventsLosesNothing) {
+  auto ctl = controller();
+  start_sync();
+  ASSERT_TRUE(ctl->wait_until([&] { return sync_->connected(); }, 10s));
+  for (int i = 1; i <= 100; ++i) {
+    append(1);
+    if (i == 30) {
+      ASSERT_TRUE(broker_->stop().ok());
+    }
+    if (i == 70) {
+      ASSERT_TRUE(broker_->restart().ok());
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(ctl->wait_applied(100, 20s)) << "applied only up to " << ctl->applied_upto();
+  ASSERT_TRUE(wait_backlog_zero(10s)) << "backlog " << journal_->backlog().value_or(0);
+  expect_exactly(ctl->applied(), 100);
+  EXPECT_TRUE(ctl->problems().empty()) << ctl->problems().front();
+  // The counters are a copy made by the worker after each pass.
+  ASSERT_TRUE(ctl->wait_until([&] { return sync_->stats().acked_upto == 100; }, 2s));
+  const SyncStats stats = sync_->stats();
+  EXPECT_GE(stats.connects, 2u);
+  EXPECT_GE(stats.disconnects, 1u);
+}
+
+TEST_F(SyncBrokerTest, NoAckMeansResendAfterTheAckTimeout) {
+  // A controller that records but never acks: the box resends from seq 1 after each timeout.
+  auto ctl = std::make_unique<TestController>(TestController::Options{
+      .uri = broker_->uri(), .box_id = kBox, .client_id = "mute-controller", .ack = false});
+  ASSERT_TRUE(ctl->connect());
+  start_sync();
+  append(10);
+  ASSERT_TRUE(ctl->wait_until([&] { return ctl->received().size() >= 20; }, 10s))
+      << "received " << ctl->received().size();
+  EXPECT_GE(sync_->stats().rewinds, 1u);
+  EXPECT_EQ(journal_->backlog().value_or(0), 10u);
+  EXPECT_TRUE(ctl->problems().empty()) << ctl->problems().front();
+}
+
+TEST_F(SyncBrokerTest, StatusIsOnlineWhileConnectedAndOfflineAfterACleanStop) {
+  auto ctl = controller();
+  start_sync();
+  ASSERT_TRUE(ctl->wait_until([&] { return !ctl->statuses().empty(); }, 10s));
+  EXPECT_TRUE(ctl->statuses().back().online);
+  sync_->stop();
+  ASSERT_TRUE(ctl->wait_until([&] { return !ctl->statuses().back().online; }, 5s));
+  EXPECT_EQ(ctl->statuses().back().firmware_version, "test");
+}
+
+}  // namespace
+}  // namespace reclothes::firmware
