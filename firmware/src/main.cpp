@@ -430,11 +430,13 @@ int run_box(const RunOptions& options) {
 
   SdNotifier systemd;
   systemd.notify("READY=1\nSTATUS=box " + config->box_id + " running");
-  const auto watchdog_every =
-      systemd.watchdog().has_value()
-          ? std::optional(
-                std::chrono::duration_cast<std::chrono::milliseconds>(*systemd.watchdog()) / 2)
-          : std::nullopt;
+  // Ping at half the watchdog interval; zero means systemd asked for no watchdog. (A plain value
+  // rather than an optional: GCC 12 at -O2 on arm64 warns the optional "may be used
+  // uninitialized".)
+  std::chrono::milliseconds watchdog_every{0};
+  if (const auto interval = systemd.watchdog(); interval.has_value()) {
+    watchdog_every = std::chrono::duration_cast<std::chrono::milliseconds>(*interval) / 2;
+  }
   auto last_ping = std::chrono::steady_clock::now();
   spdlog::info("box {} running", config->box_id);
 
@@ -449,9 +451,9 @@ int run_box(const RunOptions& options) {
       break;
     }
     if (sim_control) sim_control->poll();
-    if (watchdog_every) {
+    if (watchdog_every.count() > 0) {
       const auto now = std::chrono::steady_clock::now();
-      if (now - last_ping >= *watchdog_every) {
+      if (now - last_ping >= watchdog_every) {
         systemd.notify("WATCHDOG=1");
         last_ping = now;
       }
