@@ -110,7 +110,8 @@ PermissionSet permissions_of(Role role) {
   using P = Permission;
   switch (role) {
     case Role::kChecker:
-      return set_of({P::kOrdersReadAssigned});
+      // Checkers write the product texts of what they publish; prices stay with managers.
+      return set_of({P::kOrdersReadAssigned, P::kProductsWrite});
     case Role::kPacker:
       return set_of({P::kOrdersReadAssigned});
     case Role::kDelivery:

@@ -13,6 +13,10 @@ using R = Role;
 const std::set<Role> kAllRoles = {R::kChecker, R::kPacker,    R::kDelivery,
                                   R::kManager, R::kUserAdmin, R::kSuperAdmin};
 
+// Staff who work on orders (orders.read_assigned).
+const std::set<Role> kOrderStaff = {R::kChecker, R::kPacker, R::kDelivery, R::kManager,
+                                    R::kSuperAdmin};
+
 // The expected access of every internal route, written out by hand: this is the specification
 // the production role table is checked against (the test never asks permissions_of()).
 struct Expectation {
@@ -49,6 +53,27 @@ const std::vector<Expectation>& expectations() {
       {"POST", "/internal/v1/tokens/courier", {R::kDelivery, R::kManager, R::kSuperAdmin}},
       {"POST", "/internal/v1/tokens/{token_id}/revoke", {R::kManager, R::kSuperAdmin}},
       {"GET", "/internal/v1/audit", {R::kManager, R::kSuperAdmin}},
+      // The order domain (docs/orders.md).
+      {"GET", "/internal/v1/orders", kOrderStaff},
+      {"GET", "/internal/v1/orders/{id}", kOrderStaff},
+      {"POST", "/internal/v1/orders/{id}/assign", {R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/orders/{id}/complete", kOrderStaff},
+      {"POST", "/internal/v1/orders/{id}/items/{number}/grade", kOrderStaff},
+      {"GET", "/internal/v1/orders/{id}/label.png", kOrderStaff},
+      {"POST", "/internal/v1/boxes/{box_id}/collect", {R::kManager, R::kSuperAdmin}},
+      {"GET", "/internal/v1/products", {R::kChecker, R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/products", {R::kChecker, R::kManager, R::kSuperAdmin}},
+      {"GET", "/internal/v1/products/{id}", {R::kChecker, R::kManager, R::kSuperAdmin}},
+      {"PATCH", "/internal/v1/products/{id}", {R::kChecker, R::kManager, R::kSuperAdmin}},
+      {"PUT", "/internal/v1/products/{id}/price", {R::kManager, R::kSuperAdmin}},
+      {"GET", "/internal/v1/customers", {R::kManager, R::kSuperAdmin}},
+      {"GET", "/internal/v1/customers/{customer_id}", {R::kManager, R::kSuperAdmin}},
+      {"GET", "/internal/v1/customers/{customer_id}/export", {R::kSuperAdmin}},
+      {"POST", "/internal/v1/customers/{customer_id}/erase", {R::kSuperAdmin}},
+      {"POST", "/internal/v1/customers/{customer_id}/coins", {R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/coupons", {R::kManager, R::kSuperAdmin}},
+      {"GET", "/internal/v1/coupons", {R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/coupons/redeem", kOrderStaff},
   };
   return kTable;
 }
@@ -80,6 +105,8 @@ class AuthzTest : public ControllerTest {
     replace("number", "1");
     replace("key_id", "999");
     replace("token_id", "0123456789abcdef");
+    replace("id", "999999");  // an order or product that does not exist: 404 when allowed
+    replace("customer_id", "999999");
     std::optional<nlohmann::json> body;
     if (e.method == "POST" && e.path_template == "/internal/v1/staff") {
       body = {{"email", "new" + std::to_string(++unique_) + "@example.org"},
@@ -93,6 +120,22 @@ class AuthzTest : public ControllerTest {
               {"compartments", {{{"number", 1}, {"size", "M"}}}}};
     } else if (e.path_template.ends_with("/maintenance")) {
       body = {{"on", true}};
+    } else if (e.path_template.ends_with("/assign")) {
+      body = {{"staff_id", target_staff_}};
+    } else if (e.path_template.ends_with("/grade")) {
+      body = {{"grade", "recycle"}};
+    } else if (e.method == "POST" && e.path_template == "/internal/v1/products") {
+      body = {{"title", "Shirt"}, {"category", "tops"}};
+    } else if (e.method == "PATCH" && e.path_template == "/internal/v1/products/{id}") {
+      body = {{"title", "Shirt"}};
+    } else if (e.path_template.ends_with("/price")) {
+      body = {{"price_cents", 1000}};
+    } else if (e.path_template.ends_with("/coins")) {
+      body = {{"delta", 5}, {"reason", "goodwill"}};
+    } else if (e.method == "POST" && e.path_template == "/internal/v1/coupons") {
+      body = {{"percent_off", 10}};
+    } else if (e.path_template.ends_with("/redeem")) {
+      body = {{"code", "RCC-NOSUCHCODE"}};
     } else if (e.path_template.ends_with("/courier")) {
       body = {{"box_id", "box-1"}, {"compartments", {1}}, {"action", "courier_collect"}};
     }

@@ -1,0 +1,169 @@
+// The order domain: donating and buying orders, internal orders (checking, packing, collecting,
+// shipping), products, cart, payments, coins, coupons, customer management, GDPR and
+// notifications. docs/orders.md describes it; docs/rest-api.md lists its routes.
+//
+// register_domain() plugs the domain into a Controller under construction: its routes into the
+// Router, its box-event hooks (access_completed, fill_level) into the EventApplier, and a
+// background worker (reservation expiry, scheduled collecting, payment and refund retries,
+// republishing configs that event hooks changed, notification delivery). The worker is safe to
+// run in several controller replicas at once: each pass claims rows with
+// SELECT ... FOR UPDATE SKIP LOCKED.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "reclothes/common/result.h"
+#include "reclothes/controller/controller.h"
+#include "reclothes/controller/domain/payments.h"
+
+namespace reclothes::controller::domain {
+
+// Settings of the domain. Read from the JSON file named by the environment variable
+// RECLOTHES_DOMAIN_CONFIG (strict: unknown keys and bad values are refused with the field's
+// JSON pointer); without it, the defaults below. docs/orders.md has the reference.
+struct DomainConfig {
+  struct Donations {
+    std::chrono::seconds reservation{24 * 3600};    // how long a compartment stays reserved
+    std::chrono::seconds expiry_warning{2 * 3600};  // notify the donor this long before
+  } donations;
+  struct Collecting {
+    int compartment_threshold = 3;  // filled compartments at one box that make a collecting order
+    int fill_percent = 90;          // a fill_level event at or above this makes one at once
+    std::chrono::seconds max_wait{48 * 3600};  // the schedule: nothing waits longer than this
+  } collecting;
+  struct Buying {
+    std::chrono::seconds pickup_window{72 * 3600};
+    std::chrono::seconds return_window{14 * 24 * 3600};  // after pickup, returns are accepted
+    std::chrono::seconds return_reservation{24 * 3600};
+    std::string currency = "EUR";
+  } buying;
+  struct Payments {
+    // Either a provider URL or sandbox = true (an in-process sandbox provider on a free loopback
+    // port). Neither: orders are refused with 503 payments_unavailable.
+    std::string provider_url;
+    bool sandbox = false;
+    std::string api_key = "sandbox";
+    std::chrono::milliseconds connect_timeout{2000};
+    std::chrono::milliseconds read_timeout{5000};
+    int max_attempts = 3;
+    std::chrono::milliseconds backoff_initial{200};
+    std::chrono::milliseconds backoff_max{2000};
+    int breaker_failures = 5;
+    std::chrono::milliseconds breaker_cooldown{30000};
+    std::chrono::seconds retry_interval{60};  // worker retries of pending payments and refunds
+  } payments;
+  struct Notifications {
+    std::string sender = "log";  // "log" or "webhook"
+    std::string webhook_url;     // http(s)://host[:port]/path, for "webhook"
+    std::chrono::milliseconds timeout{3000};
+    std::chrono::seconds retry_interval{30};  // first retry; doubles up to an hour
+  } notifications;
+  // Period of the background worker; 0 disables it (tests drive DomainWorker::run_once()).
+  std::chrono::milliseconds worker_interval{2000};
+};
+
+// Strict parse of the JSON object described in docs/orders.md.
+Result<DomainConfig> parse_domain_config(const nlohmann::json& j);
+// The file named by RECLOTHES_DOMAIN_CONFIG, or the defaults when the variable is unset.
+Result<DomainConfig> load_domain_config_from_env();
+
+// ---- notifications ----------------------------------------------------------------------------
+
+struct Notification {
+  std::int64_t id = 0;
+  std::string recipient_kind;  // customer, staff
+  std::int64_t recipient_id = 0;
+  std::string kind;  // pickup_ready, reservation_expiring, collecting_assigned, ...
+  nlohmann::json payload;
+  std::int64_t created_ms = 0;
+  nlohmann::json to_json() const;
+};
+
+// Delivers one notification. An error leaves it in the outbox for a later attempt. Thread-safe.
+class NotificationSender {
+ public:
+  virtual ~NotificationSender() = default;
+  virtual Status send(const Notification& n) = 0;
+};
+
+// Writes each notification as a log line (the default: another system tails the log).
+class LogNotificationSender final : public NotificationSender {
+ public:
+  explicit LogNotificationSender(const Log& log) : log_(log) {}
+  Status send(const Notification& n) override;
+
+ private:
+  const Log& log_;
+};
+
+// POSTs each notification as JSON to a URL; any 2xx is delivered. Receivers must tolerate
+// duplicates (delivery is at least once): the body's "id" identifies a notification.
+class WebhookNotificationSender final : public NotificationSender {
+ public:
+  // kInvalidArgument for a URL that is not http(s)://host[:port][/path].
+  static Result<std::unique_ptr<WebhookNotificationSender>> create(
+      const std::string& url, std::chrono::milliseconds timeout);
+  Status send(const Notification& n) override;
+
+ private:
+  WebhookNotificationSender(std::string base, std::string path, std::chrono::milliseconds timeout)
+      : base_(std::move(base)), path_(std::move(path)), timeout_(timeout) {}
+  std::string base_;
+  std::string path_;
+  std::chrono::milliseconds timeout_;
+};
+
+// ---- the worker -------------------------------------------------------------------------------
+
+struct DomainContext;  // private to the domain's sources
+
+class DomainWorker {
+ public:
+  struct Pass {
+    int expired_donations = 0;
+    int expired_returns = 0;
+    int expiry_warnings = 0;
+    int collecting_created = 0;
+    int payments_settled = 0;  // charges or refunds that reached a final state
+    int configs_published = 0;
+    int notifications_sent = 0;
+    int notifications_failed = 0;
+  };
+
+  // `payments` may be null (no provider configured: pending payments wait).
+  DomainWorker(const Services& services, DomainConfig config,
+               std::shared_ptr<PaymentProvider> payments,
+               std::shared_ptr<NotificationSender> sender);
+  ~DomainWorker();
+
+  // One pass over everything that is due at the clock's current time. Thread-safe; several
+  // workers (replicas) may run passes at the same time.
+  Result<Pass> run_once();
+  // Runs run_once() every interval on a thread of its own until stop(). Idempotent.
+  void start(std::chrono::milliseconds interval);
+  void stop();
+
+ private:
+  std::unique_ptr<DomainContext> d_;
+  std::shared_ptr<NotificationSender> sender_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// Registers the domain's routes and event hooks and starts its worker (unless the configured
+// interval is 0). The domain's state lives as long as the router's routes. kInvalidArgument for
+// a bad domain configuration, kUnavailable if the sandbox provider cannot start.
+Status register_domain(Router& router, EventApplier& events, const Services& services,
+                       DomainConfig config);
+
+}  // namespace reclothes::controller::domain

@@ -1,0 +1,568 @@
+#include "reclothes/simulator/web_server.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <random>
+
+#include "reclothes/simulator/tokens.h"
+
+namespace reclothes::simulator {
+
+namespace {
+
+using nlohmann::json;
+
+int http_status(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return 400;
+    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kAlreadyExists:
+    case ErrorCode::kFailedPrecondition: return 409;
+    case ErrorCode::kPermissionDenied: return 403;
+    case ErrorCode::kUnauthenticated: return 401;
+    case ErrorCode::kResourceExhausted: return 429;
+    case ErrorCode::kDeadlineExceeded:
+    case ErrorCode::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+void reply(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void reply_error(httplib::Response& res, const Error& e) {
+  reply(res, http_status(e.code),
+        {{"error", {{"code", std::string(to_string(e.code))}, {"message", e.message}}}});
+}
+
+void reply_status(httplib::Response& res, const Status& s) {
+  if (s.ok()) {
+    reply(res, 200, {{"ok", true}});
+  } else {
+    reply_error(res, s.error());
+  }
+}
+
+Result<json> parse_body(const httplib::Request& req) {
+  if (req.body.empty()) return json::object();
+  json body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return make_error(ErrorCode::kInvalidArgument, "the request body must be a JSON object");
+  }
+  return body;
+}
+
+// Typed field access with errors naming the field.
+template <typename T>
+Result<T> field(const json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end()) {
+    return make_error(ErrorCode::kInvalidArgument, std::string("missing field \"") + name + "\"");
+  }
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string("field \"") + name + "\" has the wrong type");
+  }
+}
+
+template <typename T>
+Result<T> field_or(const json& body, const char* name, T fallback) {
+  if (!body.contains(name) || body.at(name).is_null()) return fallback;
+  return field<T>(body, name);
+}
+
+int compartment_of(const httplib::Request& req) {
+  try {
+    return std::stoi(req.matches[1].str());
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+Result<PresentOptions> present_options(const json& body) {
+  PresentOptions o;
+  RC_ASSIGN_OR_RETURN(o.module_px, field_or<int>(body, "module_px", 4));
+  RC_ASSIGN_OR_RETURN(o.degrade.scale, field_or<double>(body, "scale", 1.0));
+  RC_ASSIGN_OR_RETURN(o.degrade.rotation_deg, field_or<double>(body, "rotation_deg", 0.0));
+  RC_ASSIGN_OR_RETURN(o.degrade.blur_sigma, field_or<double>(body, "blur", 0.0));
+  RC_ASSIGN_OR_RETURN(o.degrade.noise, field_or<int>(body, "noise", 0));
+  RC_ASSIGN_OR_RETURN(o.degrade.seed, field_or<std::uint32_t>(body, "seed", 1));
+  RC_TRY(validate(o));
+  return o;
+}
+
+json present_json(const PresentReport& r) {
+  return {{"camera_sees_code", r.camera_sees_code},
+          {"decoded_text", r.decoded_text ? json(*r.decoded_text) : json(nullptr)},
+          {"width", r.width},
+          {"height", r.height},
+          {"frames", r.frames}};
+}
+
+json token_json(const PendingToken& t) {
+  json out = {{"id", t.id}, {"token", t.token}, {"label", t.label}, {"source", t.source}};
+  auto summary = describe_token(t.token);
+  if (summary.ok()) {
+    out["summary"] = to_json(*summary);
+  } else {
+    out["summary"] = nullptr;
+    out["problem"] = summary.error().message;
+  }
+  return out;
+}
+
+std::string random_suffix() {
+  static thread_local std::minstd_rand rng{std::random_device{}()};
+  return std::to_string(rng() % 1'000'000);
+}
+
+}  // namespace
+
+// ---- pending tokens -----------------------------------------------------------------------------
+
+std::uint64_t PendingTokens::add(std::string token, std::string label, std::string source) {
+  std::lock_guard lock(mu_);
+  for (const PendingToken& t : tokens_) {
+    if (t.token == token) return t.id;  // pasted twice: one entry
+  }
+  tokens_.push_back({next_id_, std::move(token), std::move(label), std::move(source)});
+  if (tokens_.size() > kMax) tokens_.erase(tokens_.begin());
+  return next_id_++;
+}
+
+bool PendingTokens::remove(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  const auto n = std::erase_if(tokens_, [id](const PendingToken& t) { return t.id == id; });
+  return n > 0;
+}
+
+std::vector<PendingToken> PendingTokens::list() const {
+  std::lock_guard lock(mu_);
+  return tokens_;
+}
+
+namespace {
+
+class HttpTokenSource final : public TokenSource {
+ public:
+  explicit HttpTokenSource(std::string url_template) : template_(std::move(url_template)) {}
+  std::string name() const override { return "controller"; }
+
+  Result<std::vector<PendingToken>> fetch(const std::string& box_id) override {
+    std::string url = template_;
+    if (const std::size_t at = url.find("{box_id}"); at != std::string::npos) {
+      url.replace(at, 8, box_id);
+    }
+    const std::size_t scheme = url.find("://");
+    const std::size_t path_at = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    if (scheme == std::string::npos || path_at == std::string::npos) {
+      return make_error(ErrorCode::kInvalidArgument, "token source url \"" + url +
+                                                         "\" must be http(s)://host[:port]/path");
+    }
+    httplib::Client client(url.substr(0, path_at));
+    client.set_connection_timeout(std::chrono::seconds(2));
+    client.set_read_timeout(std::chrono::seconds(3));
+    auto res = client.Get(url.substr(path_at));
+    if (!res) {
+      return make_error(ErrorCode::kUnavailable,
+                        "token source " + url + ": " + httplib::to_string(res.error()));
+    }
+    if (res->status != 200) {
+      return make_error(ErrorCode::kUnavailable,
+                        "token source " + url + ": HTTP " + std::to_string(res->status));
+    }
+    json body = json::parse(res->body, nullptr, false);
+    if (body.is_object() && body.contains("tokens")) body = body["tokens"];
+    if (!body.is_array()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "token source " + url + ": expected a JSON array of {token, label}");
+    }
+    std::vector<PendingToken> out;
+    std::uint64_t id = 1'000'000;
+    for (const json& item : body) {
+      if (!item.is_object() || !item.contains("token") || !item["token"].is_string()) continue;
+      PendingToken t;
+      t.id = id++;
+      t.token = item["token"].get<std::string>();
+      t.label = item.value("label", std::string());
+      t.source = name();
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+ private:
+  std::string template_;
+};
+
+}  // namespace
+
+std::unique_ptr<TokenSource> make_http_token_source(std::string url_template) {
+  return std::make_unique<HttpTokenSource>(std::move(url_template));
+}
+
+// ---- server -------------------------------------------------------------------------------------
+
+BoxWebServer::BoxWebServer(SimBox& box, PendingTokens& tokens, WebServerOptions options)
+    : box_(box), tokens_(tokens), options_(std::move(options)),
+      server_(std::make_unique<httplib::Server>()) {}
+
+Result<std::unique_ptr<BoxWebServer>> BoxWebServer::start(SimBox& box, PendingTokens& tokens,
+                                                          WebServerOptions options) {
+  std::unique_ptr<BoxWebServer> web(new BoxWebServer(box, tokens, std::move(options)));
+  httplib::Server& s = *web->server_;
+  // A page polls several times a second: without TCP_NODELAY every answer waits ~40 ms (STACK.md).
+  s.set_tcp_nodelay(true);
+  s.set_keep_alive_max_count(1000);
+  s.set_payload_max_length(1024 * 1024);
+  s.new_task_queue = [] { return new httplib::ThreadPool(4); };
+  web->install_routes();
+  const std::string& host = web->options_.host;
+  if (web->options_.port == 0) {
+    web->port_ = s.bind_to_any_port(host);
+    if (web->port_ <= 0) {
+      return make_error(ErrorCode::kUnavailable, "cannot bind the web server to " + host);
+    }
+  } else {
+    if (!s.bind_to_port(host, web->options_.port)) {
+      return make_error(ErrorCode::kUnavailable, "cannot bind the web server to " + host + ":" +
+                                                     std::to_string(web->options_.port) +
+                                                     " (in use? try --http " + host + ":0)");
+    }
+    web->port_ = web->options_.port;
+  }
+  web->thread_ = std::thread([raw = web.get()] { raw->server_->listen_after_bind(); });
+  for (int i = 0; i < 200 && !s.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return web;
+}
+
+BoxWebServer::~BoxWebServer() { stop(); }
+
+void BoxWebServer::stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string BoxWebServer::url() const {
+  return "http://" + options_.host + ":" + std::to_string(port_) + "/";
+}
+
+json BoxWebServer::state_json() {
+  json state = to_json(box_.view());
+  json events = json::array();
+  if (auto latest = box_.latest_events(options_.events_shown); latest.ok()) {
+    for (const JournalEvent& e : *latest) events.push_back(to_json(e));
+  }
+  state["events"] = events;
+  json tokens = json::array();
+  for (const PendingToken& t : tokens_.list()) tokens.push_back(token_json(t));
+  if (options_.token_source != nullptr) {
+    std::lock_guard lock(source_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (!source_fetched_at_ || now - *source_fetched_at_ >= kTokenSourceRefresh) {
+      source_tokens_ = options_.token_source->fetch(box_.box_id());
+      source_fetched_at_ = now;
+    }
+    const auto& fetched = source_tokens_;
+    if (fetched.ok()) {
+      for (const PendingToken& t : *fetched) tokens.push_back(token_json(t));
+    } else {
+      state["token_source_error"] = fetched.error().message;
+    }
+  }
+  state["pending_tokens"] = tokens;
+  state["can_mint"] = options_.signer != nullptr;
+  {
+    std::lock_guard lock(present_mu_);
+    state["last_present"] = last_present_;
+  }
+  return state;
+}
+
+void BoxWebServer::install_routes() {
+  httplib::Server& s = *server_;
+  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    reply_error(res, make_error(ErrorCode::kInternal, "the simulator failed on this request"));
+  });
+
+  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(box_page()), "text/html; charset=utf-8");
+  });
+  s.Get("/api/state", [this](const httplib::Request&, httplib::Response& res) {
+    reply(res, 200, state_json());
+  });
+  s.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) {
+    std::uint64_t after = 0;
+    std::size_t limit = 100;
+    try {
+      if (req.has_param("after")) after = std::stoull(req.get_param_value("after"));
+      if (req.has_param("limit")) limit = std::min<std::size_t>(std::stoul(req.get_param_value("limit")), 1000);
+    } catch (const std::exception&) {
+      reply_error(res, make_error(ErrorCode::kInvalidArgument, "after and limit must be numbers"));
+      return;
+    }
+    auto events = box_.events_after(after, limit);
+    if (!events.ok()) {
+      reply_error(res, events.error());
+      return;
+    }
+    json out = json::array();
+    for (const JournalEvent& e : *events) out.push_back(to_json(e));
+    reply(res, 200, {{"events", out}});
+  });
+  s.Get("/api/frame.png", [this](const httplib::Request&, httplib::Response& res) {
+    auto frame = box_.last_frame();
+    if (!frame) {
+      reply_error(res, make_error(ErrorCode::kNotFound, "nothing was presented yet"));
+      return;
+    }
+    auto png = encode_png(*frame);
+    if (!png.ok()) {
+      reply_error(res, png.error());
+      return;
+    }
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(*png, "image/png");
+  });
+
+  s.Post("/api/present", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req);
+    if (!body.ok()) return reply_error(res, body.error());
+    auto token = field<std::string>(*body, "token");
+    if (!token.ok()) return reply_error(res, token.error());
+    // Pasted text often carries a trailing newline or spaces from the clipboard.
+    std::string text = *token;
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.erase(0, 1);
+    auto options = present_options(*body);
+    if (!options.ok()) return reply_error(res, options.error());
+    auto report = box_.present_token(text, *options);
+    if (!report.ok()) return reply_error(res, report.error());
+    json out = present_json(*report);
+    out["at_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+    {
+      std::lock_guard lock(present_mu_);
+      last_present_ = out;
+    }
+    reply(res, 200, out);
+  });
+
+  s.Post("/api/tokens", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req);
+    if (!body.ok()) return reply_error(res, body.error());
+    auto token = field<std::string>(*body, "token");
+    if (!token.ok()) return reply_error(res, token.error());
+    auto label = field_or<std::string>(*body, "label", "");
+    if (!label.ok()) return reply_error(res, label.error());
+    if (token->empty() || token->size() > kMaxTokenTextLength) {
+      return reply_error(res, make_error(ErrorCode::kInvalidArgument,
+                                         "a token is 1..1024 characters"));
+    }
+    const std::uint64_t id = tokens_.add(*token, *label, "pasted");
+    reply(res, 200, {{"id", id}});
+  });
+  s.Delete(R"(/api/tokens/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
+    const bool removed = tokens_.remove(std::stoull(req.matches[1].str()));
+    if (!removed) return reply_error(res, make_error(ErrorCode::kNotFound, "no such token"));
+    reply(res, 200, {{"ok", true}});
+  });
+
+  s.Post(R"(/api/compartments/(\d+)/door)",
+         [this](const httplib::Request& req, httplib::Response& res) {
+           auto body = parse_body(req);
+           if (!body.ok()) return reply_error(res, body.error());
+           auto open = field<bool>(*body, "open");
+           if (!open.ok()) return reply_error(res, open.error());
+           const int id = compartment_of(req);
+           reply_status(res, *open ? box_.open_door(id) : box_.close_door(id));
+         });
+  s.Post(R"(/api/compartments/(\d+)/fill)",
+         [this](const httplib::Request& req, httplib::Response& res) {
+           auto body = parse_body(req);
+           if (!body.ok()) return reply_error(res, body.error());
+           auto percent = field<int>(*body, "percent");
+           if (!percent.ok()) return reply_error(res, percent.error());
+           reply_status(res, box_.set_fill(compartment_of(req), *percent));
+         });
+  s.Post(R"(/api/compartments/(\d+)/jam)",
+         [this](const httplib::Request& req, httplib::Response& res) {
+           auto body = parse_body(req);
+           if (!body.ok()) return reply_error(res, body.error());
+           auto on = field<bool>(*body, "on");
+           if (!on.ok()) return reply_error(res, on.error());
+           reply_status(res, box_.set_jammed(compartment_of(req), *on));
+         });
+  s.Post("/api/environment", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req);
+    if (!body.ok()) return reply_error(res, body.error());
+    auto t = field<double>(*body, "temperature_c");
+    if (!t.ok()) return reply_error(res, t.error());
+    auto h = field<double>(*body, "humidity_percent");
+    if (!h.ok()) return reply_error(res, h.error());
+    box_.set_environment(*t, *h);
+    reply(res, 200, {{"ok", true}});
+  });
+  s.Post("/api/tamper", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req);
+    if (!body.ok()) return reply_error(res, body.error());
+    auto on = field<bool>(*body, "on");
+    if (!on.ok()) return reply_error(res, on.error());
+    box_.set_tampered(*on);
+    reply(res, 200, {{"ok", true}});
+  });
+  s.Post("/api/network", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req);
+    if (!body.ok()) return reply_error(res, body.error());
+    auto up = field<bool>(*body, "up");
+    if (!up.ok()) return reply_error(res, up.error());
+    reply_status(res, *up ? box_.restore_network() : box_.pull_network());
+  });
+  s.Post("/api/power", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req);
+    if (!body.ok()) return reply_error(res, body.error());
+    auto on = field<bool>(*body, "on");
+    if (!on.ok()) return reply_error(res, on.error());
+    if (*on) return reply_status(res, box_.power_on());
+    box_.pull_power();
+    reply(res, 200, {{"ok", true}});
+  });
+  s.Post("/api/auto-open", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req);
+    if (!body.ok()) return reply_error(res, body.error());
+    auto enabled = field<bool>(*body, "enabled");
+    if (!enabled.ok()) return reply_error(res, enabled.error());
+    auto delay = field_or<int>(*body, "delay_ms", 0);
+    if (!delay.ok()) return reply_error(res, delay.error());
+    if (*delay < 0 || *delay > 60'000) {
+      return reply_error(res, make_error(ErrorCode::kInvalidArgument, "delay_ms must be 1..60000"));
+    }
+    box_.set_auto_open(*enabled, *delay > 0 ? std::optional(std::chrono::milliseconds(*delay))
+                                            : std::nullopt);
+    reply(res, 200, {{"ok", true}});
+  });
+
+  // The controller's side, for a box without a controller: reservations, remote opens,
+  // maintenance. Goes through the Mailbox exactly as the sync thread would deliver it.
+  s.Post("/api/commands", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req);
+    if (!body.ok()) return reply_error(res, body.error());
+    auto op_name = field<std::string>(*body, "op");
+    if (!op_name.ok()) return reply_error(res, op_name.error());
+    auto op = msg::command_op_from_string(*op_name);
+    if (!op) {
+      return reply_error(res, make_error(ErrorCode::kInvalidArgument,
+                                         "unknown op \"" + *op_name + "\""));
+    }
+    msg::Command c;
+    c.id = "sim-" + std::to_string(++command_counter_) + "-" + random_suffix();
+    c.op = *op;
+    c.reason = "reclothes-sim page";
+    if (*op == msg::CommandOp::kOpen || *op == msg::CommandOp::kRelease) {
+      auto id = field<int>(*body, "compartment");
+      if (!id.ok()) return reply_error(res, id.error());
+      c.compartment = *id;
+    }
+    if (*op == msg::CommandOp::kReserve) {
+      auto id = field<int>(*body, "compartment");
+      if (!id.ok()) return reply_error(res, id.error());
+      auto action_name = field_or<std::string>(*body, "action", "deposit");
+      if (!action_name.ok()) return reply_error(res, action_name.error());
+      auto action = token_action_from_string(*action_name);
+      if (!action) {
+        return reply_error(res, make_error(ErrorCode::kInvalidArgument,
+                                           "unknown action \"" + *action_name + "\""));
+      }
+      auto order = field_or<std::uint64_t>(*body, "order_ref", 1);
+      if (!order.ok()) return reply_error(res, order.error());
+      auto valid = field_or<std::int64_t>(*body, "valid_s", 3600);
+      if (!valid.ok()) return reply_error(res, valid.error());
+      const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+      c.reservation = msg::Reservation{*id, *order, *action, now + *valid};
+    }
+    Status pushed = box_.push_command(c);
+    if (!pushed.ok()) return reply_error(res, pushed.error());
+    reply(res, 200, {{"command_id", c.id}});
+  });
+
+  s.Post("/api/mint", [this](const httplib::Request& req, httplib::Response& res) {
+    if (options_.signer == nullptr) {
+      return reply_error(res, make_error(ErrorCode::kFailedPrecondition,
+                                         "start the simulator with --signing-key to mint tokens"));
+    }
+    auto body = parse_body(req);
+    if (!body.ok()) return reply_error(res, body.error());
+    auto action_name = field_or<std::string>(*body, "action", "courier_load");
+    if (!action_name.ok()) return reply_error(res, action_name.error());
+    auto action = token_action_from_string(*action_name);
+    if (!action) {
+      return reply_error(res, make_error(ErrorCode::kInvalidArgument,
+                                         "unknown action \"" + *action_name + "\""));
+    }
+    std::vector<std::uint8_t> compartments;
+    if (body->contains("compartments") && (*body)["compartments"].is_string()) {
+      auto list = parse_compartment_list((*body)["compartments"].get<std::string>());
+      if (!list.ok()) return reply_error(res, list.error());
+      compartments = *list;
+    } else {
+      auto list = field<std::vector<int>>(*body, "compartments");
+      if (!list.ok()) return reply_error(res, list.error());
+      for (int c : *list) {
+        if (c < 1 || c > 255) {
+          return reply_error(res, make_error(ErrorCode::kInvalidArgument,
+                                             "compartments must be 1..255"));
+        }
+        compartments.push_back(static_cast<std::uint8_t>(c));
+      }
+    }
+    auto order = field_or<std::uint64_t>(*body, "order_ref", 1);
+    if (!order.ok()) return reply_error(res, order.error());
+    auto valid = field_or<std::int64_t>(*body, "valid_s", 900);
+    if (!valid.ok()) return reply_error(res, valid.error());
+    auto reserve = field_or<bool>(*body, "reserve", true);
+    if (!reserve.ok()) return reply_error(res, reserve.error());
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    MintRequest m;
+    m.box_id = box_.box_id();
+    m.action = *action;
+    m.compartments = compartments;
+    m.order_ref = *order;
+    m.not_before = now - 60;
+    m.expires = now + *valid;
+    auto token = mint_token(*options_.signer, m);
+    if (!token.ok()) return reply_error(res, token.error());
+    const bool customer = *action == TokenAction::kDeposit || *action == TokenAction::kPickup ||
+                          *action == TokenAction::kReturn;
+    if (customer && *reserve) {
+      // A customer token needs a reservation at the box, which the controller would push.
+      msg::Command c;
+      c.id = "sim-" + std::to_string(++command_counter_) + "-" + random_suffix();
+      c.op = msg::CommandOp::kReserve;
+      c.reason = "reclothes-sim mint";
+      c.reservation = msg::Reservation{compartments.front(), *order, *action, now + *valid};
+      Status pushed = box_.push_command(c);
+      if (!pushed.ok()) return reply_error(res, pushed.error());
+    }
+    const std::string label = std::string(to_string(*action)) + " " +
+                              std::to_string(compartments.front()) + " (minted)";
+    const std::uint64_t id = tokens_.add(*token, label, "minted");
+    reply(res, 200, {{"id", id}, {"token", *token}});
+  });
+}
+
+}  // namespace reclothes::simulator
