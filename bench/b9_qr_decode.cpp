@@ -1,0 +1,229 @@
+// B9: QR decode time per camera frame. The box's Scanner (ZXing-C++ with the firmware's hints)
+// beside libzbar on the same frames: the 640x480 token frames B1 scans (same renderer, same
+// indexes) plus frames with no code, which is what the camera sees most of the day. Each frame is
+// decoded by both, in alternating order, and both decoders' successes are counted: a decoder that
+// gives up early would look fast. Target: ZXing <= 0.5 x zbar (mean time per frame).
+#include <zbar.h>  // C++: the C API lives in namespace zbar
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "reclothes/bench/frames.h"
+#include "reclothes/bench/main.h"
+#include "reclothes/bench/report.h"
+#include "reclothes/bench/stats.h"
+#include "reclothes/common/clock.h"
+#include "reclothes/common/token.h"
+#include "reclothes/firmware/scanner.h"
+
+namespace reclothes::bench {
+namespace {
+
+// "Y800": 8-bit grey, one byte per pixel (zbar_fourcc spelled without its C casts).
+constexpr unsigned long kY800 =
+    static_cast<unsigned long>('Y') | (static_cast<unsigned long>('8') << 8) |
+    (static_cast<unsigned long>('0') << 16) | (static_cast<unsigned long>('0') << 24);
+
+// libzbar set up for QR codes only, as the box's Scanner is.
+class Zbar {
+ public:
+  static Result<std::unique_ptr<Zbar>> create() {
+    zbar::zbar_image_scanner_t* scanner = zbar::zbar_image_scanner_create();
+    if (scanner == nullptr)
+      return make_error(ErrorCode::kInternal, "zbar::zbar_image_scanner_create");
+    auto z = std::unique_ptr<Zbar>(new Zbar(scanner));
+    if (zbar::zbar_image_scanner_set_config(scanner, zbar::ZBAR_NONE, zbar::ZBAR_CFG_ENABLE, 0) !=
+            0 ||
+        zbar::zbar_image_scanner_set_config(scanner, zbar::ZBAR_QRCODE, zbar::ZBAR_CFG_ENABLE, 1) !=
+            0) {
+      return make_error(ErrorCode::kInternal, "zbar: cannot restrict the scanner to QR codes");
+    }
+    return z;
+  }
+  ~Zbar() { zbar::zbar_image_scanner_destroy(scanner_); }
+  Zbar(const Zbar&) = delete;
+  Zbar& operator=(const Zbar&) = delete;
+
+  // The text of the first QR code, or an empty string.
+  std::string decode(const hal::Frame& frame) const {
+    zbar::zbar_image_t* image = zbar::zbar_image_create();
+    zbar::zbar_image_set_format(image, kY800);
+    zbar::zbar_image_set_size(image, frame.width, frame.height);
+    // zbar reads width x height bytes; the bench frames have stride == width.
+    zbar::zbar_image_set_data(image, frame.pixels.data(),
+                              static_cast<unsigned long>(frame.width) * frame.height, nullptr);
+    std::string text;
+    if (zbar::zbar_scan_image(scanner_, image) > 0) {
+      const zbar::zbar_symbol_t* symbol = zbar::zbar_image_first_symbol(image);
+      if (symbol != nullptr) {
+        text.assign(zbar::zbar_symbol_get_data(symbol), zbar::zbar_symbol_get_data_length(symbol));
+      }
+    }
+    zbar::zbar_image_destroy(image);
+    return text;
+  }
+
+ private:
+  explicit Zbar(zbar::zbar_image_scanner_t* scanner) : scanner_(scanner) {}
+  zbar::zbar_image_scanner_t* scanner_;
+};
+
+struct Tally {
+  std::vector<double> code_ms;   // frames carrying a code
+  std::vector<double> empty_ms;  // frames without one
+  std::size_t decoded = 0;       // code frames read correctly
+  std::size_t wrong = 0;         // code frames read as another text
+  std::size_t phantom = 0;       // empty frames where a code was "found"
+
+  std::vector<double> all() const {
+    std::vector<double> a = code_ms;
+    a.insert(a.end(), empty_ms.begin(), empty_ms.end());
+    return a;
+  }
+};
+
+template <typename Decode>
+void measure(const hal::Frame& frame, const std::string* expected, Tally& tally, Decode decode) {
+  const auto t0 = SteadyClock::now();
+  const std::string text = decode(frame);
+  const double ms = ms_between(t0, SteadyClock::now());
+  if (expected != nullptr) {
+    tally.code_ms.push_back(ms);
+    if (text == *expected) {
+      ++tally.decoded;
+    } else if (!text.empty()) {
+      ++tally.wrong;
+    }
+  } else {
+    tally.empty_ms.push_back(ms);
+    if (!text.empty()) ++tally.phantom;
+  }
+}
+
+nlohmann::json tally_json(const Tally& t) {
+  return {{"code_frames", to_json(summarize(t.code_ms))},
+          {"empty_frames", to_json(summarize(t.empty_ms))},
+          {"all_frames", to_json(summarize(t.all()))},
+          {"decoded", t.decoded},
+          {"wrong_text", t.wrong},
+          {"phantom_codes", t.phantom}};
+}
+
+double mean(const std::vector<double>& v) { return summarize(v).mean; }
+
+Status run(Output& out, const CommonOptions& options) {
+  const std::size_t code_frames = options.quick ? 120 : 1008;
+  const std::size_t empty_frames = options.quick ? 30 : 252;
+
+  std::cout << "B9: rendering " << code_frames << " token frames and " << empty_frames
+            << " frames without a code ..." << std::endl;
+  RC_ASSIGN_OR_RETURN(const TokenSigner signer, TokenSigner::generate(1));
+  const std::int64_t now_s = SystemClock().wall_seconds();
+  std::vector<hal::Frame> frames;
+  std::vector<std::string> texts;  // empty for frames without a code
+  for (std::size_t i = 0; i < code_frames; ++i) {
+    const int compartment = static_cast<int>(i % 24) + 1;
+    RC_ASSIGN_OR_RETURN(std::string text,
+                        signer.sign(customer_claims("bench-b1", TokenAction::kDeposit, compartment,
+                                                    100000 + i, i, now_s)));
+    RC_ASSIGN_OR_RETURN(hal::Frame f, token_frame(text, static_cast<std::uint32_t>(i)));
+    frames.push_back(std::move(f));
+    texts.push_back(std::move(text));
+  }
+  for (std::size_t i = 0; i < empty_frames; ++i) {
+    frames.push_back(empty_frame(static_cast<std::uint32_t>(i)));
+    texts.emplace_back();
+  }
+
+  const firmware::Scanner scanner;
+  RC_ASSIGN_OR_RETURN(std::unique_ptr<Zbar> zbar, Zbar::create());
+  auto zxing_decode = [&](const hal::Frame& f) { return scanner.decode(f).value_or(""); };
+  auto zbar_decode = [&](const hal::Frame& f) { return zbar->decode(f); };
+
+  std::cout << "B9: decoding every frame with both, alternating which goes first ..." << std::endl;
+  Tally zx;
+  Tally zb;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    const std::string* expected = texts[i].empty() ? nullptr : &texts[i];
+    if (i % 2 == 0) {
+      measure(frames[i], expected, zx, zxing_decode);
+      measure(frames[i], expected, zb, zbar_decode);
+    } else {
+      measure(frames[i], expected, zb, zbar_decode);
+      measure(frames[i], expected, zx, zxing_decode);
+    }
+  }
+  std::cout << "  ZXing: " << zx.decoded << "/" << code_frames << " codes read, " << zx.wrong
+            << " misread, " << zx.phantom << " phantom codes in " << empty_frames
+            << " empty frames\n"
+            << "  zbar:  " << zb.decoded << "/" << code_frames << " codes read, " << zb.wrong
+            << " misread, " << zb.phantom << " phantom codes" << std::endl;
+
+  RC_ASSIGN_OR_RETURN(SampleSeries s1,
+                      out.write_samples("B9", "ZXing (box Scanner)", "ms", zx.all()));
+  RC_ASSIGN_OR_RETURN(SampleSeries s2, out.write_samples("B9", "libzbar", "ms", zb.all()));
+
+  const nlohmann::json details = {
+      {"quick", options.quick},       {"code_frames", code_frames},
+      {"empty_frames", empty_frames}, {"zbar_version", "0.23 (Debian 12)"},
+      {"zxing", tally_json(zx)},      {"zbar", tally_json(zb)}};
+
+  Record all;
+  all.id = "B9";
+  all.figure = "QR decode time per frame, mean (ZXing, box Scanner)";
+  all.unit = "ms";
+  all.value = mean(zx.all());
+  all.baseline = "libzbar, same frames";
+  all.baseline_value = mean(zb.all());
+  all.target = Target::ratio_at_most(0.5);
+  all.samples = {s1, s2};
+  all.details = details;
+  RC_TRY(out.add(all));
+
+  Record code;
+  code.id = "B9";
+  code.figure = "decode time, frames with a code, p50";
+  code.unit = "ms";
+  code.value = summarize(zx.code_ms).p50;
+  code.baseline = "libzbar";
+  code.baseline_value = summarize(zb.code_ms).p50;
+  code.details = {{"quick", options.quick},
+                  {"zxing_decoded", zx.decoded},
+                  {"zbar_decoded", zb.decoded},
+                  {"frames", code_frames}};
+  RC_TRY(out.add(code));
+
+  Record empty;
+  empty.id = "B9";
+  empty.figure = "decode time, frames without a code, p50";
+  empty.unit = "ms";
+  empty.value = summarize(zx.empty_ms).p50;
+  empty.baseline = "libzbar";
+  empty.baseline_value = summarize(zb.empty_ms).p50;
+  empty.details = {{"quick", options.quick},
+                   {"zxing_phantoms", zx.phantom},
+                   {"zbar_phantoms", zb.phantom},
+                   {"frames", empty_frames}};
+  RC_TRY(out.add(empty));
+
+  // A decoder that cannot read the codes makes the comparison meaningless: say so loudly.
+  if (zx.decoded < code_frames || zb.decoded < code_frames) {
+    std::cout << "B9: note: not every code was read (ZXing " << zx.decoded << ", zbar "
+              << zb.decoded << " of " << code_frames << ")" << std::endl;
+  }
+  return ok_status();
+}
+
+}  // namespace
+}  // namespace reclothes::bench
+
+int main(int argc, char** argv) {
+  CLI::App app{"B9: QR decode time per frame, ZXing (the box's Scanner) beside libzbar",
+               "bench_b9_qr_decode"};
+  reclothes::bench::CommonOptions options;
+  return reclothes::bench::run_benchmark(
+      argc, argv, app, options,
+      [&](reclothes::bench::Output& out) { return reclothes::bench::run(out, options); });
+}

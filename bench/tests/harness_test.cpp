@@ -1,0 +1,195 @@
+// The harness's own logic: percentiles over raw samples, verdicts, the human line, the JSON record
+// and its parser. A wrong percentile or an inverted verdict would make every figure wrong.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "reclothes/bench/report.h"
+#include "reclothes/bench/stats.h"
+
+namespace reclothes::bench {
+namespace {
+
+TEST(BenchPercentile, IsTheNearestRankOfTheSamples) {
+  std::vector<double> v;
+  for (int i = 100; i >= 1; --i) v.push_back(i);  // unsorted on purpose
+  EXPECT_EQ(percentile(v, 0.50), 50);
+  EXPECT_EQ(percentile(v, 0.99), 99);
+  EXPECT_EQ(percentile(v, 1.0), 100);
+  EXPECT_EQ(percentile(v, 0.0), 1);
+  // Nearest rank: p99 of 10 samples is the largest, never an interpolated value.
+  EXPECT_EQ(percentile({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.99), 10);
+  EXPECT_EQ(percentile({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.5), 5);
+}
+
+TEST(BenchPercentile, OfNothingIsZeroAndQIsClamped) {
+  EXPECT_EQ(percentile({}, 0.5), 0);
+  EXPECT_EQ(percentile({3, 1, 2}, 7.0), 3);
+  EXPECT_EQ(percentile({3, 1, 2}, -1.0), 1);
+}
+
+TEST(BenchSummarize, GivesEveryStatisticOfTheSamples) {
+  std::vector<double> v;
+  for (int i = 1; i <= 1000; ++i) v.push_back(i);
+  const Summary s = summarize(v);
+  EXPECT_EQ(s.count, 1000u);
+  EXPECT_EQ(s.min, 1);
+  EXPECT_EQ(s.max, 1000);
+  EXPECT_DOUBLE_EQ(s.mean, 500.5);
+  EXPECT_EQ(s.p50, 500);
+  EXPECT_EQ(s.p90, 900);
+  EXPECT_EQ(s.p99, 990);
+  const Summary none = summarize({});
+  EXPECT_EQ(none.count, 0u);
+  EXPECT_EQ(none.p99, 0);
+}
+
+TEST(BenchPerSecond, IsOperationsOverElapsedTime) {
+  EXPECT_DOUBLE_EQ(per_second(500, std::chrono::milliseconds(250)), 2000);
+  EXPECT_EQ(per_second(5, std::chrono::nanoseconds(0)), 0);
+}
+
+TEST(BenchFormatNumber, SeparatesThousandsAndRounds) {
+  EXPECT_EQ(format_number(6512.3, 0), "6,512");
+  EXPECT_EQ(format_number(1234567.891, 2), "1,234,567.89");
+  EXPECT_EQ(format_number(-9830, 0), "-9,830");
+  EXPECT_EQ(format_number(0.6612, 2), "0.66");
+  EXPECT_EQ(format_number(999, 0), "999");
+  EXPECT_EQ(format_value(6512.3, "events/s"), "6,512 events/s");
+  EXPECT_EQ(format_value(4.873, "ms"), "4.87 ms");
+  EXPECT_EQ(format_value(0.95, "%"), "0.950%");
+}
+
+Record b2_like(double value, double baseline) {
+  Record r;
+  r.id = "B2";
+  r.figure = "journal durable events/s";
+  r.unit = "events/s";
+  r.value = value;
+  r.baseline = "raw write+fdatasync";
+  r.baseline_value = baseline;
+  r.target = Target::ratio_at_least(0.5);
+  return r;
+}
+
+TEST(BenchRecord, ComparesTheRatioWithARatioTarget) {
+  EXPECT_EQ(b2_like(6512, 9830).verdict(), Verdict::kPass);
+  EXPECT_EQ(b2_like(4000, 9830).verdict(), Verdict::kMiss);
+  EXPECT_NEAR(*b2_like(6512, 9830).ratio(), 0.6625, 1e-4);
+  // Without a baseline there is no ratio, so a ratio target cannot be met.
+  Record no_baseline = b2_like(6512, 0);
+  EXPECT_FALSE(no_baseline.ratio().has_value());
+  EXPECT_EQ(no_baseline.verdict(), Verdict::kMiss);
+}
+
+TEST(BenchRecord, ComparesTheValueWithAValueTargetAndIsInfoWithoutOne) {
+  Record rss;
+  rss.id = "B8";
+  rss.figure = "idle RSS";
+  rss.unit = "MiB";
+  rss.value = 13.2;
+  rss.target = Target::value_at_most(16);
+  EXPECT_EQ(rss.verdict(), Verdict::kPass);
+  rss.value = 16.5;
+  EXPECT_EQ(rss.verdict(), Verdict::kMiss);
+  rss.target.reset();
+  EXPECT_EQ(rss.verdict(), Verdict::kInfo);
+}
+
+TEST(BenchRecord, PrintsFigureBaselineRatioTargetAndVerdictOnOneLine) {
+  EXPECT_EQ(b2_like(6512, 9830).line(),
+            "B2 journal durable events/s: 6,512 events/s | raw write+fdatasync: 9,830 events/s | "
+            "ratio 0.66 (target >= 0.5) PASS");
+  Record cpu;
+  cpu.id = "B8";
+  cpu.figure = "idle CPU";
+  cpu.unit = "%";
+  cpu.value = 1.43;
+  cpu.target = Target::value_at_most(1);
+  EXPECT_EQ(cpu.line(), "B8 idle CPU: 1.43% | target <= 1% MISS");
+  EXPECT_EQ(Target::ratio_at_most(1.25).text("ms"), "<= 1.25");
+  EXPECT_EQ(Target::ratio_at_least(1).text(""), ">= 1.0");
+}
+
+TEST(BenchRecord, SurvivesAJsonRoundTrip) {
+  Record r = b2_like(6512, 9830);
+  r.samples = {{"journal commit", "b2-journal-commit.txt", "ms"}};
+  r.details = {{"rounds", 6}};
+  const nlohmann::json j = r.to_json();
+  EXPECT_EQ(j["verdict"], "PASS");
+  EXPECT_NEAR(j["ratio"].get<double>(), 0.6625, 1e-4);
+  auto back = Record::from_json(nlohmann::json::parse(j.dump()));
+  ASSERT_TRUE(back.ok()) << back.error().to_string();
+  EXPECT_EQ(back->line(), r.line());
+  EXPECT_EQ(back->samples.size(), 1u);
+  EXPECT_EQ(back->samples[0].file, "b2-journal-commit.txt");
+  EXPECT_EQ(back->details["rounds"], 6);
+}
+
+TEST(BenchRecord, FromJsonRefusesARecordWithAMissingOrWrongField) {
+  nlohmann::json j = b2_like(1, 2).to_json();
+  j.erase("value");
+  auto missing = Record::from_json(j);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(missing.error().message.find("value"), std::string::npos);
+
+  nlohmann::json wrong = b2_like(1, 2).to_json();
+  wrong["target"]["kind"] = "roughly";
+  EXPECT_FALSE(Record::from_json(wrong).ok());
+  EXPECT_FALSE(Record::from_json(nlohmann::json::array()).ok());
+}
+
+TEST(BenchSlug, KeepsLowerCaseLettersDigitsAndSingleDashes) {
+  EXPECT_EQ(slug("raw SQLite FULL commit"), "raw-sqlite-full-commit");
+  EXPECT_EQ(slug("events/s (1 event)"), "events-s-1-event");
+  EXPECT_EQ(slug("--B1--"), "b1");
+}
+
+TEST(BenchOutput, WritesSamplesAndAppendsOneJsonLinePerRecord) {
+  auto scratch = ScratchDir::create(std::filesystem::temp_directory_path(), "bench-test-");
+  ASSERT_TRUE(scratch.ok()) << scratch.error().to_string();
+  const std::filesystem::path dir = scratch->path() / "out";
+  auto out = Output::open(dir);
+  ASSERT_TRUE(out.ok()) << out.error().to_string();
+
+  auto series = out->write_samples("B1", "scan to unlock", "ms", {1.5, 2.25});
+  ASSERT_TRUE(series.ok());
+  EXPECT_EQ(series->file, "b1-scan-to-unlock.txt");
+  std::ifstream samples(dir / series->file);
+  double a = 0;
+  double b = 0;
+  samples >> a >> b;
+  EXPECT_EQ(a, 1.5);
+  EXPECT_EQ(b, 2.25);
+
+  ASSERT_TRUE(out->add(b2_like(6512, 9830)).ok());
+  ASSERT_TRUE(out->add(b2_like(4000, 9830)).ok());
+  std::ifstream jsonl(dir / "results.jsonl");
+  std::string line;
+  std::vector<std::string> verdicts;
+  while (std::getline(jsonl, line)) {
+    verdicts.push_back(nlohmann::json::parse(line)["verdict"].get<std::string>());
+  }
+  EXPECT_EQ(verdicts, (std::vector<std::string>{"PASS", "MISS"}));
+}
+
+TEST(BenchScratchDir, IsRemovedWithItsContents) {
+  std::filesystem::path kept;
+  {
+    auto scratch = ScratchDir::create(std::filesystem::temp_directory_path(), "bench-test-");
+    ASSERT_TRUE(scratch.ok());
+    kept = scratch->path();
+    std::ofstream(kept / "file") << "x";
+    EXPECT_TRUE(std::filesystem::exists(kept / "file"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(kept));
+  EXPECT_FALSE(ScratchDir::create("/nonexistent-dir-for-bench-test", "x-").ok());
+}
+
+}  // namespace
+}  // namespace reclothes::bench
