@@ -6,6 +6,15 @@ target_compile_options(reclothes_warnings INTERFACE
   -Wformat=2)
 if(RECLOTHES_WERROR)
   target_compile_options(reclothes_warnings INTERFACE -Werror)
+  # GCC 12's flow-sensitive warnings give false positives inside libstdc++ and GoogleTest once
+  # the optimiser or a sanitizer runs (std::regex "may be used uninitialized" at -O1 with ASan,
+  # gtest "potential null pointer dereference" at -O2): they stay visible as warnings but do not
+  # fail the build.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(reclothes_warnings INTERFACE
+      -Wno-error=maybe-uninitialized -Wno-error=null-dereference -Wno-error=array-bounds
+      -Wno-error=stringop-overflow -Wno-error=restrict)
+  endif()
 endif()
 
 # reclothes_add_test(NAME name LABEL unit|integration|e2e SOURCES ... LIBS ... [TIMEOUT s]
