@@ -178,7 +178,11 @@ class DegradedThroughTheBox : public ::testing::Test {
 
   std::size_t events_of(const std::string& kind) {
     std::size_t n = 0;
-    for (const JournalEvent& e : box_->events_after(0, 1000).value()) n += e.kind == kind;
+    // Keep the Result alive: a range-for over a member of a temporary would dangle.
+    auto events = box_->events_after(0, 1000);
+    EXPECT_TRUE(events.ok());
+    if (!events.ok()) return 0;
+    for (const JournalEvent& e : *events) n += e.kind == kind;
     return n;
   }
 

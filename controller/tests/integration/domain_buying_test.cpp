@@ -395,7 +395,15 @@ TEST_F(BuyingTest, ReturnsHaveAWindowAndAnUnusedReturnReservationExpires) {
   ASSERT_EQ(ret.status, 200);
   // The return token is not used within its day: the order is completed again.
   clock_.advance(25h);
-  EXPECT_EQ(run_worker().expired_returns, 1);
+  // The sweeper skips a box row that another transaction holds (the bridge applying the fake
+  // box's state or status), so the expiry may take a few passes; it must happen exactly once.
+  int expired = 0;
+  for (int pass = 0; pass < 50 && expired == 0; ++pass) {
+    expired += run_worker().expired_returns;
+    if (expired == 0) std::this_thread::sleep_for(100ms);
+  }
+  expired += run_worker().expired_returns;
+  EXPECT_EQ(expired, 1);
   EXPECT_EQ(order_of(order, buyer).body["state"], "completed");
   EXPECT_EQ(count("SELECT count(*) FROM compartment_holds"), 0);
   // After the return window (14 days) it is too late.
