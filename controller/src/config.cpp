@@ -174,6 +174,18 @@ Result<ControllerConfig> parse_config(std::string_view json_text) {
     root.merge(r);
   }
 
+  if (const auto* d = root.object("domain", false)) {
+    auto parsed = domain::parse_domain_config(*d);
+    if (parsed.ok()) {
+      c.domain = std::move(parsed).value();
+    } else {
+      // "domain config /payments/x: ..." -> "/domain: /payments/x: ..."
+      std::string problem = parsed.error().message;
+      if (problem.rfind("domain config ", 0) == 0) problem.erase(0, 14);
+      root.fail("domain", problem);
+    }
+  }
+
   if (auto err = root.finish()) {
     return make_error(ErrorCode::kInvalidArgument, "config " + err->to_string());
   }

@@ -37,9 +37,8 @@ Result<std::unique_ptr<Controller>> Controller::create(const ControllerConfig& c
   register_token_routes(c->router_, *c->services_);
   register_ops_routes(c->router_, *c->services_);
   // The order domain (docs/orders.md): routes, box-event hooks and its background worker. Its
-  // settings come from the file named by RECLOTHES_DOMAIN_CONFIG (defaults without it).
-  RC_ASSIGN_OR_RETURN(auto domain_config, domain::load_domain_config_from_env());
-  RC_TRY(domain::register_domain(c->router_, c->events_, *c->services_, domain_config));
+  // settings are the "domain" section of the configuration file.
+  RC_TRY(domain::register_domain(c->router_, c->events_, *c->services_, cfg.domain));
 
   auto* db = c->db_.get();
   auto* metrics = &c->metrics_;

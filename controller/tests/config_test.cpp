@@ -38,6 +38,7 @@ TEST(Config, FullConfigIsRead) {
       {"window_s", 10}, {"max_failures_per_account", 3}, {"max_failures_per_address", 7}};
   j["log"] = {{"level", "debug"}, {"format", "json"}};
   j["mqtt"]["keepalive_s"] = 5;
+  j["domain"] = {{"payments", {{"sandbox", true}}}, {"donations", {{"reservation_s", 600}}}};
   auto c = parse_config(j.dump());
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->internal_allow.size(), 2u);
@@ -47,6 +48,9 @@ TEST(Config, FullConfigIsRead) {
   EXPECT_EQ(c->throttle.max_failures_per_address, 7);
   EXPECT_EQ(c->log.format, LogFormat::kJson);
   EXPECT_EQ(c->mqtt.keepalive, std::chrono::seconds(5));
+  EXPECT_TRUE(c->domain.payments.sandbox);
+  EXPECT_EQ(c->domain.donations.reservation, std::chrono::seconds(600));
+  EXPECT_EQ(c->domain.collecting.compartment_threshold, 3);  // the domain's own default
 }
 
 struct BadCase {
@@ -79,6 +83,12 @@ TEST(Config, ErrorsNameTheField) {
        },
        "/passwords/memlimit_bytes"},
       {"cert without key", [](auto& j) { j["mqtt"]["cert_file"] = "/c.pem"; }, "/mqtt/key_file"},
+      {"domain typo",
+       [](auto& j) {
+         j["domain"] = {{"donations", {{"reservation", 60}}}};
+       },
+       "/domain: /donations/reservation"},
+      {"domain not an object", [](auto& j) { j["domain"] = 5; }, "/domain"},
   };
   for (const auto& bad : cases) {
     auto j = minimal();

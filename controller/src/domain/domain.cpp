@@ -30,7 +30,7 @@ Result<DomainConfig> parse_domain_config(const nlohmann::json& j) {
     }
   };
   section("donations", [&](FieldReader& r) {
-    read_duration(r, "reservation_s", c.donations.reservation, 60, 31 * 86400);
+    read_duration(r, "reservation_s", c.donations.reservation, 10, 31 * 86400);
     read_duration(r, "expiry_warning_s", c.donations.expiry_warning, 0, 31 * 86400);
   });
   section("collecting", [&](FieldReader& r) {
@@ -84,27 +84,6 @@ Result<DomainConfig> parse_domain_config(const nlohmann::json& j) {
   if (auto e = root.finish()) {
     return make_error(ErrorCode::kInvalidArgument, "domain config " + e->to_string());
   }
-  return c;
-}
-
-Result<DomainConfig> load_domain_config_from_env() {
-  const char* path = std::getenv("RECLOTHES_DOMAIN_CONFIG");
-  if (!path || !*path) return DomainConfig{};
-  std::ifstream in(path);
-  if (!in) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      std::string("cannot read the domain config ") + path +
-                          " (RECLOTHES_DOMAIN_CONFIG)");
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const auto j = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded()) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      std::string("the domain config ") + path + " is not valid JSON");
-  }
-  auto c = parse_domain_config(j);
-  if (!c.ok()) return std::move(c).error().with_context(path);
   return c;
 }
 

@@ -3,8 +3,6 @@
 #include <ZXing/ReadBarcode.h>
 #include <stb_image.h>
 
-#include <cstdlib>
-#include <fstream>
 
 namespace reclothes::controller::testing {
 
@@ -30,7 +28,6 @@ void DomainTest::SetUp() {
   auto sandbox = domain::SandboxPaymentProvider::start(so);
   ASSERT_TRUE(sandbox.ok()) << sandbox.error().to_string();
   sandbox_ = std::move(sandbox).value();
-  domain_config_path_ = (key_dir_->path() / "domain.json").string();
   restart_with_domain_config();
   manager_ = staff_token({Role::kManager}, &manager_id_);
   delivery_ = staff_token({Role::kDelivery}, &delivery_id_);
@@ -42,7 +39,6 @@ void DomainTest::TearDown() {
   worker_.reset();
   fake_box_.reset();
   ControllerTest::TearDown();
-  ::unsetenv("RECLOTHES_DOMAIN_CONFIG");
   sandbox_.reset();
 }
 
@@ -70,15 +66,11 @@ nlohmann::json DomainTest::domain_json() const {
 void DomainTest::restart_with_domain_config() {
   worker_.reset();
   const auto j = domain_json();
-  {
-    std::ofstream out(domain_config_path_);
-    out << j.dump(2);
-  }
-  ::setenv("RECLOTHES_DOMAIN_CONFIG", domain_config_path_.c_str(), 1);
-  start_controller();
-  ASSERT_TRUE(controller_->bridge().wait_connected(std::chrono::seconds(10)));
   auto config = domain::parse_domain_config(j);
   ASSERT_TRUE(config.ok()) << config.error().to_string();
+  config_.domain = *config;
+  start_controller();
+  ASSERT_TRUE(controller_->bridge().wait_connected(std::chrono::seconds(10)));
   domain::HttpPaymentClient::Options o;
   o.base_url = config->payments.provider_url;
   o.read_timeout = config->payments.read_timeout;

@@ -67,7 +67,6 @@ class DomainTest : public ControllerTest {
   Reply assign(std::int64_t task, std::int64_t staff_id);
 
   std::unique_ptr<domain::SandboxPaymentProvider> sandbox_;
-  std::string domain_config_path_;
   nlohmann::json domain_overrides_ = nlohmann::json::object();
   std::unique_ptr<domain::DomainWorker> worker_;
   std::shared_ptr<domain::PaymentProvider> worker_payments_;

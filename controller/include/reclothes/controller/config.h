@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "reclothes/common/result.h"
+#include "reclothes/controller/domain/domain_config.h"
 
 namespace reclothes::controller {
 
@@ -82,6 +83,9 @@ struct ControllerConfig {
     std::string level = "info";  // trace, debug, info, warn, error, off
     LogFormat format = LogFormat::kText;
   } log;
+
+  // The order domain's settings: the "domain" section (docs/orders.md, "Configuration").
+  domain::DomainConfig domain;
 };
 
 // Parses the JSON text of a config file. Errors are kInvalidArgument naming the field:

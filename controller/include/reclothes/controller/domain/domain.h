@@ -22,58 +22,10 @@
 
 #include "reclothes/common/result.h"
 #include "reclothes/controller/controller.h"
+#include "reclothes/controller/domain/domain_config.h"
 #include "reclothes/controller/domain/payments.h"
 
 namespace reclothes::controller::domain {
-
-// Settings of the domain. Read from the JSON file named by the environment variable
-// RECLOTHES_DOMAIN_CONFIG (strict: unknown keys and bad values are refused with the field's
-// JSON pointer); without it, the defaults below. docs/orders.md has the reference.
-struct DomainConfig {
-  struct Donations {
-    std::chrono::seconds reservation{24 * 3600};    // how long a compartment stays reserved
-    std::chrono::seconds expiry_warning{2 * 3600};  // notify the donor this long before
-  } donations;
-  struct Collecting {
-    int compartment_threshold = 3;  // filled compartments at one box that make a collecting order
-    int fill_percent = 90;          // a fill_level event at or above this makes one at once
-    std::chrono::seconds max_wait{48 * 3600};  // the schedule: nothing waits longer than this
-  } collecting;
-  struct Buying {
-    std::chrono::seconds pickup_window{72 * 3600};
-    std::chrono::seconds return_window{14 * 24 * 3600};  // after pickup, returns are accepted
-    std::chrono::seconds return_reservation{24 * 3600};
-    std::string currency = "EUR";
-  } buying;
-  struct Payments {
-    // Either a provider URL or sandbox = true (an in-process sandbox provider on a free loopback
-    // port). Neither: orders are refused with 503 payments_unavailable.
-    std::string provider_url;
-    bool sandbox = false;
-    std::string api_key = "sandbox";
-    std::chrono::milliseconds connect_timeout{2000};
-    std::chrono::milliseconds read_timeout{5000};
-    int max_attempts = 3;
-    std::chrono::milliseconds backoff_initial{200};
-    std::chrono::milliseconds backoff_max{2000};
-    int breaker_failures = 5;
-    std::chrono::milliseconds breaker_cooldown{30000};
-    std::chrono::seconds retry_interval{60};  // worker retries of pending payments and refunds
-  } payments;
-  struct Notifications {
-    std::string sender = "log";  // "log" or "webhook"
-    std::string webhook_url;     // http(s)://host[:port]/path, for "webhook"
-    std::chrono::milliseconds timeout{3000};
-    std::chrono::seconds retry_interval{30};  // first retry; doubles up to an hour
-  } notifications;
-  // Period of the background worker; 0 disables it (tests drive DomainWorker::run_once()).
-  std::chrono::milliseconds worker_interval{2000};
-};
-
-// Strict parse of the JSON object described in docs/orders.md.
-Result<DomainConfig> parse_domain_config(const nlohmann::json& j);
-// The file named by RECLOTHES_DOMAIN_CONFIG, or the defaults when the variable is unset.
-Result<DomainConfig> load_domain_config_from_env();
 
 // ---- notifications ----------------------------------------------------------------------------
 
