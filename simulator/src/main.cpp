@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -290,6 +291,7 @@ struct ScenarioArgs {
   std::vector<std::string> vars;
   bool virtual_time = false;
   bool check_only = false;
+  bool timeline = false;
   std::string keep_state;
 };
 
@@ -315,8 +317,25 @@ int run_scenario_command(const ScenarioArgs& a) {
   }
   options.virtual_time = a.virtual_time;
   if (!a.keep_state.empty()) options.state_dir = a.keep_state;
+  // Each step's line as it finishes, with the time since the start; --timeline prints only the
+  // `log` steps (the story) and a failure.
+  const auto started = std::chrono::steady_clock::now();
+  options.on_step = [&](const ScenarioStep& step, bool passed, const std::string& line) {
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    char at[32];
+    std::snprintf(at, sizeof at, "[%6.1fs] ", s);
+    if (!a.timeline) {
+      std::cout << at << line << std::endl;
+    } else if (!passed) {
+      std::cout << at << "FAILED: " << line.substr(5) << std::endl;
+    } else if (step.kind == "log") {
+      // The substituted message is the line's note: "ok   step 5 (log, f.yaml:9): message".
+      const std::size_t note = line.find("): ");
+      std::cout << at << (note == std::string::npos ? line : line.substr(note + 3)) << std::endl;
+    }
+  };
   ScenarioReport report = run_scenario(*scenario, options);
-  for (const std::string& line : report.log) std::cout << line << "\n";
   if (!report.passed) {
     std::cerr << report.failure << "\n";
     return kExitFailure;
@@ -485,6 +504,8 @@ int main(int argc, char** argv) {
                          "step the boxes on a virtual clock: waits take no real time (MQTT and "
                          "HTTP still do)");
   scenario_cmd->add_flag("--check", scenario.check_only, "only parse and check the file");
+  scenario_cmd->add_flag("--timeline", scenario.timeline,
+                         "print only the log steps (the story), with times, and a failure");
   scenario_cmd->add_option("--keep-state", scenario.keep_state,
                            "put journals here and keep them (default: a temporary directory)");
   scenario_cmd->footer(kExitCodesHelp);

@@ -102,7 +102,8 @@ const std::vector<StepSpec>& step_specs() {
       {"http", "an HTTP request (e.g. to the controller's REST API)",
        {{"method", T::kString}, {"url", T::kString}, {"path", T::kString},
         {"base_url", T::kString}, {"body", T::kAny}, {"headers", T::kObject},
-        {"expect_status", T::kStatus}, {"save", T::kObject}, {"timeout", T::kDuration}},
+        {"expect_status", T::kStatus}, {"expect", T::kObject}, {"within", T::kDuration},
+        {"save", T::kObject}, {"timeout", T::kDuration}},
        nullptr, false},
       {"set", "set variables", {}, nullptr, false},
       {"log", "print a line", {{"message", T::kString, true}}, "message", false},
@@ -350,7 +351,8 @@ Result<nlohmann::json> extract_path(const nlohmann::json& doc, std::string_view 
 
 std::string describe(const Scenario& scenario, const ScenarioStep& step) {
   return "step " + std::to_string(step.index) + " (" + step.kind + ", " +
-         scenario.file.filename().string() + ":" + std::to_string(step.line) + ")";
+         (step.source.empty() ? scenario.file.filename().string() : step.source) + ":" +
+         std::to_string(step.line) + ")";
 }
 
 // ---- parsing ------------------------------------------------------------------------------------
@@ -428,7 +430,26 @@ std::string step_kinds() {
 
 }  // namespace
 
-Result<Scenario> parse_scenario(std::string_view text, const std::filesystem::path& file) {
+namespace {
+
+Result<std::string> read_scenario_text(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) {
+    return make_error(ErrorCode::kNotFound, file.string() + ": no such scenario file");
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return make_error(ErrorCode::kIo, file.string() + ": cannot read: " + std::strerror(errno));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+constexpr int kMaxIncludeDepth = 8;
+
+Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem::path& file,
+                                   int depth) {
   const Located where{file.filename().string()};
   YAML::Node root;
   try {
@@ -492,6 +513,34 @@ Result<Scenario> parse_scenario(std::string_view text, const std::filesystem::pa
     } else {
       return where.at(step.line, at_step + ": a step is one `kind: arguments` pair, e.g. "
                                            "`- open_door: 3`");
+    }
+    if (step.kind == "include") {
+      // `- include: setup.yaml`: that file's steps run here; its vars are defaults that this
+      // file's vars (and --var) override. The path is relative to this file.
+      if (!arguments.IsScalar()) {
+        return where.at(step.line, at_step + " (include): expected a file name");
+      }
+      if (depth >= kMaxIncludeDepth) {
+        return where.at(step.line, at_step + " (include): includes nest deeper than " +
+                                       std::to_string(kMaxIncludeDepth) + " (a cycle?)");
+      }
+      const std::filesystem::path included = file.parent_path() / arguments.Scalar();
+      auto included_text = read_scenario_text(included);
+      if (!included_text.ok()) return where.at(step.line, at_step + " (include): " + included_text.error().message);
+      RC_ASSIGN_OR_RETURN(Scenario inner, parse_scenario_at(*included_text, included, depth + 1));
+      for (auto& [name, value] : inner.vars) scenario.vars.emplace(name, value);
+      --index;
+      for (ScenarioStep& s : inner.steps) {
+        s.index = ++index;
+        if (s.source.empty()) s.source = included.filename().string();
+        if (s.kind == "start" && s.args.contains("box") && s.args["box"].is_string() &&
+            !holds_variable(s.args["box"])) {
+          const std::string box = s.args["box"].get<std::string>();
+          if (std::find(started.begin(), started.end(), box) == started.end()) started.push_back(box);
+        }
+        scenario.steps.push_back(std::move(s));
+      }
+      continue;
     }
     const StepSpec* spec = find_step_spec(step.kind);
     if (spec == nullptr) {
@@ -567,18 +616,15 @@ Result<Scenario> parse_scenario(std::string_view text, const std::filesystem::pa
   return scenario;
 }
 
+}  // namespace
+
+Result<Scenario> parse_scenario(std::string_view text, const std::filesystem::path& file) {
+  return parse_scenario_at(text, file, 0);
+}
+
 Result<Scenario> load_scenario(const std::filesystem::path& file) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) {
-    return make_error(ErrorCode::kNotFound, file.string() + ": no such scenario file");
-  }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    return make_error(ErrorCode::kIo, file.string() + ": cannot read: " + std::strerror(errno));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_scenario(text.str(), file);
+  RC_ASSIGN_OR_RETURN(std::string text, read_scenario_text(file));
+  return parse_scenario(text, file);
 }
 
 }  // namespace reclothes::simulator

@@ -57,9 +57,11 @@ class Runner {
         report.failed_step = step.index;
         report.failure = label + ": " + s.error().message;
         report.log.push_back("FAIL " + label + ": " + s.error().message);
+        if (options_.on_step) options_.on_step(step, false, report.log.back());
         break;
       }
       report.log.push_back("ok   " + label + (note_.empty() ? "" : ": " + note_));
+      if (options_.on_step) options_.on_step(step, true, report.log.back());
       ++report.steps_run;
     }
     report.passed = !report.failed_step.has_value();
@@ -153,15 +155,29 @@ class Runner {
     return out;
   }
 
-  Result<json> substitute(const json& v) {
+  // typed (http bodies): a string that is exactly one "${name}" of a variable an http step saved
+  // from a JSON number, boolean, array or object becomes that JSON value again, so
+  // `location_id: "${location_id}"` sends 12, not "12".
+  Result<json> substitute(const json& v, bool typed = false) {
     if (v.is_string()) {
-      RC_ASSIGN_OR_RETURN(std::string s, substitute_string(v.get<std::string>()));
+      const std::string& text = v.get_ref<const std::string&>();
+      if (typed && text.size() > 3 && text.rfind("${", 0) == 0 && text.back() == '}' &&
+          text.find('}') == text.size() - 1) {
+        const std::string name = text.substr(2, text.size() - 3);
+        auto typed_it = typed_vars_.find(name);
+        auto it = vars_.find(name);
+        if (typed_it != typed_vars_.end() && it != vars_.end() &&
+            it->second == typed_it->second.dump()) {
+          return typed_it->second;
+        }
+      }
+      RC_ASSIGN_OR_RETURN(std::string s, substitute_string(text));
       return json(std::move(s));
     }
     if (v.is_array() || v.is_object()) {
       json out = v;
       for (auto& [key, item] : out.items()) {
-        RC_ASSIGN_OR_RETURN(item, substitute(item));
+        RC_ASSIGN_OR_RETURN(item, substitute(item, typed));
       }
       return out;
     }
@@ -264,6 +280,9 @@ class Runner {
     note_.clear();
     RC_ASSIGN_OR_RETURN(json args, substitute(step.args));
     const std::string& k = step.kind;
+    if (k == "http" && step.args.contains("body")) {
+      RC_ASSIGN_OR_RETURN(args["body"], substitute(step.args["body"], true));
+    }
     if (k == "start") return start(args);
     if (k == "wait") {
       RC_ASSIGN_OR_RETURN(milliseconds d, get_duration(args, "for", milliseconds(0)));
@@ -709,6 +728,10 @@ class Runner {
       while (!base.empty() && base.back() == '/') base.pop_back();
       url = base + (path.empty() || path.front() != '/' ? "/" : "") + path;
     }
+    if (method != "GET" && method != "POST" && method != "PUT" && method != "PATCH" &&
+        method != "DELETE") {
+      return fail("method " + method + " is not one of GET, POST, PUT, PATCH, DELETE");
+    }
     const std::size_t scheme = url.find("://");
     if (scheme == std::string::npos) return fail("url \"" + url + "\" has no http:// or https://");
     const std::size_t path_at = url.find('/', scheme + 3);
@@ -734,38 +757,67 @@ class Runner {
       }
     }
     RC_ASSIGN_OR_RETURN(milliseconds timeout, get_duration(args, "timeout", std::chrono::seconds(10)));
-    httplib::Client client(origin);
-    client.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-    client.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-    client.set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-    httplib::Result res{nullptr, httplib::Error::Unknown};
-    if (method == "GET") {
-      res = client.Get(target, headers);
-    } else if (method == "DELETE") {
-      res = client.Delete(target, headers, body, content_type);
-    } else if (method == "POST") {
-      res = client.Post(target, headers, body, content_type);
-    } else if (method == "PUT") {
-      res = client.Put(target, headers, body, content_type);
-    } else if (method == "PATCH") {
-      res = client.Patch(target, headers, body, content_type);
-    } else {
-      return fail("method " + method + " is not one of GET, POST, PUT, PATCH, DELETE");
-    }
-    if (!res) return fail(method + " " + url + ": " + httplib::to_string(res.error()));
-    std::string excerpt = res->body.substr(0, 300);
+    RC_ASSIGN_OR_RETURN(milliseconds within, get_duration(args, "within", milliseconds(0)));
+    std::vector<int> wanted;
     if (args.contains("expect_status")) {
-      RC_ASSIGN_OR_RETURN(std::vector<int> wanted, as_statuses(args["expect_status"]));
-      if (std::find(wanted.begin(), wanted.end(), res->status) == wanted.end()) {
-        return fail(method + " " + url + " answered " + std::to_string(res->status) + ", expected " +
-                    args["expect_status"].dump() + ": " + excerpt);
+      RC_ASSIGN_OR_RETURN(wanted, as_statuses(args["expect_status"]));
+    }
+    // One attempt: the request, its status and the `expect` checks. With `within`, attempts
+    // repeat (every 200 ms) until one passes: the controller applies box events asynchronously.
+    httplib::Result res{nullptr, httplib::Error::Unknown};
+    json doc;
+    const auto attempt = [&]() -> std::optional<std::string> {
+      httplib::Client client(origin);
+      client.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+      client.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+      client.set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+      if (method == "GET") {
+        res = client.Get(target, headers);
+      } else if (method == "DELETE") {
+        res = client.Delete(target, headers, body, content_type);
+      } else if (method == "POST") {
+        res = client.Post(target, headers, body, content_type);
+      } else if (method == "PUT") {
+        res = client.Put(target, headers, body, content_type);
+      } else {
+        res = client.Patch(target, headers, body, content_type);
       }
-    } else if (res->status < 200 || res->status > 299) {
-      return fail(method + " " + url + " answered " + std::to_string(res->status) + ": " + excerpt);
+      if (!res) return method + " " + url + ": " + httplib::to_string(res.error());
+      const std::string excerpt = res->body.substr(0, 300);
+      if (!wanted.empty()) {
+        if (std::find(wanted.begin(), wanted.end(), res->status) == wanted.end()) {
+          return method + " " + url + " answered " + std::to_string(res->status) + ", expected " +
+                 args["expect_status"].dump() + ": " + excerpt;
+        }
+      } else if (res->status < 200 || res->status > 299) {
+        return method + " " + url + " answered " + std::to_string(res->status) + ": " + excerpt;
+      }
+      doc = json::parse(res->body, nullptr, false);
+      if (args.contains("expect")) {
+        if (doc.is_discarded()) return method + " " + url + ": the response is not JSON: " + excerpt;
+        for (auto& [path, expected] : args["expect"].items()) {
+          auto actual = extract_path(doc, path);
+          if (!actual.ok()) return "expect " + path + ": " + actual.error().message + ": " + excerpt;
+          if (!same_value(*actual, expected)) {
+            return "expect " + path + " = " + expected.dump() + ", got " + actual->dump() + ": " +
+                   excerpt;
+          }
+        }
+      }
+      return std::nullopt;
+    };
+    const Clock::Monotonic deadline = clock_.monotonic() + within;
+    for (;;) {
+      std::optional<std::string> why = attempt();
+      if (!why) break;
+      if (clock_.monotonic() >= deadline) {
+        return fail(*why + (within.count() > 0 ? " (still, after " + format_ms(within) + ")" : ""));
+      }
+      advance(std::max(options_.poll, milliseconds(200)));
     }
     note_ = method + " " + url + " -> " + std::to_string(res->status);
     if (args.contains("save")) {
-      const json doc = json::parse(res->body, nullptr, false);
+      const std::string excerpt = res->body.substr(0, 300);
       for (auto& [var, path_value] : args["save"].items()) {
         RC_ASSIGN_OR_RETURN(std::string path, as_string(path_value));
         if (path == "status") {
@@ -776,10 +828,25 @@ class Runner {
         auto value = extract_path(doc, path);
         if (!value.ok()) return fail("save " + var + ": " + value.error().message + ": " + excerpt);
         vars_[var] = value->is_string() ? value->get<std::string>() : value->dump();
+        if (value->is_string() || value->is_null()) {
+          typed_vars_.erase(var);
+        } else {
+          typed_vars_[var] = *value;
+        }
         note_ += ", saved ${" + var + "}";
       }
     }
     return ok_status();
+  }
+
+  // An `expect` value against the response's: equal JSON, or equal text when one side is a
+  // string (variables are substituted as text: "${compartment}" becomes "3", the response has 3).
+  static bool same_value(const json& actual, const json& expected) {
+    if (actual == expected) return true;
+    if (expected.is_string() && !actual.is_string() && !actual.is_null()) {
+      return actual.dump() == expected.get<std::string>();
+    }
+    return false;
   }
 
   const Scenario& scenario_;
@@ -789,6 +856,7 @@ class Runner {
   const Clock& clock_;
   std::map<std::string, Slot> boxes_;
   std::map<std::string, std::string> vars_;
+  std::map<std::string, json> typed_vars_;  // http save of non-strings, for typed bodies
   std::map<std::string, TokenSigner> signers_;
   std::filesystem::path state_dir_;
   bool remove_state_dir_ = false;

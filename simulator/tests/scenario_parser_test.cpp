@@ -2,7 +2,10 @@
 // the line and the step named.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "reclothes/simulator/scenario.h"
@@ -161,6 +164,50 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"shorthand_not_allowed", "steps:\n  - set_fill: 3\n",
                 "step 1 (set_fill): expected a mapping of box, compartment, percent"}),
     [](const auto& param_info) { return std::string(param_info.param.name); });
+
+// `include` splices another file's steps in; its vars are defaults under the includer's.
+TEST(ScenarioParserTest, IncludedStepsRunInPlaceAndNameTheirFile) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("rc-include-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+  };
+  write("setup.yaml", "vars: {who: setup, only_setup: 1}\nsteps:\n  - log: from setup\n  - wait: 1s\n");
+  write("main.yaml",
+        "vars: {who: main}\nsteps:\n  - log: first\n  - include: setup.yaml\n  - log: last\n");
+  write("loop.yaml", "steps:\n  - include: loop.yaml\n");
+  write("broken.yaml", "steps:\n  - log: ok\n  - nope: 1\n");
+  write("uses_broken.yaml", "steps:\n  - include: broken.yaml\n");
+
+  auto s = load_scenario(dir / "main.yaml");
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  ASSERT_EQ(s->steps.size(), 4u);
+  EXPECT_EQ(s->steps[1].kind, "log");
+  EXPECT_EQ(s->steps[1].args["message"], "from setup");
+  EXPECT_EQ(s->steps[2].kind, "wait");
+  EXPECT_EQ(s->steps[3].index, 4u);
+  EXPECT_EQ(describe(*s, s->steps[2]), "step 3 (wait, setup.yaml:4)");
+  EXPECT_EQ(describe(*s, s->steps[3]), "step 4 (log, main.yaml:5)");
+  EXPECT_EQ(s->vars.at("who"), "main");
+  EXPECT_EQ(s->vars.at("only_setup"), "1");
+
+  auto loop = load_scenario(dir / "loop.yaml");
+  ASSERT_FALSE(loop.ok());
+  EXPECT_NE(loop.error().message.find("nest deeper than 8"), std::string::npos)
+      << loop.error().message;
+  auto broken = load_scenario(dir / "uses_broken.yaml");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.error().message.find("broken.yaml:3: step 2: unknown step \"nope\""),
+            std::string::npos)
+      << broken.error().message;
+  auto missing = parse_scenario("steps:\n  - include: nowhere.yaml\n", dir / "x.yaml");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("x.yaml:2: step 1 (include): "), std::string::npos)
+      << missing.error().message;
+  EXPECT_NE(missing.error().message.find("no such scenario file"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
 
 TEST(ScenarioParserTest, LoadingAMissingFileNamesIt) {
   auto s = load_scenario("/nonexistent/dir/x.yaml");

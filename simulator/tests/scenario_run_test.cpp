@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
+
 #include <string>
 #include <thread>
 
@@ -136,6 +138,16 @@ class HttpStepTest : public ::testing::Test {
     server_.Get("/v1/donations/42", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"state": "deposited"})", "application/json");
     });
+    // Like an order the controller changes when a box event arrives: "reserved" for the first
+    // three reads, then "deposited".
+    server_.Get("/v1/orders/7", [this](const httplib::Request&, httplib::Response& res) {
+      const int n = ++reads_;
+      res.set_content(nlohmann::json{{"state", n > 3 ? "deposited" : "reserved"},
+                                     {"compartment", 3},
+                                     {"token", nullptr}}
+                          .dump(),
+                      "application/json");
+    });
     port_ = server_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
@@ -157,7 +169,45 @@ class HttpStepTest : public ::testing::Test {
   int port_ = 0;
   std::string last_body_;
   std::string last_auth_;
+  std::atomic<int> reads_{0};
 };
+
+TEST_F(HttpStepTest, ExpectChecksTheAnswerAndWithinRetriesUntilItHolds) {
+  const ScenarioReport r = run_text(R"(
+vars: {compartment: 3}
+steps:
+  - http:
+      path: /v1/orders/7
+      expect: {$.state: deposited, $.compartment: "${compartment}", $.token: null}
+      within: 5s
+)",
+                                    kScenarios / "inline.yaml", with_base_url());
+  ASSERT_TRUE(r.passed) << joined(r);
+  EXPECT_EQ(reads_.load(), 4) << "retried until the fourth read said deposited";
+}
+
+TEST_F(HttpStepTest, AnExpectationThatNeverHoldsFailsWithTheLastAnswer) {
+  const ScenarioReport r = run_text(R"(
+steps:
+  - http: {path: /v1/orders/7, expect: {$.state: collected}, within: 600ms}
+)",
+                                    kScenarios / "inline.yaml", with_base_url());
+  EXPECT_FALSE(r.passed);
+  EXPECT_NE(r.failure.find("expect $.state = \"collected\", got \"deposited\""), std::string::npos)
+      << r.failure;
+  EXPECT_NE(r.failure.find("after 600ms"), std::string::npos) << r.failure;
+  EXPECT_GE(reads_.load(), 2);
+}
+
+TEST_F(HttpStepTest, WithoutWithinAnExpectationIsCheckedOnce) {
+  const ScenarioReport r = run_text(R"(
+steps:
+  - http: {path: /v1/orders/7, expect: {$.state: deposited}}
+)",
+                                    kScenarios / "inline.yaml", with_base_url());
+  EXPECT_FALSE(r.passed);
+  EXPECT_EQ(reads_.load(), 1);
+}
 
 TEST_F(HttpStepTest, PostsJsonSavesFieldsAndChainsThemIntoLaterSteps) {
   const ScenarioReport r = run_text(R"(
@@ -180,6 +230,23 @@ steps:
   EXPECT_EQ(r.vars.at("state"), "deposited");
   EXPECT_EQ(nlohmann::json::parse(last_body_), nlohmann::json::parse(R"({"box_id":"box-0001","size":"L"})"));
   EXPECT_EQ(last_auth_, "Bearer s3cret");
+}
+
+TEST_F(HttpStepTest, SavedNumbersGoBackIntoBodiesAsNumbers) {
+  const ScenarioReport r = run_text(R"(
+vars: {cli_number: 5}
+steps:
+  - http: {method: POST, path: /v1/donations, body: {}, save: {order: $.id, box: $.box}}
+  - http:
+      method: POST
+      path: /v1/donations
+      body: {order: "${order}", box: "${box}", text: "order ${order}", from_vars: "${cli_number}"}
+)",
+                                    kScenarios / "inline.yaml", with_base_url());
+  ASSERT_TRUE(r.passed) << joined(r);
+  EXPECT_EQ(nlohmann::json::parse(last_body_),
+            nlohmann::json::parse(R"({"order": 42, "box": {"compartment": 3}, "text": "order 42",
+                                      "from_vars": "5"})"));
 }
 
 TEST_F(HttpStepTest, AnUnexpectedStatusFailsWithTheAnswer) {

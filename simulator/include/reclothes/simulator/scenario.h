@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -35,6 +36,7 @@ namespace reclothes::simulator {
 struct ScenarioStep {
   std::size_t index = 0;  // 1-based
   int line = 0;           // 1-based line of the step in the file
+  std::string source;     // the file name of an included step (empty: the scenario's own file)
   std::string kind;       // "start", "present", "expect_event", ...
   nlohmann::json args;    // always an object (a shorthand scalar is stored under its field)
 };
@@ -73,6 +75,9 @@ struct ScenarioRunOptions {
   // How often a condition is re-checked (real time) / how far the virtual clock moves per turn.
   std::chrono::milliseconds poll{20};
   std::chrono::milliseconds virtual_tick{50};
+  // Called after each step as it finishes (live progress): the step, whether it passed, and its
+  // report line ("ok   step 3 (...): note" or "FAIL step 3 (...): why").
+  std::function<void(const ScenarioStep&, bool passed, const std::string& line)> on_step;
 };
 
 struct ScenarioReport {
