@@ -15,7 +15,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     .Register(*registry_);
   rejected_ = &prometheus::BuildCounter()
                    .Name("box_events_rejected_total")
-                   .Help("Box event batches not applied, by reason")
+                   .Help("Box messages not applied (events, status, state, command results), by reason")
                    .Register(*registry_);
   mqtt_messages_ = &prometheus::BuildCounter()
                         .Name("mqtt_messages_received_total")
