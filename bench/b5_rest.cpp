@@ -1,0 +1,964 @@
+// B5: the controller's REST API under wrk. The real `reclothes-controller serve` (its own
+// process, as deployed, with the production defaults: 8 public listener threads, a pool of 8
+// database connections, log level info) on a real, durable PostgreSQL 15 and a real Mosquitto.
+//
+// - GET /v1/products/{id} (anyone; one row by primary key, a random one of 1,000 listed
+//   products), wrk -t2 -c C (C = 8), beside pgbench running the route's own SELECT at C clients.
+// - POST /v1/cart/items then DELETE /v1/cart/items/{id}, alternating (a customer session each;
+//   each request writes one row: an insert, then its delete, so the cart never grows), wrk with
+//   one connection per thread (-t C -c C, so that each connection's POST and DELETE pair up),
+//   beside pgbench running the same INSERT and DELETE, each its own transaction, at C clients.
+//   Both count single-row writes per second.
+// - 1,000 keep-alive connections (wrk -c 1000, GET): closed loop (each connection sends its next
+//   request as soon as the answer arrives) and paced (each connection sends one request about
+//   every second, as 1,000 idle app clients with open connections would), first with the default
+//   8 listener threads, then with 1,024 (the configuration's maximum).
+//
+// Figures and baselines alternate in rounds so load bursts hit both. Targets (issue #8): REST >=
+// 0.5 x pgbench, at least 1,372 GET and 1,152 POST req/s; 1,000 connections: 0 errors
+// (connect, read, write, timeout, non-2xx) and p99 <= 100 ms. wrk's timeout is 2 s: an answer
+// later than that counts as an error and not in the latencies. wrk 4.1 does not count a request
+// that is never answered at all; StarvationWatch below finds those from the server's side.
+#include <httplib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "reclothes/bench/main.h"
+#include "reclothes/bench/report.h"
+#include "reclothes/bench/stats.h"
+#include "reclothes/testsupport/mosquitto.h"
+#include "reclothes/testsupport/postgres.h"
+#include "reclothes/testsupport/process.h"
+
+#ifndef RECLOTHES_CONTROLLER_BIN
+#define RECLOTHES_CONTROLLER_BIN "reclothes-controller"
+#endif
+
+namespace reclothes::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testsupport::Process;
+using testsupport::SpawnOptions;
+
+constexpr double kGetFloor = 1372;   // req/s, issue #8
+constexpr double kPostFloor = 1152;  // req/s, issue #8
+constexpr double kManyP99Ms = 100;
+constexpr std::size_t kPlotSamples = 50000;  // per sample file; the statistics use every sample
+constexpr const char* kPassword = "bench password 1";
+
+struct B5Options {
+  int connections = 8;      // C: wrk connections and pgbench clients
+  int threads = 8;          // the public listener's threads (the controller's default)
+  int many = 1000;          // connections of the keep-alive test
+  int many_threads = 1024;  // the second configuration of the keep-alive test
+  int pace_ms = 1000;       // paced keep-alive test: mean gap between a connection's requests
+  int products = 1000;
+  int round_seconds = 0;  // 0: 5 (quick: 2)
+  int rounds = 0;         // 0: 3 (quick: 1)
+  int many_seconds = 0;   // 0: 10 (quick: 4)
+  bool durable = true;
+  std::string controller = RECLOTHES_CONTROLLER_BIN;
+  std::string wrk = "wrk";
+  std::string log_level = "info";
+};
+
+Result<std::string> read_text(const fs::path& path) {
+  std::ifstream f(path);
+  if (!f) return make_error(ErrorCode::kIo, "cannot read " + path.string());
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+std::string tail(const fs::path& path, std::size_t n = 2000) {
+  const std::string t = read_text(path).value_or("(no log)");
+  return t.size() > n ? t.substr(t.size() - n) : t;
+}
+
+Status write_text(const fs::path& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+  f.close();
+  if (!f) return make_error(ErrorCode::kIo, "cannot write " + path.string());
+  return ok_status();
+}
+
+std::string pg_bindir() {
+  const char* env = std::getenv("RECLOTHES_PG_BINDIR");
+  return env ? env : "/usr/lib/postgresql/15/bin";
+}
+
+// utime + stime of a process in seconds (fields 14 and 15 of /proc/PID/stat).
+double cpu_seconds(pid_t pid) {
+  const auto stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return 0;
+  const std::size_t close = stat->rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream in(stat->substr(close + 2));
+  std::vector<std::string> f;
+  std::string x;
+  while (in >> x) f.push_back(x);
+  if (f.size() < 13) return 0;
+  return static_cast<double>(std::stoull(f[11]) + std::stoull(f[12])) /
+         static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// "VmRSS" or "Threads" of /proc/PID/status (kB for sizes).
+double status_field(pid_t pid, const std::string& name) {
+  const auto text = read_text("/proc/" + std::to_string(pid) + "/status");
+  if (!text.ok()) return 0;
+  const auto at = text->find("\n" + name + ":");
+  if (at == std::string::npos) return 0;
+  return std::strtod(text->c_str() + at + name.size() + 2, nullptr);
+}
+
+Result<int> run_to_end(std::vector<std::string> argv, const fs::path& log, SpawnOptions o = {},
+                       milliseconds timeout = seconds(120)) {
+  o.log_path = log;
+  RC_ASSIGN_OR_RETURN(auto p, Process::spawn(std::move(argv), o));
+  auto status = p->wait(timeout);
+  if (!status.ok()) {
+    (void)p->kill();
+    return make_error(ErrorCode::kDeadlineExceeded,
+                      log.filename().string() + ": did not finish:\n" + tail(log));
+  }
+  return *status;
+}
+
+// ---- the controller ----------------------------------------------------------------------------
+
+struct Controller {
+  std::unique_ptr<Process> process;
+  int public_port = 0;
+  int threads = 0;
+  fs::path log;
+};
+
+Result<fs::path> write_config(const fs::path& dir, const std::string& name,
+                              const std::string& conninfo, const std::string& broker_uri,
+                              int public_port, int internal_port, int threads, const B5Options& o) {
+  const nlohmann::json c = {
+      {"database", {{"conninfo", conninfo}}},
+      {"public_listener", {{"host", "127.0.0.1"}, {"port", public_port}, {"threads", threads}}},
+      {"internal_listener", {{"host", "127.0.0.1"}, {"port", internal_port}}},
+      // Libsodium's minimum Argon2id: only the set-up logs in (B6 measures logins).
+      {"passwords", {{"opslimit", 1}, {"memlimit_bytes", 8192}}},
+      {"mqtt", {{"uri", broker_uri}, {"client_id", "bench-b5-" + name}}},
+      {"tokens", {{"key_dir", (dir / "keys").string()}}},
+      {"log", {{"level", o.log_level}, {"format", "text"}}}};
+  const fs::path path = dir / (name + ".json");
+  RC_TRY(write_text(path, c.dump(2) + "\n"));
+  return path;
+}
+
+Result<Controller> start_controller(const fs::path& dir, const std::string& name,
+                                    const std::string& conninfo, const std::string& broker_uri,
+                                    int threads, const B5Options& o) {
+  Controller c;
+  c.threads = threads;
+  RC_ASSIGN_OR_RETURN(c.public_port, testsupport::free_tcp_port());
+  RC_ASSIGN_OR_RETURN(const int internal_port, testsupport::free_tcp_port());
+  RC_ASSIGN_OR_RETURN(
+      const fs::path config,
+      write_config(dir, name, conninfo, broker_uri, c.public_port, internal_port, threads, o));
+  c.log = dir / (name + ".log");
+  SpawnOptions spawn;
+  spawn.log_path = c.log;
+  RC_ASSIGN_OR_RETURN(c.process,
+                      Process::spawn({o.controller, "serve", "--config", config.string()}, spawn));
+  RC_TRY(testsupport::wait_until_listening(*c.process, c.public_port, seconds(30)));
+  httplib::Client cli("127.0.0.1", c.public_port);
+  cli.set_read_timeout(seconds(5));
+  const auto deadline = SteadyClock::now() + seconds(30);
+  while (true) {
+    auto res = cli.Get("/readyz");
+    if (res && res->status == 200) break;
+    if (SteadyClock::now() > deadline) {
+      return make_error(ErrorCode::kDeadlineExceeded,
+                        "the controller did not become ready:\n" + tail(c.log));
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return c;
+}
+
+Status migrate(const fs::path& dir, const std::string& conninfo, const std::string& broker_uri,
+               const B5Options& o) {
+  RC_ASSIGN_OR_RETURN(const fs::path config,
+                      write_config(dir, "migrate", conninfo, broker_uri, 1, 2, 1, o));
+  RC_ASSIGN_OR_RETURN(
+      const int status,
+      run_to_end({o.controller, "migrate", "--config", config.string()}, dir / "migrate.log"));
+  if (status != 0) {
+    return make_error(ErrorCode::kInternal, "reclothes-controller migrate exited with " +
+                                                std::to_string(status) + ":\n" +
+                                                tail(dir / "migrate.log"));
+  }
+  return ok_status();
+}
+
+struct Catalogue {
+  std::int64_t first_product = 0;
+  std::int64_t last_product = 0;
+  std::int64_t first_customer = 0;
+  std::vector<std::string> tokens;  // one customer session per connection
+};
+
+// Listed products straight into the table (priced, available), then customers through the API
+// (register, log in), as the app would.
+Result<Catalogue> populate(const std::string& conninfo, int public_port, const B5Options& o) {
+  Catalogue cat;
+  try {
+    pqxx::connection conn(conninfo);
+    pqxx::work tx(conn);
+    const auto r = tx.exec_params1(
+        "WITH p AS (INSERT INTO products (title, description, category, size, condition, "
+        "price_cents, created_at, updated_at) SELECT 'Wool jacket ' || g, 'Lightly worn, "
+        "no stains', 'jackets', 'M', 'good', 1000 + g, now(), now() FROM generate_series(1, $1) g "
+        "RETURNING id) SELECT min(id), max(id), count(*) FROM p",
+        o.products);
+    cat.first_product = r[0].as<std::int64_t>();
+    cat.last_product = r[1].as<std::int64_t>();
+    if (r[2].as<std::int64_t>() != cat.last_product - cat.first_product + 1) {
+      return make_error(ErrorCode::kInternal, "product ids are not consecutive");
+    }
+    tx.commit();
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kUnavailable, std::string("adding products: ") + e.what());
+  }
+  httplib::Client cli("127.0.0.1", public_port);
+  cli.set_read_timeout(seconds(10));
+  std::int64_t previous = 0;
+  for (int i = 0; i < o.connections; ++i) {
+    const nlohmann::json creds = {{"email", "b5-customer-" + std::to_string(i) + "@example.org"},
+                                  {"password", kPassword}};
+    auto reg = cli.Post("/v1/customers", creds.dump(), "application/json");
+    if (!reg || reg->status != 201) {
+      return make_error(
+          ErrorCode::kInternal,
+          "POST /v1/customers: " + (reg ? std::to_string(reg->status) + " " + reg->body
+                                        : httplib::to_string(reg.error())));
+    }
+    const auto id = nlohmann::json::parse(reg->body, nullptr, false).value("id", std::int64_t{0});
+    if (i == 0) cat.first_customer = id;
+    // pgbench addresses its clients' customers as first + client_id.
+    if (i > 0 && id != previous + 1) {
+      return make_error(ErrorCode::kInternal, "customer ids are not consecutive");
+    }
+    previous = id;
+    auto login = cli.Post("/v1/sessions", creds.dump(), "application/json");
+    if (!login || login->status != 201) {
+      return make_error(
+          ErrorCode::kInternal,
+          "POST /v1/sessions: " + (login ? std::to_string(login->status) + " " + login->body
+                                         : httplib::to_string(login.error())));
+    }
+    cat.tokens.push_back(
+        nlohmann::json::parse(login->body, nullptr, false).value("token", std::string()));
+  }
+  return cat;
+}
+
+// ---- wrk ---------------------------------------------------------------------------------------
+
+// Every script ends with this: done() writes the summary and the latency histogram (value in
+// us, count) as JSON to $B5_WRK_RESULT.
+constexpr const char* kLuaDone = R"(
+function done(summary, latency, requests)
+  local f = assert(io.open(os.getenv("B5_WRK_RESULT"), "w"))
+  local e = summary.errors
+  f:write(string.format('{"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,' ..
+    '"write":%d,"status":%d,"timeout":%d,"p50_us":%d,"p99_us":%d,"max_us":%d,"histogram":[',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(99), latency.max))
+  for i = 1, #latency do
+    local v, n = latency(i)
+    f:write(string.format('%s[%d,%d]', i > 1 and ',' or '', v, n))
+  end
+  f:write(']}\n')
+  f:close()
+end
+)";
+
+std::string get_script(const Catalogue& cat, int pace_ms) {
+  std::ostringstream s;
+  s << "-- B5: GET /v1/products/{id}, a random listed product per request.\n"
+    << "local first, last = " << cat.first_product << ", " << cat.last_product << "\n"
+    << "function request()\n"
+    << "  return wrk.format('GET', '/v1/products/' .. math.random(first, last))\n"
+    << "end\n";
+  if (pace_ms > 0) {
+    // A connection waits this long (uniform, mean pace_ms) before each request: open, mostly
+    // idle keep-alive connections, as app clients hold them.
+    s << "function delay()\n"
+      << "  return math.random(" << pace_ms / 2 << ", " << pace_ms + pace_ms / 2 << ")\n"
+      << "end\n";
+  }
+  s << kLuaDone;
+  return s.str();
+}
+
+std::string cart_script(const Catalogue& cat) {
+  std::ostringstream s;
+  s << "-- B5: POST /v1/cart/items, then DELETE /v1/cart/items/{id} of the same product, on one\n"
+    << "-- connection per thread (wrk -t C -c C) with its own customer session.\n"
+    << "local first, last = " << cat.first_product << ", " << cat.last_product << "\n"
+    << "local tokens = {";
+  for (std::size_t i = 0; i < cat.tokens.size(); ++i) {
+    s << (i ? ", " : "") << "'" << cat.tokens[i] << "'";
+  }
+  s << "}\n"
+    << "local n = 0\n"
+    << "function setup(thread)\n"
+    << "  n = n + 1\n"
+    << "  thread:set('token', tokens[n])\n"
+    << "end\n"
+    << "-- The answer, not the request, moves a connection on from POST to DELETE and back: wrk\n"
+    << "-- calls request() one extra time to check it (in the first thread's state), and that\n"
+    << "-- request is never sent.\n"
+    << "local adding, product = true, math.random(first, last)\n"
+    << "function request()\n"
+    << "  local auth = 'Bearer ' .. (token or tokens[1])\n"
+    << "  if adding then\n"
+    << "    return wrk.format('POST', '/v1/cart/items', {['Authorization'] = auth,\n"
+    << "      ['Content-Type'] = 'application/json'}, '{\"product_id\":' .. product .. '}')\n"
+    << "  end\n"
+    << "  return wrk.format('DELETE', '/v1/cart/items/' .. product, {['Authorization'] = auth})\n"
+    << "end\n"
+    << "function response(status, headers, body)\n"
+    << "  adding = not adding\n"
+    << "  if adding then product = math.random(first, last) end\n"
+    << "end\n"
+    << kLuaDone;
+  return s.str();
+}
+
+// Connections to the server whose request lies unread in the server's socket (Recv-Q > 0 in
+// /proc/net/tcp), sampled while wrk runs. A connection whose request stays unread for wrk's
+// timeout (2 s) was never taken up by the server: starved. wrk 4.1 counts such a request nowhere
+// (it counts an answer that came too late as a timeout, a missing one not at all), so this is
+// how a server that leaves connections waiting shows up.
+class StarvationWatch {
+ public:
+  explicit StarvationWatch(int port) : port_(port) {}
+
+  void sample(SteadyClock::time_point now) {
+    std::ifstream in("/proc/net/tcp");
+    std::string line;
+    std::getline(in, line);  // the header
+    std::set<std::string> waiting;
+    std::size_t established = 0;
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string slot, local, remote, state, queues;
+      if (!(f >> slot >> local >> remote >> state >> queues) || state != "01") continue;
+      const auto colon = local.rfind(':');
+      if (colon == std::string::npos ||
+          std::strtol(local.c_str() + colon + 1, nullptr, 16) != port_) {
+        continue;
+      }
+      ++established;
+      const auto q = queues.find(':');
+      if (q != std::string::npos && std::strtoull(queues.c_str() + q + 1, nullptr, 16) > 0) {
+        waiting.insert(remote);
+      }
+    }
+    for (auto it = since_.begin(); it != since_.end();) {
+      it = waiting.count(it->first) ? std::next(it) : since_.erase(it);
+    }
+    for (const auto& r : waiting) since_.emplace(r, now);
+    for (const auto& [r, t] : since_) {
+      if (now - t >= kLimit) starved_.insert(r);
+    }
+    max_waiting_ = std::max(max_waiting_, waiting.size());
+    max_established_ = std::max(max_established_, established);
+  }
+
+  std::size_t starved() const { return starved_.size(); }
+  std::size_t max_waiting() const { return max_waiting_; }
+  std::size_t max_established() const { return max_established_; }
+
+ private:
+  static constexpr std::chrono::seconds kLimit{2};  // wrk's --timeout
+  int port_;
+  std::map<std::string, SteadyClock::time_point> since_;
+  std::set<std::string> starved_;
+  std::size_t max_waiting_ = 0;
+  std::size_t max_established_ = 0;
+};
+
+// TcpExt ListenOverflows + ListenDrops of /proc/net/netstat: connections the kernel refused or
+// dropped because a listener's accept queue was full (cpp-httplib listens with a backlog of 5).
+std::uint64_t listen_drops() {
+  std::ifstream in("/proc/net/netstat");
+  std::string names;
+  std::string values;
+  while (std::getline(in, names) && std::getline(in, values)) {
+    if (names.rfind("TcpExt:", 0) != 0) continue;
+    std::istringstream n(names);
+    std::istringstream v(values);
+    std::string name;
+    std::string value;
+    std::uint64_t total = 0;
+    while (n >> name && v >> value) {
+      if (name == "ListenDrops") total += std::strtoull(value.c_str(), nullptr, 10);
+    }
+    return total;
+  }
+  return 0;
+}
+
+struct WrkRun {
+  std::uint64_t requests = 0;
+  double seconds = 0;
+  std::uint64_t connect = 0, read = 0, write = 0, status = 0, timeout = 0;
+  double wrk_p99_ms = 0;
+  std::vector<double> latencies_ms;  // from wrk's histogram: every answered request
+  std::size_t starved = 0;           // connections whose request lay unread >= 2 s
+  std::size_t max_waiting = 0;       // most connections with an unread request at once
+  std::size_t max_established = 0;   // most server-side connections seen
+  std::uint64_t listen_drops = 0;    // during the run, machine-wide
+  std::uint64_t wrk_errors() const { return connect + read + write + status + timeout; }
+  std::uint64_t errors() const { return wrk_errors() + starved; }
+  double rate() const { return seconds > 0 ? static_cast<double>(requests) / seconds : 0; }
+};
+
+Result<WrkRun> run_wrk(const B5Options& o, const fs::path& script, int port, int threads,
+                       int connections, int secs, const fs::path& work, const std::string& tag) {
+  const fs::path result = work / ("wrk-" + tag + ".json");
+  std::error_code ec;
+  fs::remove(result, ec);
+  SpawnOptions so;
+  so.env["B5_WRK_RESULT"] = result.string();
+  const fs::path log = work / ("wrk-" + tag + ".log");
+  so.log_path = log;
+  StarvationWatch watch(port);
+  const std::uint64_t drops0 = listen_drops();
+  RC_ASSIGN_OR_RETURN(
+      auto p,
+      Process::spawn({o.wrk, "-t", std::to_string(threads), "-c", std::to_string(connections), "-d",
+                      std::to_string(secs) + "s", "--timeout", "2s", "--latency", "-s",
+                      script.string(), "http://127.0.0.1:" + std::to_string(port)},
+                     so));
+  const auto deadline = SteadyClock::now() + seconds(secs + 60);
+  while (p->running()) {
+    if (SteadyClock::now() > deadline) {
+      (void)p->kill();
+      return make_error(ErrorCode::kDeadlineExceeded, "wrk did not finish:\n" + tail(log));
+    }
+    watch.sample(SteadyClock::now());
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  const int status = p->exit_status().value_or(-1);
+  if (status != 0) {
+    return make_error(ErrorCode::kInternal,
+                      "wrk exited with " + std::to_string(status) + ":\n" + tail(log));
+  }
+  RC_ASSIGN_OR_RETURN(const std::string text, read_text(result));
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return make_error(ErrorCode::kInternal, "wrk's result is not JSON: " + result.string());
+  }
+  WrkRun r;
+  r.starved = watch.starved();
+  r.max_waiting = watch.max_waiting();
+  r.max_established = watch.max_established();
+  r.listen_drops = listen_drops() - drops0;
+  try {
+    r.requests = j.at("requests").get<std::uint64_t>();
+    r.seconds = j.at("duration_us").get<double>() / 1e6;
+    r.connect = j.at("connect").get<std::uint64_t>();
+    r.read = j.at("read").get<std::uint64_t>();
+    r.write = j.at("write").get<std::uint64_t>();
+    r.status = j.at("status").get<std::uint64_t>();
+    r.timeout = j.at("timeout").get<std::uint64_t>();
+    r.wrk_p99_ms = j.at("p99_us").get<double>() / 1000;
+    for (const auto& bin : j.at("histogram")) {
+      const double ms = bin.at(0).get<double>() / 1000;
+      const auto n = bin.at(1).get<std::uint64_t>();
+      for (std::uint64_t i = 0; i < n; ++i) r.latencies_ms.push_back(ms);
+    }
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInternal, std::string("wrk's result: ") + e.what());
+  }
+  return r;
+}
+
+// ---- pgbench -----------------------------------------------------------------------------------
+
+struct PgRun {
+  std::uint64_t transactions = 0;
+  double seconds = 0;
+  std::vector<double> latencies_ms;  // per script run, from pgbench's -l log
+  double rate() const { return seconds > 0 ? static_cast<double>(transactions) / seconds : 0; }
+};
+
+Result<PgRun> run_pgbench(const testsupport::PostgresServer& pg, const std::string& db,
+                          const fs::path& script, int clients, int secs,
+                          const std::vector<std::string>& defines, const fs::path& work,
+                          const std::string& tag) {
+  const fs::path dir = work / ("pgbench-" + tag);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(ErrorCode::kIo, "cannot create " + dir.string());
+  std::vector<std::string> argv = {pg_bindir() + "/pgbench",
+                                   "-n",
+                                   "-l",
+                                   "-h",
+                                   "127.0.0.1",
+                                   "-p",
+                                   std::to_string(pg.port()),
+                                   "-U",
+                                   "postgres",
+                                   "-c",
+                                   std::to_string(clients),
+                                   "-j",
+                                   std::to_string(std::min(clients, 2)),
+                                   "-T",
+                                   std::to_string(secs),
+                                   "-f",
+                                   script.string()};
+  for (const auto& d : defines) {
+    argv.push_back("-D");
+    argv.push_back(d);
+  }
+  argv.push_back(db);
+  SpawnOptions so;
+  so.working_dir = dir;  // the -l files land here
+  const fs::path log = work / ("pgbench-" + tag + ".log");
+  RC_ASSIGN_OR_RETURN(const int status, run_to_end(argv, log, so));
+  RC_ASSIGN_OR_RETURN(const std::string out, read_text(log));
+  if (status != 0) {
+    return make_error(ErrorCode::kInternal,
+                      "pgbench exited with " + std::to_string(status) + ":\n" + tail(log));
+  }
+  std::smatch m1;
+  std::smatch m2;
+  if (!std::regex_search(out, m1,
+                         std::regex(R"(number of transactions actually processed: (\d+))")) ||
+      !std::regex_search(out, m2,
+                         std::regex(R"(tps = ([0-9.]+) \(without initial connection time\))"))) {
+    return make_error(ErrorCode::kInternal, "cannot read pgbench's output:\n" + tail(log));
+  }
+  std::smatch m3;
+  if (std::regex_search(out, m3, std::regex(R"(number of failed transactions: (\d+))")) &&
+      m3[1].str() != "0") {
+    return make_error(ErrorCode::kInternal, "pgbench had failed transactions:\n" + tail(log));
+  }
+  PgRun r;
+  r.transactions = std::stoull(m1[1].str());
+  const double tps = std::stod(m2[1].str());
+  r.seconds = tps > 0 ? static_cast<double>(r.transactions) / tps : static_cast<double>(secs);
+  // -l: "client_id transaction_no time_us script_no time_epoch time_us_part" per transaction.
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::ifstream in(entry.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::uint64_t client = 0, no = 0;
+      double us = 0;
+      if (fields >> client >> no >> us) r.latencies_ms.push_back(us / 1000);
+    }
+  }
+  fs::remove_all(dir, ec);
+  return r;
+}
+
+// ---- rounds and records ------------------------------------------------------------------------
+
+struct Totals {
+  std::uint64_t operations = 0;
+  double seconds = 0;
+  std::uint64_t errors = 0;
+  std::vector<double> latencies_ms;
+  std::vector<double> rates;
+  void add(std::uint64_t ops, double secs, const std::vector<double>& lat) {
+    operations += ops;
+    seconds += secs;
+    latencies_ms.insert(latencies_ms.end(), lat.begin(), lat.end());
+    rates.push_back(secs > 0 ? static_cast<double>(ops) / secs : 0);
+  }
+  double rate() const { return seconds > 0 ? static_cast<double>(operations) / seconds : 0; }
+};
+
+nlohmann::json error_kinds(const WrkRun& r) {
+  return {{"connect", r.connect}, {"read", r.read},       {"write", r.write},
+          {"status", r.status},   {"timeout", r.timeout}, {"starved_connections", r.starved}};
+}
+
+// At most `limit` of the samples, every k-th (the distribution stays), for the plot files.
+std::vector<double> thinned(const std::vector<double>& samples, std::size_t limit) {
+  if (samples.size() <= limit) return samples;
+  const std::size_t step = (samples.size() + limit - 1) / limit;
+  std::vector<double> out;
+  for (std::size_t i = 0; i < samples.size(); i += step) out.push_back(samples[i]);
+  return out;
+}
+
+nlohmann::json many_json(const WrkRun& r, double rss_kib, double threads, double cpu_percent) {
+  const Summary s = summarize(r.latencies_ms);
+  return {{"requests", r.requests},
+          {"req_s", r.rate()},
+          {"errors", error_kinds(r)},
+          {"max_connections_with_unread_request", r.max_waiting},
+          {"max_established_connections", r.max_established},
+          {"listen_drops", r.listen_drops},
+          {"latency_ms", to_json(s)},
+          {"wrk_p99_ms", r.wrk_p99_ms},
+          {"controller_rss_kib", rss_kib},
+          {"controller_threads", threads},
+          {"controller_cpu_percent", cpu_percent}};
+}
+
+// Raises the open-file limit to the hard limit: wrk and the controller (which inherit it) each
+// need one descriptor per connection, and 1,000 connections pass a soft limit of 1,024.
+rlim_t raise_file_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  rl.rlim_cur = rl.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  return rl.rlim_cur;
+}
+
+Status run(Output& out, const CommonOptions& options, B5Options o) {
+  if (o.round_seconds <= 0) o.round_seconds = options.quick ? 2 : 5;
+  if (o.rounds <= 0) o.rounds = options.quick ? 1 : 3;
+  if (o.many_seconds <= 0) o.many_seconds = options.quick ? 4 : 10;
+  if (o.connections < 1 || o.many < 1 || o.threads < 1 || o.many_threads < 1 || o.products < 1) {
+    return make_error(ErrorCode::kInvalidArgument, "counts must be at least 1");
+  }
+  // A machine whose hard limit is too low still runs the benchmark, with fewer connections, and
+  // says so: the figure is then not the one the target is about.
+  const rlim_t files = raise_file_limit();
+  if (files < static_cast<rlim_t>(o.many) + 100) {
+    const int fit = static_cast<int>(files > 200 ? files - 100 : 100);
+    std::cout << "B5: note: the open-file limit is " << files << " (`ulimit -Hn`): " << fit
+              << " keep-alive connections instead of " << o.many << std::endl;
+    o.many = fit;
+  }
+  RC_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(out.dir(), "b5-work-"));
+  const fs::path dir = scratch.path();
+
+  std::cout << "B5: starting PostgreSQL (" << (o.durable ? "durable" : "fsync off")
+            << "), Mosquitto and " << o.controller << " (" << o.threads << " listener threads) ..."
+            << std::endl;
+  testsupport::PostgresServer::Options pg_options;
+  pg_options.durable = o.durable;
+  RC_ASSIGN_OR_RETURN(auto pg, testsupport::PostgresServer::start(pg_options));
+  RC_ASSIGN_OR_RETURN(const std::string conninfo, pg->create_database("reclothes"));
+  RC_ASSIGN_OR_RETURN(auto broker, testsupport::MosquittoServer::start());
+  RC_TRY(migrate(dir, conninfo, broker->uri(), o));
+  RC_ASSIGN_OR_RETURN(Controller ctl,
+                      start_controller(dir, "controller", conninfo, broker->uri(), o.threads, o));
+  RC_ASSIGN_OR_RETURN(const Catalogue cat, populate(conninfo, ctl.public_port, o));
+  std::cout << "B5: controller pid " << ctl.process->pid()
+            << ", http://127.0.0.1:" << ctl.public_port << ", " << o.products << " products, "
+            << o.connections << " customers" << std::endl;
+
+  // The wrk scripts go to the output directory, where they can be read and rerun by hand.
+  const fs::path get_lua = out.dir() / "b5-get.lua";
+  const fs::path paced_lua = out.dir() / "b5-get-paced.lua";
+  const fs::path cart_lua = out.dir() / "b5-cart.lua";
+  RC_TRY(write_text(get_lua, get_script(cat, 0)));
+  RC_TRY(write_text(paced_lua, get_script(cat, o.pace_ms)));
+  RC_TRY(write_text(cart_lua, cart_script(cat)));
+  // The baselines: the route's own SELECT, and the cart's INSERT and DELETE as separate
+  // statements (each its own transaction), on the same tables.
+  const fs::path select_sql = dir / "select.sql";
+  const fs::path cart_sql = dir / "cart.sql";
+  RC_TRY(write_text(
+      select_sql,
+      "\\set id random(:first, :last)\n"
+      "SELECT id, title, description, category, size, condition, price_cents, "
+      "status, (extract(epoch from created_at) * 1000)::bigint, "
+      "(extract(epoch from updated_at) * 1000)::bigint FROM products WHERE id = :id AND status = "
+      "'available' AND price_cents IS NOT NULL;\n"));
+  RC_TRY(write_text(cart_sql,
+                    "\\set p random(:first, :last)\n"
+                    "\\set c :customer + :client_id\n"
+                    "INSERT INTO cart_items (customer_id, product_id, added_at) VALUES (:c, :p, "
+                    "now()) ON CONFLICT DO NOTHING;\n"
+                    "DELETE FROM cart_items WHERE customer_id = :c AND product_id = :p;\n"));
+  const std::vector<std::string> defines = {"first=" + std::to_string(cat.first_product),
+                                            "last=" + std::to_string(cat.last_product),
+                                            "customer=" + std::to_string(cat.first_customer)};
+
+  // Warm-up, not counted: plans, pool connections, caches.
+  if (auto w = run_wrk(o, get_lua, ctl.public_port, std::min(o.connections, 2), o.connections, 1,
+                       dir, "warm-get");
+      !w.ok()) {
+    return std::move(w).error().with_context("warm-up (controller log:\n" + tail(ctl.log) + ")");
+  }
+
+  std::cout << "B5: " << o.rounds << " rounds of " << o.round_seconds << " s per side, "
+            << o.connections << " connections / clients ..." << std::endl;
+  const int c = o.connections;
+  Totals get;
+  Totals select;
+  Totals cart;
+  Totals writes;
+  std::uint64_t get_errors = 0;
+  std::uint64_t cart_errors = 0;
+  nlohmann::json get_error_kinds = nlohmann::json::array();
+  nlohmann::json cart_error_kinds = nlohmann::json::array();
+  const pid_t pid = ctl.process->pid();
+  double get_cpu = 0;
+  double cart_cpu = 0;
+  for (int i = 0; i < o.rounds; ++i) {
+    const std::string n = std::to_string(i);
+    double cpu0 = cpu_seconds(pid);
+    RC_ASSIGN_OR_RETURN(const WrkRun g, run_wrk(o, get_lua, ctl.public_port, std::min(c, 2), c,
+                                                o.round_seconds, dir, "get-" + n));
+    get_cpu += cpu_seconds(pid) - cpu0;
+    get.add(g.requests, g.seconds, g.latencies_ms);
+    get_errors += g.errors();
+    get_error_kinds.push_back(error_kinds(g));
+    RC_ASSIGN_OR_RETURN(const PgRun s, run_pgbench(*pg, "reclothes", select_sql, c, o.round_seconds,
+                                                   defines, dir, "select-" + n));
+    select.add(s.transactions, s.seconds, s.latencies_ms);
+    cpu0 = cpu_seconds(pid);
+    RC_ASSIGN_OR_RETURN(const WrkRun p, run_wrk(o, cart_lua, ctl.public_port, c, c, o.round_seconds,
+                                                dir, "cart-" + n));
+    cart_cpu += cpu_seconds(pid) - cpu0;
+    cart.add(p.requests, p.seconds, p.latencies_ms);
+    cart_errors += p.errors();
+    cart_error_kinds.push_back(error_kinds(p));
+    RC_ASSIGN_OR_RETURN(const PgRun w, run_pgbench(*pg, "reclothes", cart_sql, c, o.round_seconds,
+                                                   defines, dir, "cart-" + n));
+    // Two single-row write transactions per script run; its latency is the pair's.
+    writes.add(2 * w.transactions, w.seconds, w.latencies_ms);
+    std::cout << "  round " << i + 1 << ": GET " << format_number(get.rates.back(), 0)
+              << " req/s (p99 " << format_number(summarize(g.latencies_ms).p99, 2)
+              << " ms), pgbench SELECT " << format_number(select.rates.back(), 0)
+              << " tps; POST/DELETE " << format_number(cart.rates.back(), 0) << " req/s (p99 "
+              << format_number(summarize(p.latencies_ms).p99, 2) << " ms), pgbench writes "
+              << format_number(writes.rates.back(), 0) << "/s" << std::endl;
+  }
+
+  // ---- records: GET and POST ----
+  const Summary get_s = summarize(get.latencies_ms);
+  const Summary select_s = summarize(select.latencies_ms);
+  const Summary cart_s = summarize(cart.latencies_ms);
+  const Summary writes_s = summarize(writes.latencies_ms);
+  RC_ASSIGN_OR_RETURN(
+      SampleSeries get_series,
+      out.write_samples("B5", "REST GET latency", "ms", thinned(get.latencies_ms, kPlotSamples)));
+  RC_ASSIGN_OR_RETURN(SampleSeries select_series,
+                      out.write_samples("B5", "pgbench SELECT latency", "ms",
+                                        thinned(select.latencies_ms, kPlotSamples)));
+  RC_ASSIGN_OR_RETURN(SampleSeries cart_series,
+                      out.write_samples("B5", "REST POST DELETE latency", "ms",
+                                        thinned(cart.latencies_ms, kPlotSamples)));
+  const std::string cs = std::to_string(c);
+  const nlohmann::json common = {{"quick", options.quick}, {"durable_postgres", o.durable},
+                                 {"connections", c},       {"listener_threads", o.threads},
+                                 {"rounds", o.rounds},     {"round_s", o.round_seconds},
+                                 {"products", o.products}};
+  {
+    Record r;
+    r.id = "B5";
+    r.figure = "REST GET /v1/products/{id} req/s, " + cs + " connections";
+    r.unit = "req/s";
+    r.value = get.rate();
+    r.baseline = "pgbench, the route's SELECT, " + cs + " clients";
+    r.baseline_value = select.rate();
+    r.target = Target::ratio_at_least(0.5);
+    r.samples = {get_series, select_series};
+    r.details = common;
+    r.details["rounds_req_s"] = get.rates;
+    r.details["pgbench_rounds_tps"] = select.rates;
+    r.details["errors"] = get_errors;
+    r.details["errors_per_round"] = get_error_kinds;
+    r.details["latency_ms"] = to_json(get_s);
+    r.details["pgbench_latency_ms"] = to_json(select_s);
+    r.details["controller_cpu_percent"] = get.seconds > 0 ? 100 * get_cpu / get.seconds : 0;
+    RC_TRY(out.add(r));
+    Record a = r;
+    a.figure = "REST GET /v1/products/{id} req/s, " + cs + " connections (floor)";
+    a.baseline.clear();
+    a.baseline_value.reset();
+    a.samples.clear();
+    a.target = Target::value_at_least(kGetFloor);
+    a.details = {{"quick", options.quick}};
+    RC_TRY(out.add(a));
+    Record p;
+    p.id = "B5";
+    p.figure = "REST GET /v1/products/{id} p99, " + cs + " connections";
+    p.unit = "ms";
+    p.value = get_s.p99;
+    p.baseline = "pgbench SELECT p99";
+    p.baseline_value = select_s.p99;
+    p.details = {{"quick", options.quick}, {"p50_ms", get_s.p50}, {"pgbench_p50_ms", select_s.p50}};
+    RC_TRY(out.add(p));
+  }
+  {
+    Record r;
+    r.id = "B5";
+    r.figure =
+        "REST POST+DELETE /v1/cart/items req/s (one row written each), " + cs + " connections";
+    r.unit = "req/s";
+    r.value = cart.rate();
+    r.baseline = "pgbench single-row INSERT and DELETE statements, " + cs + " clients";
+    r.baseline_value = writes.rate();
+    r.target = Target::ratio_at_least(0.5);
+    r.samples = {cart_series};
+    r.details = common;
+    r.details["rounds_req_s"] = cart.rates;
+    r.details["pgbench_rounds_writes_s"] = writes.rates;
+    r.details["errors"] = cart_errors;
+    r.details["errors_per_round"] = cart_error_kinds;
+    r.details["latency_ms"] = to_json(cart_s);
+    r.details["pgbench_insert_delete_pair_latency_ms"] = to_json(writes_s);
+    r.details["controller_cpu_percent"] = cart.seconds > 0 ? 100 * cart_cpu / cart.seconds : 0;
+    RC_TRY(out.add(r));
+    Record a = r;
+    a.figure = "REST POST+DELETE /v1/cart/items req/s, " + cs + " connections (floor)";
+    a.baseline.clear();
+    a.baseline_value.reset();
+    a.samples.clear();
+    a.target = Target::value_at_least(kPostFloor);
+    a.details = {{"quick", options.quick}};
+    RC_TRY(out.add(a));
+    Record p;
+    p.id = "B5";
+    p.figure = "REST POST+DELETE /v1/cart/items p99, " + cs + " connections";
+    p.unit = "ms";
+    p.value = cart_s.p99;
+    p.details = {{"quick", options.quick},
+                 {"p50_ms", cart_s.p50},
+                 {"pgbench_insert_delete_pair_p99_ms", writes_s.p99}};
+    RC_TRY(out.add(p));
+  }
+  if (get_errors + cart_errors > 0) {
+    std::cout << "B5: note: " << get_errors << " GET and " << cart_errors
+              << " POST/DELETE errors (see details)" << std::endl;
+  }
+
+  // ---- 1,000 keep-alive connections, with the default threads and then with many ----
+  const std::string many = format_number(o.many, 0);
+  // Quick mode (CI) keeps to the default configuration: the second one adds a restart and two
+  // runs, and its figures (below) do not change from run to run in kind.
+  std::vector<int> configurations = {o.threads};
+  if (!options.quick && o.many_threads != o.threads) configurations.push_back(o.many_threads);
+  for (const int threads : configurations) {
+    Controller* current = &ctl;
+    Controller other;
+    if (threads != o.threads) {
+      RC_TRY(ctl.process->stop(seconds(10)));
+      RC_ASSIGN_OR_RETURN(other, start_controller(dir, "controller-" + std::to_string(threads),
+                                                  conninfo, broker->uri(), threads, o));
+      current = &other;
+    }
+    const pid_t cpid = current->process->pid();
+    std::cout << "B5: " << many << " keep-alive connections, " << threads
+              << " listener threads (pid " << cpid << "), " << o.many_seconds
+              << " s closed loop, then paced ..." << std::endl;
+    for (const bool paced : {false, true}) {
+      const std::string tag = std::string(paced ? "paced-" : "closed-") + std::to_string(threads);
+      const double cpu0 = cpu_seconds(cpid);
+      RC_ASSIGN_OR_RETURN(const WrkRun r,
+                          run_wrk(o, paced ? paced_lua : get_lua, current->public_port, 2, o.many,
+                                  o.many_seconds, dir, tag));
+      const double cpu_pct = 100 * (cpu_seconds(cpid) - cpu0) / std::max(r.seconds, 1e-9);
+      const double rss = status_field(cpid, "VmRSS");
+      const double nthreads = status_field(cpid, "Threads");
+      const Summary s = summarize(r.latencies_ms);
+      std::cout << "  " << (paced ? "paced (1 request/s per connection)" : "closed loop") << ": "
+                << format_number(r.rate(), 0) << " req/s, p99 " << format_number(s.p99, 1)
+                << " ms, errors: connect " << r.connect << ", read " << r.read << ", write "
+                << r.write << ", timeout " << r.timeout << ", non-2xx " << r.status
+                << ", starved connections (request unread >= 2 s) " << r.starved << " (at most "
+                << r.max_waiting << " waiting at once, " << r.max_established << " established, "
+                << r.listen_drops << " listen drops); controller " << format_number(rss / 1024, 0)
+                << " MiB RSS, " << nthreads << " threads" << std::endl;
+      const std::string what = many + " keep-alive connections, " +
+                               (paced ? "paced 1 req/s each" : "closed loop") + ", " +
+                               std::to_string(threads) + " listener threads";
+      const nlohmann::json d = [&] {
+        nlohmann::json j = many_json(r, rss, nthreads, cpu_pct);
+        j["quick"] = options.quick;
+        j["listener_threads"] = threads;
+        j["paced_ms"] = paced ? o.pace_ms : 0;
+        if (paced) j["offered_req_s"] = 1000.0 * o.many / o.pace_ms;
+        j["seconds"] = o.many_seconds;
+        return j;
+      }();
+      Record e;
+      e.id = "B5";
+      e.figure = what + ": errors";
+      e.unit = "errors";
+      e.value = static_cast<double>(r.errors());
+      e.target = Target::value_at_most(0);
+      e.details = d;
+      RC_TRY(out.add(e));
+      Record p;
+      p.id = "B5";
+      p.figure = what + ": p99 of answered requests";
+      p.unit = "ms";
+      p.value = s.p99;
+      p.target = Target::value_at_most(kManyP99Ms);
+      p.details = d;
+      if (!paced) {
+        RC_ASSIGN_OR_RETURN(
+            SampleSeries series,
+            out.write_samples("B5", tag + " latency", "ms", thinned(r.latencies_ms, kPlotSamples)));
+        p.samples = {series};
+      }
+      RC_TRY(out.add(p));
+    }
+    if (current == &other) (void)other.process->stop(seconds(10));
+  }
+  return ok_status();
+}
+
+}  // namespace
+}  // namespace reclothes::bench
+
+int main(int argc, char** argv) {
+  CLI::App app{"B5: REST GET/POST under wrk beside pgbench; 1,000 keep-alive connections",
+               "bench_b5_rest"};
+  reclothes::bench::CommonOptions options;
+  reclothes::bench::B5Options b5;
+  app.add_option("--connections", b5.connections, "wrk connections and pgbench clients")
+      ->capture_default_str();
+  app.add_option("--threads", b5.threads, "the public listener's threads")->capture_default_str();
+  app.add_option("--many", b5.many, "connections of the keep-alive test")->capture_default_str();
+  app.add_option("--many-threads", b5.many_threads,
+                 "listener threads of the keep-alive test's second configuration")
+      ->capture_default_str();
+  app.add_option("--pace-ms", b5.pace_ms, "paced keep-alive test: mean ms between requests")
+      ->capture_default_str();
+  app.add_option("--round-seconds", b5.round_seconds, "seconds per round and side (0: default)");
+  app.add_option("--rounds", b5.rounds, "rounds (0: default)");
+  app.add_option("--many-seconds", b5.many_seconds, "seconds per keep-alive run (0: default)");
+  app.add_flag("!--no-durable", b5.durable,
+               "PostgreSQL with fsync and synchronous_commit off (the tests' cluster)");
+  app.add_option("--controller", b5.controller, "the reclothes-controller binary")
+      ->capture_default_str();
+  app.add_option("--wrk", b5.wrk, "the wrk binary")->capture_default_str();
+  app.add_option("--log-level", b5.log_level, "the controller's log level")->capture_default_str();
+  return reclothes::bench::run_benchmark(
+      argc, argv, app, options,
+      [&](reclothes::bench::Output& out) { return reclothes::bench::run(out, options, b5); });
+}
