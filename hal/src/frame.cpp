@@ -34,13 +34,19 @@ Status validate_frame(const Frame& frame) {
   return ok_status();
 }
 
-Result<Frame> Camera::capture() {
-  RC_ASSIGN_OR_RETURN(Frame frame, do_capture());
+Status Camera::capture_into(Frame& frame) {
+  RC_TRY(do_capture(frame));
   Status valid = validate_frame(frame);
   if (!valid.ok()) {
     return make_error(ErrorCode::kInternal,
                       "camera backend produced an inconsistent " + valid.error().message);
   }
+  return ok_status();
+}
+
+Result<Frame> Camera::capture() {
+  Frame frame;
+  RC_TRY(capture_into(frame));
   return frame;
 }
 

@@ -153,7 +153,10 @@ class FixedCamera final : public Camera {
   explicit FixedCamera(Frame frame) : frame_(std::move(frame)) {}
 
  private:
-  Result<Frame> do_capture() override { return frame_; }
+  Status do_capture(Frame& frame) override {
+    frame = frame_;
+    return ok_status();
+  }
   Frame frame_;
 };
 
@@ -172,6 +175,26 @@ TEST(Camera, TurnsAnInconsistentBackendFrameIntoAnInternalError) {
   EXPECT_EQ(frame.error().code, ErrorCode::kInternal);
   EXPECT_NE(frame.error().message.find("too few pixels"), std::string::npos)
       << frame.error().message;
+}
+
+TEST(Camera, CaptureIntoFillsTheCallersFrameAndKeepsItsBuffer) {
+  FixedCamera camera(Frame::filled(4, 3, 7));
+  Frame frame = Frame::filled(4, 3, 0);
+  const std::uint8_t* buffer = frame.pixels.data();
+  ASSERT_TRUE(camera.capture_into(frame).ok());
+  EXPECT_EQ(frame.width, 4u);
+  EXPECT_EQ(frame.at(3, 2), 7);
+  EXPECT_EQ(frame.pixels.data(), buffer);  // same size: copied into place, not reallocated
+}
+
+TEST(Camera, CaptureIntoRefusesAnInconsistentBackendFrame) {
+  Frame short_frame = Frame::filled(4, 3, 7);
+  short_frame.pixels.pop_back();
+  FixedCamera camera(short_frame);
+  Frame frame;
+  Status status = camera.capture_into(frame);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, ErrorCode::kInternal);
 }
 
 TEST(Frame, FilledHasCompactRows) {

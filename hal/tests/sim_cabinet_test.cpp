@@ -321,6 +321,35 @@ TEST_F(SimCabinetTest, CameraReturnsPresentedFramesInOrderThenTheStillThenBlank)
   EXPECT_EQ(cabinet_.camera->capture()->width, 32u);
 }
 
+TEST_F(SimCabinetTest, AnIdleCameraCapturesIntoTheSameBufferEveryTime) {
+  SimCabinetConfig config;
+  config.frame_width = 64;
+  config.frame_height = 48;
+  make(config);
+  Frame frame;
+  ASSERT_TRUE(cabinet_.camera->capture_into(frame).ok());
+  const std::uint8_t* buffer = frame.pixels.data();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(cabinet_.camera->capture_into(frame).ok());
+    EXPECT_EQ(frame.pixels.data(), buffer) << "blank capture " << i << " reallocated";
+  }
+  EXPECT_EQ(frame.width, 64u);
+  EXPECT_EQ(frame.at(63, 47), 0);
+
+  // A still frame of the same size is copied into place too, and a presented one replaces it.
+  ASSERT_TRUE(sim_->set_still_frame(Frame::filled(64, 48, 77)).ok());
+  ASSERT_TRUE(cabinet_.camera->capture_into(frame).ok());
+  EXPECT_EQ(frame.pixels.data(), buffer);
+  EXPECT_EQ(frame.at(10, 10), 77);
+  ASSERT_TRUE(sim_->present_frame(Frame::filled(8, 8, 5)).ok());
+  ASSERT_TRUE(cabinet_.camera->capture_into(frame).ok());
+  EXPECT_EQ(frame.width, 8u);
+  EXPECT_EQ(frame.at(7, 7), 5);
+  ASSERT_TRUE(cabinet_.camera->capture_into(frame).ok());
+  EXPECT_EQ(frame.width, 64u);
+  EXPECT_EQ(frame.at(10, 10), 77);
+}
+
 TEST_F(SimCabinetTest, CameraRefusesInconsistentFramesAndBoundsItsQueue) {
   Frame broken = Frame::filled(8, 8, 0);
   broken.pixels.resize(10);

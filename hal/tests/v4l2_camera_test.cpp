@@ -77,6 +77,26 @@ TEST(V4l2Camera, PrefersGreyWhenTheDriverOffersIt) {
   EXPECT_EQ(frame->pixels, luma.pixels);
 }
 
+TEST(V4l2Camera, CaptureIntoReusesTheFrameBuffer) {
+  FakeVideoPort port;
+  port.add_device(kDevice, FakeCameraSpec{.formats = {kFourccYuyv}, .width = 8, .height = 4});
+  auto camera = V4l2Camera::open(port, config());
+  ASSERT_TRUE(camera.ok());
+  const Frame first = gradient(8, 4);
+  Frame second = gradient(8, 4);
+  for (auto& p : second.pixels) p = static_cast<std::uint8_t>(255 - p);
+  port.push_frame(kDevice, FakeVideoPort::yuyv_from_luma(first, 16, 0, 0));
+  port.push_frame(kDevice, FakeVideoPort::yuyv_from_luma(second, 16, 0, 0));
+
+  Frame frame;
+  ASSERT_TRUE(camera.value()->capture_into(frame).ok());
+  EXPECT_EQ(frame.pixels, first.pixels);
+  const std::uint8_t* buffer = frame.pixels.data();
+  ASSERT_TRUE(camera.value()->capture_into(frame).ok());
+  EXPECT_EQ(frame.pixels, second.pixels);
+  EXPECT_EQ(frame.pixels.data(), buffer);  // overwritten in place, not allocated again
+}
+
 TEST(V4l2Camera, TakesTheSizeTheDriverChose) {
   FakeVideoPort port;
   port.add_device(kDevice, FakeCameraSpec{.formats = {kFourccYuyv}, .width = 4, .height = 2});

@@ -570,17 +570,18 @@ Status Box::check_fill_levels(bool force) {
 
 Status Box::check_camera() {
   if (cabinet_.camera == nullptr) return ok_status();
-  auto frame = cabinet_.camera->capture();
-  if (!frame.ok()) {
-    if (frame.error().code != ErrorCode::kDeadlineExceeded && camera_errors_++ % 100 == 0) {
-      spdlog::error("camera: {} ({} failures so far)", frame.error().to_string(), camera_errors_);
+  // An unchanged frame is not decoded again but gives the same text, so a code held still
+  // reaches handle_scan() on every frame, as its repeat window expects.
+  auto text = camera_scanner_.next(*cabinet_.camera);
+  if (!text.ok()) {
+    if (text.error().code != ErrorCode::kDeadlineExceeded && camera_errors_++ % 100 == 0) {
+      spdlog::error("camera: {} ({} failures so far)", text.error().to_string(), camera_errors_);
     }
     return ok_status();
   }
   camera_errors_ = 0;
-  auto text = scanner_.decode(*frame);
-  if (!text) return ok_status();
-  return handle_scan(*text);
+  if (!*text) return ok_status();
+  return handle_scan(**text);
 }
 
 Status Box::handle_scan(const std::string& text) {

@@ -9,10 +9,12 @@
 #include <stb_image.h>
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <random>
 #include <system_error>
+#include <utility>
 
 namespace reclothes::firmware {
 namespace {
@@ -61,6 +63,34 @@ std::vector<std::string> Scanner::decode_all(const hal::Frame& frame) const {
   } catch (const std::exception&) {
     return {};
   }
+}
+
+bool same_pixels(const hal::Frame& a, const hal::Frame& b) {
+  if (a.width != b.width || a.height != b.height) return false;
+  if (!hal::validate_frame(a).ok() || !hal::validate_frame(b).ok()) return false;
+  if (a.stride == a.width && b.stride == b.width) {
+    const std::size_t n = static_cast<std::size_t>(a.width) * a.height;
+    return std::memcmp(a.pixels.data(), b.pixels.data(), n) == 0;
+  }
+  for (std::uint32_t y = 0; y < a.height; ++y) {
+    const std::uint8_t* ra = a.pixels.data() + static_cast<std::size_t>(y) * a.stride;
+    const std::uint8_t* rb = b.pixels.data() + static_cast<std::size_t>(y) * b.stride;
+    if (std::memcmp(ra, rb, a.width) != 0) return false;
+  }
+  return true;
+}
+
+Result<std::optional<std::string>> CameraScanner::next(hal::Camera& camera) {
+  RC_TRY(camera.capture_into(current_));
+  ++stats_.frames;
+  if (!have_previous_ || !same_pixels(current_, previous_)) {
+    previous_text_ = scanner_.decode(current_);
+    ++stats_.decoded;
+  }
+  // The frame just read becomes the one to compare with; the older buffer takes the next capture.
+  std::swap(current_, previous_);
+  have_previous_ = true;
+  return previous_text_;
 }
 
 Result<hal::Frame> load_image_file(const std::filesystem::path& path) {

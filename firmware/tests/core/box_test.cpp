@@ -261,6 +261,34 @@ TEST_F(BoxTest, TheSameCodeHeldInFrontOfTheCameraUnlocksOnceAndIsNotJournaledAga
   EXPECT_TRUE(of_kind(Kind::kScanRejected).empty());
 }
 
+TEST_F(BoxTest, AnIdleCameraPictureIsDecodedOnceNotEveryFrame) {
+  start_box();
+  const CameraScanner::Stats before = box_->camera_stats();
+  run_for(seconds(10));  // 100 identical blank frames
+  EXPECT_EQ(box_->camera_stats().frames - before.frames, 100u);
+  EXPECT_LE(box_->camera_stats().decoded - before.decoded, 1u);
+}
+
+TEST_F(BoxTest, ACodeAppearingInFrontOfAnUnchangedPictureUnlocksOnItsFirstFrame) {
+  start_box();
+  reserve(3, TokenAction::kDeposit);
+  run_for(seconds(5));  // the blank picture, decoded once
+  const std::uint64_t decoded = box_->camera_stats().decoded;
+  auto frame = render_qr(deposit_token(3), 4, 4);
+  ASSERT_TRUE(frame.ok());
+  ASSERT_TRUE(sim_->set_still_frame(*frame).ok());
+  run_for(milliseconds(100));  // one frame
+  EXPECT_EQ(sim_->pulses().size(), 1u);
+  EXPECT_EQ(box_->camera_stats().decoded, decoded + 1);
+  run_for(seconds(10));  // held still: neither decoded nor unlocked again
+  EXPECT_EQ(sim_->pulses().size(), 1u);
+  EXPECT_EQ(box_->camera_stats().decoded, decoded + 1);
+  ASSERT_TRUE(sim_->set_still_frame(std::nullopt).ok());
+  run_for(milliseconds(100));  // taken away: that change is decoded too
+  EXPECT_EQ(box_->camera_stats().decoded, decoded + 2);
+  EXPECT_EQ(of_kind(Kind::kUnlocked).size(), 1u);
+}
+
 TEST_F(BoxTest, AUsedTokenIsRefusedTheSecondTime) {
   start_box();
   reserve(3, TokenAction::kDeposit);

@@ -207,5 +207,127 @@ TEST_F(ScannerTest, ScanImageFileErrorsAreClear) {
   EXPECT_NE(none.error().message.find("no QR code found"), std::string::npos);
 }
 
+// ---- CameraScanner: decode only what changed ---------------------------------------------------
+
+// A camera that returns whatever frame (or error) the test set, again and again, like a fixed lens
+// in front of an unchanging scene.
+class ScriptedCamera final : public hal::Camera {
+ public:
+  void show(hal::Frame frame) { frame_ = std::move(frame); }
+  void fail(std::optional<Error> error) { error_ = std::move(error); }
+
+ private:
+  Status do_capture(hal::Frame& frame) override {
+    if (error_) return *error_;
+    frame = frame_;
+    return ok_status();
+  }
+  hal::Frame frame_ = hal::Frame::filled(640, 480, 0);
+  std::optional<Error> error_;
+};
+
+class CameraScannerTest : public ScannerTest {
+ protected:
+  hal::Frame code_frame(const std::string& text, std::uint32_t seed = 1) {
+    QrRenderOptions o;
+    o.noise = 10;
+    o.seed = seed;
+    auto frame = render_qr(text, o);
+    EXPECT_TRUE(frame.ok()) << frame.error().to_string();
+    return frame.ok() ? *frame : hal::Frame{};
+  }
+
+  ScriptedCamera camera_;
+  CameraScanner reader_;
+};
+
+TEST_F(CameraScannerTest, AnUnchangedFrameIsNotDecodedAgain) {
+  for (int i = 0; i < 10; ++i) {
+    auto text = reader_.next(camera_);
+    ASSERT_TRUE(text.ok()) << text.error().to_string();
+    EXPECT_EQ(*text, std::nullopt);
+  }
+  EXPECT_EQ(reader_.stats().frames, 10u);
+  EXPECT_EQ(reader_.stats().decoded, 1u);
+}
+
+TEST_F(CameraScannerTest, ACodeHeldStillIsReportedOnEveryFrameButDecodedOnce) {
+  camera_.show(code_frame(deposit_));
+  for (int i = 0; i < 5; ++i) {
+    auto text = reader_.next(camera_);
+    ASSERT_TRUE(text.ok());
+    EXPECT_EQ(*text, std::optional<std::string>(deposit_)) << "frame " << i;
+  }
+  EXPECT_EQ(reader_.stats().decoded, 1u);
+}
+
+TEST_F(CameraScannerTest, EveryChangedFrameIsDecoded) {
+  ASSERT_EQ(reader_.next(camera_).value(), std::nullopt);  // blank
+  camera_.show(code_frame(deposit_));                      // a code appears
+  EXPECT_EQ(reader_.next(camera_).value(), std::optional<std::string>(deposit_));
+  camera_.show(code_frame(courier_));  // another code in its place
+  EXPECT_EQ(reader_.next(camera_).value(), std::optional<std::string>(courier_));
+  camera_.show(hal::Frame::filled(640, 480, 0));  // gone
+  EXPECT_EQ(reader_.next(camera_).value(), std::nullopt);
+  camera_.show(code_frame(deposit_));  // back again: the earlier answer is not reused blindly
+  EXPECT_EQ(reader_.next(camera_).value(), std::optional<std::string>(deposit_));
+  EXPECT_EQ(reader_.stats().frames, 5u);
+  EXPECT_EQ(reader_.stats().decoded, 5u);
+}
+
+TEST_F(CameraScannerTest, OnePixelOfDifferenceIsEnoughToDecodeAgain) {
+  hal::Frame frame = code_frame(deposit_);
+  camera_.show(frame);
+  ASSERT_EQ(reader_.next(camera_).value(), std::optional<std::string>(deposit_));
+  frame.pixels.back() = static_cast<std::uint8_t>(frame.pixels.back() ^ 1u);
+  camera_.show(frame);
+  EXPECT_EQ(reader_.next(camera_).value(), std::optional<std::string>(deposit_));
+  EXPECT_EQ(reader_.stats().decoded, 2u);
+  // A frame of another size with the same leading bytes is a different frame too.
+  camera_.show(hal::Frame::filled(320, 240, 0));
+  ASSERT_TRUE(reader_.next(camera_).ok());
+  camera_.show(hal::Frame::filled(240, 320, 0));
+  ASSERT_TRUE(reader_.next(camera_).ok());
+  EXPECT_EQ(reader_.stats().decoded, 4u);
+}
+
+TEST_F(CameraScannerTest, CameraErrorsPassThroughAndKeepThePreviousAnswer) {
+  camera_.show(code_frame(deposit_));
+  ASSERT_EQ(reader_.next(camera_).value(), std::optional<std::string>(deposit_));
+  camera_.fail(make_error(ErrorCode::kDeadlineExceeded, "no frame in time"));
+  auto failed = reader_.next(camera_);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, ErrorCode::kDeadlineExceeded);
+  EXPECT_EQ(reader_.stats().frames, 1u);
+  camera_.fail(std::nullopt);
+  // The same picture after the gap: its answer is still known.
+  EXPECT_EQ(reader_.next(camera_).value(), std::optional<std::string>(deposit_));
+  EXPECT_EQ(reader_.stats().decoded, 1u);
+}
+
+TEST_F(CameraScannerTest, AnInconsistentBackendFrameIsAnErrorNotADecode) {
+  hal::Frame broken = hal::Frame::filled(640, 480, 0);
+  broken.pixels.resize(100);
+  camera_.show(broken);
+  auto text = reader_.next(camera_);
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(reader_.stats().decoded, 0u);
+}
+
+TEST(SamePixels, ComparesVisiblePixelsOnlyAndSizes) {
+  hal::Frame compact = hal::Frame::filled(3, 2, 9);
+  hal::Frame padded;
+  padded.width = 3;
+  padded.height = 2;
+  padded.stride = 5;
+  padded.pixels = {9, 9, 9, 1, 2, 9, 9, 9};  // two bytes of padding after the first row
+  EXPECT_TRUE(same_pixels(compact, padded));
+  padded.pixels[6] = 8;
+  EXPECT_FALSE(same_pixels(compact, padded));
+  EXPECT_FALSE(same_pixels(compact, hal::Frame::filled(2, 3, 9)));
+  EXPECT_TRUE(same_pixels(compact, hal::Frame::filled(3, 2, 9)));
+}
+
 }  // namespace
 }  // namespace reclothes::firmware

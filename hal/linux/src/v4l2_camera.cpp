@@ -69,7 +69,7 @@ V4l2Camera::V4l2Camera(std::unique_ptr<VideoDevice> device, VideoFormat format,
                        std::chrono::milliseconds timeout)
     : device_(std::move(device)), format_(format), timeout_(timeout) {}
 
-Result<Frame> V4l2Camera::do_capture() {
+Status V4l2Camera::do_capture(Frame& frame) {
   RC_TRY(device_->read_frame(timeout_, raw_));
   const std::uint32_t bpp = bytes_per_pixel(format_.fourcc);
   const std::size_t line = format_.bytes_per_line;
@@ -80,10 +80,10 @@ Result<Frame> V4l2Camera::do_capture() {
                                           std::to_string(raw_.size()) + " bytes, need " +
                                           std::to_string(needed));
   }
-  Frame frame;
   frame.width = format_.width;
   frame.height = format_.height;
   frame.stride = format_.width;
+  // Same size every time, so after the first capture this neither allocates nor zeroes.
   frame.pixels.resize(std::size_t{format_.width} * format_.height);
   for (std::size_t y = 0; y < format_.height; ++y) {
     const std::uint8_t* in = raw_.data() + y * line;
@@ -95,7 +95,7 @@ Result<Frame> V4l2Camera::do_capture() {
       for (std::size_t x = 0; x < format_.width; ++x) out[x] = in[2 * x];
     }
   }
-  return frame;
+  return ok_status();
 }
 
 }  // namespace reclothes::hal::linux_backend

@@ -195,15 +195,24 @@ class SimCamera final : public Camera {
   explicit SimCamera(State& state) : state_(state) {}
 
  private:
-  Result<Frame> do_capture() override {
+  Status do_capture(Frame& frame) override {
     std::lock_guard lock(state_.mu);
     if (state_.camera_fault) return *state_.camera_fault;
     if (!state_.frames.empty()) {
-      Frame frame = std::move(state_.frames.front());
+      // A presented frame is used once: hand its buffer over rather than copy it.
+      frame = std::move(state_.frames.front());
       state_.frames.pop_front();
-      return frame;
+      return ok_status();
     }
-    return state_.still ? *state_.still : state_.blank;
+    // The still or blank frame is returned again and again (an idle box, a phone held still):
+    // copy it into the caller's buffer, which keeps its capacity from the last capture, so an
+    // idle camera allocates nothing.
+    const Frame& source = state_.still ? *state_.still : state_.blank;
+    frame.width = source.width;
+    frame.height = source.height;
+    frame.stride = source.stride;
+    frame.pixels.assign(source.pixels.begin(), source.pixels.end());
+    return ok_status();
   }
 
   State& state_;

@@ -93,6 +93,8 @@ class Box {
   CompartmentState compartment_state(int id) const;  // kFree for an unknown id
   bool maintenance() const { return maintenance_; }
   std::uint64_t config_revision() const { return config_revision_; }
+  // Frames captured and frames decoded (the rest were identical to the one before).
+  const CameraScanner::Stats& camera_stats() const { return camera_scanner_.stats(); }
 
  private:
   struct CourierSession {
@@ -159,7 +161,7 @@ class Box {
   Journal& journal_;
   Mailbox& mailbox_;
   const Clock& clock_;
-  Scanner scanner_;
+  CameraScanner camera_scanner_;
 
   std::unique_ptr<TrustedKeys> keys_;
   std::vector<CompartmentMachine> machines_;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "reclothes/common/result.h"
+#include "reclothes/hal/camera.h"
 #include "reclothes/hal/frame.h"
 
 namespace reclothes::firmware {
@@ -40,6 +41,56 @@ class Scanner {
  private:
   Options options_;
 };
+
+// Reads QR codes from a camera frame after frame, cheaply while the picture does not change.
+//
+// A box's camera mostly sees the same thing: an empty street in front of a fixed lens (the sim's
+// blank frame), or a phone held still. Decoding costs about a millisecond per 640x480 frame here
+// and several on a board, ten times a second, and a fresh 300 KB frame per capture costs as much
+// again in page faults (docs/performance.md, B8). So the frame is captured into one of two
+// buffers kept between calls, compared with the previous frame, and decoded only if any pixel
+// differs; an identical frame gets the previous frame's answer.
+//
+// This skips no code: ZXing's decode is a pure function of the pixels and the options, so an
+// identical frame would decode to the same answer, and any frame that differs in one pixel (a
+// code appearing, moving, or gone) is decoded. The comparison is exact (every pixel, no hash
+// that could collide, no threshold that could ignore a small code). A code held still is
+// reported on every frame, as when each frame was decoded, so the Box's repeat window (unlock
+// once, evaluate again only after the code was out of sight) behaves as before.
+//
+// A camera whose frames carry sensor noise differs in every frame and is decoded every frame;
+// then only the buffer reuse helps.
+//
+// Threading: one thread (the Box's main loop).
+class CameraScanner {
+ public:
+  struct Stats {
+    std::uint64_t frames = 0;   // frames captured successfully
+    std::uint64_t decoded = 0;  // of them, frames handed to the decoder (the rest were unchanged)
+  };
+
+  CameraScanner() : CameraScanner(Scanner()) {}
+  explicit CameraScanner(Scanner scanner) : scanner_(scanner) {}
+
+  // Captures the next frame and returns the QR text in it, or nullopt if it holds none. The
+  // camera's errors are returned unchanged (kDeadlineExceeded when no frame came in time, ...);
+  // a failed capture leaves the previous frame and its answer in place.
+  Result<std::optional<std::string>> next(hal::Camera& camera);
+
+  const Stats& stats() const { return stats_; }
+
+ private:
+  Scanner scanner_;
+  hal::Frame current_;   // the buffer the next capture writes into
+  hal::Frame previous_;  // the last frame captured successfully (valid when have_previous_)
+  bool have_previous_ = false;
+  std::optional<std::string> previous_text_;  // what previous_ decoded to
+  Stats stats_;
+};
+
+// True if both frames have the same size and every visible pixel is equal (row padding, which
+// the decoder never reads, is not compared).
+bool same_pixels(const hal::Frame& a, const hal::Frame& b);
 
 // Loads a PNG, JPEG, BMP, GIF, PGM/PPM or TGA file as an 8-bit grey frame. kNotFound if the file
 // does not exist, kInvalidArgument if stb cannot decode it (its reason is in the message) or it is

@@ -36,7 +36,7 @@ class V4l2Camera final : public Camera {
   V4l2Camera(std::unique_ptr<VideoDevice> device, VideoFormat format,
              std::chrono::milliseconds timeout);
 
-  Result<Frame> do_capture() override;
+  Status do_capture(Frame& frame) override;
 
   std::unique_ptr<VideoDevice> device_;
   VideoFormat format_;
