@@ -11,6 +11,8 @@ namespace reclothes::controller {
 namespace {
 
 constexpr auto kPublishTimeout = std::chrono::seconds(10);
+// How long the message callback waits for room in a full queue before queueing beyond it.
+constexpr auto kEnqueueWait = std::chrono::milliseconds(200);
 
 std::string plain_subscription(msg::Topic leaf) {
   return std::string(msg::kTopicRoot) + "+/" + std::string(msg::to_string(leaf));
@@ -97,9 +99,20 @@ bool MqttBridge::idle() const {
 void MqttBridge::enqueue(Job job, bool block) {
   std::unique_lock lock(mu_);
   if (block) {
-    cv_space_.wait(
-        lock, [this] { return queue_.size() < deps_.config.queue_capacity || stopping_.load(); });
+    // Paho calls the message callback with its client mutex held, and the worker (the only
+    // consumer) takes that mutex whenever it publishes (an ack, a config). Waiting for space
+    // without a bound would deadlock the two for good once the queue is full (found by B7: a
+    // fleet of boxes starting at once). So the callback waits a bounded time, which still slows
+    // the broker down under overload, and then queues beyond the capacity: the worker can then
+    // take the mutex, and the queue drains.
+    const bool space = cv_space_.wait_for(lock, kEnqueueWait, [this] {
+      return queue_.size() < deps_.config.queue_capacity || stopping_.load();
+    });
     if (stopping_) return;  // not acked to the application: the broker redelivers (QoS 1)
+    if (!space) {
+      ++overflowed_;
+      deps_.metrics.count_queue_overflow();
+    }
   }
   queue_.push_back(std::move(job));
   cv_work_.notify_one();

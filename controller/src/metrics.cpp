@@ -31,6 +31,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                            .Help("Box events received again after they were applied")
                            .Register(*registry_)
                            .Add({});
+  queue_overflows_ = &prometheus::BuildCounter()
+                          .Name("mqtt_queue_overflow_total")
+                          .Help("Box messages queued beyond mqtt.queue_capacity because the apply "
+                                "worker was behind for longer than the callback may wait")
+                          .Register(*registry_)
+                          .Add({});
   mqtt_connected_ = &prometheus::BuildGauge()
                          .Name("mqtt_connected")
                          .Help("1 while the controller is connected to the broker")

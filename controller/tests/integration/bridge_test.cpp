@@ -121,6 +121,32 @@ TEST_F(BridgeTest, ReplayedEventsChangeNothingAfterTheirFirstApplicationAndAreAc
   EXPECT_NE(metrics.raw.find("box_events_duplicate_total 5"), std::string::npos);
 }
 
+// Paho calls the message callback with its client mutex held, and the worker takes that mutex to
+// publish each ack: a callback that waited for room without a bound deadlocked the two as soon as
+// the queue was full (B7: 4,060 boxes starting at once). With room for one message, a burst of
+// batches fills the queue at once; every batch must still be applied and acked.
+TEST_F(BridgeTest, AFullQueueNeverDeadlocksTheCallbackAndTheWorker) {
+  stop_controller();
+  config_.mqtt.queue_capacity = 1;
+  start_and_wait();
+  FakeBox box(broker_->uri(), box_);
+  ASSERT_TRUE(box.connect());
+  constexpr int kBatches = 60;
+  for (int i = 1; i <= kBatches; ++i) {
+    box.publish_events({event(static_cast<std::uint64_t>(i), i % 2 ? K::kDoorOpened : K::kDoorClosed, 1)});
+  }
+  // One ack per batch; the last one says everything is applied.
+  const auto last = box.wait_for(
+      msg::Topic::kAcks,
+      [&](const msg::Envelope& e) { return std::get<msg::Ack>(e.body).upto == kBatches; },
+      std::chrono::seconds(30));
+  ASSERT_TRUE(last) << "the controller stopped applying: " << events() << " of " << kBatches
+                    << " events applied";
+  EXPECT_EQ(events(), kBatches);
+  EXPECT_EQ(last_applied(), kBatches);
+  std::cout << "messages queued beyond the capacity: " << controller_->bridge().overflowed() << "\n";
+}
+
 TEST_F(BridgeTest, TwoReplicasShareTheEventsAndApplyEachOnce) {
   // A second replica: same database and share group, its own client id.
   auto second_config = config_;

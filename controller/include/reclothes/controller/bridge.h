@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -68,6 +69,11 @@ class MqttBridge final : public BoxMessaging {
   bool wait_connected(std::chrono::milliseconds timeout) const;
   // True once the worker has nothing queued (tests).
   bool idle() const;
+  // Messages the callback queued beyond mqtt.queue_capacity (it waits a bounded time for room).
+  std::uint64_t overflowed() const {
+    std::lock_guard lock(mu_);
+    return overflowed_;
+  }
 
  private:
   struct Job {
@@ -106,6 +112,7 @@ class MqttBridge final : public BoxMessaging {
   std::condition_variable cv_space_;
   mutable std::condition_variable cv_state_;
   std::deque<Job> queue_;
+  std::uint64_t overflowed_ = 0;  // messages queued beyond the capacity (guarded by mu_)
   bool busy_ = false;
   std::thread worker_;
   std::thread supervisor_;

@@ -23,6 +23,7 @@ class Metrics {
                        int status, std::chrono::duration<double> duration);
   void event_applied() { events_applied_->Increment(); }
   void event_duplicate() { events_duplicate_->Increment(); }
+  void count_queue_overflow() { queue_overflows_->Increment(); }
   void event_rejected(std::string_view reason);
   void mqtt_message(std::string_view leaf);
   void set_mqtt_connected(bool on) { mqtt_connected_->Set(on ? 1 : 0); }
@@ -43,6 +44,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* mqtt_messages_;
   prometheus::Counter* events_applied_;
   prometheus::Counter* events_duplicate_;
+  prometheus::Counter* queue_overflows_;
   prometheus::Gauge* mqtt_connected_;
   prometheus::Gauge* boxes_online_;
   std::function<void()> scrape_hook_;
