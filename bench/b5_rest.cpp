@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "reclothes/bench/main.h"
+#include "reclothes/bench/proc.h"
 #include "reclothes/bench/report.h"
 #include "reclothes/bench/stats.h"
 #include "reclothes/testsupport/mosquitto.h"
@@ -81,45 +82,12 @@ struct B5Options {
   std::string log_level = "info";
 };
 
-Result<std::string> read_text(const fs::path& path) {
-  std::ifstream f(path);
-  if (!f) return make_error(ErrorCode::kIo, "cannot read " + path.string());
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-std::string tail(const fs::path& path, std::size_t n = 2000) {
-  const std::string t = read_text(path).value_or("(no log)");
-  return t.size() > n ? t.substr(t.size() - n) : t;
-}
-
 Status write_text(const fs::path& path, const std::string& text) {
   std::ofstream f(path);
   f << text;
   f.close();
   if (!f) return make_error(ErrorCode::kIo, "cannot write " + path.string());
   return ok_status();
-}
-
-std::string pg_bindir() {
-  const char* env = std::getenv("RECLOTHES_PG_BINDIR");
-  return env ? env : "/usr/lib/postgresql/15/bin";
-}
-
-// utime + stime of a process in seconds (fields 14 and 15 of /proc/PID/stat).
-double cpu_seconds(pid_t pid) {
-  const auto stat = read_text("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat.ok()) return 0;
-  const std::size_t close = stat->rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream in(stat->substr(close + 2));
-  std::vector<std::string> f;
-  std::string x;
-  while (in >> x) f.push_back(x);
-  if (f.size() < 13) return 0;
-  return static_cast<double>(std::stoull(f[11]) + std::stoull(f[12])) /
-         static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 // "VmRSS" or "Threads" of /proc/PID/status (kB for sizes).

@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "reclothes/bench/main.h"
+#include "reclothes/bench/proc.h"
 #include "reclothes/bench/report.h"
 #include "reclothes/bench/stats.h"
 #include "reclothes/testsupport/mosquitto.h"
@@ -96,19 +97,6 @@ struct B7Options {
   std::string log_level = "warn";
 };
 
-Result<std::string> read_text(const fs::path& path) {
-  std::ifstream f(path);
-  if (!f) return make_error(ErrorCode::kIo, "cannot read " + path.string());
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-std::string tail(const fs::path& path, std::size_t n = 2000) {
-  const std::string t = read_text(path).value_or("(no log)");
-  return t.size() > n ? t.substr(t.size() - n) : t;
-}
-
 // VmRSS in KiB, 0 if the process is gone.
 double rss_kib(pid_t pid) {
   const auto status = read_text("/proc/" + std::to_string(pid) + "/status");
@@ -116,35 +104,6 @@ double rss_kib(pid_t pid) {
   const std::size_t at = status->find("VmRSS:");
   if (at == std::string::npos) return 0;
   return std::strtod(status->c_str() + at + 6, nullptr);
-}
-
-struct ProcStat {
-  pid_t ppid = 0;
-  double cpu_s = 0;  // utime + stime
-};
-
-// Fields 4 (ppid), 14 and 15 (utime, stime) of /proc/PID/stat; the command name in field 2 may
-// hold spaces, so count from the closing parenthesis.
-std::optional<ProcStat> proc_stat(pid_t pid) {
-  const auto stat = read_text("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat.ok()) return std::nullopt;
-  const std::size_t close = stat->rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream in(stat->substr(close + 2));
-  std::vector<std::string> f;
-  std::string x;
-  while (in >> x) f.push_back(x);
-  if (f.size() < 13) return std::nullopt;
-  ProcStat s;
-  s.ppid = static_cast<pid_t>(std::stol(f[1]));
-  s.cpu_s = static_cast<double>(std::stoull(f[11]) + std::stoull(f[12])) /
-            static_cast<double>(::sysconf(_SC_CLK_TCK));
-  return s;
-}
-
-double cpu_seconds(pid_t pid) {
-  const auto s = proc_stat(pid);
-  return s ? s->cpu_s : 0;
 }
 
 // CPU of a process and its direct children (PostgreSQL: the postmaster and its backends).
@@ -159,23 +118,6 @@ double cpu_seconds_with_children(pid_t parent) {
     if (s && (pid == parent || s->ppid == parent)) total += s->cpu_s;
   }
   return total;
-}
-
-// Busy and total jiffies of the whole machine (/proc/stat), for "how loaded was it".
-std::pair<double, double> machine_jiffies() {
-  const auto stat = read_text("/proc/stat");
-  if (!stat.ok()) return {0, 0};
-  std::istringstream in(stat->substr(0, stat->find('\n')));
-  std::string cpu;
-  in >> cpu;
-  double total = 0;
-  double idle = 0;
-  double v = 0;
-  for (int i = 0; in >> v; ++i) {
-    total += v;
-    if (i == 3 || i == 4) idle += v;  // idle, iowait
-  }
-  return {total - idle, total};
 }
 
 std::string load_average() {
