@@ -72,6 +72,10 @@ Result<ControllerConfig> parse_config(std::string_view json_text) {
     }
     if (auto v = r.optional_integer("read_timeout_s", 1, 3600))
       c.http.read_timeout = std::chrono::seconds(*v);
+    if (auto v = r.optional_integer("keep_alive_timeout_s", 1, 3600))
+      c.http.keep_alive_timeout = std::chrono::seconds(*v);
+    if (auto v = r.optional_integer("max_connections", 1, 1000000))
+      c.http.max_connections = static_cast<std::size_t>(*v);
     r.finish();
     root.merge(r);
   }

@@ -3,6 +3,7 @@
 // Exit codes: 0 success; 1 a runtime failure (database, broker, bind); 2 a usage or configuration
 // error; 3 the database schema is behind (run `migrate`) or ahead of this binary.
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -54,6 +55,20 @@ int serve(const std::string& config_path) {
 
   reclothes::SystemClock clock;
   auto log = rc::Log::to_stderr(config->log);
+  // Each open HTTP connection is a file descriptor: take the hard limit (the soft one is often
+  // 1,024), and say when it is below what the listeners may hold.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+    ::getrlimit(RLIMIT_NOFILE, &files);
+    const auto wanted = 2 * config->http.max_connections + 256;
+    if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur < wanted) {
+      log.warn("open-file limit below http.max_connections for both listeners; raise LimitNOFILE",
+               {{"limit", static_cast<std::int64_t>(files.rlim_cur)},
+                {"wanted", static_cast<std::int64_t>(wanted)}});
+    }
+  }
   auto controller = rc::Controller::create(*config, clock, log);
   if (!controller.ok()) {
     const auto code = controller.error().code;

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "reclothes/common/bytes.h"
+#include "reclothes/controller/epoll_server.h"
 
 namespace reclothes::controller {
 namespace {
@@ -110,25 +111,29 @@ HttpServer::HttpServer(Deps deps, Allowlist internal_allow, Allowlist trusted_pr
     : deps_(deps),
       internal_allow_(std::move(internal_allow)),
       trusted_proxies_(std::move(trusted_proxies)),
-      public_(std::make_unique<httplib::Server>()),
-      internal_(std::make_unique<httplib::Server>()) {
+      public_(make_listener(deps.config, deps.config.public_listener)),
+      internal_(make_listener(deps.config, deps.config.internal_listener)) {
   configure(*public_, Listener::kPublic);
   configure(*internal_, Listener::kInternal);
 }
 
 HttpServer::~HttpServer() { stop(); }
 
+std::unique_ptr<EpollHttpServer> HttpServer::make_listener(const ControllerConfig& config,
+                                                           const ListenerConfig& lc) {
+  EpollHttpServer::Options o;
+  o.threads = static_cast<std::size_t>(lc.threads);
+  o.max_connections = config.http.max_connections;
+  o.idle_timeout = config.http.keep_alive_timeout;
+  o.request_timeout = config.http.read_timeout;
+  return std::make_unique<EpollHttpServer>(o);
+}
+
 void HttpServer::configure(httplib::Server& server, Listener listener) {
-  const auto& lc =
-      listener == Listener::kPublic ? deps_.config.public_listener : deps_.config.internal_listener;
-  const auto threads = static_cast<std::size_t>(lc.threads);
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  // Without TCP_NODELAY each response costs ~40 ms (Nagle + delayed ACK); the default keep-alive
-  // limit of 5 requests per connection forces needless reconnects (STACK.md section 5).
-  server.set_tcp_nodelay(true);
+  // httplib's default of 5 requests per connection forces needless reconnects (STACK.md
+  // section 5). The connections themselves are EpollHttpServer's (TCP_NODELAY, timeouts).
   server.set_keep_alive_max_count(100000);
   server.set_payload_max_length(deps_.config.http.body_limit_bytes);
-  server.set_read_timeout(deps_.config.http.read_timeout);
 
   const auto handler = [this, listener](const httplib::Request& req, httplib::Response& res) {
     handle(listener, req, res);
@@ -178,46 +183,24 @@ void HttpServer::configure(httplib::Server& server, Listener listener) {
 
 Status HttpServer::start() {
   if (started_) return ok_status();
-  const auto bind = [](httplib::Server& s, const ListenerConfig& lc, int& port) -> Status {
-    if (lc.port == 0) {
-      port = s.bind_to_any_port(lc.host);
-      if (port <= 0) {
-        return make_error(ErrorCode::kUnavailable, "cannot bind " + lc.host + " to any port");
-      }
-    } else {
-      if (!s.bind_to_port(lc.host, lc.port)) {
-        return make_error(ErrorCode::kUnavailable, "cannot bind " + lc.host + ":" +
-                                                       std::to_string(lc.port) +
-                                                       " (in use, or not a local address)");
-      }
-      port = lc.port;
-    }
-    return ok_status();
-  };
-  RC_TRY(bind(*public_, deps_.config.public_listener, public_port_));
-  RC_TRY(bind(*internal_, deps_.config.internal_listener, internal_port_));
-  public_thread_ = std::thread([this] { public_->listen_after_bind(); });
-  internal_thread_ = std::thread([this] { internal_->listen_after_bind(); });
-  started_ = true;
-  // httplib has no "ready" signal: wait until both accept loops run.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!(public_->is_running() && internal_->is_running())) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      stop();
-      return make_error(ErrorCode::kUnavailable, "HTTP listeners did not start");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const auto& pc = deps_.config.public_listener;
+  const auto& ic = deps_.config.internal_listener;
+  RC_ASSIGN_OR_RETURN(public_port_, public_->bind_listener(pc.host, pc.port));
+  RC_ASSIGN_OR_RETURN(internal_port_, internal_->bind_listener(ic.host, ic.port));
+  RC_TRY(public_->serve());
+  if (auto s = internal_->serve(); !s.ok()) {
+    public_->shutdown();
+    return s;
   }
+  started_ = true;
   deps_.log.info("listening", {{"public_port", public_port_}, {"internal_port", internal_port_}});
   return ok_status();
 }
 
 void HttpServer::stop() {
   if (!started_) return;
-  public_->stop();
-  internal_->stop();
-  if (public_thread_.joinable()) public_thread_.join();
-  if (internal_thread_.joinable()) internal_thread_.join();
+  public_->shutdown();
+  internal_->shutdown();
   started_ = false;
 }
 
@@ -375,7 +358,14 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
   bool token_sent = false;
   if (auto token = bearer_token(req)) {
     token_sent = true;
-    auto principal = deps_.sessions.authenticate(*token, kind);
+    // On the request's own connection, one autocommit statement: no lease and no BEGIN/COMMIT
+    // of its own.
+    Result<std::optional<Principal>> principal = std::optional<Principal>{};
+    try {
+      principal = deps_.sessions.authenticate(ctx.read(), *token, kind);
+    } catch (...) {
+      principal = error_from_exception(std::current_exception());
+    }
     if (!principal.ok()) {
       deps_.log.error("session lookup failed",
                       {{"request_id", request_id}, {"error", principal.error().message}});
@@ -388,7 +378,14 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
     }
   }
 
+  // The audit log writes on its own connection: give the request's back first (a pool of one
+  // would otherwise wait for itself).
+  const auto release_db = [&] {
+    ctx.read_tx_.reset();
+    ctx.lease_.reset();
+  };
   const auto deny = [&](ApiError e) -> Result<Response, ApiError> {
+    release_db();
     if (is_denial(listener, e.status)) {
       audit_denial(listener, route.action, req.path, ctx.principal_, address, request_id, e,
                    std::nullopt);
@@ -426,6 +423,7 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
       ApiError e = ApiError::not_found("resource");
       ApiError audited = e;
       audited.code = "not_owner";
+      release_db();
       audit_denial(listener, route.action, req.path, ctx.principal_, address, request_id, audited,
                    std::nullopt);
       return e;
@@ -480,9 +478,11 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
         "request failed",
         {{"request_id", request_id}, {"route", route.path}, {"error", err.to_string()}});
     ctx.tx_.reset();
+    ctx.read_tx_.reset();
     return api_error_from_exception(err);
   }
   ctx.tx_.reset();
+  ctx.read_tx_.reset();
   ctx.lease_.reset();
 
   if (!result->ok()) {

@@ -21,7 +21,7 @@ enum class LogFormat { kText, kJson };
 struct ListenerConfig {
   std::string host = "127.0.0.1";
   int port = 0;     // 0: any free port (tests)
-  int threads = 8;  // worker pool; also caps concurrent keep-alive connections
+  int threads = 8;  // requests served at once; idle keep-alive connections need no thread
 };
 
 struct ControllerConfig {
@@ -39,7 +39,9 @@ struct ControllerConfig {
 
   struct Http {
     std::size_t body_limit_bytes = 64 * 1024;
-    std::chrono::seconds read_timeout{10};
+    std::chrono::seconds read_timeout{10};       // a whole request, once its headers are in
+    std::chrono::seconds keep_alive_timeout{60};  // an idle connection is closed after this
+    std::size_t max_connections = 10000;          // per listener; more wait in the backlog
   } http;
 
   struct Sessions {

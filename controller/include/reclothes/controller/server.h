@@ -1,4 +1,4 @@
-// The two HTTP listeners (cpp-httplib): public for customers, internal for staff (allowlisted
+// The two HTTP listeners (cpp-httplib on EpollHttpServer's connections): public for customers, internal for staff (allowlisted
 // networks only). Both feed the single dispatch function, which applies, in order:
 //   request id -> network allowlist (internal) -> route lookup (404/405) -> body limit (413)
 //   -> authentication (401) -> permission (403) -> ownership (404) -> JSON body (400)
@@ -31,6 +31,8 @@ struct Response;
 
 namespace reclothes::controller {
 
+class EpollHttpServer;
+
 class HttpServer {
  public:
   struct Deps {
@@ -58,6 +60,8 @@ class HttpServer {
 
  private:
   explicit HttpServer(Deps deps, Allowlist internal_allow, Allowlist trusted_proxies);
+  static std::unique_ptr<EpollHttpServer> make_listener(const ControllerConfig& config,
+                                                        const ListenerConfig& lc);
   void configure(httplib::Server& server, Listener listener);
   void handle(Listener listener, const httplib::Request& req, httplib::Response& res);
   Result<Response, ApiError> dispatch(Listener listener, const httplib::Request& req,
@@ -72,10 +76,8 @@ class HttpServer {
   Deps deps_;
   Allowlist internal_allow_;
   Allowlist trusted_proxies_;
-  std::unique_ptr<httplib::Server> public_;
-  std::unique_ptr<httplib::Server> internal_;
-  std::thread public_thread_;
-  std::thread internal_thread_;
+  std::unique_ptr<EpollHttpServer> public_;
+  std::unique_ptr<EpollHttpServer> internal_;
   int public_port_ = 0;
   int internal_port_ = 0;
   bool started_ = false;
