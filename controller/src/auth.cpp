@@ -77,17 +77,33 @@ NewSession SessionStore::create(pqxx::work& tx, AccountKind kind, std::int64_t a
   return s;
 }
 
+namespace {
+bool plausible_token(std::string_view token) {
+  // Tokens are 64 hex characters; anything else cannot be ours, and is not worth a query.
+  return token.size() == 64 && std::all_of(token.begin(), token.end(), [](char c) {
+           return std::isxdigit(static_cast<unsigned char>(c));
+         });
+}
+}  // namespace
+
 Result<std::optional<Principal>> SessionStore::authenticate(std::string_view token,
                                                             AccountKind kind) const {
-  // Tokens are 64 hex characters; anything else cannot be ours, and is not worth a query.
-  if (token.size() != 64 || !std::all_of(token.begin(), token.end(), [](char c) {
-        return std::isxdigit(static_cast<unsigned char>(c));
-      })) {
-    return std::optional<Principal>{};
-  }
+  if (!plausible_token(token)) return std::optional<Principal>{};
+  auto lease = db_.acquire();
+  if (!lease.ok()) return std::move(lease).error();
+  pqxx::nontransaction tx(lease->conn());
+  auto result = authenticate(tx, token, kind);
+  if (!result.ok() && !lease->conn().is_open()) lease->discard();
+  return result;
+}
+
+Result<std::optional<Principal>> SessionStore::authenticate(pqxx::transaction_base& tx,
+                                                            std::string_view token,
+                                                            AccountKind kind) const {
+  if (!plausible_token(token)) return std::optional<Principal>{};
   const auto digest = token_digest(token);
   const auto now = ts(clock_.wall_ms());
-  return db_.with_transaction([&](pqxx::work& tx) -> Result<std::optional<Principal>> {
+  try {
     std::optional<Principal> out;
     if (kind == AccountKind::kCustomer) {
       const auto rows = tx.exec_params(
@@ -134,7 +150,9 @@ Result<std::optional<Principal>> SessionStore::authenticate(std::string_view tok
     p.permissions = permissions_of(p.roles);
     out = std::move(p);
     return out;
-  });
+  } catch (...) {
+    return error_from_exception(std::current_exception());
+  }
 }
 
 void SessionStore::revoke(pqxx::work& tx, std::int64_t session_id) const {

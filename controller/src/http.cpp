@@ -114,6 +114,7 @@ RequestContext::RequestContext(Database& db, std::string request_id, Listener li
 RequestContext::~RequestContext() {
   // An uncommitted transaction is rolled back by its destructor, before the lease goes back.
   tx_.reset();
+  read_tx_.reset();
 }
 
 const std::string& RequestContext::param(std::string_view name) const {
@@ -136,14 +137,27 @@ std::optional<std::string> RequestContext::header(std::string_view name) const {
   return it->second;
 }
 
-pqxx::work& RequestContext::tx() {
-  if (!tx_) {
+Database::Lease& RequestContext::lease() {
+  if (!lease_) {
     auto lease = db_.acquire();
     if (!lease.ok()) throw pqxx::broken_connection(lease.error().message);
     lease_.emplace(std::move(lease).value());
-    tx_ = std::make_unique<pqxx::work>(lease_->conn());
+  }
+  return *lease_;
+}
+
+pqxx::work& RequestContext::tx() {
+  if (!tx_) {
+    read_tx_.reset();  // libpqxx allows one transaction object per connection at a time
+    tx_ = std::make_unique<pqxx::work>(lease().conn());
   }
   return *tx_;
+}
+
+pqxx::transaction_base& RequestContext::read() {
+  if (tx_) return *tx_;
+  if (!read_tx_) read_tx_ = std::make_unique<pqxx::nontransaction>(lease().conn());
+  return *read_tx_;
 }
 
 std::optional<std::string_view> path_param_pattern(std::string_view name) {

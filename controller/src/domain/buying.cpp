@@ -165,7 +165,7 @@ HandlerResult list_products(RequestContext& ctx) {
   return Response::ok({{"items", items}, {"total", total}, {"limit", lim}, {"offset", off}});
 }
 
-nlohmann::json cart_json(pqxx::work& tx, std::int64_t customer_id) {
+nlohmann::json cart_json(pqxx::transaction_base& tx, std::int64_t customer_id) {
   nlohmann::json items = nlohmann::json::array();
   std::int64_t total = 0;
   for (const auto& row : tx.exec_params(
@@ -775,7 +775,7 @@ void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>
   router.add(route(L::kPublic, M::kGet, "/v1/products/{id}", Access::anyone(), "product.view",
                    false, BodyKind::kNone, "One listed product",
                    [](RequestContext& ctx) -> HandlerResult {
-                     const auto rows = ctx.tx().exec_params(
+                     const auto rows = ctx.read().exec_params(
                          "SELECT " + kProductColumns +
                              " FROM products WHERE id = $1 AND status = 'available' AND "
                              "price_cents IS NOT NULL",
@@ -787,7 +787,7 @@ void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>
   router.add(route(L::kPublic, M::kGet, "/v1/cart", Access::customer(), "cart.read", false,
                    BodyKind::kNone, "The customer's cart",
                    [](RequestContext& ctx) -> HandlerResult {
-                     return Response::ok(cart_json(ctx.tx(), ctx.principal().account_id));
+                     return Response::ok(cart_json(ctx.read(), ctx.principal().account_id));
                    }));
 
   router.add(route(L::kPublic, M::kPost, "/v1/cart/items", Access::customer(), "cart.add", false,
@@ -797,16 +797,14 @@ void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>
                      const auto product = r.integer("product_id", 1, INT64_MAX);
                      RC_FINISH_BODY(r);
                      auto& tx = ctx.tx();
-                     if (tx.exec_params("SELECT 1 FROM products WHERE id = $1 AND status = "
-                                        "'available' AND price_cents IS NOT NULL",
-                                        product)
-                             .empty()) {
-                       return ApiError::not_found("product");
-                     }
-                     tx.exec_params(
-                         "INSERT INTO cart_items (customer_id, product_id, added_at) VALUES ($1, "
-                         "$2, $3::timestamptz) ON CONFLICT DO NOTHING",
+                     // The check and the insert in one statement (one round trip).
+                     const auto listed = tx.exec_params(
+                         "WITH p AS (SELECT id FROM products WHERE id = $2 AND status = "
+                         "'available' AND price_cents IS NOT NULL), ins AS (INSERT INTO "
+                         "cart_items (customer_id, product_id, added_at) SELECT $1, id, "
+                         "$3::timestamptz FROM p ON CONFLICT DO NOTHING) SELECT count(*) FROM p",
                          ctx.principal().account_id, product, ts(d->now_ms()));
+                     if (listed[0][0].as<std::int64_t>() == 0) return ApiError::not_found("product");
                      return Response::created(cart_json(tx, ctx.principal().account_id));
                    }));
 

@@ -55,6 +55,10 @@ class SessionStore {
   // Looks a token up (own read transaction). nullopt for an unknown, expired or revoked token,
   // a token of the other account kind, or a disabled account. kUnavailable if the database is.
   Result<std::optional<Principal>> authenticate(std::string_view token, AccountKind kind) const;
+  // The same lookup, one statement on the caller's transaction (the request's own connection:
+  // no second pool lease and no BEGIN/COMMIT of its own).
+  Result<std::optional<Principal>> authenticate(pqxx::transaction_base& tx, std::string_view token,
+                                                AccountKind kind) const;
   void revoke(pqxx::work& tx, std::int64_t session_id) const;
   void revoke_all(pqxx::work& tx, AccountKind kind, std::int64_t account_id) const;
 

@@ -129,6 +129,9 @@ class RequestContext {
   // returns a 2xx response and rolls it back otherwise. Throws on a broken database (the
   // dispatcher maps that to 503).
   pqxx::work& tx();
+  // For reads of one statement: no BEGIN/COMMIT round trips (autocommit on the request's
+  // connection). Once tx() is open this is tx(); calling tx() later ends the autocommit reads.
+  pqxx::transaction_base& read();
   // For audited routes: what the audit row says about the target.
   void set_audit(AuditDetail detail) { audit_ = std::move(detail); }
   // Runs after a successful commit (publishing MQTT messages about what was committed).
@@ -136,6 +139,8 @@ class RequestContext {
 
  private:
   friend class HttpServer;
+  Database::Lease& lease();  // acquired on first use, held until the request ends
+
   Database& db_;
   std::string request_id_;
   Listener listener_;
@@ -148,6 +153,7 @@ class RequestContext {
   nlohmann::json body_;
   std::optional<Principal> principal_;
   std::optional<Database::Lease> lease_;
+  std::unique_ptr<pqxx::nontransaction> read_tx_;
   std::unique_ptr<pqxx::work> tx_;
   std::optional<AuditDetail> audit_;
   std::vector<std::function<void()>> after_commit_;
