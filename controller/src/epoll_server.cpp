@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -453,6 +454,13 @@ std::shared_ptr<EpollHttpServer::Conn> EpollHttpServer::claim(std::uint64_t key)
 }
 
 void EpollHttpServer::release(const std::shared_ptr<Conn>& conn) {
+  if (conn->in_off == conn->in.size()) {
+    // Idle until its next request: hold no buffers (10,000 idle connections would otherwise keep
+    // 16 KiB or more each).
+    std::string().swap(conn->in);
+    conn->in_off = 0;
+  }
+  std::string().swap(conn->out);
   std::lock_guard lock(mu_);
   conn->busy = false;
   conn->last_active = Clock::now();
@@ -504,19 +512,18 @@ void EpollHttpServer::sweep() {
 }
 
 void EpollHttpServer::serve_connection(const std::shared_ptr<Conn>& conn) {
-  // Take what has arrived, without waiting.
+  // Take what has arrived, without waiting. Through a per-thread buffer, so that an idle
+  // connection's own buffer can stay empty (released in release()).
+  thread_local std::array<char, kRecvChunk> chunk;
   conn->compact();
   for (;;) {
-    const auto old = conn->in.size();
-    if (old - conn->in_off >= options_.max_header_bytes + kRecvChunk) break;
-    conn->in.resize(old + kRecvChunk);
-    const auto n = ::recv(conn->fd, conn->in.data() + old, kRecvChunk, MSG_DONTWAIT);
+    if (conn->in.size() >= options_.max_header_bytes + kRecvChunk) break;
+    const auto n = ::recv(conn->fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
     if (n > 0) {
-      conn->in.resize(old + static_cast<std::size_t>(n));
-      if (static_cast<std::size_t>(n) < kRecvChunk) break;
+      conn->in.append(chunk.data(), static_cast<std::size_t>(n));
+      if (static_cast<std::size_t>(n) < chunk.size()) break;
       continue;
     }
-    conn->in.resize(old);
     if (n == 0) {
       conn->eof = true;
     } else if (errno == EINTR) {
