@@ -106,12 +106,12 @@ Result<std::optional<Principal>> SessionStore::authenticate(pqxx::transaction_ba
   try {
     std::optional<Principal> out;
     if (kind == AccountKind::kCustomer) {
-      const auto rows = tx.exec_params(
+      static const std::string kSql =
           "SELECT s.id, s.account_id, " + ms_of("s.expires_at") +
-              ", c.email FROM sessions s JOIN customers c ON c.id = s.account_id "
-              "WHERE s.token_sha256 = decode($1, 'hex') AND s.account_kind = 'customer' AND "
-              "s.revoked_at IS NULL AND s.expires_at > $2::timestamptz AND c.status = 'active'",
-          digest, now);
+          ", c.email FROM sessions s JOIN customers c ON c.id = s.account_id "
+          "WHERE s.token_sha256 = decode($1, 'hex') AND s.account_kind = 'customer' AND "
+          "s.revoked_at IS NULL AND s.expires_at > $2::timestamptz AND c.status = 'active'";
+      const auto rows = exec_hot(tx, "auth_customer_session", kSql, digest, now);
       if (rows.empty()) return out;
       Principal p;
       p.kind = AccountKind::kCustomer;
@@ -122,13 +122,13 @@ Result<std::optional<Principal>> SessionStore::authenticate(pqxx::transaction_ba
       out = std::move(p);
       return out;
     }
-    const auto rows = tx.exec_params(
+    static const std::string kSql =
         "SELECT s.id, s.account_id, " + ms_of("s.expires_at") +
-            ", st.email, COALESCE((SELECT string_agg(role, ',') FROM staff_roles r "
-            "WHERE r.staff_id = st.id), '') FROM sessions s JOIN staff st ON st.id = s.account_id "
-            "WHERE s.token_sha256 = decode($1, 'hex') AND s.account_kind = 'staff' AND "
-            "s.revoked_at IS NULL AND s.expires_at > $2::timestamptz AND st.active",
-        digest, now);
+        ", st.email, COALESCE((SELECT string_agg(role, ',') FROM staff_roles r "
+        "WHERE r.staff_id = st.id), '') FROM sessions s JOIN staff st ON st.id = s.account_id "
+        "WHERE s.token_sha256 = decode($1, 'hex') AND s.account_kind = 'staff' AND "
+        "s.revoked_at IS NULL AND s.expires_at > $2::timestamptz AND st.active";
+    const auto rows = exec_hot(tx, "auth_staff_session", kSql, digest, now);
     if (rows.empty()) return out;
     Principal p;
     p.kind = AccountKind::kStaff;

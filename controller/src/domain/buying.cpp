@@ -165,19 +165,56 @@ HandlerResult list_products(RequestContext& ctx) {
   return Response::ok({{"items", items}, {"total", total}, {"limit", lim}, {"offset", off}});
 }
 
-nlohmann::json cart_json(pqxx::transaction_base& tx, std::int64_t customer_id) {
+// The cart from rows of kProductColumns (rows whose id is NULL are skipped: the write statements
+// below return one such row for an empty cart).
+nlohmann::json cart_json(const pqxx::result& rows) {
   nlohmann::json items = nlohmann::json::array();
   std::int64_t total = 0;
-  for (const auto& row : tx.exec_params(
-           "SELECT " + kProductColumns +
-               " FROM products WHERE id IN (SELECT product_id FROM cart_items WHERE customer_id = "
-               "$1) ORDER BY id",
-           customer_id)) {
+  for (const auto& row : rows) {
+    if (row[0].is_null()) continue;
     auto p = product_json(row);
     if (p["listed"].get<bool>()) total += p["price_cents"].get<std::int64_t>();
     items.push_back(std::move(p));
   }
   return {{"items", items}, {"total_cents", total}};
+}
+
+nlohmann::json cart_json(pqxx::transaction_base& tx, std::int64_t customer_id) {
+  static const std::string kSql =
+      "SELECT " + kProductColumns +
+      " FROM products WHERE id IN (SELECT product_id FROM cart_items WHERE customer_id = $1) "
+      "ORDER BY id";
+  return cart_json(exec_hot(tx, "cart_read", kSql, customer_id));
+}
+
+// Adding to and removing from the cart: each is one statement that writes and returns the cart
+// after the write, plus (last column) whether the write found its product. Run in autocommit, a
+// request is two round trips to PostgreSQL: its session lookup and this.
+const std::string& cart_add_sql() {
+  static const std::string kSql =
+      "WITH p AS (SELECT id FROM products WHERE id = $2 AND status = 'available' AND "
+      "price_cents IS NOT NULL), ins AS (INSERT INTO cart_items (customer_id, product_id, "
+      "added_at) SELECT $1, id, $3::timestamptz FROM p ON CONFLICT DO NOTHING) SELECT " +
+      kProductColumns +
+      ", (SELECT count(*) FROM p) FROM (SELECT 1) AS one LEFT JOIN products ON products.id IN "
+      "(SELECT product_id FROM cart_items WHERE customer_id = $1 UNION SELECT id FROM p) "
+      "ORDER BY id";
+  return kSql;
+}
+
+const std::string& cart_remove_sql() {
+  static const std::string kSql =
+      "WITH d AS (DELETE FROM cart_items WHERE customer_id = $1 AND product_id = $2 RETURNING 1) "
+      "SELECT " +
+      kProductColumns +
+      ", (SELECT count(*) FROM d) FROM (SELECT 1) AS one LEFT JOIN products ON products.id IN "
+      "(SELECT product_id FROM cart_items WHERE customer_id = $1 AND product_id <> $2) "
+      "ORDER BY id";
+  return kSql;
+}
+
+bool cart_write_found(const pqxx::result& rows) {
+  return !rows.empty() && rows[0][10].as<std::int64_t>() > 0;
 }
 
 // ---- orders -------------------------------------------------------------------------------------
@@ -775,11 +812,12 @@ void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>
   router.add(route(L::kPublic, M::kGet, "/v1/products/{id}", Access::anyone(), "product.view",
                    false, BodyKind::kNone, "One listed product",
                    [](RequestContext& ctx) -> HandlerResult {
-                     const auto rows = ctx.read().exec_params(
+                     static const std::string kSql =
                          "SELECT " + kProductColumns +
-                             " FROM products WHERE id = $1 AND status = 'available' AND "
-                             "price_cents IS NOT NULL",
-                         id_param(ctx, "id"));
+                         " FROM products WHERE id = $1 AND status = 'available' AND "
+                         "price_cents IS NOT NULL";
+                     const auto rows =
+                         exec_hot(ctx.read(), "product_listed", kSql, id_param(ctx, "id"));
                      if (rows.empty()) return ApiError::not_found("product");
                      return Response::ok(product_json(rows[0]));
                    }));
@@ -796,27 +834,21 @@ void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>
                      FieldReader r(ctx.body());
                      const auto product = r.integer("product_id", 1, INT64_MAX);
                      RC_FINISH_BODY(r);
-                     auto& tx = ctx.tx();
-                     // The check and the insert in one statement (one round trip).
-                     const auto listed = tx.exec_params(
-                         "WITH p AS (SELECT id FROM products WHERE id = $2 AND status = "
-                         "'available' AND price_cents IS NOT NULL), ins AS (INSERT INTO "
-                         "cart_items (customer_id, product_id, added_at) SELECT $1, id, "
-                         "$3::timestamptz FROM p ON CONFLICT DO NOTHING) SELECT count(*) FROM p",
-                         ctx.principal().account_id, product, ts(d->now_ms()));
-                     if (listed[0][0].as<std::int64_t>() == 0) return ApiError::not_found("product");
-                     return Response::created(cart_json(tx, ctx.principal().account_id));
+                     const auto rows =
+                         exec_hot(ctx.autocommit(), "cart_add", cart_add_sql(),
+                                  ctx.principal().account_id, product, ts(d->now_ms()));
+                     if (!cart_write_found(rows)) return ApiError::not_found("product");
+                     return Response::created(cart_json(rows));
                    }));
 
   router.add(route(L::kPublic, M::kDelete, "/v1/cart/items/{id}", Access::customer(),
                    "cart.remove", false, BodyKind::kNone, "Take a product out of the cart",
                    [](RequestContext& ctx) -> HandlerResult {
-                     auto& tx = ctx.tx();
-                     const auto r = tx.exec_params(
-                         "DELETE FROM cart_items WHERE customer_id = $1 AND product_id = $2",
-                         ctx.principal().account_id, id_param(ctx, "id"));
-                     if (r.affected_rows() == 0) return ApiError::not_found("cart item");
-                     return Response::ok(cart_json(tx, ctx.principal().account_id));
+                     const auto rows =
+                         exec_hot(ctx.autocommit(), "cart_remove", cart_remove_sql(),
+                                  ctx.principal().account_id, id_param(ctx, "id"));
+                     if (!cart_write_found(rows)) return ApiError::not_found("cart item");
+                     return Response::ok(cart_json(rows));
                    }));
 
   router.add(route(L::kPublic, M::kPost, "/v1/orders", Access::customer(), "order.create", false,

@@ -144,6 +144,45 @@ TEST_F(BuyingTest, WholeLifecycleFromCartToPickupAndCoins) {
   EXPECT_EQ(sandbox_->total_charges(), 1);
 }
 
+TEST_F(BuyingTest, TheCartAddsAndRemovesListedProductsOnly) {
+  const auto buyer = customer("carter");
+  const auto shirt = listed_product("Cart shirt", 1200);
+  const auto coat = listed_product("Cart coat", 3000, "outerwear");
+  const auto add = [&](std::int64_t id) {
+    return pub("POST", "/v1/cart/items", nlohmann::json{{"product_id", id}}, buyer);
+  };
+  auto r = add(shirt);
+  ASSERT_EQ(r.status, 201) << describe(r);
+  ASSERT_EQ(r.body["items"].size(), 1u);
+  EXPECT_EQ(r.body["items"][0]["id"], shirt);
+  EXPECT_EQ(r.body["total_cents"], 1200);
+  r = add(coat);
+  ASSERT_EQ(r.status, 201) << describe(r);
+  EXPECT_EQ(r.body["items"].size(), 2u);
+  EXPECT_EQ(r.body["total_cents"], 4200);
+  // Adding again changes nothing.
+  r = add(shirt);
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body["items"].size(), 2u);
+  // Unknown products are refused and not added.
+  EXPECT_EQ(add(999999).status, 404);
+  EXPECT_EQ(pub("GET", "/v1/cart", std::nullopt, buyer).body["items"].size(), 2u);
+  // Removing: the answer is the cart after it; then it is not in the cart any more.
+  r = pub("DELETE", "/v1/cart/items/" + std::to_string(shirt), std::nullopt, buyer);
+  ASSERT_EQ(r.status, 200) << describe(r);
+  ASSERT_EQ(r.body["items"].size(), 1u);
+  EXPECT_EQ(r.body["items"][0]["id"], coat);
+  EXPECT_EQ(r.body["total_cents"], 3000);
+  EXPECT_EQ(pub("DELETE", "/v1/cart/items/" + std::to_string(shirt), std::nullopt, buyer).status,
+            404);
+  r = pub("DELETE", "/v1/cart/items/" + std::to_string(coat), std::nullopt, buyer);
+  ASSERT_EQ(r.status, 200) << describe(r);
+  EXPECT_EQ(r.body["items"].size(), 0u);
+  EXPECT_EQ(r.body["total_cents"], 0);
+  // Another customer's cart is their own.
+  EXPECT_EQ(pub("GET", "/v1/cart", std::nullopt, customer("other")).body["items"].size(), 0u);
+}
+
 TEST_F(BuyingTest, TwoBuyersOfOneProductOnlyOneGetsIt) {
   const auto product = listed_product("Only one", 1000);
   const auto a = customer("a");

@@ -101,6 +101,17 @@ class Database {
   int open_count_ = 0;  // idle + leased
 };
 
+// Runs a statement of a hot path as a prepared statement: each pooled connection prepares it on
+// first use (libpqxx 6 prepares lazily; registering the same definition again is a no-op), so
+// PostgreSQL parses and plans it once per connection instead of on every request. `name` must
+// stay unique to this one definition.
+template <typename... Args>
+pqxx::result exec_hot(pqxx::transaction_base& tx, const char* name, const std::string& sql,
+                      Args&&... args) {
+  tx.conn().prepare(name, sql);
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
+
 // Reads a nullable column.
 template <typename T>
 std::optional<T> opt(const pqxx::field& f) {

@@ -132,6 +132,10 @@ class RequestContext {
   // For reads of one statement: no BEGIN/COMMIT round trips (autocommit on the request's
   // connection). Once tx() is open this is tx(); calling tx() later ends the autocommit reads.
   pqxx::transaction_base& read();
+  // For a route whose whole effect is one writing statement, not audited: the statement commits
+  // on its own (one round trip, no BEGIN/COMMIT), whatever the handler answers afterwards, so it
+  // must be the handler's only write and decide the answer. Once tx() is open this is tx().
+  pqxx::transaction_base& autocommit() { return read(); }
   // For audited routes: what the audit row says about the target.
   void set_audit(AuditDetail detail) { audit_ = std::move(detail); }
   // Runs after a successful commit (publishing MQTT messages about what was committed).
