@@ -12,7 +12,6 @@ namespace {
 
 constexpr auto kPublishTimeout = std::chrono::seconds(10);
 // How long the message callback waits for room in a full queue before queueing beyond it.
-constexpr auto kEnqueueWait = std::chrono::milliseconds(200);
 
 std::string plain_subscription(msg::Topic leaf) {
   return std::string(msg::kTopicRoot) + "+/" + std::string(msg::to_string(leaf));
@@ -70,7 +69,6 @@ void MqttBridge::stop() {
   if (!started_) return;
   stopping_ = true;
   cv_work_.notify_all();
-  cv_space_.notify_all();
   cv_state_.notify_all();
   if (supervisor_.joinable()) supervisor_.join();
   if (worker_.joinable()) worker_.join();
@@ -96,22 +94,25 @@ bool MqttBridge::idle() const {
   return queue_.empty() && !busy_;
 }
 
-void MqttBridge::enqueue(Job job, bool block) {
+void MqttBridge::enqueue(Job job, bool from_broker) {
   std::unique_lock lock(mu_);
-  if (block) {
-    // Paho calls the message callback with its client mutex held, and the worker (the only
-    // consumer) takes that mutex whenever it publishes (an ack, a config). Waiting for space
-    // without a bound would deadlock the two for good once the queue is full (found by B7: a
-    // fleet of boxes starting at once). So the callback waits a bounded time, which still slows
-    // the broker down under overload, and then queues beyond the capacity: the worker can then
-    // take the mutex, and the queue drains.
-    const bool space = cv_space_.wait_for(lock, kEnqueueWait, [this] {
-      return queue_.size() < deps_.config.queue_capacity || stopping_.load();
-    });
-    if (stopping_) return;  // not acked to the application: the broker redelivers (QoS 1)
-    if (!space) {
-      ++overflowed_;
-      deps_.metrics.count_queue_overflow();
+  if (from_broker && queue_.size() >= deps_.config.queue_capacity) {
+    // Overloaded: the worker is a full queue behind. Paho runs this callback holding its client
+    // mutex, which the worker needs for every ack it publishes, so the callback must never wait
+    // here: a bounded wait still let Paho's thread win that mutex back each time, and the worker
+    // crawled at a few messages a second while the queue stayed full (B7, 10,000 boxes). Instead
+    // the callback sheds what the boxes will send again: an events batch (unacked, so the box
+    // resends it from its journal; the seq check applies it once) and a state report (the next
+    // one supersedes it). Everything else is rare and small, and queues beyond the capacity.
+    ++overflowed_;
+    deps_.metrics.count_queue_overflow();
+    const auto& t = job.topic;
+    const auto ends_with = [&t](std::string_view leaf) {
+      return t.size() >= leaf.size() && t.compare(t.size() - leaf.size(), leaf.size(), leaf) == 0;
+    };
+    if (ends_with("/events") || ends_with("/state")) {
+      ++shed_;
+      return;
     }
   }
   queue_.push_back(std::move(job));
@@ -223,7 +224,6 @@ void MqttBridge::worker_loop() {
       job = std::move(queue_.front());
       queue_.pop_front();
       busy_ = true;
-      cv_space_.notify_one();
     }
     try {
       switch (job.kind) {

@@ -69,10 +69,15 @@ class MqttBridge final : public BoxMessaging {
   bool wait_connected(std::chrono::milliseconds timeout) const;
   // True once the worker has nothing queued (tests).
   bool idle() const;
-  // Messages the callback queued beyond mqtt.queue_capacity (it waits a bounded time for room).
+  // Messages from the broker that arrived with the queue full (the callback never waits), and
+  // of those the events batches and state reports it dropped for the boxes to send again.
   std::uint64_t overflowed() const {
     std::lock_guard lock(mu_);
     return overflowed_;
+  }
+  std::uint64_t shed() const {
+    std::lock_guard lock(mu_);
+    return shed_;
   }
 
  private:
@@ -86,7 +91,7 @@ class MqttBridge final : public BoxMessaging {
   };
 
   explicit MqttBridge(Deps deps);
-  void enqueue(Job job, bool block);
+  void enqueue(Job job, bool from_broker);
   void worker_loop();
   void supervisor_loop();
   void subscribe_all();
@@ -109,10 +114,10 @@ class MqttBridge final : public BoxMessaging {
 
   mutable std::mutex mu_;
   std::condition_variable cv_work_;
-  std::condition_variable cv_space_;
   mutable std::condition_variable cv_state_;
   std::deque<Job> queue_;
-  std::uint64_t overflowed_ = 0;  // messages queued beyond the capacity (guarded by mu_)
+  std::uint64_t overflowed_ = 0;  // messages that arrived with the queue full (guarded by mu_)
+  std::uint64_t shed_ = 0;        // of those, events batches and state reports dropped
   bool busy_ = false;
   std::thread worker_;
   std::thread supervisor_;
