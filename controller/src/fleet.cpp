@@ -261,7 +261,8 @@ nlohmann::json list_commands(pqxx::work& tx, const std::string& box_id, int limi
 bool apply_status(pqxx::work& tx, const std::string& box_id, const msg::Status& status,
                   std::int64_t now_ms) {
   // A box that reports in for the first time becomes active; a decommissioned box stays so.
-  const auto r = tx.exec_params(
+  const auto r = exec_hot(
+      tx, "apply_status",
       "UPDATE boxes SET online = $2 AND status <> 'decommissioned', last_seen = $3::timestamptz, "
       "firmware_version = COALESCE(NULLIF($4, ''), firmware_version), "
       "status = CASE WHEN status = 'registered' AND $2 THEN 'active' ELSE status END "
@@ -272,14 +273,16 @@ bool apply_status(pqxx::work& tx, const std::string& box_id, const msg::Status& 
 
 bool apply_state(pqxx::work& tx, const std::string& box_id, const msg::State& state,
                  const nlohmann::json& raw_body, std::int64_t now_ms) {
-  const auto r = tx.exec_params(
+  const auto r = exec_hot(
+      tx, "apply_state",
       "UPDATE boxes SET last_state = $2::jsonb, last_state_at = $3::timestamptz, "
       "last_seen = $3::timestamptz WHERE id = $1 AND status <> 'decommissioned'",
       box_id, raw_body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), ts(now_ms));
   if (r.affected_rows() == 0) return false;
   for (const auto& c : state.compartments) {
     // Only compartments registered for the box are updated; the box cannot invent new ones.
-    tx.exec_params(
+    exec_hot(
+        tx, "apply_state_compartment",
         "UPDATE compartments SET state = $3, door_open = $4, fill_percent = $5, "
         "updated_at = $6::timestamptz WHERE box_id = $1 AND number = $2",
         box_id, c.id, c.state, c.door_open, c.fill_percent, ts(now_ms));

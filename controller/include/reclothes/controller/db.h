@@ -106,7 +106,7 @@ class Database {
 // PostgreSQL parses and plans it once per connection instead of on every request. `name` must
 // stay unique to this one definition.
 template <typename... Args>
-pqxx::result exec_hot(pqxx::transaction_base& tx, const char* name, const std::string& sql,
+pqxx::result exec_hot(pqxx::transaction_base& tx, const std::string& name, const std::string& sql,
                       Args&&... args) {
   tx.conn().prepare(name, sql);
   return tx.exec_prepared(name, std::forward<Args>(args)...);
