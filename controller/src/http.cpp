@@ -1,5 +1,6 @@
 #include "reclothes/controller/http.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -160,17 +161,40 @@ pqxx::transaction_base& RequestContext::read() {
   return *read_tx_;
 }
 
-std::optional<std::string_view> path_param_pattern(std::string_view name) {
+namespace {
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_lower_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
+bool is_id_char(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '-';
+}
+}  // namespace
+
+bool PathParamRule::matches(std::string_view value) const {
+  return value.size() >= min && value.size() <= max &&
+         std::all_of(value.begin(), value.end(), allowed);
+}
+
+std::optional<PathParamRule> path_param_rule(std::string_view name) {
   // Every path parameter in the API, with the only values it may take.
-  if (name == "box_id") return "[A-Za-z0-9_-]{1,32}";
-  if (name == "number") return "[0-9]{1,3}";
-  if (name == "key_id") return "[0-9]{1,5}";
-  if (name == "command_id") return "[A-Za-z0-9_-]{1,64}";
-  if (name == "token_id") return "[0-9a-f]{16}";
+  if (name == "box_id") return PathParamRule{is_id_char, "[A-Za-z0-9_-]", 1, 32};
+  if (name == "number") return PathParamRule{is_digit, "[0-9]", 1, 3};
+  if (name == "key_id") return PathParamRule{is_digit, "[0-9]", 1, 5};
+  if (name == "command_id") return PathParamRule{is_id_char, "[A-Za-z0-9_-]", 1, 64};
+  if (name == "token_id") return PathParamRule{is_lower_hex, "[0-9a-f]", 16, 16};
   if (name == "id" || name == "customer_id" || name == "staff_id" || name == "location_id") {
-    return "[0-9]{1,18}";
+    return PathParamRule{is_digit, "[0-9]", 1, 18};
   }
   return std::nullopt;
+}
+
+std::optional<std::string> path_param_pattern(std::string_view name) {
+  const auto rule = path_param_rule(name);
+  if (!rule) return std::nullopt;
+  std::string out(rule->char_class);
+  out += rule->min == rule->max
+             ? "{" + std::to_string(rule->min) + "}"
+             : "{" + std::to_string(rule->min) + "," + std::to_string(rule->max) + "}";
+  return out;
 }
 
 Result<std::pair<std::string, std::vector<std::string>>> compile_path_template(
@@ -185,6 +209,13 @@ Result<std::pair<std::string, std::vector<std::string>>> compile_path_template(
       if (close == std::string_view::npos) {
         return make_error(ErrorCode::kInvalidArgument,
                           "unclosed { in " + std::string(path_template));
+      }
+      // A parameter is a whole segment ("/boxes/{box_id}/open"): the router matches by segment.
+      if (i == 0 || path_template[i - 1] != '/' ||
+          (close + 1 < path_template.size() && path_template[close + 1] != '/')) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "a parameter must be a whole path segment in " +
+                              std::string(path_template));
       }
       const auto name = path_template.substr(i + 1, close - i - 1);
       const auto pattern = path_param_pattern(name);
@@ -234,25 +265,59 @@ void Router::add(Route route) {
     }
   }
   auto cr = std::make_unique<CompiledRoute>();
-  cr->regex = std::regex(compiled->first, std::regex::ECMAScript | std::regex::optimize);
+  // compile_path_template accepted the template, so every "{...}" is a whole segment with a
+  // known name.
+  std::string_view rest(route.path);
+  while (!rest.empty()) {
+    const auto slash = rest.find('/', 1);
+    const auto part = rest.substr(0, slash);  // "/name" or "/{param}"
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    CompiledRoute::Segment seg;
+    if (part.size() > 2 && part[1] == '{' && part.back() == '}') {
+      seg.rule = path_param_rule(part.substr(2, part.size() - 3));
+    } else {
+      seg.literal = std::string(part);
+    }
+    cr->segments.push_back(std::move(seg));
+  }
   cr->param_names = std::move(compiled->second);
   cr->route = std::move(route);
   routes_.push_back(std::move(cr));
 }
 
+namespace {
+// Whether `path` fits the route's segments; the parameter values go to `values` in order.
+bool fits(const CompiledRoute& r, std::string_view path, std::vector<std::string_view>& values) {
+  values.clear();
+  for (const auto& seg : r.segments) {
+    if (path.empty() || path[0] != '/') return false;
+    const auto slash = path.find('/', 1);
+    const auto part = path.substr(0, slash);
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+    if (seg.rule) {
+      if (!seg.rule->matches(part.substr(1))) return false;
+      values.push_back(part.substr(1));
+    } else if (part != seg.literal) {
+      return false;
+    }
+  }
+  return path.empty();
+}
+}  // namespace
+
 RouteMatch Router::match(Listener listener, HttpMethod method, std::string_view path) const {
   RouteMatch out;
-  std::cmatch m;
+  std::vector<std::string_view> values;
   for (const auto& r : routes_) {
     if (!serves(r->route.listener, listener)) continue;
-    if (!std::regex_match(path.data(), path.data() + path.size(), m, r->regex)) continue;
+    if (!fits(*r, path, values)) continue;
     if (r->route.method != method) {
       out.allowed.push_back(r->route.method);
       continue;
     }
     out.route = r.get();
     for (std::size_t i = 0; i < r->param_names.size(); ++i) {
-      out.params[r->param_names[i]] = m[i + 1].str();
+      out.params.emplace(r->param_names[i], std::string(values[i]));
     }
     return out;
   }

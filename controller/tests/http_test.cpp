@@ -23,6 +23,42 @@ TEST(PathTemplate, RefusesUnknownParametersAndOddCharacters) {
   EXPECT_FALSE(compile_path_template("/v1/{nope}").ok());
   EXPECT_FALSE(compile_path_template("/v1/{id").ok());
   EXPECT_FALSE(compile_path_template("/v1/(.*)").ok());
+  EXPECT_FALSE(compile_path_template("/v1/boxes/x{box_id}").ok());
+  EXPECT_FALSE(compile_path_template("/v1/boxes/{box_id}.json").ok());
+}
+
+TEST(Router, ParametersHoldOnlyTheirRulesValues) {
+  Router router;
+  router.add(Route{Listener::kBoth, HttpMethod::kGet, "/v1/boxes/{box_id}/keys/{key_id}",
+                   Access::anyone(), "k", false, BodyKind::kNone, std::nullopt, "", ok_handler});
+  router.add(Route{Listener::kBoth, HttpMethod::kGet, "/v1/tokens/{token_id}", Access::anyone(),
+                   "t", false, BodyKind::kNone, std::nullopt, "", ok_handler});
+  router.add(Route{Listener::kBoth, HttpMethod::kGet, "/openapi.json", Access::anyone(), "o",
+                   false, BodyKind::kNone, std::nullopt, "", ok_handler});
+  const auto hit = [&](std::string_view path) {
+    return router.match(Listener::kPublic, HttpMethod::kGet, path).route != nullptr;
+  };
+  auto m = router.match(Listener::kPublic, HttpMethod::kGet, "/v1/boxes/B-1_x/keys/12345");
+  ASSERT_NE(m.route, nullptr);
+  EXPECT_EQ(m.params.at("box_id"), "B-1_x");
+  EXPECT_EQ(m.params.at("key_id"), "12345");
+  EXPECT_TRUE(hit("/v1/boxes/" + std::string(32, 'a') + "/keys/1"));
+  EXPECT_FALSE(hit("/v1/boxes/" + std::string(33, 'a') + "/keys/1"));  // too long
+  EXPECT_FALSE(hit("/v1/boxes/b1/keys/123456"));                         // key_id: 5 digits
+  EXPECT_FALSE(hit("/v1/boxes/b1/keys/1a"));
+  EXPECT_FALSE(hit("/v1/boxes//keys/1"));                                // empty parameter
+  EXPECT_FALSE(hit("/v1/boxes/b.1/keys/1"));
+  EXPECT_FALSE(hit("/v1/boxes/b1/keys/1/"));                             // trailing slash
+  EXPECT_FALSE(hit("/v1/boxes/b1/keys"));
+  EXPECT_FALSE(hit("/v1/boxes/b1/keys/1/more"));
+  EXPECT_FALSE(hit("v1/boxes/b1/keys/1"));
+  EXPECT_TRUE(hit("/v1/tokens/0123456789abcdef"));
+  EXPECT_FALSE(hit("/v1/tokens/0123456789ABCDEF"));  // lower-case hex only
+  EXPECT_FALSE(hit("/v1/tokens/0123456789abcde"));
+  EXPECT_TRUE(hit("/openapi.json"));
+  EXPECT_FALSE(hit("/openapiXjson"));
+  EXPECT_FALSE(hit("/openapi.json/"));
+  EXPECT_FALSE(hit(""));
 }
 
 TEST(Router, MatchesMethodPathAndListener) {

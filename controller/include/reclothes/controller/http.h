@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/pqxx>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -190,13 +189,29 @@ struct Route {
   Handler handler;
 };
 
-// The regex a path parameter name stands for. Unknown names are a programming error (abort in
-// Router::add).
-std::optional<std::string_view> path_param_pattern(std::string_view name);
+// What a path parameter may hold: characters of one class, between min and max of them. Each
+// parameter name in the API has one rule, so bad ids never reach a handler (404). Unknown names
+// are a programming error (abort in Router::add).
+struct PathParamRule {
+  bool (*allowed)(char);
+  std::string_view char_class;  // the same characters as a regex class: "[0-9]"
+  std::size_t min = 1;
+  std::size_t max = 1;
+  bool matches(std::string_view value) const;
+};
+std::optional<PathParamRule> path_param_rule(std::string_view name);
+// The rule as a regex ("[0-9]{1,18}"), for documentation and the OpenAPI document.
+std::optional<std::string> path_param_pattern(std::string_view name);
 
 struct CompiledRoute {
   Route route;
-  std::regex regex;
+  // The template split at '/': a literal segment, or a parameter (index into param_names) with
+  // its rule. Matching compares segment by segment; no regex runs per request.
+  struct Segment {
+    std::string literal;
+    std::optional<PathParamRule> rule;
+  };
+  std::vector<Segment> segments;
   std::vector<std::string> param_names;
 };
 
