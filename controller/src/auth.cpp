@@ -155,6 +155,25 @@ Result<std::optional<Principal>> SessionStore::authenticate(pqxx::transaction_ba
   }
 }
 
+Result<std::optional<Principal>> SessionStore::authenticate(
+    const std::function<pqxx::transaction_base&()>& tx, std::string_view token,
+    AccountKind kind) const {
+  if (cache_ == nullptr || kind != AccountKind::kCustomer || !plausible_token(token)) {
+    return authenticate(tx(), token, kind);
+  }
+  auto digest = token_digest(token);
+  const auto now = clock_.wall_ms();
+  if (auto hit = cache_->find(digest, now)) return std::optional<Principal>(std::move(*hit));
+  // Taken before the read: an invalidation that lands while the statement runs makes put()
+  // drop what the statement saw.
+  const auto generation = cache_->generation();
+  auto result = authenticate(tx(), token, kind);
+  if (result.ok() && result->has_value()) {
+    cache_->put(std::move(digest), **result, generation, now);
+  }
+  return result;
+}
+
 void SessionStore::revoke(pqxx::work& tx, std::int64_t session_id) const {
   tx.exec_params(
       "UPDATE sessions SET revoked_at = $2::timestamptz WHERE id = $1 AND "

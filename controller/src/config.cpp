@@ -87,6 +87,10 @@ Result<ControllerConfig> parse_config(std::string_view json_text) {
       c.sessions.customer_ttl = std::chrono::seconds(*v);
     if (auto v = r.optional_integer("staff_ttl_s", 1, kYear))
       c.sessions.staff_ttl = std::chrono::seconds(*v);
+    if (auto v = r.optional_integer("cache_ttl_ms", 0, 3600 * 1000))
+      c.sessions.cache_ttl = std::chrono::milliseconds(*v);
+    if (auto v = r.optional_integer("cache_max_entries", 1, 10000000))
+      c.sessions.cache_max_entries = static_cast<std::size_t>(*v);
     r.finish();
     root.merge(r);
   }

@@ -22,6 +22,14 @@ Result<std::unique_ptr<Controller>> Controller::create(const ControllerConfig& c
   RC_ASSIGN_OR_RETURN(auto hasher, PasswordHasher::create(cfg.passwords));
   c->passwords_.emplace(std::move(hasher));
   c->sessions_ = std::make_unique<SessionStore>(*c->db_, clock, cfg.sessions);
+  if (cfg.sessions.cache_ttl.count() > 0) {
+    SessionCache::Options o;
+    o.conninfo = cfg.database.conninfo;
+    o.ttl = cfg.sessions.cache_ttl;
+    o.max_entries = cfg.sessions.cache_max_entries;
+    c->session_cache_ = std::make_unique<SessionCache>(o, clock, c->log_);
+    c->sessions_->set_cache(c->session_cache_.get());
+  }
   c->throttle_ = std::make_unique<LoginThrottle>(clock, cfg.throttle);
   c->audit_ = std::make_unique<AuditLog>(*c->db_, clock);
   RC_ASSIGN_OR_RETURN(c->tokens_, TokenService::create(*c->db_, clock, cfg.tokens));
@@ -42,10 +50,12 @@ Result<std::unique_ptr<Controller>> Controller::create(const ControllerConfig& c
 
   auto* db = c->db_.get();
   auto* metrics = &c->metrics_;
-  c->metrics_.set_scrape_hook([db, metrics] {
+  auto* cache = c->session_cache_.get();
+  c->metrics_.set_scrape_hook([db, metrics, cache] {
     auto n = db->with_transaction(
         [](pqxx::work& tx) -> Result<std::int64_t> { return count_online_boxes(tx); });
     if (n.ok()) metrics->set_boxes_online(static_cast<double>(*n));
+    if (cache != nullptr) metrics->set_session_cache(cache->stats());
   });
   return c;
 }
@@ -55,6 +65,7 @@ Status Controller::start() {
     RC_ASSIGN_OR_RETURN(
         http_, HttpServer::create({config_, router_, *db_, *sessions_, *audit_, metrics_, log_}));
   }
+  if (session_cache_) session_cache_->start();
   RC_TRY(http_->start());
   bridge_->start();
   return ok_status();
@@ -63,6 +74,7 @@ Status Controller::start() {
 void Controller::stop() {
   if (http_) http_->stop();
   if (bridge_) bridge_->stop();
+  if (session_cache_) session_cache_->stop();
 }
 
 }  // namespace reclothes::controller

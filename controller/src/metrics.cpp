@@ -47,6 +47,38 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Help("Boxes whose last status says online")
                        .Register(*registry_)
                        .Add({});
+  const auto counter = [this](const char* name, const char* help) {
+    return &prometheus::BuildCounter().Name(name).Help(help).Register(*registry_).Add({});
+  };
+  const auto gauge = [this](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
+  };
+  cache_hits_ = counter("session_cache_hits_total",
+                        "Customer requests authenticated from the session cache");
+  cache_misses_ = counter("session_cache_misses_total",
+                          "Customer session lookups that went to the database");
+  cache_invalidations_ = counter("session_cache_invalidations_total",
+                                 "Session changes applied to the cache (notifications and this "
+                                 "replica's own logouts and erasures)");
+  cache_restarts_ = counter("session_cache_listener_restarts_total",
+                            "Times the cache's listening connection was lost and opened again");
+  cache_entries_ = gauge("session_cache_entries", "Customer sessions in the cache");
+  cache_listening_ = gauge("session_cache_listening",
+                           "1 while the cache listens for session changes (0: nothing is cached)");
+}
+
+void Metrics::set_session_cache(const SessionCache::Stats& s) {
+  std::lock_guard lock(cache_mu_);
+  const auto advance = [](prometheus::Counter* c, std::uint64_t now, std::uint64_t& before) {
+    if (now > before) c->Increment(static_cast<double>(now - before));
+    before = now;
+  };
+  advance(cache_hits_, s.hits, cache_reported_.hits);
+  advance(cache_misses_, s.misses, cache_reported_.misses);
+  advance(cache_invalidations_, s.invalidations, cache_reported_.invalidations);
+  advance(cache_restarts_, s.listener_restarts, cache_reported_.listener_restarts);
+  cache_entries_->Set(static_cast<double>(s.entries));
+  cache_listening_->Set(s.listening ? 1 : 0);
 }
 
 void Metrics::observe_request(std::string_view listener, std::string_view route,

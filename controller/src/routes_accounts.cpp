@@ -132,6 +132,9 @@ void register_account_routes(Router& router, const Services& s) {
                    "customer.logout", false, BodyKind::kNone, "Log out (revoke this session)",
                    [&s](RequestContext& ctx) -> HandlerResult {
                      s.sessions.revoke(ctx.tx(), ctx.principal().session_id);
+                     ctx.after_commit([&s, id = ctx.principal().account_id] {
+                       s.sessions.forget_cached(AccountKind::kCustomer, id);
+                     });
                      return Response::no_content();
                    }));
 

@@ -358,11 +358,12 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
   bool token_sent = false;
   if (auto token = bearer_token(req)) {
     token_sent = true;
-    // On the request's own connection, one autocommit statement: no lease and no BEGIN/COMMIT
-    // of its own.
+    // A cached customer session needs no database; otherwise one autocommit statement on the
+    // request's own connection (no second lease, no BEGIN/COMMIT of its own).
     Result<std::optional<Principal>> principal = std::optional<Principal>{};
     try {
-      principal = deps_.sessions.authenticate(ctx.read(), *token, kind);
+      principal = deps_.sessions.authenticate(
+          [&ctx]() -> pqxx::transaction_base& { return ctx.read(); }, *token, kind);
     } catch (...) {
       principal = error_from_exception(std::current_exception());
     }

@@ -24,6 +24,7 @@ TEST(Config, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c->internal_listener.host, "127.0.0.1");
   EXPECT_EQ(c->http.body_limit_bytes, 64u * 1024u);
   EXPECT_EQ(c->throttle.max_failures_per_account, 5);
+  EXPECT_EQ(c->sessions.cache_ttl, std::chrono::milliseconds(10000));
   EXPECT_EQ(c->mqtt.client_id, "c1");
   EXPECT_EQ(c->log.format, LogFormat::kText);
 }
@@ -32,7 +33,10 @@ TEST(Config, FullConfigIsRead) {
   auto j = minimal();
   j["internal_allow"] = {"10.0.0.0/8", "fd00::/8"};
   j["http"] = {{"body_limit_bytes", 1024}};
-  j["sessions"] = {{"customer_ttl_s", 60}, {"staff_ttl_s", 30}};
+  j["sessions"] = {{"customer_ttl_s", 60},
+                   {"staff_ttl_s", 30},
+                   {"cache_ttl_ms", 0},
+                   {"cache_max_entries", 50}};
   j["passwords"] = {{"opslimit", 1}, {"memlimit_bytes", 8192}, {"min_length", 12}};
   j["throttle"] = {
       {"window_s", 10}, {"max_failures_per_account", 3}, {"max_failures_per_address", 7}};
@@ -44,6 +48,8 @@ TEST(Config, FullConfigIsRead) {
   EXPECT_EQ(c->internal_allow.size(), 2u);
   EXPECT_EQ(c->http.body_limit_bytes, 1024u);
   EXPECT_EQ(c->sessions.staff_ttl, std::chrono::seconds(30));
+  EXPECT_EQ(c->sessions.cache_ttl, std::chrono::milliseconds(0));
+  EXPECT_EQ(c->sessions.cache_max_entries, 50u);
   EXPECT_EQ(c->passwords.memlimit, 8192u);
   EXPECT_EQ(c->throttle.max_failures_per_address, 7);
   EXPECT_EQ(c->log.format, LogFormat::kJson);
@@ -67,6 +73,8 @@ TEST(Config, ErrorsNameTheField) {
        "/public_listener/port"},
       {"unknown key", [](auto& j) { j["mqtt"]["urii"] = "x"; }, "/mqtt/urii"},
       {"unknown top key", [](auto& j) { j["extra"] = 1; }, "/extra"},
+      {"negative cache ttl", [](auto& j) { j["sessions"] = {{"cache_ttl_ms", -1}}; },
+       "/sessions/cache_ttl_ms"},
       {"bad cidr",
        [](auto& j) {
          j["internal_allow"] = {"10.0.0.0/8", "10.0.0.1/8"};

@@ -338,6 +338,7 @@ HandlerResult erase_customer(DomainContext& d, RequestContext& ctx) {
       "recipient_id = $1",
       id);
   ctx.set_audit({"customer", std::to_string(id), nullptr, {{"erased_at", now}}, "gdpr erase"});
+  ctx.after_commit([&d, id] { d.s.sessions.forget_cached(AccountKind::kCustomer, id); });
   return Response::ok({{"id", id}, {"erased_at", now}});
 }
 

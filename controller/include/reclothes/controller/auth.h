@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -14,6 +15,7 @@
 #include "reclothes/controller/config.h"
 #include "reclothes/controller/db.h"
 #include "reclothes/controller/principal.h"
+#include "reclothes/controller/session_cache.h"
 
 namespace reclothes::controller {
 
@@ -59,8 +61,20 @@ class SessionStore {
   // no second pool lease and no BEGIN/COMMIT of its own).
   Result<std::optional<Principal>> authenticate(pqxx::transaction_base& tx, std::string_view token,
                                                 AccountKind kind) const;
+  // The request path's lookup: a customer session from the cache when it holds one (no database
+  // at all), otherwise the one statement on tx() (called only then), and the answer is cached.
+  Result<std::optional<Principal>> authenticate(
+      const std::function<pqxx::transaction_base&()>& tx, std::string_view token,
+      AccountKind kind) const;
   void revoke(pqxx::work& tx, std::int64_t session_id) const;
   void revoke_all(pqxx::work& tx, AccountKind kind, std::int64_t account_id) const;
+  // After a committed change to an account's sessions or account row: this replica forgets what
+  // it cached for the account, before it answers (other replicas hear of it by NOTIFY).
+  void forget_cached(AccountKind kind, std::int64_t account_id) const {
+    if (cache_ != nullptr) cache_->forget_account(kind, account_id);
+  }
+  // The cache of customer sessions, or nullptr (sessions.cache_ttl_ms = 0). Not owned.
+  void set_cache(SessionCache* cache) { cache_ = cache; }
 
   // The SHA-256 of a token, as stored.
   static std::string token_digest(std::string_view token);
@@ -69,6 +83,7 @@ class SessionStore {
   Database& db_;
   const Clock& clock_;
   ControllerConfig::Sessions config_;
+  SessionCache* cache_ = nullptr;
 };
 
 struct ThrottleDecision {

@@ -47,6 +47,10 @@ struct ControllerConfig {
   struct Sessions {
     std::chrono::seconds customer_ttl{30 * 24 * 3600};
     std::chrono::seconds staff_ttl{12 * 3600};
+    // Verified customer sessions are kept in memory this long (SessionCache); 0 turns the cache
+    // off. Invalidation is by NOTIFY, so this only bounds what a lost notification could cost.
+    std::chrono::milliseconds cache_ttl{10000};
+    std::size_t cache_max_entries = 100000;
   } sessions;
 
   struct Passwords {

@@ -67,6 +67,8 @@ class Controller {
   MqttBridge& bridge() { return *bridge_; }
   Database& db() { return *db_; }
   Metrics& metrics() { return metrics_; }
+  // nullptr when sessions.cache_ttl_ms is 0.
+  SessionCache* session_cache() { return session_cache_.get(); }
 
  private:
   Controller(const ControllerConfig& config, const Clock& clock, Log log);
@@ -77,6 +79,7 @@ class Controller {
   Metrics metrics_;
   std::unique_ptr<Database> db_;
   std::optional<PasswordHasher> passwords_;
+  std::unique_ptr<SessionCache> session_cache_;  // outlives the listeners that read it
   std::unique_ptr<SessionStore> sessions_;
   std::unique_ptr<LoginThrottle> throttle_;
   std::unique_ptr<AuditLog> audit_;

@@ -10,8 +10,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+
+#include "reclothes/controller/session_cache.h"
 
 namespace reclothes::controller {
 
@@ -28,6 +31,8 @@ class Metrics {
   void mqtt_message(std::string_view leaf);
   void set_mqtt_connected(bool on) { mqtt_connected_->Set(on ? 1 : 0); }
   void set_boxes_online(double n) { boxes_online_->Set(n); }
+  // Brings the session_cache_* series up to the cache's own counts (at each scrape).
+  void set_session_cache(const SessionCache::Stats& s);
 
   // Called right before each scrape (to refresh gauges computed from the database).
   void set_scrape_hook(std::function<void()> hook) { scrape_hook_ = std::move(hook); }
@@ -47,6 +52,14 @@ class Metrics {
   prometheus::Counter* queue_overflows_;
   prometheus::Gauge* mqtt_connected_;
   prometheus::Gauge* boxes_online_;
+  prometheus::Counter* cache_hits_;
+  prometheus::Counter* cache_misses_;
+  prometheus::Counter* cache_invalidations_;
+  prometheus::Counter* cache_restarts_;
+  prometheus::Gauge* cache_entries_;
+  prometheus::Gauge* cache_listening_;
+  std::mutex cache_mu_;
+  SessionCache::Stats cache_reported_;  // what the counters already hold
   std::function<void()> scrape_hook_;
 };
 
