@@ -307,8 +307,9 @@ void MqttBridge::handle_message(const std::string& topic, const std::string& pay
       auto env = parse(msg::MessageType::kStatus);
       if (!env) return;
       const auto& status = std::get<msg::Status>(env->body);
-      auto r = deps_.db.with_transaction(
-          [&](pqxx::work& tx) -> Result<bool> { return apply_status(tx, box_id, status, now); });
+      auto r = deps_.db.with_autocommit([&](pqxx::transaction_base& tx) -> Result<bool> {
+        return apply_status(tx, box_id, status, now);
+      });
       if (!r.ok()) {
         deps_.log.error("status update failed", {{"box", box_id}, {"error", r.error().message}});
       } else if (!*r) {
@@ -324,7 +325,7 @@ void MqttBridge::handle_message(const std::string& topic, const std::string& pay
       if (!env) return;
       const auto raw = nlohmann::json::parse(payload, nullptr, false);
       const auto& state = std::get<msg::State>(env->body);
-      auto r = deps_.db.with_transaction([&](pqxx::work& tx) -> Result<bool> {
+      auto r = deps_.db.with_autocommit([&](pqxx::transaction_base& tx) -> Result<bool> {
         return apply_state(tx, box_id, state,
                            raw.is_object() ? raw.value("body", nlohmann::json()) : nlohmann::json(),
                            now);

@@ -1,6 +1,7 @@
 #include "reclothes/controller/fleet.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "reclothes/common/bytes.h"
@@ -258,8 +259,8 @@ nlohmann::json list_commands(pqxx::work& tx, const std::string& box_id, int limi
   return {{"items", items}};
 }
 
-bool apply_status(pqxx::work& tx, const std::string& box_id, const msg::Status& status,
-                  std::int64_t now_ms) {
+bool apply_status(pqxx::transaction_base& tx, const std::string& box_id,
+                  const msg::Status& status, std::int64_t now_ms) {
   // A box that reports in for the first time becomes active; a decommissioned box stays so.
   const auto r = exec_hot(
       tx, "apply_status",
@@ -271,23 +272,36 @@ bool apply_status(pqxx::work& tx, const std::string& box_id, const msg::Status& 
   return r.affected_rows() > 0;
 }
 
-bool apply_state(pqxx::work& tx, const std::string& box_id, const msg::State& state,
+bool apply_state(pqxx::transaction_base& tx, const std::string& box_id, const msg::State& state,
                  const nlohmann::json& raw_body, std::int64_t now_ms) {
+  // One statement for the box row and all its compartments (a state report of 24 compartments
+  // was 25 round trips; B7 measures ingest with 10,000 boxes). Only compartments registered for
+  // the box are updated: the box cannot invent new ones. The message parser refuses a compartment
+  // listed twice; were one to come through, its last entry would count, as when the rows were
+  // updated one by one.
+  std::map<int, const msg::CompartmentState*> latest;
+  for (const auto& c : state.compartments) latest[c.id] = &c;
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& [id, c] : latest) {
+    rows.push_back({{"number", id},
+                    {"state", c->state},
+                    {"door_open", c->door_open},
+                    {"fill_percent", c->fill_percent ? nlohmann::json(*c->fill_percent)
+                                                     : nlohmann::json()}});
+  }
   const auto r = exec_hot(
       tx, "apply_state",
-      "UPDATE boxes SET last_state = $2::jsonb, last_state_at = $3::timestamptz, "
-      "last_seen = $3::timestamptz WHERE id = $1 AND status <> 'decommissioned'",
-      box_id, raw_body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), ts(now_ms));
-  if (r.affected_rows() == 0) return false;
-  for (const auto& c : state.compartments) {
-    // Only compartments registered for the box are updated; the box cannot invent new ones.
-    exec_hot(
-        tx, "apply_state_compartment",
-        "UPDATE compartments SET state = $3, door_open = $4, fill_percent = $5, "
-        "updated_at = $6::timestamptz WHERE box_id = $1 AND number = $2",
-        box_id, c.id, c.state, c.door_open, c.fill_percent, ts(now_ms));
-  }
-  return true;
+      "WITH b AS (UPDATE boxes SET last_state = $2::jsonb, last_state_at = $3::timestamptz, "
+      "last_seen = $3::timestamptz WHERE id = $1 AND status <> 'decommissioned' RETURNING id), "
+      "c AS (UPDATE compartments SET state = x.state, door_open = x.door_open, "
+      "fill_percent = x.fill_percent, updated_at = $3::timestamptz FROM b, "
+      "jsonb_to_recordset($4::jsonb) AS x(number int, state text, door_open boolean, "
+      "fill_percent int) WHERE compartments.box_id = b.id AND compartments.number = x.number "
+      "RETURNING 1) "
+      "SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM c)",
+      box_id, raw_body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), ts(now_ms),
+      rows.dump());
+  return r[0][0].as<std::int64_t>() > 0;
 }
 
 bool apply_command_result(pqxx::work& tx, const std::string& box_id,

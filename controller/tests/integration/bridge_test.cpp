@@ -306,6 +306,18 @@ TEST_F(BridgeTest, StatusAndStateAreTracked) {
   EXPECT_EQ(b["last_state"]["last_seq"], 12);
   EXPECT_EQ(count("SELECT count(*) FROM compartments WHERE box_id = '" + box_ + "'"), 3);
 
+  // The next report replaces what it lists and leaves the rest.
+  state.compartments = {{1, "open", true, 10, "M"}};
+  state.backlog = 0;
+  box.publish(msg::Topic::kState, state, true);
+  ASSERT_TRUE(eventually([&] { return box_json() && (*box_json())["backlog"] == 0; }));
+  b = *box_json();
+  EXPECT_EQ(b["compartments"][0]["state"], "open");
+  EXPECT_EQ(b["compartments"][0]["door_open"], true);
+  EXPECT_EQ(b["compartments"][0]["fill_percent"], 10);
+  EXPECT_EQ(b["compartments"][1]["state"], "free");  // not in this report: unchanged
+  EXPECT_EQ(b["compartments"][1]["door_open"], true);
+
   auto metrics = call(Listener::kInternal, "GET", "/metrics");
   EXPECT_NE(metrics.raw.find("boxes_online 1"), std::string::npos);
 }

@@ -85,6 +85,21 @@ class Database {
     }
   }
 
+  // Runs f(pqxx::transaction_base&) on a pooled connection without BEGIN/COMMIT: for work that is
+  // one statement (atomic by itself), one round trip instead of three. Errors as above.
+  template <typename F>
+  auto with_autocommit(F&& f) -> std::invoke_result_t<F, pqxx::transaction_base&> {
+    auto lease = acquire();
+    if (!lease.ok()) return std::move(lease).error();
+    try {
+      pqxx::nontransaction tx(lease->conn());
+      return f(static_cast<pqxx::transaction_base&>(tx));
+    } catch (...) {
+      if (!lease->conn().is_open()) lease->discard();
+      return error_from_exception(std::current_exception());
+    }
+  }
+
   // SELECT 1 on a pooled connection.
   Status ping();
   const Options& options() const { return options_; }

@@ -53,10 +53,11 @@ msg::Command create_open_command(pqxx::work& tx, const std::string& box_id, int 
                                  std::int64_t now_ms);
 nlohmann::json list_commands(pqxx::work& tx, const std::string& box_id, int limit);
 
-// MQTT side. Each returns false if the box is unknown (nothing written).
-bool apply_status(pqxx::work& tx, const std::string& box_id, const msg::Status& status,
-                  std::int64_t now_ms);
-bool apply_state(pqxx::work& tx, const std::string& box_id, const msg::State& state,
+// MQTT side. Each returns false if the box is unknown (nothing written). Status and state are one
+// statement each, so they run in autocommit (Database::with_autocommit): one round trip.
+bool apply_status(pqxx::transaction_base& tx, const std::string& box_id,
+                  const msg::Status& status, std::int64_t now_ms);
+bool apply_state(pqxx::transaction_base& tx, const std::string& box_id, const msg::State& state,
                  const nlohmann::json& raw_body, std::int64_t now_ms);
 bool apply_command_result(pqxx::work& tx, const std::string& box_id,
                           const msg::CommandResult& result, std::int64_t now_ms);
