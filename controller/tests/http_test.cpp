@@ -1,6 +1,11 @@
 #include "reclothes/controller/http.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include "reclothes/controller/db.h"
 #include "reclothes/controller/log.h"
@@ -128,6 +133,63 @@ TEST(LogLine, TextAndJsonFormats) {
   const auto parsed = nlohmann::json::parse(line);
   EXPECT_EQ(parsed["msg"], "request");
   EXPECT_EQ(parsed["request_id"], "r1");
+}
+
+// stderr of this process goes into a pipe while the test runs.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    EXPECT_EQ(::pipe(fds_), 0);
+    saved_ = ::dup(STDERR_FILENO);
+    ::dup2(fds_[1], STDERR_FILENO);
+    ::fcntl(fds_[0], F_SETFL, O_NONBLOCK);
+  }
+  ~StderrCapture() {
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  // Everything written so far.
+  std::string take() {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fds_[0], buf, sizeof buf)) > 0) text_.append(buf, static_cast<std::size_t>(n));
+    return text_;
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+  int saved_ = -1;
+  std::string text_;
+};
+
+TEST(LogSink, InfoLinesArriveWithinAFlushIntervalAndWarningsAtOnceInOrder) {
+  StderrCapture capture;
+  {
+    auto log = Log::to_stderr({"info", LogFormat::kText});
+    log.info("first", {{"n", 1}});
+    log.info("second", {{"n", 2}});
+    log.warn("third", {{"n", 3}});  // written at once, with the two before it
+    const auto now = capture.take();
+    const auto first = now.find("info first n=1");
+    const auto second = now.find("info second n=2");
+    const auto third = now.find("warning third n=3");
+    ASSERT_NE(first, std::string::npos) << now;
+    ASSERT_NE(third, std::string::npos) << now;
+    EXPECT_LT(first, second);
+    EXPECT_LT(second, third);
+    log.info("fourth");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (capture.take().find("info fourth") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_NE(capture.take().find("info fourth"), std::string::npos) << "never flushed";
+    log.info("fifth");
+  }
+  // The last line is written when the logger goes.
+  EXPECT_NE(capture.take().find("info fifth"), std::string::npos);
 }
 
 }  // namespace
