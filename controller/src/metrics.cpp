@@ -84,20 +84,33 @@ void Metrics::set_session_cache(const SessionCache::Stats& s) {
 void Metrics::observe_request(std::string_view listener, std::string_view route,
                               std::string_view method, int status,
                               std::chrono::duration<double> duration) {
-  requests_
-      ->Add({{"listener", std::string(listener)},
-             {"route", std::string(route)},
-             {"method", std::string(method)},
-             {"status", std::to_string(status)}})
-      .Increment();
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
-  durations_
-      ->Add({{"listener", std::string(listener)},
-             {"route", std::string(route)},
-             {"method", std::string(method)}},
-            kBuckets)
-      .Observe(duration.count());
+  // The label maps and the families' lookups cost more than the counting: the series of a
+  // (listener, route, method, status) are looked up once and kept.
+  std::string key;
+  key.reserve(listener.size() + route.size() + method.size() + 8);
+  key.append(listener).append(1, '\n').append(route).append(1, '\n').append(method);
+  key.append(1, '\n').append(std::to_string(status));
+  RequestSeries series;
+  {
+    std::shared_lock lock(series_mu_);
+    if (const auto it = series_.find(key); it != series_.end()) series = it->second;
+  }
+  if (series.count == nullptr) {
+    static const prometheus::Histogram::BucketBoundaries kBuckets = {
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+    series.count = &requests_->Add({{"listener", std::string(listener)},
+                                    {"route", std::string(route)},
+                                    {"method", std::string(method)},
+                                    {"status", std::to_string(status)}});
+    series.duration = &durations_->Add({{"listener", std::string(listener)},
+                                        {"route", std::string(route)},
+                                        {"method", std::string(method)}},
+                                       kBuckets);
+    std::unique_lock lock(series_mu_);
+    series_.emplace(std::move(key), series);
+  }
+  series.count->Increment();
+  series.duration->Observe(duration.count());
 }
 
 void Metrics::event_rejected(std::string_view reason) {

@@ -11,6 +11,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 
@@ -42,7 +44,15 @@ class Metrics {
   prometheus::Registry& registry() { return *registry_; }
 
  private:
+  struct RequestSeries {
+    prometheus::Counter* count = nullptr;
+    prometheus::Histogram* duration = nullptr;
+  };
+
   std::shared_ptr<prometheus::Registry> registry_;
+  // observe_request's series by "listener\nroute\nmethod\nstatus" (families never drop series).
+  std::shared_mutex series_mu_;
+  std::unordered_map<std::string, RequestSeries> series_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* durations_;
   prometheus::Family<prometheus::Counter>* rejected_;
