@@ -594,11 +594,26 @@ TEST_F(BoxProcessTest, KilledAtRandomPointsTwentyTimesLosesNothingAndNeverUnlock
   }
   EXPECT_GT(carried_over, 0) << "no kill fell between a journal commit and its publication";
 
+  // A kill can land before a process finished its start-up (100 ms after the spawn, under ASan
+  // on a busy machine): that process never booted, and journaled no boot event. Every process
+  // that logged "started" (after its boot event's commit) has one, and none has two.
+  std::ifstream log(log_path());
+  std::stringstream log_text;
+  log_text << log.rdbuf();
+  std::size_t started = 0;
+  for (auto at = log_text.str().find(std::string(kBox) + " started: ");
+       at != std::string::npos;
+       at = log_text.str().find(std::string(kBox) + " started: ", at + 1)) {
+    ++started;
+  }
   const auto boots = with_kind(journal->events, msg::EventKind::kBoot).size();
-  EXPECT_EQ(boots, 21u) << "one boot event per process start";
+  EXPECT_GE(started, 1u);
+  EXPECT_GE(boots, started) << "a process that logged its start lost its boot event";
+  EXPECT_LE(boots, 21u) << "more boot events than process starts";
   const auto unknown = with_kind(journal->events, msg::EventKind::kUnlockUnknown).size();
   const auto unlocked = with_kind(journal->events, msg::EventKind::kUnlocked).size();
-  std::cerr << last << " events, " << unlocked << " unlocks, " << unknown
+  std::cerr << started << " of 21 processes logged their start, " << boots << " boot events; "
+            << last << " events, " << unlocked << " unlocks, " << unknown
             << " unlock_unknown (killed mid-pulse), " << carried_over
             << " delivered by a later process, " << ctl->received().size()
             << " deliveries incl. duplicates, " << commands.size() << " commands\n";
