@@ -1,10 +1,14 @@
 // The harness's own logic: percentiles over raw samples, verdicts, the human line, the JSON record
-// and its parser. A wrong percentile or an inverted verdict would make every figure wrong.
+// and its parser, and bench_report (results.json, summary.md, the docs table). A wrong percentile
+// or an inverted verdict would make every figure wrong.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -189,6 +193,88 @@ TEST(BenchScratchDir, IsRemovedWithItsContents) {
   }
   EXPECT_FALSE(std::filesystem::exists(kept));
   EXPECT_FALSE(ScratchDir::create("/nonexistent-dir-for-bench-test", "x-").ok());
+}
+
+// bench_report, the step that turns a run into results.json, summary.md, the plot script and the
+// table in docs/performance.md: run as scripts/bench runs it.
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int run_report(const std::filesystem::path& dir, const std::filesystem::path& doc) {
+  const std::string emulator = RECLOTHES_BENCH_EMULATOR;
+  const std::string cmd = (emulator.empty() ? "" : "'" + emulator + "' ") + "'" +
+                          RECLOTHES_BENCH_REPORT_BIN + "' --dir '" + dir.string() +
+                          "' --update-doc '" + doc.string() + "' > '" +
+                          (dir / "report.out").string() + "' 2>&1";
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(BenchReport, WritesTheSummaryAndReplacesOnlyTheDocsBlock) {
+  auto scratch = ScratchDir::create(std::filesystem::temp_directory_path(), "bench-test-");
+  ASSERT_TRUE(scratch.ok()) << scratch.error().to_string();
+  const std::filesystem::path dir = scratch->path() / "out";
+  auto out = Output::open(dir);
+  ASSERT_TRUE(out.ok());
+  Record b2 = b2_like(6512, 9830);
+  auto series = out->write_samples("B2", "journal commit", "ms", {0.1, 0.2, 0.3});
+  ASSERT_TRUE(series.ok());
+  b2.samples.push_back(*series);
+  ASSERT_TRUE(out->add(b2).ok());
+  ASSERT_TRUE(out->add(b2_like(4000, 9830)).ok());
+
+  const std::filesystem::path doc = scratch->path() / "performance.md";
+  std::ofstream(doc) << "# Before\n<!-- bench-summary:begin -->\nold table\n"
+                        "<!-- bench-summary:end -->\n## After\n";
+  ASSERT_EQ(run_report(dir, doc), 0) << slurp(dir / "report.out");
+
+  const nlohmann::json all = nlohmann::json::parse(slurp(dir / "results.json"));
+  ASSERT_EQ(all["results"].size(), 2U);
+  EXPECT_EQ(all["results"][0]["verdict"], "PASS");
+  EXPECT_EQ(all["results"][1]["verdict"], "MISS");
+  EXPECT_FALSE(all["quick"].get<bool>());
+  EXPECT_TRUE(all.contains("machine"));
+
+  const std::string summary = slurp(dir / "summary.md");
+  EXPECT_NE(summary.find("| 0.66 |"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("| MISS |"), std::string::npos) << summary;
+  EXPECT_NE(slurp(dir / "plots.gp").find("b2-journal-commit.txt"), std::string::npos);
+
+  const std::string text = slurp(doc);
+  EXPECT_EQ(text.rfind("# Before\n<!-- bench-summary:begin -->\n", 0), 0U) << text;
+  EXPECT_EQ(text.find("old table"), std::string::npos) << text;
+  EXPECT_NE(text.find("| 0.66 |"), std::string::npos) << text;
+  const std::string tail = "<!-- bench-summary:end -->\n## After\n";
+  ASSERT_GE(text.size(), tail.size());
+  EXPECT_EQ(text.substr(text.size() - tail.size()), tail) << text;
+}
+
+TEST(BenchReport, RefusesADocWithoutTheBlockAndAResultLineThatIsNotJson) {
+  auto scratch = ScratchDir::create(std::filesystem::temp_directory_path(), "bench-test-");
+  ASSERT_TRUE(scratch.ok()) << scratch.error().to_string();
+  const std::filesystem::path dir = scratch->path() / "out";
+  auto out = Output::open(dir);
+  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE(out->add(b2_like(6512, 9830)).ok());
+
+  const std::filesystem::path doc = scratch->path() / "performance.md";
+  const std::string unmarked = "# Performance\nno block here\n";
+  std::ofstream(doc) << unmarked;
+  EXPECT_EQ(run_report(dir, doc), 1);
+  EXPECT_NE(slurp(dir / "report.out").find("no <!-- bench-summary:begin -->"), std::string::npos)
+      << slurp(dir / "report.out");
+  EXPECT_EQ(slurp(doc), unmarked);
+
+  std::ofstream(dir / "results.jsonl", std::ios::app) << "{not json\n";
+  std::ofstream(doc) << "<!-- bench-summary:begin -->\nold\n<!-- bench-summary:end -->\n";
+  EXPECT_EQ(run_report(dir, doc), 1);
+  EXPECT_NE(slurp(dir / "report.out").find("results.jsonl line 2 is not JSON"), std::string::npos)
+      << slurp(dir / "report.out");
+  EXPECT_NE(slurp(doc).find("old"), std::string::npos);
 }
 
 }  // namespace
