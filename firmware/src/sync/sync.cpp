@@ -222,8 +222,8 @@ void Sync::stop(std::chrono::milliseconds drain) {
     }
   }
   engine_->on_disconnected();
-  connected_ = false;
   publish_stats();
+  connected_ = false;
   spdlog::info("sync: stopped (acked up to seq {})", engine_->stats().acked_upto);
 }
 
@@ -303,8 +303,10 @@ void Sync::run() {
       if (up.ok()) {
         backoff_.reset();
         logged_down = false;
-        connected_ = true;
         engine_->on_connected(*transport_);
+        // The stats first, then the flag: whoever sees connected() also sees this connect counted.
+        publish_stats();
+        connected_ = true;
       } else {
         const auto delay = backoff_.next();
         next_attempt = clock_.monotonic() + delay;
@@ -337,6 +339,7 @@ void Sync::run() {
     // The callback is the usual signal; is_connected() covers a loss that raced with connect.
     if (engine_->connected() && (lost || !client_->is_connected())) {
       engine_->on_disconnected();
+      publish_stats();
       connected_ = false;
       // Retry soon: a broker restart is the usual cause.
       next_attempt = clock_.monotonic() + backoff_.next();

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -173,6 +175,59 @@ TEST_F(SyncBrokerTest, BrokerStoppedAndRestartedDuringHundredEventsLosesNothing)
   const SyncStats stats = sync_->stats();
   EXPECT_GE(stats.connects, 2u);
   EXPECT_GE(stats.disconnects, 1u);
+}
+
+TEST_F(SyncBrokerTest, WhoeverSeesTheConnectionFlagSeesItCountedInTheStats) {
+  // A reader (the simulator's box view, the daemon's status) reads connected() and then stats():
+  // every rising or falling edge of the flag it sees must already be in the counters, or a
+  // connected box shows a connect count that is one behind.
+  std::atomic<bool> done{false};
+  std::atomic<int> rises{0};
+  std::atomic<int> falls{0};
+  std::atomic<int> violations{0};
+  std::string first_violation;
+  start_sync();
+  std::thread reader([&] {
+    bool was = false;
+    while (!done) {
+      const bool now = sync_->connected();
+      const SyncStats stats = sync_->stats();
+      if (now && !was) ++rises;
+      if (!now && was) ++falls;
+      was = now;
+      if (stats.connects < static_cast<std::uint64_t>(rises.load()) ||
+          stats.disconnects < static_cast<std::uint64_t>(falls.load())) {
+        if (violations++ == 0) {
+          first_violation = "flag " + std::to_string(now) + " after " + std::to_string(rises) +
+                            " rises and " + std::to_string(falls) + " falls, stats " +
+                            std::to_string(stats.connects) + " connects and " +
+                            std::to_string(stats.disconnects) + " disconnects";
+        }
+      }
+      std::this_thread::yield();
+    }
+  });
+  const auto wait_flag = [&](bool want) {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < until) {
+      if (sync_->connected() == want) return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  };
+  const bool up = wait_flag(true);
+  const bool stopped = up && broker_->stop().ok();
+  const bool down = stopped && wait_flag(false);
+  const bool restarted = down && broker_->restart().ok();
+  const bool up_again = restarted && wait_flag(true);
+  std::this_thread::sleep_for(50ms);
+  done = true;
+  reader.join();
+  ASSERT_TRUE(up && stopped && down && restarted && up_again)
+      << up << stopped << down << restarted << up_again;
+  EXPECT_GE(rises.load(), 2);
+  EXPECT_GE(falls.load(), 1);
+  EXPECT_EQ(violations.load(), 0) << first_violation;
 }
 
 TEST_F(SyncBrokerTest, NoAckMeansResendAfterTheAckTimeout) {
