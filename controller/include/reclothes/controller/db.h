@@ -72,32 +72,23 @@ class Database {
   // Exceptions from f or from libpqxx are caught and returned as Errors (rolled back).
   template <typename F>
   auto with_transaction(F&& f) -> std::invoke_result_t<F, pqxx::work&> {
-    auto lease = acquire();
-    if (!lease.ok()) return std::move(lease).error();
-    try {
-      pqxx::work tx(lease->conn());
+    return on_lease<std::invoke_result_t<F, pqxx::work&>>([&](pqxx::connection& conn) {
+      pqxx::work tx(conn);
       auto result = f(tx);
       if (result.ok()) tx.commit();
       return result;
-    } catch (...) {
-      if (!lease->conn().is_open()) lease->discard();
-      return error_from_exception(std::current_exception());
-    }
+    });
   }
 
   // Runs f(pqxx::transaction_base&) on a pooled connection without BEGIN/COMMIT: for work that is
   // one statement (atomic by itself), one round trip instead of three. Errors as above.
   template <typename F>
   auto with_autocommit(F&& f) -> std::invoke_result_t<F, pqxx::transaction_base&> {
-    auto lease = acquire();
-    if (!lease.ok()) return std::move(lease).error();
-    try {
-      pqxx::nontransaction tx(lease->conn());
-      return f(static_cast<pqxx::transaction_base&>(tx));
-    } catch (...) {
-      if (!lease->conn().is_open()) lease->discard();
-      return error_from_exception(std::current_exception());
-    }
+    return on_lease<std::invoke_result_t<F, pqxx::transaction_base&>>(
+        [&](pqxx::connection& conn) {
+          pqxx::nontransaction tx(conn);
+          return f(static_cast<pqxx::transaction_base&>(tx));
+        });
   }
 
   // SELECT 1 on a pooled connection.
@@ -105,6 +96,20 @@ class Database {
   const Options& options() const { return options_; }
 
  private:
+  // g(pqxx::connection&) on a pooled connection; an exception becomes an Error and a connection
+  // it broke is closed instead of going back to the pool.
+  template <typename R, typename G>
+  R on_lease(G&& g) {
+    auto lease = acquire();
+    if (!lease.ok()) return std::move(lease).error();
+    try {
+      return g(lease->conn());
+    } catch (...) {
+      if (!lease->conn().is_open()) lease->discard();
+      return error_from_exception(std::current_exception());
+    }
+  }
+
   explicit Database(Options options) : options_(std::move(options)) {}
   Result<std::unique_ptr<pqxx::connection>> connect();
   void give_back(std::unique_ptr<pqxx::connection> conn, bool discard);
