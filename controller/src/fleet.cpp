@@ -1,7 +1,6 @@
 #include "reclothes/controller/fleet.h"
 
 #include <algorithm>
-#include <map>
 #include <set>
 
 #include "reclothes/common/bytes.h"
@@ -276,18 +275,15 @@ bool apply_state(pqxx::transaction_base& tx, const std::string& box_id, const ms
                  const nlohmann::json& raw_body, std::int64_t now_ms) {
   // One statement for the box row and all its compartments (a state report of 24 compartments
   // was 25 round trips; B7 measures ingest with 10,000 boxes). Only compartments registered for
-  // the box are updated: the box cannot invent new ones. The message parser refuses a compartment
-  // listed twice; were one to come through, its last entry would count, as when the rows were
-  // updated one by one.
-  std::map<int, const msg::CompartmentState*> latest;
-  for (const auto& c : state.compartments) latest[c.id] = &c;
+  // the box are updated: the box cannot invent new ones. A compartment is listed at most once
+  // (the message parser refuses a report that lists one twice).
   nlohmann::json rows = nlohmann::json::array();
-  for (const auto& [id, c] : latest) {
-    rows.push_back({{"number", id},
-                    {"state", c->state},
-                    {"door_open", c->door_open},
-                    {"fill_percent", c->fill_percent ? nlohmann::json(*c->fill_percent)
-                                                     : nlohmann::json()}});
+  for (const auto& c : state.compartments) {
+    rows.push_back({{"number", c.id},
+                    {"state", c.state},
+                    {"door_open", c.door_open},
+                    {"fill_percent", c.fill_percent ? nlohmann::json(*c.fill_percent)
+                                                    : nlohmann::json()}});
   }
   const auto r = exec_hot(
       tx, "apply_state",
@@ -296,9 +292,8 @@ bool apply_state(pqxx::transaction_base& tx, const std::string& box_id, const ms
       "c AS (UPDATE compartments SET state = x.state, door_open = x.door_open, "
       "fill_percent = x.fill_percent, updated_at = $3::timestamptz FROM b, "
       "jsonb_to_recordset($4::jsonb) AS x(number int, state text, door_open boolean, "
-      "fill_percent int) WHERE compartments.box_id = b.id AND compartments.number = x.number "
-      "RETURNING 1) "
-      "SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM c)",
+      "fill_percent int) WHERE compartments.box_id = b.id AND compartments.number = x.number) "
+      "SELECT count(*) FROM b",
       box_id, raw_body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), ts(now_ms),
       rows.dump());
   return r[0][0].as<std::int64_t>() > 0;
