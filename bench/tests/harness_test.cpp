@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -214,12 +215,27 @@ int run_report(const std::filesystem::path& dir, const std::filesystem::path& do
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-TEST(BenchReport, WritesTheSummaryAndReplacesOnlyTheDocsBlock) {
-  auto scratch = ScratchDir::create(std::filesystem::temp_directory_path(), "bench-test-");
-  ASSERT_TRUE(scratch.ok()) << scratch.error().to_string();
-  const std::filesystem::path dir = scratch->path() / "out";
-  auto out = Output::open(dir);
-  ASSERT_TRUE(out.ok());
+// A run's output directory with its Output, and the doc beside it.
+class BenchReport : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto scratch = ScratchDir::create(std::filesystem::temp_directory_path(), "bench-test-");
+    ASSERT_TRUE(scratch.ok()) << scratch.error().to_string();
+    scratch_.emplace(std::move(scratch).value());
+    dir = scratch_->path() / "out";
+    doc = scratch_->path() / "performance.md";
+    auto opened = Output::open(dir);
+    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
+    out.emplace(std::move(opened).value());
+  }
+
+  std::optional<ScratchDir> scratch_;
+  std::filesystem::path dir;
+  std::filesystem::path doc;
+  std::optional<Output> out;
+};
+
+TEST_F(BenchReport, WritesTheSummaryAndReplacesOnlyTheDocsBlock) {
   Record b2 = b2_like(6512, 9830);
   auto series = out->write_samples("B2", "journal commit", "ms", {0.1, 0.2, 0.3});
   ASSERT_TRUE(series.ok());
@@ -227,7 +243,6 @@ TEST(BenchReport, WritesTheSummaryAndReplacesOnlyTheDocsBlock) {
   ASSERT_TRUE(out->add(b2).ok());
   ASSERT_TRUE(out->add(b2_like(4000, 9830)).ok());
 
-  const std::filesystem::path doc = scratch->path() / "performance.md";
   std::ofstream(doc) << "# Before\n<!-- bench-summary:begin -->\nold table\n"
                         "<!-- bench-summary:end -->\n## After\n";
   ASSERT_EQ(run_report(dir, doc), 0) << slurp(dir / "report.out");
@@ -253,15 +268,9 @@ TEST(BenchReport, WritesTheSummaryAndReplacesOnlyTheDocsBlock) {
   EXPECT_EQ(text.substr(text.size() - tail.size()), tail) << text;
 }
 
-TEST(BenchReport, RefusesADocWithoutTheBlockAndAResultLineThatIsNotJson) {
-  auto scratch = ScratchDir::create(std::filesystem::temp_directory_path(), "bench-test-");
-  ASSERT_TRUE(scratch.ok()) << scratch.error().to_string();
-  const std::filesystem::path dir = scratch->path() / "out";
-  auto out = Output::open(dir);
-  ASSERT_TRUE(out.ok());
+TEST_F(BenchReport, RefusesADocWithoutTheBlockAndAResultLineThatIsNotJson) {
   ASSERT_TRUE(out->add(b2_like(6512, 9830)).ok());
 
-  const std::filesystem::path doc = scratch->path() / "performance.md";
   const std::string unmarked = "# Performance\nno block here\n";
   std::ofstream(doc) << unmarked;
   EXPECT_EQ(run_report(dir, doc), 1);

@@ -117,16 +117,20 @@ class BoxProcessTest : public ::testing::Test {
   void TearDown() override {
     if (fifo_ >= 0) ::close(fifo_);
     if (::testing::Test::HasFailure()) {
-      std::ifstream log(log_path());
-      std::stringstream text;
-      text << log.rdbuf();
-      const std::string all = text.str();
+      const std::string all = log_text();
       std::cerr << "---- end of box log ----\n"
                 << (all.size() > 6000 ? all.substr(all.size() - 6000) : all) << "\n";
     }
   }
 
   std::filesystem::path log_path() const { return dir_->path() / "box.log"; }
+  // Everything the box processes have logged so far.
+  std::string log_text() const {
+    std::ifstream log(log_path());
+    std::stringstream text;
+    text << log.rdbuf();
+    return text.str();
+  }
   std::filesystem::path journal_path() const { return dir_->path() / "journal.db"; }
 
   // pulse_ms: every compartment's pulse; the sim daemon blocks for it like the board does.
@@ -417,16 +421,14 @@ TEST_F(BoxProcessTest, MalformedPayloadsAreLoggedAndIgnored) {
   auto stopped = box->stop(10s);
   ASSERT_TRUE(stopped.ok());
   EXPECT_EQ(*stopped, 0);
-  std::ifstream log(log_path());
-  std::stringstream text;
-  text << log.rdbuf();
-  EXPECT_NE(text.str().find("sync: dropped message on reclothes/v1/boxes/box-proc-1/acks"),
+  const std::string text = log_text();
+  EXPECT_NE(text.find("sync: dropped message on reclothes/v1/boxes/box-proc-1/acks"),
             std::string::npos);
-  EXPECT_NE(text.str().find("sync: dropped message on reclothes/v1/boxes/box-proc-1/commands"),
+  EXPECT_NE(text.find("sync: dropped message on reclothes/v1/boxes/box-proc-1/commands"),
             std::string::npos);
-  EXPECT_NE(text.str().find("sync: dropped message on reclothes/v1/boxes/box-proc-1/config"),
+  EXPECT_NE(text.find("sync: dropped message on reclothes/v1/boxes/box-proc-1/config"),
             std::string::npos);
-  EXPECT_NE(text.str().find("ack upto 1000000 refused"), std::string::npos);
+  EXPECT_NE(text.find("ack upto 1000000 refused"), std::string::npos);
 }
 
 TEST_F(BoxProcessTest, KilledDuringAPulseRecordsUnlockUnknownAndNeverPulsesAgain) {
@@ -597,13 +599,11 @@ TEST_F(BoxProcessTest, KilledAtRandomPointsTwentyTimesLosesNothingAndNeverUnlock
   // A kill can land before a process finished its start-up (100 ms after the spawn, under ASan
   // on a busy machine): that process never booted, and journaled no boot event. Every process
   // that logged "started" (after its boot event's commit) has one, and none has two.
-  std::ifstream log(log_path());
-  std::stringstream log_text;
-  log_text << log.rdbuf();
+  const std::string text = log_text();
+  const std::string start_line = std::string(kBox) + " started: ";
   std::size_t started = 0;
-  for (auto at = log_text.str().find(std::string(kBox) + " started: ");
-       at != std::string::npos;
-       at = log_text.str().find(std::string(kBox) + " started: ", at + 1)) {
+  for (auto at = text.find(start_line); at != std::string::npos;
+       at = text.find(start_line, at + 1)) {
     ++started;
   }
   const auto boots = with_kind(journal->events, msg::EventKind::kBoot).size();
