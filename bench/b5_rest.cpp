@@ -67,10 +67,10 @@ constexpr std::size_t kPlotSamples = 50000;  // per sample file; the statistics 
 constexpr const char* kPassword = "bench password 1";
 
 struct B5Options {
-  int connections = 8;      // C: wrk connections and pgbench clients
-  int threads = 8;          // the public listener's threads (the controller's default)
-  int many = 1000;          // connections of the keep-alive test
-  int pace_ms = 1000;       // paced keep-alive test: mean gap between a connection's requests
+  int connections = 8;  // C: wrk connections and pgbench clients
+  int threads = 8;      // the public listener's threads (the controller's default)
+  int many = 1000;      // connections of the keep-alive test
+  int pace_ms = 1000;   // paced keep-alive test: mean gap between a connection's requests
   int products = 1000;
   int round_seconds = 0;  // 0: 5 (quick: 2)
   int rounds = 0;         // 0: 3 (quick: 1)
@@ -331,8 +331,8 @@ class StarvationWatch {
   explicit StarvationWatch(int port) : port_(port) {}
 
   void sample(SteadyClock::time_point now) {
-    const std::string cmd = "ss -tinH state established '( sport = :" + std::to_string(port_) +
-                            " )' 2>/dev/null";
+    const std::string cmd =
+        "ss -tinH state established '( sport = :" + std::to_string(port_) + " )' 2>/dev/null";
     FILE* f = ::popen(cmd.c_str(), "r");
     if (f == nullptr) return;
     std::string text;
@@ -365,8 +365,8 @@ class StarvationWatch {
     std::size_t waiting = 0;
     for (auto it = since_.begin(); it != since_.end();) {
       const auto s = seen.find(it->first);
-      const bool same = s != seen.end() && s->second.unread > 0 &&
-                        s->second.received == it->second.received;
+      const bool same =
+          s != seen.end() && s->second.unread > 0 && s->second.received == it->second.received;
       it = same ? std::next(it) : since_.erase(it);
     }
     for (const auto& [addr, s] : seen) {
@@ -852,14 +852,13 @@ Status run(Output& out, const CommonOptions& options, B5Options o) {
   const std::string many = format_number(o.many, 0);
   const int threads = o.threads;
   const pid_t cpid = ctl.process->pid();
-  std::cout << "B5: " << many << " keep-alive connections, " << threads
-            << " listener threads (pid " << cpid << "), " << o.many_seconds
-            << " s closed loop, then paced ..." << std::endl;
+  std::cout << "B5: " << many << " keep-alive connections, " << threads << " listener threads (pid "
+            << cpid << "), " << o.many_seconds << " s closed loop, then paced ..." << std::endl;
   for (const bool paced : {false, true}) {
     const std::string tag = std::string(paced ? "paced-" : "closed-") + std::to_string(threads);
     const double cpu0 = cpu_seconds(cpid);
-    RC_ASSIGN_OR_RETURN(const WrkRun r, run_wrk(o, paced ? paced_lua : get_lua, ctl.public_port,
-                                                2, o.many, o.many_seconds, dir, tag));
+    RC_ASSIGN_OR_RETURN(const WrkRun r, run_wrk(o, paced ? paced_lua : get_lua, ctl.public_port, 2,
+                                                o.many, o.many_seconds, dir, tag));
     const double cpu_pct = 100 * (cpu_seconds(cpid) - cpu0) / std::max(r.seconds, 1e-9);
     const double rss = status_field(cpid, "VmRSS");
     const double nthreads = status_field(cpid, "Threads");

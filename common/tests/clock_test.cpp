@@ -31,8 +31,10 @@ TEST(SystemClock, IsNearTheOperatingSystemsTime) {
   auto before = std::chrono::system_clock::now();
   std::int64_t ms = clock.wall_ms();
   auto after = std::chrono::system_clock::now();
-  EXPECT_GE(ms, std::chrono::duration_cast<std::chrono::milliseconds>(before.time_since_epoch()).count());
-  EXPECT_LE(ms, std::chrono::duration_cast<std::chrono::milliseconds>(after.time_since_epoch()).count());
+  EXPECT_GE(
+      ms, std::chrono::duration_cast<std::chrono::milliseconds>(before.time_since_epoch()).count());
+  EXPECT_LE(
+      ms, std::chrono::duration_cast<std::chrono::milliseconds>(after.time_since_epoch()).count());
   auto m1 = clock.monotonic();
   auto m2 = clock.monotonic();
   EXPECT_LE(m1, m2);

@@ -1,9 +1,9 @@
 // reclothes-token: make, sign, inspect and verify QR access tokens from the command line.
 // For developers and technicians: "what does this token say, and would box X accept it now?"
-#include <CLI/CLI.hpp>
 #include <ZXing/BitMatrix.h>
 #include <ZXing/MultiFormatWriter.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Make, sign, inspect and verify ReClothes QR access tokens."};
   app.require_subcommand(1);
 
-  auto* keygen = app.add_subcommand("keygen", "Generate a P-256 signing key (PEM) and print its public key");
+  auto* keygen =
+      app.add_subcommand("keygen", "Generate a P-256 signing key (PEM) and print its public key");
   std::string key_out;
   int key_id = 1;
   keygen->add_option("--out", key_out, "Write the private key here (mode 0600)")->required();
@@ -111,12 +112,21 @@ int main(int argc, char** argv) {
 
   if (keygen->parsed()) {
     auto signer = TokenSigner::generate(static_cast<std::uint16_t>(key_id));
-    if (!signer) { std::cerr << "error: " << signer.error().message << "\n"; return 1; }
+    if (!signer) {
+      std::cerr << "error: " << signer.error().message << "\n";
+      return 1;
+    }
     auto pem = signer->private_pem();
     auto pub = signer->public_pem();
-    if (!pem || !pub) { std::cerr << "error: cannot export key\n"; return 1; }
+    if (!pem || !pub) {
+      std::cerr << "error: cannot export key\n";
+      return 1;
+    }
     std::FILE* f = std::fopen(key_out.c_str(), "wx");
-    if (!f) { std::cerr << "error: cannot create " << key_out << " (does it exist already?)\n"; return 1; }
+    if (!f) {
+      std::cerr << "error: cannot create " << key_out << " (does it exist already?)\n";
+      return 1;
+    }
     std::fputs(pem->c_str(), f);
     std::fclose(f);
     std::cout << *pub;
@@ -124,19 +134,34 @@ int main(int argc, char** argv) {
   }
   if (sign->parsed()) {
     auto pem = read_file(key_file);
-    if (!pem) { std::cerr << "error: " << pem.error().message << "\n"; return 1; }
+    if (!pem) {
+      std::cerr << "error: " << pem.error().message << "\n";
+      return 1;
+    }
     auto signer = TokenSigner::from_private_pem(static_cast<std::uint16_t>(key_id), *pem);
-    if (!signer) { std::cerr << "error: " << signer.error().message << "\n"; return 1; }
+    if (!signer) {
+      std::cerr << "error: " << signer.error().message << "\n";
+      return 1;
+    }
     auto act = token_action_from_string(action);
-    if (!act) { std::cerr << "error: unknown action '" << action << "'\n"; return 2; }
+    if (!act) {
+      std::cerr << "error: unknown action '" << action << "'\n";
+      return 2;
+    }
     auto id = random_bytes(kTokenIdBytes);
-    if (!id) { std::cerr << "error: " << id.error().message << "\n"; return 1; }
+    if (!id) {
+      std::cerr << "error: " << id.error().message << "\n";
+      return 1;
+    }
     TokenClaims c;
     std::copy(id->begin(), id->end(), c.token_id.begin());
     c.action = *act;
     c.box_id = box;
     for (int n : compartments) {
-      if (n < 1 || n > 255) { std::cerr << "error: compartment " << n << " is outside 1..255\n"; return 2; }
+      if (n < 1 || n > 255) {
+        std::cerr << "error: compartment " << n << " is outside 1..255\n";
+        return 2;
+      }
       c.compartments.push_back(static_cast<std::uint8_t>(n));
     }
     std::sort(c.compartments.begin(), c.compartments.end());
@@ -144,7 +169,10 @@ int main(int argc, char** argv) {
     c.not_before = clock.wall_seconds();
     c.expires = c.not_before + minutes * 60;
     auto text = signer->sign(c);
-    if (!text) { std::cerr << "error: " << text.error().message << "\n"; return 2; }
+    if (!text) {
+      std::cerr << "error: " << text.error().message << "\n";
+      return 2;
+    }
     std::cout << *text << "\n";
     if (qr) print_qr(*text);
     return 0;
@@ -160,7 +188,10 @@ int main(int argc, char** argv) {
   }
   if (verify->parsed()) {
     auto pem = read_file(pub_file);
-    if (!pem) { std::cerr << "error: " << pem.error().message << "\n"; return 1; }
+    if (!pem) {
+      std::cerr << "error: " << pem.error().message << "\n";
+      return 1;
+    }
     TrustedKeys keys;
     if (auto st = keys.add(static_cast<std::uint16_t>(key_id), *pem); !st) {
       std::cerr << "error: " << st.error().message << "\n";

@@ -1,7 +1,6 @@
 #include "reclothes/controller/controller.h"
 
 #include "reclothes/controller/domain/domain.h"
-
 #include "reclothes/controller/fleet.h"
 #include "reclothes/controller/migrations.h"
 

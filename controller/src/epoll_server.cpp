@@ -33,9 +33,7 @@ constexpr std::size_t kRecvChunk = 16 * 1024;
 constexpr std::size_t kSendThreshold = 64 * 1024;  // a larger response leaves in pieces
 constexpr std::chrono::milliseconds kSweepInterval{250};
 
-std::string errno_text(const char* what) {
-  return std::string(what) + ": " + std::strerror(errno);
-}
+std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 void address_of(const sockaddr_storage& sa, std::string& ip, int& port) {
   char buf[INET6_ADDRSTRLEN] = {};
@@ -102,9 +100,7 @@ struct EpollHttpServer::Conn {
   Clock::time_point last_active;
   std::optional<Clock::time_point> partial_since;  // part of a request is buffered
 
-  std::string_view pending() const {
-    return std::string_view(in).substr(in_off);
-  }
+  std::string_view pending() const { return std::string_view(in).substr(in_off); }
   // Offset (from in_off) just past the blank line ending the next request's headers.
   std::optional<std::size_t> headers_end() const {
     const auto p = pending().find("\r\n\r\n");
@@ -268,24 +264,23 @@ Result<int> EpollHttpServer::bind_listener(const std::string& host, int port) {
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* found = nullptr;
   const auto service = std::to_string(port);
-  if (const int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints,
-                                   &found);
+  if (const int rc =
+          ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
       rc != 0) {
     return make_error(ErrorCode::kInvalidArgument,
                       "cannot resolve listen address " + host + ": " + gai_strerror(rc));
   }
   std::string last_error = "no address";
   for (auto* ai = found; ai != nullptr; ai = ai->ai_next) {
-    const int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                            ai->ai_protocol);
+    const int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
       last_error = errno_text("socket");
       continue;
     }
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-        ::listen(fd, options_.backlog) != 0) {
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, options_.backlog) != 0) {
       last_error = errno_text("bind");
       ::close(fd);
       continue;
@@ -295,8 +290,8 @@ Result<int> EpollHttpServer::bind_listener(const std::string& host, int port) {
   }
   ::freeaddrinfo(found);
   if (listen_fd_ < 0) {
-    return make_error(ErrorCode::kUnavailable, "cannot listen on " + host + ":" + service + " (" +
-                                                   last_error + ")");
+    return make_error(ErrorCode::kUnavailable,
+                      "cannot listen on " + host + ":" + service + " (" + last_error + ")");
   }
   sockaddr_storage sa{};
   socklen_t len = sizeof sa;
@@ -431,8 +426,8 @@ void EpollHttpServer::accept_all() {
     conn->last_active = Clock::now();
 
     std::lock_guard lock(mu_);
-    conn->key = (static_cast<std::uint64_t>(next_generation_++) << 32) |
-                static_cast<std::uint32_t>(fd);
+    conn->key =
+        (static_cast<std::uint64_t>(next_generation_++) << 32) | static_cast<std::uint32_t>(fd);
     if (next_generation_ == 0) next_generation_ = 1;
     conns_[fd] = conn;
     ++stats_.accepted;
@@ -496,7 +491,8 @@ void EpollHttpServer::sweep() {
     for (const auto& [fd, conn] : conns_) {
       if (conn->busy) continue;
       if (conn->partial_since) {
-        if (now - *conn->partial_since > options_.request_timeout) expired.emplace_back(conn, false);
+        if (now - *conn->partial_since > options_.request_timeout)
+          expired.emplace_back(conn, false);
       } else if (now - conn->last_active > options_.idle_timeout) {
         expired.emplace_back(conn, true);
       }

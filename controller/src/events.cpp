@@ -31,9 +31,9 @@ Result<ApplyOutcome> EventApplier::apply(Database& db, const std::string& box_id
 
   return db.with_transaction([&](pqxx::work& tx) -> Result<ApplyOutcome> {
     ApplyOutcome out;
-    const auto rows = exec_hot(
-        tx, "apply_lock_box", "SELECT status, last_applied_seq FROM boxes WHERE id = $1 FOR UPDATE",
-        box_id);
+    const auto rows =
+        exec_hot(tx, "apply_lock_box",
+                 "SELECT status, last_applied_seq FROM boxes WHERE id = $1 FOR UPDATE", box_id);
     if (rows.empty()) {
       out.kind = ApplyOutcome::Kind::kUnknownBox;
       return out;
@@ -81,10 +81,11 @@ Result<ApplyOutcome> EventApplier::apply(Database& db, const std::string& box_id
                "SELECT $1, x.seq, x.kind, x.at::timestamptz, x.compartment, x.payload, "
                "$3::timestamptz FROM jsonb_to_recordset($2::jsonb) AS x(seq bigint, kind text, "
                "at text, compartment int, payload jsonb)",
-               box_id, rows_to_insert.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+               box_id,
+               rows_to_insert.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                ts(now_ms));
-      exec_hot(tx, "apply_last_seq", "UPDATE boxes SET last_applied_seq = $2 WHERE id = $1",
-               box_id, static_cast<std::int64_t>(last));
+      exec_hot(tx, "apply_last_seq", "UPDATE boxes SET last_applied_seq = $2 WHERE id = $1", box_id,
+               static_cast<std::int64_t>(last));
     }
     out.ack_upto = last;
     return out;
@@ -95,42 +96,38 @@ namespace {
 
 Status open_fault(pqxx::work& tx, const BoxEventContext& ctx, const msg::Event& e,
                   std::string_view kind) {
-  exec_hot(
-      tx, "apply_open_fault",
-      "INSERT INTO box_faults (box_id, compartment, kind, event_seq, opened_at, detail) "
-      "VALUES ($1, $2, $3, $4, $5::timestamptz, $6)",
-      ctx.box_id, e.compartment, std::string(kind), static_cast<std::int64_t>(e.seq),
-      ts(ctx.now_ms), e.detail ? e.detail : e.reason);
+  exec_hot(tx, "apply_open_fault",
+           "INSERT INTO box_faults (box_id, compartment, kind, event_seq, opened_at, detail) "
+           "VALUES ($1, $2, $3, $4, $5::timestamptz, $6)",
+           ctx.box_id, e.compartment, std::string(kind), static_cast<std::int64_t>(e.seq),
+           ts(ctx.now_ms), e.detail ? e.detail : e.reason);
   return ok_status();
 }
 
 void clear_faults(pqxx::work& tx, const BoxEventContext& ctx, std::optional<int> compartment,
                   std::string_view kinds_sql) {
-  exec_hot(
-      tx, "apply_clear_faults " + std::string(kinds_sql),
-      "UPDATE box_faults SET cleared_at = $3::timestamptz WHERE box_id = $1 AND "
-      "cleared_at IS NULL AND compartment IS NOT DISTINCT FROM $2 AND kind IN (" +
-          std::string(kinds_sql) + ")",
-      ctx.box_id, compartment, ts(ctx.now_ms));
+  exec_hot(tx, "apply_clear_faults " + std::string(kinds_sql),
+           "UPDATE box_faults SET cleared_at = $3::timestamptz WHERE box_id = $1 AND "
+           "cleared_at IS NULL AND compartment IS NOT DISTINCT FROM $2 AND kind IN (" +
+               std::string(kinds_sql) + ")",
+           ctx.box_id, compartment, ts(ctx.now_ms));
 }
 
 void set_compartment(pqxx::work& tx, const BoxEventContext& ctx, const msg::Event& e,
                      std::optional<std::string> state, std::optional<bool> door_open) {
   if (!e.compartment) return;
-  exec_hot(
-      tx, "apply_set_compartment",
-      "UPDATE compartments SET state = COALESCE($3, state), door_open = COALESCE($4, "
-      "door_open), updated_at = $5::timestamptz WHERE box_id = $1 AND number = $2",
-      ctx.box_id, *e.compartment, state, door_open, ts(ctx.now_ms));
+  exec_hot(tx, "apply_set_compartment",
+           "UPDATE compartments SET state = COALESCE($3, state), door_open = COALESCE($4, "
+           "door_open), updated_at = $5::timestamptz WHERE box_id = $1 AND number = $2",
+           ctx.box_id, *e.compartment, state, door_open, ts(ctx.now_ms));
 }
 
 void mark_command_executed(pqxx::work& tx, const BoxEventContext& ctx, const msg::Event& e) {
   if (!e.command_id) return;
-  exec_hot(
-      tx, "apply_command_executed",
-      "UPDATE box_commands SET executed_seq = $3 WHERE id = $1 AND box_id = $2 AND "
-      "executed_seq IS NULL",
-      *e.command_id, ctx.box_id, static_cast<std::int64_t>(e.seq));
+  exec_hot(tx, "apply_command_executed",
+           "UPDATE box_commands SET executed_seq = $3 WHERE id = $1 AND box_id = $2 AND "
+           "executed_seq IS NULL",
+           *e.command_id, ctx.box_id, static_cast<std::int64_t>(e.seq));
 }
 
 }  // namespace
@@ -198,11 +195,10 @@ void register_core_event_hooks(EventApplier& applier) {
   });
   applier.on(K::kFillLevel, [](pqxx::work& tx, const BoxEventContext& ctx, const msg::Event& e) {
     if (e.compartment && e.fill_percent) {
-      exec_hot(
-          tx, "apply_fill_level",
-          "UPDATE compartments SET fill_percent = $3, updated_at = $4::timestamptz "
-          "WHERE box_id = $1 AND number = $2",
-          ctx.box_id, *e.compartment, *e.fill_percent, ts(ctx.now_ms));
+      exec_hot(tx, "apply_fill_level",
+               "UPDATE compartments SET fill_percent = $3, updated_at = $4::timestamptz "
+               "WHERE box_id = $1 AND number = $2",
+               ctx.box_id, *e.compartment, *e.fill_percent, ts(ctx.now_ms));
     }
     return ok_status();
   });

@@ -258,8 +258,8 @@ nlohmann::json list_commands(pqxx::work& tx, const std::string& box_id, int limi
   return {{"items", items}};
 }
 
-bool apply_status(pqxx::transaction_base& tx, const std::string& box_id,
-                  const msg::Status& status, std::int64_t now_ms) {
+bool apply_status(pqxx::transaction_base& tx, const std::string& box_id, const msg::Status& status,
+                  std::int64_t now_ms) {
   // A box that reports in for the first time becomes active; a decommissioned box stays so.
   const auto r = exec_hot(
       tx, "apply_status",
@@ -279,11 +279,11 @@ bool apply_state(pqxx::transaction_base& tx, const std::string& box_id, const ms
   // (the message parser refuses a report that lists one twice).
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& c : state.compartments) {
-    rows.push_back({{"number", c.id},
-                    {"state", c.state},
-                    {"door_open", c.door_open},
-                    {"fill_percent", c.fill_percent ? nlohmann::json(*c.fill_percent)
-                                                    : nlohmann::json()}});
+    rows.push_back(
+        {{"number", c.id},
+         {"state", c.state},
+         {"door_open", c.door_open},
+         {"fill_percent", c.fill_percent ? nlohmann::json(*c.fill_percent) : nlohmann::json()}});
   }
   const auto r = exec_hot(
       tx, "apply_state",

@@ -213,9 +213,9 @@ Result<std::pair<std::string, std::vector<std::string>>> compile_path_template(
       // A parameter is a whole segment ("/boxes/{box_id}/open"): the router matches by segment.
       if (i == 0 || path_template[i - 1] != '/' ||
           (close + 1 < path_template.size() && path_template[close + 1] != '/')) {
-        return make_error(ErrorCode::kInvalidArgument,
-                          "a parameter must be a whole path segment in " +
-                              std::string(path_template));
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            "a parameter must be a whole path segment in " + std::string(path_template));
       }
       const auto name = path_template.substr(i + 1, close - i - 1);
       const auto pattern = path_param_pattern(name);

@@ -13,10 +13,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     .Name("http_request_duration_seconds")
                     .Help("HTTP request latency by listener, route template and method")
                     .Register(*registry_);
-  rejected_ = &prometheus::BuildCounter()
-                   .Name("box_events_rejected_total")
-                   .Help("Box messages not applied (events, status, state, command results), by reason")
-                   .Register(*registry_);
+  rejected_ =
+      &prometheus::BuildCounter()
+           .Name("box_events_rejected_total")
+           .Help("Box messages not applied (events, status, state, command results), by reason")
+           .Register(*registry_);
   mqtt_messages_ = &prometheus::BuildCounter()
                         .Name("mqtt_messages_received_total")
                         .Help("MQTT messages received by topic leaf")
@@ -33,8 +34,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                            .Add({});
   queue_overflows_ = &prometheus::BuildCounter()
                           .Name("mqtt_queue_overflow_total")
-                          .Help("Box messages queued beyond mqtt.queue_capacity because the apply "
-                                "worker was behind for longer than the callback may wait")
+                          .Help(
+                              "Box messages queued beyond mqtt.queue_capacity because the apply "
+                              "worker was behind for longer than the callback may wait")
                           .Register(*registry_)
                           .Add({});
   mqtt_connected_ = &prometheus::BuildGauge()
@@ -53,10 +55,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   const auto gauge = [this](const char* name, const char* help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
   };
-  cache_hits_ = counter("session_cache_hits_total",
-                        "Customer requests authenticated from the session cache");
-  cache_misses_ = counter("session_cache_misses_total",
-                          "Customer session lookups that went to the database");
+  cache_hits_ =
+      counter("session_cache_hits_total", "Customer requests authenticated from the session cache");
+  cache_misses_ =
+      counter("session_cache_misses_total", "Customer session lookups that went to the database");
   cache_invalidations_ = counter("session_cache_invalidations_total",
                                  "Session changes applied to the cache (notifications and this "
                                  "replica's own logouts and erasures)");

@@ -1,9 +1,8 @@
 #include "reclothes/controller/session_cache.h"
 
-#include <pqxx/pqxx>
-
 #include <algorithm>
 #include <charconv>
+#include <pqxx/pqxx>
 
 namespace reclothes::controller {
 namespace {
@@ -99,9 +98,10 @@ void SessionCache::run() {
       const bool was = listening_.load();
       set_listening(false);
       if (was) {
-        log_.warn("session cache: lost the listening connection; every request is checked in the "
-                  "database until it is back",
-                  {{"error", std::string(e.what())}});
+        log_.warn(
+            "session cache: lost the listening connection; every request is checked in the "
+            "database until it is back",
+            {{"error", std::string(e.what())}});
       } else {
         log_.warn("session cache: cannot listen for session changes; retrying",
                   {{"error", std::string(e.what())}});

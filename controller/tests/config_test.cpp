@@ -33,10 +33,8 @@ TEST(Config, FullConfigIsRead) {
   auto j = minimal();
   j["internal_allow"] = {"10.0.0.0/8", "fd00::/8"};
   j["http"] = {{"body_limit_bytes", 1024}};
-  j["sessions"] = {{"customer_ttl_s", 60},
-                   {"staff_ttl_s", 30},
-                   {"cache_ttl_ms", 0},
-                   {"cache_max_entries", 50}};
+  j["sessions"] = {
+      {"customer_ttl_s", 60}, {"staff_ttl_s", 30}, {"cache_ttl_ms", 0}, {"cache_max_entries", 50}};
   j["passwords"] = {{"opslimit", 1}, {"memlimit_bytes", 8192}, {"min_length", 12}};
   j["throttle"] = {
       {"window_s", 10}, {"max_failures_per_account", 3}, {"max_failures_per_address", 7}};
@@ -73,7 +71,10 @@ TEST(Config, ErrorsNameTheField) {
        "/public_listener/port"},
       {"unknown key", [](auto& j) { j["mqtt"]["urii"] = "x"; }, "/mqtt/urii"},
       {"unknown top key", [](auto& j) { j["extra"] = 1; }, "/extra"},
-      {"negative cache ttl", [](auto& j) { j["sessions"] = {{"cache_ttl_ms", -1}}; },
+      {"negative cache ttl",
+       [](auto& j) {
+         j["sessions"] = {{"cache_ttl_ms", -1}};
+       },
        "/sessions/cache_ttl_ms"},
       {"bad cidr",
        [](auto& j) {

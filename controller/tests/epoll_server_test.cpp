@@ -97,7 +97,8 @@ class Socket {
 
  private:
   bool fill(Clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
@@ -169,7 +170,8 @@ TEST_F(EpollServerTest, ServesFarMoreKeepAliveConnectionsThanThreads) {
   // two would wait for an idle connection to time out.
   for (int round = 0; round < 2; ++round) {
     for (int i = 0; i < kConnections; ++i) {
-      ASSERT_TRUE(socks[static_cast<std::size_t>(i)].send(get("/echo?i=" + std::to_string(round * 1000 + i))));
+      ASSERT_TRUE(socks[static_cast<std::size_t>(i)].send(
+          get("/echo?i=" + std::to_string(round * 1000 + i))));
     }
     for (int k = 0; k < kConnections; ++k) {
       const int i = round == 0 ? k : kConnections - 1 - k;

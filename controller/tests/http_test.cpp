@@ -38,8 +38,8 @@ TEST(Router, ParametersHoldOnlyTheirRulesValues) {
                    Access::anyone(), "k", false, BodyKind::kNone, std::nullopt, "", ok_handler});
   router.add(Route{Listener::kBoth, HttpMethod::kGet, "/v1/tokens/{token_id}", Access::anyone(),
                    "t", false, BodyKind::kNone, std::nullopt, "", ok_handler});
-  router.add(Route{Listener::kBoth, HttpMethod::kGet, "/openapi.json", Access::anyone(), "o",
-                   false, BodyKind::kNone, std::nullopt, "", ok_handler});
+  router.add(Route{Listener::kBoth, HttpMethod::kGet, "/openapi.json", Access::anyone(), "o", false,
+                   BodyKind::kNone, std::nullopt, "", ok_handler});
   const auto hit = [&](std::string_view path) {
     return router.match(Listener::kPublic, HttpMethod::kGet, path).route != nullptr;
   };
@@ -49,11 +49,11 @@ TEST(Router, ParametersHoldOnlyTheirRulesValues) {
   EXPECT_EQ(m.params.at("key_id"), "12345");
   EXPECT_TRUE(hit("/v1/boxes/" + std::string(32, 'a') + "/keys/1"));
   EXPECT_FALSE(hit("/v1/boxes/" + std::string(33, 'a') + "/keys/1"));  // too long
-  EXPECT_FALSE(hit("/v1/boxes/b1/keys/123456"));                         // key_id: 5 digits
+  EXPECT_FALSE(hit("/v1/boxes/b1/keys/123456"));                       // key_id: 5 digits
   EXPECT_FALSE(hit("/v1/boxes/b1/keys/1a"));
-  EXPECT_FALSE(hit("/v1/boxes//keys/1"));                                // empty parameter
+  EXPECT_FALSE(hit("/v1/boxes//keys/1"));  // empty parameter
   EXPECT_FALSE(hit("/v1/boxes/b.1/keys/1"));
-  EXPECT_FALSE(hit("/v1/boxes/b1/keys/1/"));                             // trailing slash
+  EXPECT_FALSE(hit("/v1/boxes/b1/keys/1/"));  // trailing slash
   EXPECT_FALSE(hit("/v1/boxes/b1/keys"));
   EXPECT_FALSE(hit("/v1/boxes/b1/keys/1/more"));
   EXPECT_FALSE(hit("v1/boxes/b1/keys/1"));
@@ -154,7 +154,8 @@ class StderrCapture {
   std::string take() {
     char buf[4096];
     ssize_t n;
-    while ((n = ::read(fds_[0], buf, sizeof buf)) > 0) text_.append(buf, static_cast<std::size_t>(n));
+    while ((n = ::read(fds_[0], buf, sizeof buf)) > 0)
+      text_.append(buf, static_cast<std::size_t>(n));
     return text_;
   }
 

@@ -6,8 +6,10 @@ namespace reclothes::hal {
 
 std::string_view to_string(DoorEventKind kind) {
   switch (kind) {
-    case DoorEventKind::kOpened: return "opened";
-    case DoorEventKind::kClosed: return "closed";
+    case DoorEventKind::kOpened:
+      return "opened";
+    case DoorEventKind::kClosed:
+      return "closed";
   }
   return "unknown";
 }

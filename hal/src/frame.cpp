@@ -1,7 +1,8 @@
+#include "reclothes/hal/frame.h"
+
 #include <string>
 
 #include "reclothes/hal/camera.h"
-#include "reclothes/hal/frame.h"
 
 namespace reclothes::hal {
 

@@ -53,21 +53,27 @@ std::optional<std::size_t> displayable_length(std::string_view text) {
 
 std::string_view to_string(IndicatorPattern pattern) {
   switch (pattern) {
-    case IndicatorPattern::kIdle: return "idle";
-    case IndicatorPattern::kWorking: return "working";
-    case IndicatorPattern::kAccepted: return "accepted";
-    case IndicatorPattern::kRejected: return "rejected";
-    case IndicatorPattern::kFault: return "fault";
-    case IndicatorPattern::kMaintenance: return "maintenance";
+    case IndicatorPattern::kIdle:
+      return "idle";
+    case IndicatorPattern::kWorking:
+      return "working";
+    case IndicatorPattern::kAccepted:
+      return "accepted";
+    case IndicatorPattern::kRejected:
+      return "rejected";
+    case IndicatorPattern::kFault:
+      return "fault";
+    case IndicatorPattern::kMaintenance:
+      return "maintenance";
   }
   return "unknown";
 }
 
 Status Indicator::show(IndicatorPattern pattern, std::string_view message) {
   if (to_string(pattern) == "unknown") {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "indicator pattern " + std::to_string(static_cast<int>(pattern)) +
-                          " is not a known pattern");
+    return make_error(ErrorCode::kInvalidArgument, "indicator pattern " +
+                                                       std::to_string(static_cast<int>(pattern)) +
+                                                       " is not a known pattern");
   }
   std::optional<std::size_t> length = displayable_length(message);
   if (!length) {

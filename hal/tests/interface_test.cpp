@@ -124,10 +124,10 @@ TEST(EnvironmentSensor, PassesPlausibleReadings) {
 TEST(EnvironmentSensor, TurnsImplausibleReadingsIntoIoErrors) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
-  for (EnvironmentReading bad : {EnvironmentReading{nan, 50.0}, EnvironmentReading{20.0, nan},
-                                 EnvironmentReading{inf, 50.0}, EnvironmentReading{-41.0, 50.0},
-                                 EnvironmentReading{126.0, 50.0}, EnvironmentReading{20.0, -0.5},
-                                 EnvironmentReading{20.0, 100.5}}) {
+  for (EnvironmentReading bad :
+       {EnvironmentReading{nan, 50.0}, EnvironmentReading{20.0, nan}, EnvironmentReading{inf, 50.0},
+        EnvironmentReading{-41.0, 50.0}, EnvironmentReading{126.0, 50.0},
+        EnvironmentReading{20.0, -0.5}, EnvironmentReading{20.0, 100.5}}) {
     auto reading = FixedEnvironment(bad).read();
     ASSERT_FALSE(reading.ok()) << bad.temperature_c << " " << bad.humidity_percent;
     EXPECT_EQ(reading.error().code, ErrorCode::kIo);
@@ -136,9 +136,7 @@ TEST(EnvironmentSensor, TurnsImplausibleReadingsIntoIoErrors) {
 
 class FixedTamper final : public TamperSwitch {
  private:
-  Result<bool> do_is_tampered() override {
-    return make_error(ErrorCode::kIo, "wire cut");
-  }
+  Result<bool> do_is_tampered() override { return make_error(ErrorCode::kIo, "wire cut"); }
 };
 
 TEST(TamperSwitch, PassesBackendErrorsThrough) {

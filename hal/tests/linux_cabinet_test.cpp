@@ -182,9 +182,7 @@ TEST_F(LinuxCabinetTest, TransientFailureToClearIsRetried) {
 
 TEST_F(LinuxCabinetTest, PersistentFailureToClearIsReportedAsMaybeEnergised) {
   open_ok();
-  during_pulse_ = [&] {
-    gpio_.fail_set_value(kChip, 17, EIO, LinuxCabinet::kClearAttempts);
-  };
+  during_pulse_ = [&] { gpio_.fail_set_value(kChip, 17, EIO, LinuxCabinet::kClearAttempts); };
   Status status = lock(0).pulse(300ms);
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.error().code, ErrorCode::kIo);
@@ -273,8 +271,8 @@ TEST_F(LinuxCabinetTest, FailureToReadADoorAtStartUpReleasesEverything) {
 }
 
 TEST_F(LinuxCabinetTest, DoorReadsHonourActiveLow) {
-  gpio_.set_input(kChip, 27, true);   // active-high: high = open
-  gpio_.set_input(kChip, 22, true);   // active-low: high = closed
+  gpio_.set_input(kChip, 27, true);  // active-high: high = open
+  gpio_.set_input(kChip, 22, true);  // active-low: high = closed
   open_ok();
   EXPECT_TRUE(door(0).is_open().value());
   EXPECT_FALSE(door(1).is_open().value());
@@ -322,7 +320,7 @@ TEST_F(LinuxCabinetTest, ActiveLowDoorEdgesAreInverted) {
 TEST_F(LinuxCabinetTest, EdgesThatDoNotChangeTheStateAreDropped) {
   open_ok();
   gpio_.push_edge(kChip, 27, true);
-  gpio_.push_edge(kChip, 27, true);   // a missed falling edge in between: no second "opened"
+  gpio_.push_edge(kChip, 27, true);  // a missed falling edge in between: no second "opened"
   gpio_.push_edge(kChip, 27, false);
   auto first = door(0).poll_event(0ms);
   auto second = door(0).poll_event(0ms);

@@ -428,8 +428,8 @@ TEST_F(SimCabinetTest, OneThreadDrivesDoorsWhileAnotherPolls) {
       (void)cabinet_.tamper->is_tampered();
       if (!event.value()) continue;
       if (event.value()->kind != expected[d]) in_order = false;
-      expected[d] = expected[d] == DoorEventKind::kOpened ? DoorEventKind::kClosed
-                                                          : DoorEventKind::kOpened;
+      expected[d] =
+          expected[d] == DoorEventKind::kOpened ? DoorEventKind::kClosed : DoorEventKind::kOpened;
       ++seen[d];
     }
     if (!driver_done) std::this_thread::yield();

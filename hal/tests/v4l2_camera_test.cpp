@@ -38,8 +38,8 @@ CameraConfig config(std::uint32_t width = 8, std::uint32_t height = 4) {
 
 TEST(V4l2Camera, YuyvCaptureReturnsTheLumaPlaneDespitePaddedLines) {
   FakeVideoPort port;
-  port.add_device(kDevice, FakeCameraSpec{.formats = {kFourccYuyv}, .width = 8, .height = 4,
-                                          .padding = 6});
+  port.add_device(kDevice,
+                  FakeCameraSpec{.formats = {kFourccYuyv}, .width = 8, .height = 4, .padding = 6});
   auto camera = V4l2Camera::open(port, config());
   ASSERT_TRUE(camera.ok()) << camera.error().to_string();
   EXPECT_EQ(camera.value()->format().fourcc, kFourccYuyv);
@@ -59,8 +59,9 @@ TEST(V4l2Camera, YuyvCaptureReturnsTheLumaPlaneDespitePaddedLines) {
 
 TEST(V4l2Camera, PrefersGreyWhenTheDriverOffersIt) {
   FakeVideoPort port;
-  port.add_device(kDevice, FakeCameraSpec{.formats = {kFourccYuyv, kFourccGrey}, .width = 8,
-                                          .height = 4, .padding = 3});
+  port.add_device(
+      kDevice,
+      FakeCameraSpec{.formats = {kFourccYuyv, kFourccGrey}, .width = 8, .height = 4, .padding = 3});
   auto camera = V4l2Camera::open(port, config());
   ASSERT_TRUE(camera.ok());
   EXPECT_EQ(camera.value()->format().fourcc, kFourccGrey);

@@ -71,7 +71,8 @@ Status ensure_fd_limit(std::uint64_t needed) {
   return make_error(ErrorCode::kResourceExhausted,
                     "the fleet needs about " + std::to_string(needed) +
                         " file descriptors (4 per box) but this process may open only " +
-                        std::to_string(limit.rlim_max) + " (ulimit -Hn); run fewer boxes or raise it");
+                        std::to_string(limit.rlim_max) +
+                        " (ulimit -Hn); run fewer boxes or raise it");
 }
 
 // ---- the acker: plays the controller's side of the outbox ------------------------------------
@@ -117,7 +118,8 @@ class FleetAcker {
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
     try {
-      if (client_ && client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(2));
+      if (client_ && client_->is_connected())
+        client_->disconnect()->wait_for(std::chrono::seconds(2));
       // The client goes before the queue and mutex its callback uses (see ~PooledSync).
       client_.reset();
     } catch (const mqtt::exception&) {
@@ -163,8 +165,8 @@ class FleetAcker {
     auto text = msg::serialize(ack);
     if (!text.ok()) return;
     try {
-      client_->publish(mqtt::make_message(msg::topic(envelope->box_id, msg::Topic::kAcks), *text, 1,
-                                          false));
+      client_->publish(
+          mqtt::make_message(msg::topic(envelope->box_id, msg::Topic::kAcks), *text, 1, false));
       ++acks_;
     } catch (const mqtt::exception& e) {
       spdlog::warn("fleet acker: cannot ack {}: {}", envelope->box_id, e.what());
@@ -326,7 +328,8 @@ struct Fleet::Impl {
         first_connect + milliseconds(static_cast<std::int64_t>(
                             1000.0 * static_cast<double>(b.index) / std::max(o.connect_rate, 1)));
     if (o.sync_mode == "pooled") {
-      auto pooled = PooledSync::create(so, *b.journal, *b.mailbox, clock, [&worker] { worker.wake(); });
+      auto pooled =
+          PooledSync::create(so, *b.journal, *b.mailbox, clock, [&worker] { worker.wake(); });
       if (!pooled.ok()) return fail(pooled.error());
       b.pooled = std::move(pooled).value();
       b.pooled->connect_not_before(connect_at);
@@ -478,7 +481,8 @@ struct Fleet::Impl {
       s.visits_completed += w->visits_completed.load();
       s.visits_failed += w->visits_failed.load();
       s.errors += w->errors.load();
-      s.max_step_lag_ms = std::max(s.max_step_lag_ms, static_cast<double>(w->max_lag_us.load()) / 1000.0);
+      s.max_step_lag_ms =
+          std::max(s.max_step_lag_ms, static_cast<double>(w->max_lag_us.load()) / 1000.0);
     }
     for (const auto& b : boxes) {
       if (!b->journal) continue;
@@ -538,28 +542,31 @@ nlohmann::json to_json(const FleetSummary& s) {
           {"steps", s.steps},
           {"steps_per_s", round1(s.steps_per_s)},
           {"max_step_lag_ms", round1(s.max_step_lag_ms)},
-          {"visits", {{"started", s.visits_started},
-                      {"completed", s.visits_completed},
-                      {"failed", s.visits_failed}}},
-          {"events", {{"journaled", s.events_journaled},
-                      {"acked", s.events_acked},
-                      {"backlog", s.backlog},
-                      {"sent", s.events_sent},
-                      {"acker_received", s.acker_events},
-                      {"acks_sent", s.acker_acks}}},
+          {"visits",
+           {{"started", s.visits_started},
+            {"completed", s.visits_completed},
+            {"failed", s.visits_failed}}},
+          {"events",
+           {{"journaled", s.events_journaled},
+            {"acked", s.events_acked},
+            {"backlog", s.backlog},
+            {"sent", s.events_sent},
+            {"acker_received", s.acker_events},
+            {"acks_sent", s.acker_acks}}},
           {"state_reports", s.state_reports},
           {"errors", s.errors},
           {"last_error", s.last_error},
-          {"resources", {{"rss_kb", s.resources.rss_kb},
-                         {"peak_rss_kb", s.resources.peak_rss_kb},
-                         {"rss_baseline_kb", s.rss_baseline_kb},
-                         {"rss_after_setup_kb", s.rss_after_setup_kb},
-                         {"rss_per_box_kb", round1(s.rss_per_box_kb)},
-                         {"cpu_user_s", round1(s.resources.user_s)},
-                         {"cpu_system_s", round1(s.resources.system_s)},
-                         {"cpu_percent", round1(s.cpu_percent)},
-                         {"threads", s.resources.threads},
-                         {"open_fds", s.resources.open_fds}}}};
+          {"resources",
+           {{"rss_kb", s.resources.rss_kb},
+            {"peak_rss_kb", s.resources.peak_rss_kb},
+            {"rss_baseline_kb", s.rss_baseline_kb},
+            {"rss_after_setup_kb", s.rss_after_setup_kb},
+            {"rss_per_box_kb", round1(s.rss_per_box_kb)},
+            {"cpu_user_s", round1(s.resources.user_s)},
+            {"cpu_system_s", round1(s.resources.system_s)},
+            {"cpu_percent", round1(s.cpu_percent)},
+            {"threads", s.resources.threads},
+            {"open_fds", s.resources.open_fds}}}};
 }
 
 Fleet::Fleet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -574,7 +581,8 @@ Result<std::unique_ptr<Fleet>> Fleet::create(FleetOptions o) {
   if (!(o.events_per_minute >= 0 && o.events_per_minute <= 6000)) {
     return bad("--events-per-minute must be 0..6000");
   }
-  if (o.state_interval_s < 5 || o.state_interval_s > 86'400) return bad("--state-interval must be 5..86400 s");
+  if (o.state_interval_s < 5 || o.state_interval_s > 86'400)
+    return bad("--state-interval must be 5..86400 s");
   if (o.sync_mode != "pooled" && o.sync_mode != "threaded" && o.sync_mode != "none") {
     return bad("--sync must be pooled, threaded or none");
   }
@@ -588,10 +596,12 @@ Result<std::unique_ptr<Fleet>> Fleet::create(FleetOptions o) {
   }
   auto impl = std::make_unique<Impl>();
   if (!o.signing_key.empty()) {
-    RC_ASSIGN_OR_RETURN(TokenSigner signer, load_signer(o.signing_key, static_cast<std::uint16_t>(o.key_id)));
+    RC_ASSIGN_OR_RETURN(TokenSigner signer,
+                        load_signer(o.signing_key, static_cast<std::uint16_t>(o.key_id)));
     impl->signer = std::move(signer);
   } else {
-    RC_ASSIGN_OR_RETURN(TokenSigner signer, TokenSigner::generate(static_cast<std::uint16_t>(o.key_id)));
+    RC_ASSIGN_OR_RETURN(TokenSigner signer,
+                        TokenSigner::generate(static_cast<std::uint16_t>(o.key_id)));
     impl->signer = std::move(signer);
   }
   RC_ASSIGN_OR_RETURN(impl->public_pem, impl->signer->public_pem());
@@ -605,7 +615,8 @@ Status Fleet::start() {
   f.started = true;
   RC_TRY(ensure_fd_limit(f.o.boxes * kFdsPerBox + kFdMargin));
   if (f.o.state_dir.empty()) {
-    std::string pattern = (std::filesystem::temp_directory_path() / "reclothes-fleet-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "reclothes-fleet-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) {
       return make_error(ErrorCode::kIo, "cannot create a temporary state directory");
     }
@@ -615,7 +626,9 @@ Status Fleet::start() {
     f.state_dir = f.o.state_dir;
     std::error_code ec;
     std::filesystem::create_directories(f.state_dir, ec);
-    if (ec) return make_error(ErrorCode::kIo, "--state-dir " + f.state_dir.string() + ": " + ec.message());
+    if (ec)
+      return make_error(ErrorCode::kIo,
+                        "--state-dir " + f.state_dir.string() + ": " + ec.message());
   }
   if (f.o.ack) {
     RC_ASSIGN_OR_RETURN(f.acker, FleetAcker::start(f.o.broker_uri));
@@ -673,7 +686,8 @@ Status Fleet::start() {
     f.http->Get("/api/fleet", [&f](const httplib::Request&, httplib::Response& res) {
       res.set_content(to_json(f.summary()).dump(), "application/json");
     });
-    const bool bound = port == 0 ? f.http->bind_to_any_port(host) > 0 : f.http->bind_to_port(host, port);
+    const bool bound =
+        port == 0 ? f.http->bind_to_any_port(host) > 0 : f.http->bind_to_port(host, port);
     if (!bound) return make_error(ErrorCode::kUnavailable, "--http: cannot bind " + f.o.http);
     f.http_thread = std::thread([&f] { f.http->listen_after_bind(); });
   }
@@ -690,8 +704,8 @@ std::string Fleet::progress_line() {
   out << "t=" << s.elapsed_s << "s boxes=" << s.boxes_running << "/" << s.boxes
       << " connected=" << s.connected << " visits=" << s.visits_completed << "/" << s.visits_started
       << " events=" << s.events_journaled << " acked=" << s.events_acked << " backlog=" << s.backlog
-      << " errors=" << s.errors << " rss=" << s.resources.rss_kb / 1024 << "MB cpu=" << s.cpu_percent
-      << "% lag=" << s.max_step_lag_ms << "ms";
+      << " errors=" << s.errors << " rss=" << s.resources.rss_kb / 1024
+      << "MB cpu=" << s.cpu_percent << "% lag=" << s.max_step_lag_ms << "ms";
   return out.str();
 }
 

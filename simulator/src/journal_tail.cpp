@@ -23,13 +23,13 @@ Result<std::unique_ptr<JournalTail>> JournalTail::open(const std::filesystem::pa
     return make_error(ErrorCode::kNotFound, path.string() + ": no journal yet");
   }
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
-    return make_error(ErrorCode::kIo, path.string() + ": cannot open the journal read-only: " +
-                                          message);
+    return make_error(ErrorCode::kIo,
+                      path.string() + ": cannot open the journal read-only: " + message);
   }
   // The firmware holds write transactions only briefly; wait for them rather than fail.
   sqlite3_busy_timeout(db, 2000);
@@ -51,8 +51,8 @@ Result<std::vector<JournalEvent>> JournalTail::query(const char* sql, std::int64
     const int rc = sqlite3_step(q.stmt);
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) {
-      return make_error(ErrorCode::kIo, path_.string() + ": reading the outbox: " +
-                                            sqlite3_errmsg(db_));
+      return make_error(ErrorCode::kIo,
+                        path_.string() + ": reading the outbox: " + sqlite3_errmsg(db_));
     }
     JournalEvent e;
     e.seq = static_cast<std::uint64_t>(sqlite3_column_int64(q.stmt, 0));
@@ -79,8 +79,8 @@ Result<std::vector<JournalEvent>> JournalTail::latest(std::size_t count) {
   const auto n = static_cast<std::int64_t>(std::min<std::size_t>(count, INT64_MAX));
   RC_ASSIGN_OR_RETURN(
       std::vector<JournalEvent> newest_first,
-      query("SELECT seq, kind, body, at_ms FROM outbox WHERE ?1 = ?1 ORDER BY seq DESC LIMIT ?2",
-            0, n));
+      query("SELECT seq, kind, body, at_ms FROM outbox WHERE ?1 = ?1 ORDER BY seq DESC LIMIT ?2", 0,
+            n));
   std::reverse(newest_first.begin(), newest_first.end());
   return newest_first;
 }

@@ -8,11 +8,10 @@
 // docs/simulator.md describes every mode. Signals are blocked in every thread and taken by the
 // main thread with sigwait, so nothing runs in a signal handler.
 #include <pthread.h>
-
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -390,8 +389,8 @@ int run_fleet_command(FleetOptions options, const std::string& json_out) {
 int main(int argc, char** argv) {
   using namespace reclothes::simulator;
   CLI::App app{"reclothes-sim: runs the real box firmware on the simulated hardware"};
-  app.set_version_flag("--version", "reclothes-sim " +
-                                        std::string(reclothes::firmware::kFirmwareVersion));
+  app.set_version_flag("--version",
+                       "reclothes-sim " + std::string(reclothes::firmware::kFirmwareVersion));
   app.footer(kExitCodesHelp);
   app.require_subcommand(1);
   // --log-level may follow the subcommand too (`reclothes-sim box ... --log-level warn`).
@@ -416,13 +415,15 @@ int main(int argc, char** argv) {
   box_cmd->add_flag("--no-network-link", box.no_link,
                     "connect directly, without the relay that makes 'pull network' a real "
                     "connection loss");
-  box_cmd->add_option("--auto-open-ms", box.auto_open_ms,
-                      "the customer opens the door this long after the lock clicks (0: never; "
-                      "a page toggle too)")
+  box_cmd
+      ->add_option("--auto-open-ms", box.auto_open_ms,
+                   "the customer opens the door this long after the lock clicks (0: never; "
+                   "a page toggle too)")
       ->check(CLI::Range(0, 60'000))
       ->capture_default_str();
-  box_cmd->add_option("--signing-key", box.signing_key,
-                      "a P-256 private key PEM the box trusts: the page can mint test tokens")
+  box_cmd
+      ->add_option("--signing-key", box.signing_key,
+                   "a P-256 private key PEM the box trusts: the page can mint test tokens")
       ->check(CLI::ExistingFile);
   box_cmd->add_option("--key-id", box.key_id, "the key id of --signing-key")
       ->check(CLI::Range(0, 65535))
@@ -446,9 +447,10 @@ int main(int argc, char** argv) {
   fleet_cmd->add_option("--compartments", fleet.compartments, "compartments per box")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  fleet_cmd->add_option("--events-per-minute", fleet.events_per_minute,
-                        "journal events per box per minute from synthetic visits (4 per visit: "
-                        "unlocked, door_opened, door_closed, access_completed); 0: heartbeats only")
+  fleet_cmd
+      ->add_option("--events-per-minute", fleet.events_per_minute,
+                   "journal events per box per minute from synthetic visits (4 per visit: "
+                   "unlocked, door_opened, door_closed, access_completed); 0: heartbeats only")
       ->check(CLI::Range(0.0, 6000.0))
       ->capture_default_str();
   fleet_cmd->add_option("--duration", fleet_duration_s, "seconds to run (0: until SIGINT)")
@@ -457,34 +459,39 @@ int main(int argc, char** argv) {
   fleet_cmd->add_option("--threads", fleet.threads, "worker threads stepping the boxes")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  fleet_cmd->add_option("--sync", fleet.sync_mode,
-                        "pooled: the firmware's SyncEngine per box driven by the workers; "
-                        "threaded: the firmware's Sync (one thread per box); none")
+  fleet_cmd
+      ->add_option("--sync", fleet.sync_mode,
+                   "pooled: the firmware's SyncEngine per box driven by the workers; "
+                   "threaded: the firmware's Sync (one thread per box); none")
       ->check(CLI::IsMember({"pooled", "threaded", "none"}))
       ->capture_default_str();
   fleet_cmd->add_option("--step-hz", fleet.step_hz, "main-loop steps per box per second")
       ->check(CLI::Range(0.1, 20.0))
       ->capture_default_str();
-  fleet_cmd->add_option("--state-interval", fleet.state_interval_s,
-                        "seconds between state reports (heartbeats) per box")
+  fleet_cmd
+      ->add_option("--state-interval", fleet.state_interval_s,
+                   "seconds between state reports (heartbeats) per box")
       ->check(CLI::Range(5, 86'400))
       ->capture_default_str();
   fleet_cmd->add_option("--state-dir", fleet.state_dir,
                         "journals go here (default: a temporary directory, removed at the end)");
   fleet_cmd->add_option("--box-prefix", fleet.box_prefix, "box ids are PREFIX00001 ...")
       ->capture_default_str();
-  fleet_cmd->add_option("--signing-key", fleet.signing_key,
-                        "P-256 private key PEM for the visit tokens (default: a fresh key)")
+  fleet_cmd
+      ->add_option("--signing-key", fleet.signing_key,
+                   "P-256 private key PEM for the visit tokens (default: a fresh key)")
       ->check(CLI::ExistingFile);
   fleet_cmd->add_option("--key-id", fleet.key_id, "the key id of --signing-key")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
-  fleet_cmd->add_flag("--ack", fleet.ack,
-                      "play the controller's ack: an in-process subscriber acks every box's events");
+  fleet_cmd->add_flag(
+      "--ack", fleet.ack,
+      "play the controller's ack: an in-process subscriber acks every box's events");
   fleet_cmd->add_flag("--no-fsync", fleet.no_fsync,
                       "journals with synchronous=NORMAL (load tests of everything but the disk)");
-  fleet_cmd->add_option("--connect-rate", fleet.connect_rate,
-                        "new broker connections per second while the fleet starts")
+  fleet_cmd
+      ->add_option("--connect-rate", fleet.connect_rate,
+                   "new broker connections per second while the fleet starts")
       ->check(CLI::Range(1, 100'000))
       ->capture_default_str();
   fleet_cmd->add_option("--progress", fleet_progress_s, "seconds between progress lines")
@@ -495,9 +502,11 @@ int main(int argc, char** argv) {
   fleet_cmd->footer(kExitCodesHelp);
 
   ScenarioArgs scenario;
-  CLI::App* scenario_cmd =
-      app.add_subcommand("scenario", "play a scenario file (YAML or JSON), fail on the first bad step");
-  scenario_cmd->add_option("FILE", scenario.file, "the scenario")->required()->check(CLI::ExistingFile);
+  CLI::App* scenario_cmd = app.add_subcommand(
+      "scenario", "play a scenario file (YAML or JSON), fail on the first bad step");
+  scenario_cmd->add_option("FILE", scenario.file, "the scenario")
+      ->required()
+      ->check(CLI::ExistingFile);
   scenario_cmd->add_option("--var", scenario.vars,
                            "NAME=VALUE, overrides the file's vars (repeatable)");
   scenario_cmd->add_flag("--virtual-time", scenario.virtual_time,
@@ -522,19 +531,22 @@ int main(int argc, char** argv) {
   MintArgs mint;
   CLI::App* mint_cmd = app.add_subcommand("mint", "sign a test token and print it");
   mint_cmd->add_option("--key", mint.key, "private key PEM")->required()->check(CLI::ExistingFile);
-  mint_cmd->add_option("--key-id", mint.key_id, "its key id")->check(CLI::Range(0, 65535))
+  mint_cmd->add_option("--key-id", mint.key_id, "its key id")
+      ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   mint_cmd->add_option("--box", mint.box, "the box id")->required();
-  mint_cmd->add_option("--action", mint.action,
-                       "deposit, pickup, courier_collect, courier_load or return")
+  mint_cmd
+      ->add_option("--action", mint.action,
+                   "deposit, pickup, courier_collect, courier_load or return")
       ->capture_default_str();
   mint_cmd->add_option("--compartments", mint.compartments, "e.g. 3 or 1,2,5")
       ->capture_default_str();
   mint_cmd->add_option("--order-ref", mint.order_ref, "the order id")->capture_default_str();
   mint_cmd->add_option("--valid-s", mint.valid_s, "expires this many seconds from now")
       ->capture_default_str();
-  mint_cmd->add_option("--not-before-s", mint.not_before_s,
-                       "valid from this many seconds from now (negative: in the past)")
+  mint_cmd
+      ->add_option("--not-before-s", mint.not_before_s,
+                   "valid from this many seconds from now (negative: in the past)")
       ->capture_default_str();
   mint_cmd->footer(kExitCodesHelp);
 
@@ -543,9 +555,11 @@ int main(int argc, char** argv) {
       app.add_subcommand("render", "write the camera frame of a presented token as PNG");
   render_cmd->add_option("--token", render.token, "the text to encode")->required();
   render_cmd->add_option("--out,-o", render.out, "PNG file")->required();
-  render_cmd->add_option("--width", render.width, "frame width")->check(CLI::Range(16, 4096))
+  render_cmd->add_option("--width", render.width, "frame width")
+      ->check(CLI::Range(16, 4096))
       ->capture_default_str();
-  render_cmd->add_option("--height", render.height, "frame height")->check(CLI::Range(16, 4096))
+  render_cmd->add_option("--height", render.height, "frame height")
+      ->check(CLI::Range(16, 4096))
       ->capture_default_str();
   render_cmd->add_option("--module-px", render.present.module_px, "pixels per module")
       ->capture_default_str();
@@ -557,7 +571,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   render_cmd->add_option("--noise", render.present.degrade.noise, "+- grey levels")
       ->capture_default_str();
-  render_cmd->add_option("--seed", render.present.degrade.seed, "noise seed")->capture_default_str();
+  render_cmd->add_option("--seed", render.present.degrade.seed, "noise seed")
+      ->capture_default_str();
   render_cmd->footer(kExitCodesHelp);
 
   try {

@@ -6,11 +6,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <cstring>
@@ -134,14 +133,17 @@ Result<std::unique_ptr<NetworkLink>> NetworkLink::create(std::string upstream_ho
     ::close(fd);
     return e;
   }
-  std::unique_ptr<NetworkLink> link(new NetworkLink(fd, wake, ntohs(addr.sin_port),
-                                                    std::move(upstream_host), upstream_port));
+  std::unique_ptr<NetworkLink> link(
+      new NetworkLink(fd, wake, ntohs(addr.sin_port), std::move(upstream_host), upstream_port));
   link->thread_ = std::thread([raw = link.get()] { raw->run(); });
   return link;
 }
 
 NetworkLink::NetworkLink(int listen_fd, int wake_fd, int port, std::string host, int upstream_port)
-    : listen_fd_(listen_fd), wake_fd_(wake_fd), port_(port), upstream_host_(std::move(host)),
+    : listen_fd_(listen_fd),
+      wake_fd_(wake_fd),
+      port_(port),
+      upstream_host_(std::move(host)),
       upstream_port_(upstream_port) {}
 
 NetworkLink::~NetworkLink() {
@@ -180,8 +182,7 @@ void NetworkLink::run() {
     }
     int fd = ::socket(found->ai_family, found->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                       found->ai_protocol);
-    if (fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) != 0 &&
-        errno != EINPROGRESS) {
+    if (fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) != 0 && errno != EINPROGRESS) {
       ::close(fd);
       fd = -1;
     }

@@ -60,8 +60,12 @@ class PooledSync::Transport final : public firmware::SyncTransport {
 PooledSync::PooledSync(firmware::SyncOptions options, firmware::Journal& journal,
                        firmware::Mailbox& mailbox, const Clock& clock,
                        std::unique_ptr<firmware::SyncEngine> engine, std::function<void()> wake)
-    : options_(std::move(options)), journal_(journal), mailbox_(mailbox), clock_(clock),
-      engine_(std::move(engine)), wake_(std::move(wake)),
+    : options_(std::move(options)),
+      journal_(journal),
+      mailbox_(mailbox),
+      clock_(clock),
+      engine_(std::move(engine)),
+      wake_(std::move(wake)),
       backoff_(options_.reconnect_min, options_.reconnect_max, 0.2,
                static_cast<std::uint32_t>(std::hash<std::string>{}(options_.client_id))),
       next_attempt_(clock.monotonic()) {}

@@ -23,88 +23,183 @@ using T = FieldType;
 
 const std::vector<StepSpec>& step_specs() {
   static const std::vector<StepSpec> specs = {
-      {"start", "power a box on (real firmware start-up)",
-       {{"box", T::kString, true}, {"config", T::kString, true}, {"broker", T::kString},
-        {"auto_open", T::kBoolOrDuration}, {"network_link", T::kBool}, {"fresh", T::kBool},
+      {"start",
+       "power a box on (real firmware start-up)",
+       {{"box", T::kString, true},
+        {"config", T::kString, true},
+        {"broker", T::kString},
+        {"auto_open", T::kBoolOrDuration},
+        {"network_link", T::kBool},
+        {"fresh", T::kBool},
         {"trust", T::kAny}},
-       nullptr, false},
+       nullptr,
+       false},
       {"stop", "shut a box down cleanly", {{"box", T::kString}}, "box", true},
       {"pull_power", "cut the power (hard stop)", {{"box", T::kString}}, "box", true},
-      {"restore_power", "power on again (recovery from the journal)", {{"box", T::kString}}, "box",
+      {"restore_power",
+       "power on again (recovery from the journal)",
+       {{"box", T::kString}},
+       "box",
        true},
       {"pull_network", "pull the network cable", {{"box", T::kString}}, "box", true},
       {"restore_network", "plug the network cable back in", {{"box", T::kString}}, "box", true},
-      {"present", "hold a QR code to the camera",
-       {{"box", T::kString}, {"token", T::kString, true}, {"module_px", T::kInt},
-        {"scale", T::kNumber}, {"rotation", T::kNumber}, {"blur", T::kNumber},
-        {"noise", T::kInt}, {"seed", T::kInt}, {"expect_seen", T::kBool}},
-       "token", true},
-      {"open_door", "a person opens a door",
-       {{"box", T::kString}, {"compartment", T::kInt, true}}, "compartment", true},
-      {"close_door", "a person closes a door",
-       {{"box", T::kString}, {"compartment", T::kInt, true}}, "compartment", true},
-      {"set_fill", "set a fill-level sensor",
-       {{"box", T::kString}, {"compartment", T::kInt, true}, {"percent", T::kInt, true}}, nullptr,
+      {"present",
+       "hold a QR code to the camera",
+       {{"box", T::kString},
+        {"token", T::kString, true},
+        {"module_px", T::kInt},
+        {"scale", T::kNumber},
+        {"rotation", T::kNumber},
+        {"blur", T::kNumber},
+        {"noise", T::kInt},
+        {"seed", T::kInt},
+        {"expect_seen", T::kBool}},
+       "token",
        true},
-      {"set_environment", "set temperature and humidity",
-       {{"box", T::kString}, {"temperature_c", T::kNumber, true},
-        {"humidity_percent", T::kNumber}},
-       nullptr, true},
-      {"tamper", "open (true) or close the service panel", {{"box", T::kString}, {"on", T::kBool, true}},
-       "on", true},
-      {"jam", "make a latch stick (true) or free it",
-       {{"box", T::kString}, {"compartment", T::kInt, true}, {"on", T::kBool}}, "compartment",
+      {"open_door",
+       "a person opens a door",
+       {{"box", T::kString}, {"compartment", T::kInt, true}},
+       "compartment",
        true},
-      {"auto_open", "the customer opens doors after the lock clicks",
-       {{"box", T::kString}, {"enabled", T::kBool, true}, {"delay", T::kDuration}}, "enabled",
+      {"close_door",
+       "a person closes a door",
+       {{"box", T::kString}, {"compartment", T::kInt, true}},
+       "compartment",
        true},
-      {"command", "deliver a controller command through the box's mailbox",
-       {{"box", T::kString}, {"op", T::kString, true}, {"id", T::kString},
-        {"compartment", T::kInt}, {"action", T::kString}, {"order_ref", T::kInt},
+      {"set_fill",
+       "set a fill-level sensor",
+       {{"box", T::kString}, {"compartment", T::kInt, true}, {"percent", T::kInt, true}},
+       nullptr,
+       true},
+      {"set_environment",
+       "set temperature and humidity",
+       {{"box", T::kString}, {"temperature_c", T::kNumber, true}, {"humidity_percent", T::kNumber}},
+       nullptr,
+       true},
+      {"tamper",
+       "open (true) or close the service panel",
+       {{"box", T::kString}, {"on", T::kBool, true}},
+       "on",
+       true},
+      {"jam",
+       "make a latch stick (true) or free it",
+       {{"box", T::kString}, {"compartment", T::kInt, true}, {"on", T::kBool}},
+       "compartment",
+       true},
+      {"auto_open",
+       "the customer opens doors after the lock clicks",
+       {{"box", T::kString}, {"enabled", T::kBool, true}, {"delay", T::kDuration}},
+       "enabled",
+       true},
+      {"command",
+       "deliver a controller command through the box's mailbox",
+       {{"box", T::kString},
+        {"op", T::kString, true},
+        {"id", T::kString},
+        {"compartment", T::kInt},
+        {"action", T::kString},
+        {"order_ref", T::kInt},
         {"valid", T::kDuration}},
-       "op", true},
-      {"reserve", "the controller reserves a compartment (a reserve command)",
-       {{"box", T::kString}, {"compartment", T::kInt, true}, {"action", T::kString},
-        {"order_ref", T::kInt}, {"valid", T::kDuration}},
-       "compartment", true},
-      {"keygen", "make a signing key pair in the state dir; ${NAME} and ${NAME_public} are its files",
-       {{"save_as", T::kString, true}, {"key_id", T::kInt}}, "save_as", false},
-      {"mint", "sign a token with a local key and save it in a variable",
-       {{"box", T::kString}, {"key", T::kString, true}, {"key_id", T::kInt},
-        {"action", T::kString}, {"compartments", T::kCompartments, true}, {"order_ref", T::kInt},
-        {"valid", T::kDuration}, {"not_before", T::kDuration}, {"save_as", T::kString, true}},
-       nullptr, true},
-      {"wait", "let time pass", {{"for", T::kDuration, true}}, "for", false},
-      {"expect_compartment", "a compartment reaches a state",
-       {{"box", T::kString}, {"compartment", T::kInt, true}, {"state", T::kString},
-        {"door", T::kString}, {"unlocked", T::kBool}, {"within", T::kDuration}},
-       nullptr, true},
-      {"expect_event", "the journal records an event (after the last one expected)",
-       {{"box", T::kString}, {"kind", T::kString, true}, {"compartment", T::kInt},
-        {"reason", T::kString}, {"action", T::kString}, {"fields", T::kObject},
-        {"within", T::kDuration}, {"save", T::kObject}},
-       "kind", true},
-      {"expect_no_event", "the journal records no such event (after the last one expected)",
-       {{"box", T::kString}, {"kind", T::kString, true}, {"compartment", T::kInt},
-        {"reason", T::kString}, {"for", T::kDuration}},
-       "kind", true},
-      {"expect_indicator", "the indicator shows a pattern / message",
-       {{"box", T::kString}, {"pattern", T::kString}, {"message", T::kString},
-        {"message_contains", T::kString}, {"within", T::kDuration}},
-       "pattern", true},
-      {"expect_pulses", "how many times the firmware pulsed a lock",
-       {{"box", T::kString}, {"compartment", T::kInt}, {"count", T::kInt, true}}, "count", true},
-      {"expect_connected", "the box's sync is connected (or not)",
-       {{"box", T::kString}, {"connected", T::kBool}, {"within", T::kDuration}}, "connected",
+       "op",
        true},
-      {"expect_backlog", "the box's unacked events drop to at most max",
-       {{"box", T::kString}, {"max", T::kInt}, {"within", T::kDuration}}, "max", true},
-      {"http", "an HTTP request (e.g. to the controller's REST API)",
-       {{"method", T::kString}, {"url", T::kString}, {"path", T::kString},
-        {"base_url", T::kString}, {"body", T::kAny}, {"headers", T::kObject},
-        {"expect_status", T::kStatus}, {"expect", T::kObject}, {"within", T::kDuration},
-        {"save", T::kObject}, {"timeout", T::kDuration}},
-       nullptr, false},
+      {"reserve",
+       "the controller reserves a compartment (a reserve command)",
+       {{"box", T::kString},
+        {"compartment", T::kInt, true},
+        {"action", T::kString},
+        {"order_ref", T::kInt},
+        {"valid", T::kDuration}},
+       "compartment",
+       true},
+      {"keygen",
+       "make a signing key pair in the state dir; ${NAME} and ${NAME_public} are its files",
+       {{"save_as", T::kString, true}, {"key_id", T::kInt}},
+       "save_as",
+       false},
+      {"mint",
+       "sign a token with a local key and save it in a variable",
+       {{"box", T::kString},
+        {"key", T::kString, true},
+        {"key_id", T::kInt},
+        {"action", T::kString},
+        {"compartments", T::kCompartments, true},
+        {"order_ref", T::kInt},
+        {"valid", T::kDuration},
+        {"not_before", T::kDuration},
+        {"save_as", T::kString, true}},
+       nullptr,
+       true},
+      {"wait", "let time pass", {{"for", T::kDuration, true}}, "for", false},
+      {"expect_compartment",
+       "a compartment reaches a state",
+       {{"box", T::kString},
+        {"compartment", T::kInt, true},
+        {"state", T::kString},
+        {"door", T::kString},
+        {"unlocked", T::kBool},
+        {"within", T::kDuration}},
+       nullptr,
+       true},
+      {"expect_event",
+       "the journal records an event (after the last one expected)",
+       {{"box", T::kString},
+        {"kind", T::kString, true},
+        {"compartment", T::kInt},
+        {"reason", T::kString},
+        {"action", T::kString},
+        {"fields", T::kObject},
+        {"within", T::kDuration},
+        {"save", T::kObject}},
+       "kind",
+       true},
+      {"expect_no_event",
+       "the journal records no such event (after the last one expected)",
+       {{"box", T::kString},
+        {"kind", T::kString, true},
+        {"compartment", T::kInt},
+        {"reason", T::kString},
+        {"for", T::kDuration}},
+       "kind",
+       true},
+      {"expect_indicator",
+       "the indicator shows a pattern / message",
+       {{"box", T::kString},
+        {"pattern", T::kString},
+        {"message", T::kString},
+        {"message_contains", T::kString},
+        {"within", T::kDuration}},
+       "pattern",
+       true},
+      {"expect_pulses",
+       "how many times the firmware pulsed a lock",
+       {{"box", T::kString}, {"compartment", T::kInt}, {"count", T::kInt, true}},
+       "count",
+       true},
+      {"expect_connected",
+       "the box's sync is connected (or not)",
+       {{"box", T::kString}, {"connected", T::kBool}, {"within", T::kDuration}},
+       "connected",
+       true},
+      {"expect_backlog",
+       "the box's unacked events drop to at most max",
+       {{"box", T::kString}, {"max", T::kInt}, {"within", T::kDuration}},
+       "max",
+       true},
+      {"http",
+       "an HTTP request (e.g. to the controller's REST API)",
+       {{"method", T::kString},
+        {"url", T::kString},
+        {"path", T::kString},
+        {"base_url", T::kString},
+        {"body", T::kAny},
+        {"headers", T::kObject},
+        {"expect_status", T::kStatus},
+        {"expect", T::kObject},
+        {"within", T::kDuration},
+        {"save", T::kObject},
+        {"timeout", T::kDuration}},
+       nullptr,
+       false},
       {"set", "set variables", {}, nullptr, false},
       {"log", "print a line", {{"message", T::kString, true}}, "message", false},
   };
@@ -124,7 +219,9 @@ bool holds_variable(const nlohmann::json& v) {
 
 namespace {
 
-Error bad(std::string message) { return make_error(ErrorCode::kInvalidArgument, std::move(message)); }
+Error bad(std::string message) {
+  return make_error(ErrorCode::kInvalidArgument, std::move(message));
+}
 
 std::string shown(const nlohmann::json& v) {
   std::string text = v.dump();
@@ -229,10 +326,12 @@ Status check_value(const nlohmann::json& value, FieldType type) {
     case FieldType::kString:
       if (value.is_string() || value.is_number()) return ok_status();
       return bad("expected a string, got " + shown(value));
-    case FieldType::kInt: return as_int(value).ok() ? ok_status() : Status(as_int(value).error());
+    case FieldType::kInt:
+      return as_int(value).ok() ? ok_status() : Status(as_int(value).error());
     case FieldType::kNumber:
       return as_number(value).ok() ? ok_status() : Status(as_number(value).error());
-    case FieldType::kBool: return as_bool(value).ok() ? ok_status() : Status(as_bool(value).error());
+    case FieldType::kBool:
+      return as_bool(value).ok() ? ok_status() : Status(as_bool(value).error());
     case FieldType::kDuration: {
       auto d = parse_duration(value);
       return d.ok() ? ok_status() : Status(d.error());
@@ -260,7 +359,8 @@ Status check_value(const nlohmann::json& value, FieldType type) {
     case FieldType::kObject:
       if (value.is_object()) return ok_status();
       return bad("expected a mapping (key: value), got " + shown(value));
-    case FieldType::kAny: return ok_status();
+    case FieldType::kAny:
+      return ok_status();
   }
   return ok_status();
 }
@@ -313,7 +413,8 @@ Result<nlohmann::json> extract_path(const nlohmann::json& doc, std::string_view 
       } else if (path[i] == '[') {
         const std::size_t close = path.find(']', i);
         if (close == std::string_view::npos) {
-          return make_error(ErrorCode::kInvalidArgument, "path " + std::string(path) + ": missing ]");
+          return make_error(ErrorCode::kInvalidArgument,
+                            "path " + std::string(path) + ": missing ]");
         }
         key = std::string(path.substr(i + 1, close - i - 1));
         if (key.size() >= 2 && (key.front() == '"' || key.front() == '\'')) {
@@ -321,15 +422,18 @@ Result<nlohmann::json> extract_path(const nlohmann::json& doc, std::string_view 
         }
         i = close + 1;
       } else {
-        return make_error(ErrorCode::kInvalidArgument,
-                          "path " + std::string(path) + ": expected . or [ at position " +
-                              std::to_string(i));
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            "path " + std::string(path) + ": expected . or [ at position " + std::to_string(i));
       }
       std::string escaped;
       for (char c : key) {
-        if (c == '~') escaped += "~0";
-        else if (c == '/') escaped += "~1";
-        else escaped += c;
+        if (c == '~')
+          escaped += "~0";
+        else if (c == '/')
+          escaped += "~1";
+        else
+          escaped += c;
       }
       pointer += "/" + escaped;
     }
@@ -362,7 +466,8 @@ namespace {
 struct Located {
   std::string file;
   Error at(int line, const std::string& message) const {
-    return make_error(ErrorCode::kInvalidArgument, file + ":" + std::to_string(line) + ": " + message);
+    return make_error(ErrorCode::kInvalidArgument,
+                      file + ":" + std::to_string(line) + ": " + message);
   }
 };
 
@@ -391,8 +496,10 @@ nlohmann::json scalar(const YAML::Node& node) {
 Result<nlohmann::json> to_json(const YAML::Node& node, const Located& where) {
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null: return nlohmann::json(nullptr);
-    case YAML::NodeType::Scalar: return scalar(node);
+    case YAML::NodeType::Null:
+      return nlohmann::json(nullptr);
+    case YAML::NodeType::Scalar:
+      return scalar(node);
     case YAML::NodeType::Sequence: {
       nlohmann::json out = nlohmann::json::array();
       for (const YAML::Node& item : node) {
@@ -455,9 +562,9 @@ Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem:
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::ParserException& e) {
-    return make_error(ErrorCode::kInvalidArgument, where.file + ":" + std::to_string(e.mark.line + 1) +
-                                                       ":" + std::to_string(e.mark.column + 1) +
-                                                       ": not valid YAML: " + e.msg);
+    return make_error(ErrorCode::kInvalidArgument,
+                      where.file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                          std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
   } catch (const YAML::Exception& e) {
     return make_error(ErrorCode::kInvalidArgument, where.file + ": not valid YAML: " + e.what());
   }
@@ -488,7 +595,8 @@ Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem:
       steps = kv.second;
       have_steps = true;
     } else {
-      return where.at(line, "unknown key \"" + key + "\" (expected name, description, vars, steps)");
+      return where.at(line,
+                      "unknown key \"" + key + "\" (expected name, description, vars, steps)");
     }
   }
   if (!have_steps || !steps.IsSequence() || steps.size() == 0) {
@@ -511,8 +619,9 @@ Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem:
       step.kind = kv.first.Scalar();
       arguments = kv.second;
     } else {
-      return where.at(step.line, at_step + ": a step is one `kind: arguments` pair, e.g. "
-                                           "`- open_door: 3`");
+      return where.at(step.line, at_step +
+                                     ": a step is one `kind: arguments` pair, e.g. "
+                                     "`- open_door: 3`");
     }
     if (step.kind == "include") {
       // `- include: setup.yaml`: that file's steps run here; its vars are defaults that this
@@ -526,7 +635,8 @@ Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem:
       }
       const std::filesystem::path included = file.parent_path() / arguments.Scalar();
       auto included_text = read_scenario_text(included);
-      if (!included_text.ok()) return where.at(step.line, at_step + " (include): " + included_text.error().message);
+      if (!included_text.ok())
+        return where.at(step.line, at_step + " (include): " + included_text.error().message);
       RC_ASSIGN_OR_RETURN(Scenario inner, parse_scenario_at(*included_text, included, depth + 1));
       for (auto& [name, value] : inner.vars) scenario.vars.emplace(name, value);
       --index;
@@ -536,7 +646,8 @@ Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem:
         if (s.kind == "start" && s.args.contains("box") && s.args["box"].is_string() &&
             !holds_variable(s.args["box"])) {
           const std::string box = s.args["box"].get<std::string>();
-          if (std::find(started.begin(), started.end(), box) == started.end()) started.push_back(box);
+          if (std::find(started.begin(), started.end(), box) == started.end())
+            started.push_back(box);
         }
         scenario.steps.push_back(std::move(s));
       }
@@ -544,8 +655,8 @@ Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem:
     }
     const StepSpec* spec = find_step_spec(step.kind);
     if (spec == nullptr) {
-      return where.at(step.line, at_step + ": unknown step \"" + step.kind + "\" (known: " +
-                                     step_kinds() + ")");
+      return where.at(step.line, at_step + ": unknown step \"" + step.kind +
+                                     "\" (known: " + step_kinds() + ")");
     }
     const std::string label = at_step + " (" + step.kind + ")";
     RC_ASSIGN_OR_RETURN(nlohmann::json args, to_json(arguments, where));
@@ -579,8 +690,8 @@ Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem:
         if (name == f.name) field = &f;
       }
       if (field == nullptr) {
-        return where.at(step.line, label + ": unknown field \"" + name + "\" (known: " +
-                                       field_names(*spec) + ")");
+        return where.at(step.line, label + ": unknown field \"" + name +
+                                       "\" (known: " + field_names(*spec) + ")");
       }
       if (Status s = check_value(value, field->type); !s.ok()) {
         return where.at(step.line, label + ": " + name + ": " + s.error().message);
@@ -605,8 +716,8 @@ Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem:
       } else if (started.size() > 1) {
         std::string names;
         for (const std::string& b : started) names += (names.empty() ? "" : ", ") + b;
-        return where.at(step.line, label + ": which box? several are started (" + names +
-                                       "): add box:");
+        return where.at(step.line,
+                        label + ": which box? several are started (" + names + "): add box:");
       }
       // None started literally (a ${var} box id): the runner picks the only running box.
     }

@@ -6,8 +6,8 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "reclothes/common/clock.h"
@@ -25,7 +25,9 @@ using std::chrono::milliseconds;
 
 namespace {
 
-Error fail(std::string message) { return make_error(ErrorCode::kFailedPrecondition, std::move(message)); }
+Error fail(std::string message) {
+  return make_error(ErrorCode::kFailedPrecondition, std::move(message));
+}
 
 std::string format_ms(milliseconds d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
@@ -35,7 +37,8 @@ std::string format_ms(milliseconds d) {
 class Runner {
  public:
   Runner(const Scenario& scenario, const ScenarioRunOptions& options)
-      : scenario_(scenario), options_(options),
+      : scenario_(scenario),
+        options_(options),
         manual_clock_(SystemClock().wall_ms()),
         clock_(options.virtual_time ? static_cast<const Clock&>(manual_clock_)
                                     : static_cast<const Clock&>(system_clock_)) {}
@@ -211,7 +214,8 @@ class Runner {
       std::optional<std::string> why = check();
       if (!why) return ok_status();
       if (clock_.monotonic() >= deadline) {
-        return fail(what + (within.count() > 0 ? " within " + format_ms(within) : "") + ": " + *why);
+        return fail(what + (within.count() > 0 ? " within " + format_ms(within) : "") + ": " +
+                    *why);
       }
       advance(options_.poll);
     }
@@ -236,7 +240,8 @@ class Runner {
                           Result<T> (*convert)(const json&)) {
     if (!args.contains(name) || args[name].is_null()) return fallback;
     auto v = convert(args[name]);
-    if (!v.ok()) return make_error(ErrorCode::kInvalidArgument, std::string(name) + ": " + v.error().message);
+    if (!v.ok())
+      return make_error(ErrorCode::kInvalidArgument, std::string(name) + ": " + v.error().message);
     return v;
   }
   static Result<std::int64_t> get_int(const json& a, const char* n, std::int64_t d = 0) {
@@ -254,7 +259,8 @@ class Runner {
   static Result<milliseconds> get_duration(const json& a, const char* n, milliseconds d) {
     if (!a.contains(n) || a[n].is_null()) return d;
     auto v = parse_duration(a[n]);
-    if (!v.ok()) return make_error(ErrorCode::kInvalidArgument, std::string(n) + ": " + v.error().message);
+    if (!v.ok())
+      return make_error(ErrorCode::kInvalidArgument, std::string(n) + ": " + v.error().message);
     return v;
   }
 
@@ -327,7 +333,8 @@ class Runner {
     }
     if (k == "restore_power") {
       RC_TRY(box.power_on());
-      if (!options_.virtual_time && !slot->runner) slot->runner = std::make_unique<SimBoxRunner>(box);
+      if (!options_.virtual_time && !slot->runner)
+        slot->runner = std::make_unique<SimBoxRunner>(box);
       return ok_status();
     }
     if (k == "pull_network") return box.pull_network();
@@ -390,7 +397,8 @@ class Runner {
       return wait_until(within, box.box_id() + " backlog <= " + std::to_string(max),
                         [&]() -> std::optional<std::string> {
                           const BoxView v = box.view();
-                          if (static_cast<std::int64_t>(v.journal.backlog) <= max) return std::nullopt;
+                          if (static_cast<std::int64_t>(v.journal.backlog) <= max)
+                            return std::nullopt;
                           return "backlog is " + std::to_string(v.journal.backlog) + " (last seq " +
                                  std::to_string(v.journal.last_seq) + ", acked up to " +
                                  std::to_string(v.journal.acked_upto) + ")";
@@ -401,7 +409,8 @@ class Runner {
 
   Status start(const json& args) {
     RC_ASSIGN_OR_RETURN(std::string id, get_string(args, "box"));
-    if (!is_valid_box_id(id)) return fail("box id \"" + id + "\" is not valid ([A-Za-z0-9_-]{1,32})");
+    if (!is_valid_box_id(id))
+      return fail("box id \"" + id + "\" is not valid ([A-Za-z0-9_-]{1,32})");
     if (boxes_.count(id) != 0) return fail("box " + id + " is already started");
     RC_ASSIGN_OR_RETURN(std::string config_path, get_string(args, "config"));
     auto config = firmware::load_config(resolve(config_path));
@@ -461,9 +470,8 @@ class Runner {
       if (!in) return fail("trust: cannot read " + resolve(path).string());
       std::ostringstream pem;
       pem << in.rdbuf();
-      std::erase_if(config.trusted_keys, [key_id](const firmware::TrustedKeyConfig& k) {
-        return k.key_id == key_id;
-      });
+      std::erase_if(config.trusted_keys,
+                    [key_id](const firmware::TrustedKeyConfig& k) { return k.key_id == key_id; });
       config.trusted_keys.push_back({static_cast<std::uint16_t>(key_id), pem.str(), false});
     }
     return ok_status();
@@ -580,7 +588,8 @@ class Runner {
         return "the box has " + std::to_string(v.compartments.size()) + " compartments";
       }
       const CompartmentView& cv = v.compartments[static_cast<std::size_t>(c - 1)];
-      const bool ok = (!state || cv.state == *state) && (!door_open || cv.door_open == *door_open) &&
+      const bool ok = (!state || cv.state == *state) &&
+                      (!door_open || cv.door_open == *door_open) &&
                       (!unlocked || cv.unlocked == *unlocked);
       if (ok) return std::nullopt;
       return "it is " + cv.state + ", door " + (cv.door_open ? "open" : "closed") + ", " +
@@ -663,7 +672,8 @@ class Runner {
     RC_ASSIGN_OR_RETURN(std::string kind, get_string(args, "kind"));
     const Clock::Monotonic until = clock_.monotonic() + window;
     for (;;) {
-      RC_ASSIGN_OR_RETURN(std::vector<JournalEvent> events, slot.box->events_after(slot.cursor, 10'000));
+      RC_ASSIGN_OR_RETURN(std::vector<JournalEvent> events,
+                          slot.box->events_after(slot.cursor, 10'000));
       for (const JournalEvent& e : events) {
         RC_ASSIGN_OR_RETURN(bool m, matches(e, args));
         if (m) return fail("unexpected event " + brief(e) + " at " + slot.box->box_id());
@@ -703,14 +713,15 @@ class Runner {
     }
     if (count != want) {
       return fail("expected " + std::to_string(want) + " lock pulses" +
-                  (compartment ? " on compartment " + std::to_string(*compartment) : "") + ", saw " +
-                  std::to_string(count));
+                  (compartment ? " on compartment " + std::to_string(*compartment) : "") +
+                  ", saw " + std::to_string(count));
     }
     return ok_status();
   }
 
   Status http(const json& args) {
-    RC_ASSIGN_OR_RETURN(std::string method, get_string(args, "method", args.contains("body") ? "POST" : "GET"));
+    RC_ASSIGN_OR_RETURN(std::string method,
+                        get_string(args, "method", args.contains("body") ? "POST" : "GET"));
     for (char& ch : method) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     std::string url;
     if (args.contains("url")) {
@@ -722,7 +733,8 @@ class Runner {
       } else if (auto it = vars_.find("base_url"); it != vars_.end()) {
         base = it->second;
       } else {
-        return fail("path: needs base_url: or the variable base_url (e.g. --var base_url=http://...)");
+        return fail(
+            "path: needs base_url: or the variable base_url (e.g. --var base_url=http://...)");
       }
       RC_ASSIGN_OR_RETURN(std::string path, get_string(args, "path"));
       while (!base.empty() && base.back() == '/') base.pop_back();
@@ -756,7 +768,8 @@ class Runner {
         body = b.dump();
       }
     }
-    RC_ASSIGN_OR_RETURN(milliseconds timeout, get_duration(args, "timeout", std::chrono::seconds(10)));
+    RC_ASSIGN_OR_RETURN(milliseconds timeout,
+                        get_duration(args, "timeout", std::chrono::seconds(10)));
     RC_ASSIGN_OR_RETURN(milliseconds within, get_duration(args, "within", milliseconds(0)));
     std::vector<int> wanted;
     if (args.contains("expect_status")) {
@@ -794,10 +807,12 @@ class Runner {
       }
       doc = json::parse(res->body, nullptr, false);
       if (args.contains("expect")) {
-        if (doc.is_discarded()) return method + " " + url + ": the response is not JSON: " + excerpt;
+        if (doc.is_discarded())
+          return method + " " + url + ": the response is not JSON: " + excerpt;
         for (auto& [path, expected] : args["expect"].items()) {
           auto actual = extract_path(doc, path);
-          if (!actual.ok()) return "expect " + path + ": " + actual.error().message + ": " + excerpt;
+          if (!actual.ok())
+            return "expect " + path + ": " + actual.error().message + ": " + excerpt;
           if (!same_value(*actual, expected)) {
             return "expect " + path + " = " + expected.dump() + ", got " + actual->dump() + ": " +
                    excerpt;

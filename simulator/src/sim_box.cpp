@@ -53,10 +53,14 @@ Result<std::unique_ptr<SimBox>> SimBox::create(SimBoxOptions options, const Cloc
       new SimBox(std::move(options), clock, std::move(sim), std::move(link)));
 }
 
-SimBox::SimBox(SimBoxOptions options, const Clock& clock,
-               std::unique_ptr<hal::sim::SimCabinet> sim, std::unique_ptr<NetworkLink> link)
-    : options_(std::move(options)), clock_(clock), sim_(std::move(sim)), link_(std::move(link)),
-      auto_open_(options_.auto_open), auto_open_delay_(options_.auto_open_delay) {}
+SimBox::SimBox(SimBoxOptions options, const Clock& clock, std::unique_ptr<hal::sim::SimCabinet> sim,
+               std::unique_ptr<NetworkLink> link)
+    : options_(std::move(options)),
+      clock_(clock),
+      sim_(std::move(sim)),
+      link_(std::move(link)),
+      auto_open_(options_.auto_open),
+      auto_open_delay_(options_.auto_open_delay) {}
 
 SimBox::~SimBox() { shutdown(); }
 
@@ -225,9 +229,8 @@ Result<PresentReport> SimBox::present_token(std::string_view text, const Present
     return make_error(ErrorCode::kFailedPrecondition,
                       box_id() + " has no camera (its configuration has no camera section)");
   }
-  RC_ASSIGN_OR_RETURN(hal::Frame frame,
-                      render_presented(text, options_.config.camera->width,
-                                       options_.config.camera->height, options));
+  RC_ASSIGN_OR_RETURN(hal::Frame frame, render_presented(text, options_.config.camera->width,
+                                                         options_.config.camera->height, options));
   PresentReport report;
   report.width = frame.width;
   report.height = frame.height;
@@ -428,8 +431,8 @@ nlohmann::json to_json(const BoxView& v) {
   }
   nlohmann::json results = nlohmann::json::array();
   for (const msg::CommandResult& r : v.command_results) {
-    results.push_back({{"command_id", r.command_id}, {"ok", r.ok}, {"code", r.code},
-                       {"message", r.message}});
+    results.push_back(
+        {{"command_id", r.command_id}, {"ok", r.ok}, {"code", r.code}, {"message", r.message}});
   }
   const firmware::SyncStats& st = v.network.stats;
   return {

@@ -19,7 +19,8 @@ Result<std::string> read_file(const std::filesystem::path& path) {
     return make_error(ErrorCode::kNotFound, path.string() + ": no such file");
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kIo, path.string() + ": cannot open: " + std::strerror(errno));
+  if (!in)
+    return make_error(ErrorCode::kIo, path.string() + ": cannot open: " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -27,7 +28,8 @@ Result<std::string> read_file(const std::filesystem::path& path) {
 
 Status write_file(const std::filesystem::path& path, const std::string& text, mode_t mode) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return make_error(ErrorCode::kIo, path.string() + ": cannot write: " + std::strerror(errno));
+  if (!out)
+    return make_error(ErrorCode::kIo, path.string() + ": cannot write: " + std::strerror(errno));
   out << text;
   out.close();
   if (!out) return make_error(ErrorCode::kIo, path.string() + ": write failed");

@@ -18,16 +18,24 @@ using nlohmann::json;
 
 int http_status(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return 400;
-    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kNotFound:
+      return 404;
     case ErrorCode::kAlreadyExists:
-    case ErrorCode::kFailedPrecondition: return 409;
-    case ErrorCode::kPermissionDenied: return 403;
-    case ErrorCode::kUnauthenticated: return 401;
-    case ErrorCode::kResourceExhausted: return 429;
+    case ErrorCode::kFailedPrecondition:
+      return 409;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kUnauthenticated:
+      return 401;
+    case ErrorCode::kResourceExhausted:
+      return 429;
     case ErrorCode::kDeadlineExceeded:
-    case ErrorCode::kUnavailable: return 503;
-    default: return 500;
+    case ErrorCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
   }
 }
 
@@ -164,8 +172,8 @@ class HttpTokenSource final : public TokenSource {
     const std::size_t scheme = url.find("://");
     const std::size_t path_at = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
     if (scheme == std::string::npos || path_at == std::string::npos) {
-      return make_error(ErrorCode::kInvalidArgument, "token source url \"" + url +
-                                                         "\" must be http(s)://host[:port]/path");
+      return make_error(ErrorCode::kInvalidArgument,
+                        "token source url \"" + url + "\" must be http(s)://host[:port]/path");
     }
     httplib::Client client(url.substr(0, path_at));
     client.set_connection_timeout(std::chrono::seconds(2));
@@ -212,7 +220,9 @@ std::unique_ptr<TokenSource> make_http_token_source(std::string url_template) {
 // ---- server -------------------------------------------------------------------------------------
 
 BoxWebServer::BoxWebServer(SimBox& box, PendingTokens& tokens, WebServerOptions options)
-    : box_(box), tokens_(tokens), options_(std::move(options)),
+    : box_(box),
+      tokens_(tokens),
+      options_(std::move(options)),
       server_(std::make_unique<httplib::Server>()) {}
 
 Result<std::unique_ptr<BoxWebServer>> BoxWebServer::start(SimBox& box, PendingTokens& tokens,
@@ -298,15 +308,15 @@ void BoxWebServer::install_routes() {
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(std::string(box_page()), "text/html; charset=utf-8");
   });
-  s.Get("/api/state", [this](const httplib::Request&, httplib::Response& res) {
-    reply(res, 200, state_json());
-  });
+  s.Get("/api/state",
+        [this](const httplib::Request&, httplib::Response& res) { reply(res, 200, state_json()); });
   s.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) {
     std::uint64_t after = 0;
     std::size_t limit = 100;
     try {
       if (req.has_param("after")) after = std::stoull(req.get_param_value("after"));
-      if (req.has_param("limit")) limit = std::min<std::size_t>(std::stoul(req.get_param_value("limit")), 1000);
+      if (req.has_param("limit"))
+        limit = std::min<std::size_t>(std::stoul(req.get_param_value("limit")), 1000);
     } catch (const std::exception&) {
       reply_error(res, make_error(ErrorCode::kInvalidArgument, "after and limit must be numbers"));
       return;
@@ -343,7 +353,8 @@ void BoxWebServer::install_routes() {
     // Pasted text often carries a trailing newline or spaces from the clipboard.
     std::string text = *token;
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.erase(0, 1);
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+      text.erase(0, 1);
     auto options = present_options(*body);
     if (!options.ok()) return reply_error(res, options.error());
     auto report = box_.present_token(text, *options);
@@ -367,8 +378,8 @@ void BoxWebServer::install_routes() {
     auto label = field_or<std::string>(*body, "label", "");
     if (!label.ok()) return reply_error(res, label.error());
     if (token->empty() || token->size() > kMaxTokenTextLength) {
-      return reply_error(res, make_error(ErrorCode::kInvalidArgument,
-                                         "a token is 1..1024 characters"));
+      return reply_error(res,
+                         make_error(ErrorCode::kInvalidArgument, "a token is 1..1024 characters"));
     }
     const std::uint64_t id = tokens_.add(*token, *label, "pasted");
     reply(res, 200, {{"id", id}});
@@ -448,8 +459,8 @@ void BoxWebServer::install_routes() {
     if (*delay < 0 || *delay > 60'000) {
       return reply_error(res, make_error(ErrorCode::kInvalidArgument, "delay_ms must be 1..60000"));
     }
-    box_.set_auto_open(*enabled, *delay > 0 ? std::optional(std::chrono::milliseconds(*delay))
-                                            : std::nullopt);
+    box_.set_auto_open(
+        *enabled, *delay > 0 ? std::optional(std::chrono::milliseconds(*delay)) : std::nullopt);
     reply(res, 200, {{"ok", true}});
   });
 
@@ -462,8 +473,8 @@ void BoxWebServer::install_routes() {
     if (!op_name.ok()) return reply_error(res, op_name.error());
     auto op = msg::command_op_from_string(*op_name);
     if (!op) {
-      return reply_error(res, make_error(ErrorCode::kInvalidArgument,
-                                         "unknown op \"" + *op_name + "\""));
+      return reply_error(
+          res, make_error(ErrorCode::kInvalidArgument, "unknown op \"" + *op_name + "\""));
     }
     msg::Command c;
     c.id = "sim-" + std::to_string(++command_counter_) + "-" + random_suffix();
@@ -509,8 +520,8 @@ void BoxWebServer::install_routes() {
     if (!action_name.ok()) return reply_error(res, action_name.error());
     auto action = token_action_from_string(*action_name);
     if (!action) {
-      return reply_error(res, make_error(ErrorCode::kInvalidArgument,
-                                         "unknown action \"" + *action_name + "\""));
+      return reply_error(
+          res, make_error(ErrorCode::kInvalidArgument, "unknown action \"" + *action_name + "\""));
     }
     std::vector<std::uint8_t> compartments;
     if (body->contains("compartments") && (*body)["compartments"].is_string()) {
@@ -522,8 +533,8 @@ void BoxWebServer::install_routes() {
       if (!list.ok()) return reply_error(res, list.error());
       for (int c : *list) {
         if (c < 1 || c > 255) {
-          return reply_error(res, make_error(ErrorCode::kInvalidArgument,
-                                             "compartments must be 1..255"));
+          return reply_error(
+              res, make_error(ErrorCode::kInvalidArgument, "compartments must be 1..255"));
         }
         compartments.push_back(static_cast<std::uint8_t>(c));
       }
@@ -558,8 +569,8 @@ void BoxWebServer::install_routes() {
       Status pushed = box_.push_command(c);
       if (!pushed.ok()) return reply_error(res, pushed.error());
     }
-    const std::string label = std::string(to_string(*action)) + " " +
-                              std::to_string(compartments.front()) + " (minted)";
+    const std::string label =
+        std::string(to_string(*action)) + " " + std::to_string(compartments.front()) + " (minted)";
     const std::uint64_t id = tokens_.add(*token, label, "minted");
     reply(res, 200, {{"id", id}, {"token", *token}});
   });

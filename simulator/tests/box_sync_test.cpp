@@ -128,7 +128,8 @@ TEST_F(BoxSyncTest, PullingThePowerLeavesTheLastWillAndPowerOnReconnects) {
 TEST(BoxSyncScenarioTest, TheNetworkOutageScenarioPassesAgainstARealBroker) {
   auto broker = testsupport::MosquittoServer::start();
   ASSERT_TRUE(broker.ok()) << broker.error().to_string();
-  auto scenario = load_scenario(std::filesystem::path(RECLOTHES_SIM_SCENARIOS_DIR) / "network_outage.yaml");
+  auto scenario =
+      load_scenario(std::filesystem::path(RECLOTHES_SIM_SCENARIOS_DIR) / "network_outage.yaml");
   ASSERT_TRUE(scenario.ok()) << scenario.error().message;
   ScenarioRunOptions o;
   o.vars["broker"] = (*broker)->uri();

@@ -1,7 +1,6 @@
 // Scenario files: good ones parse into the steps they say; every mistake is refused with the file,
 // the line and the step named.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -144,8 +143,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "bad.yaml:2: step 1 (wait): for: expected a duration"},
         BadCase{"bad_auto_open", "steps:\n  - start: {box: b, config: c, auto_open: maybe}\n",
                 "auto_open: expected true, false or a duration"},
-        BadCase{"bad_status",
-                "steps:\n  - http: {url: 'http://x/', expect_status: 42}\n",
+        BadCase{"bad_status", "steps:\n  - http: {url: 'http://x/', expect_status: 42}\n",
                 "expect_status: an HTTP status is 100..599"},
         BadCase{"http_url_and_path", "steps:\n  - http: {url: 'http://x/a', path: /a}\n",
                 "step 1 (http): give either url or path"},
@@ -167,13 +165,14 @@ INSTANTIATE_TEST_SUITE_P(
 
 // `include` splices another file's steps in; its vars are defaults under the includer's.
 TEST(ScenarioParserTest, IncludedStepsRunInPlaceAndNameTheirFile) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("rc-include-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("rc-include-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto write = [&](const std::string& name, const std::string& text) {
     std::ofstream(dir / name) << text;
   };
-  write("setup.yaml", "vars: {who: setup, only_setup: 1}\nsteps:\n  - log: from setup\n  - wait: 1s\n");
+  write("setup.yaml",
+        "vars: {who: setup, only_setup: 1}\nsteps:\n  - log: from setup\n  - wait: 1s\n");
   write("main.yaml",
         "vars: {who: main}\nsteps:\n  - log: first\n  - include: setup.yaml\n  - log: last\n");
   write("loop.yaml", "steps:\n  - include: loop.yaml\n");

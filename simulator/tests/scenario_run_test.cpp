@@ -4,7 +4,6 @@
 #include <httplib.h>
 
 #include <atomic>
-
 #include <string>
 #include <thread>
 
@@ -108,8 +107,8 @@ TEST(ScenarioRunTest, AnUnknownVariableFailsItsStep) {
 }
 
 TEST(ScenarioRunTest, AStepForABoxThatWasNeverStartedFails) {
-  const ScenarioReport r = run_text("steps:\n  - open_door: {box: ghost, compartment: 1}\n",
-                                    kScenarios / "inline.yaml");
+  const ScenarioReport r =
+      run_text("steps:\n  - open_door: {box: ghost, compartment: 1}\n", kScenarios / "inline.yaml");
   EXPECT_FALSE(r.passed);
   EXPECT_NE(r.failure.find("box ghost was not started"), std::string::npos) << r.failure;
 }
@@ -142,11 +141,11 @@ class HttpStepTest : public ::testing::Test {
     // three reads, then "deposited".
     server_.Get("/v1/orders/7", [this](const httplib::Request&, httplib::Response& res) {
       const int n = ++reads_;
-      res.set_content(nlohmann::json{{"state", n > 3 ? "deposited" : "reserved"},
-                                     {"compartment", 3},
-                                     {"token", nullptr}}
-                          .dump(),
-                      "application/json");
+      res.set_content(
+          nlohmann::json{
+              {"state", n > 3 ? "deposited" : "reserved"}, {"compartment", 3}, {"token", nullptr}}
+              .dump(),
+          "application/json");
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
@@ -228,7 +227,8 @@ steps:
   EXPECT_EQ(r.vars.at("order"), "42");
   EXPECT_EQ(r.vars.at("compartment"), "3");
   EXPECT_EQ(r.vars.at("state"), "deposited");
-  EXPECT_EQ(nlohmann::json::parse(last_body_), nlohmann::json::parse(R"({"box_id":"box-0001","size":"L"})"));
+  EXPECT_EQ(nlohmann::json::parse(last_body_),
+            nlohmann::json::parse(R"({"box_id":"box-0001","size":"L"})"));
   EXPECT_EQ(last_auth_, "Bearer s3cret");
 }
 
@@ -256,7 +256,8 @@ steps:
 )",
                                     kScenarios / "inline.yaml", with_base_url());
   EXPECT_FALSE(r.passed);
-  EXPECT_NE(r.failure.find("step 1 (http, inline.yaml:3): GET http://127.0.0.1:"), std::string::npos)
+  EXPECT_NE(r.failure.find("step 1 (http, inline.yaml:3): GET http://127.0.0.1:"),
+            std::string::npos)
       << r.failure;
   EXPECT_NE(r.failure.find("answered 404"), std::string::npos) << r.failure;
 }

@@ -7,9 +7,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "reclothes/common/token.h"
 #include "reclothes/firmware/config.h"

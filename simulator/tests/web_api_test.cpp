@@ -75,7 +75,8 @@ class WebApiTest : public ::testing::Test {
   }
 
   // Polls the state until `ok` holds (real time: the box steps on its own thread).
-  bool eventually(const std::function<bool(const json&)>& ok, milliseconds timeout = milliseconds(3000)) {
+  bool eventually(const std::function<bool(const json&)>& ok,
+                  milliseconds timeout = milliseconds(3000)) {
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < until) {
       if (ok(state())) return true;
@@ -131,8 +132,8 @@ TEST_F(WebApiTest, StateDescribesTheCabinet) {
 }
 
 TEST_F(WebApiTest, PresentingAValidTokenUnlocksThenTheCustomerOpensAndClosing) {
-  auto [status, report] = post("/api/present", {{"token", courier_token(2, *signer_)},
-                                                {"rotation_deg", 12}, {"noise", 10}});
+  auto [status, report] = post(
+      "/api/present", {{"token", courier_token(2, *signer_)}, {"rotation_deg", 12}, {"noise", 10}});
   ASSERT_EQ(status, 200) << report.dump();
   EXPECT_TRUE(report["camera_sees_code"].get<bool>());
   EXPECT_TRUE(eventually([](const json& s) {
@@ -189,7 +190,8 @@ TEST_F(WebApiTest, TheLastPresentedFrameIsAPng) {
 TEST_F(WebApiTest, DoorsFillEnvironmentTamperAndJamAreDrivenThroughTheApi) {
   EXPECT_EQ(post("/api/compartments/4/door", {{"open", true}}).first, 200);
   EXPECT_EQ(post("/api/compartments/1/fill", {{"percent", 80}}).first, 200);
-  EXPECT_EQ(post("/api/environment", {{"temperature_c", 31.5}, {"humidity_percent", 70}}).first, 200);
+  EXPECT_EQ(post("/api/environment", {{"temperature_c", 31.5}, {"humidity_percent", 70}}).first,
+            200);
   EXPECT_EQ(post("/api/tamper", {{"on", true}}).first, 200);
   EXPECT_EQ(post("/api/compartments/2/jam", {{"on", true}}).first, 200);
   EXPECT_TRUE(eventually([](const json& s) {
@@ -296,11 +298,12 @@ namespace {
 TEST(WebTokenSourceTest, TokensFromTheSourceAreListedBesideThePastedOnes) {
   httplib::Server controller;
   std::string asked_path;
-  controller.Get(R"(/v1/boxes/([\w-]+)/tokens)", [&](const httplib::Request& req, httplib::Response& res) {
-    asked_path = req.path;
-    res.set_content(R"({"tokens": [{"token": "RC1:NOT-A-REAL-ONE", "label": "deposit 7"}]})",
-                    "application/json");
-  });
+  controller.Get(
+      R"(/v1/boxes/([\w-]+)/tokens)", [&](const httplib::Request& req, httplib::Response& res) {
+        asked_path = req.path;
+        res.set_content(R"({"tokens": [{"token": "RC1:NOT-A-REAL-ONE", "label": "deposit 7"}]})",
+                        "application/json");
+      });
   const int port = controller.bind_to_any_port("127.0.0.1");
   std::thread serving([&] { controller.listen_after_bind(); });
   while (!controller.is_running()) std::this_thread::sleep_for(milliseconds(2));

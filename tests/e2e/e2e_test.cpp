@@ -102,11 +102,10 @@ class OrderDomainE2E : public ::testing::TestWithParam<Case> {
   }
 
   fs::path write_config() {
-    nlohmann::json domain = {
-        {"donations", {{"reservation_s", 3600}, {"expiry_warning_s", 600}}},
-        {"collecting", {{"compartment_threshold", 1}}},
-        {"payments", {{"sandbox", true}}},
-        {"worker_interval_ms", 200}};
+    nlohmann::json domain = {{"donations", {{"reservation_s", 3600}, {"expiry_warning_s", 600}}},
+                             {"collecting", {{"compartment_threshold", 1}}},
+                             {"payments", {{"sandbox", true}}},
+                             {"worker_interval_ms", 200}};
     domain.merge_patch(nlohmann::json::parse(GetParam().domain_overrides));
     auto pub = testsupport::free_tcp_port();
     auto internal = testsupport::free_tcp_port();
@@ -148,17 +147,20 @@ class OrderDomainE2E : public ::testing::TestWithParam<Case> {
   void start_controller() {
     const auto config = write_config().string();
     std::string out;
-    ASSERT_EQ(run({RECLOTHES_CONTROLLER_BIN, "migrate", "--config", config}, "migrate.log", &out), 0)
+    ASSERT_EQ(run({RECLOTHES_CONTROLLER_BIN, "migrate", "--config", config}, "migrate.log", &out),
+              0)
         << out;
     // The staff the scenarios log in as (setup.yaml): one account per role.
-    for (const auto& [who, role] : std::vector<std::pair<std::string, std::string>>{
-             {"manager", "manager"}, {"courier", "delivery"}, {"checker", "checker"},
-             {"packer", "packer"}}) {
-      ASSERT_EQ(run({RECLOTHES_CONTROLLER_BIN, "create-staff", "--config", config, "--email",
-                     who + "@reclothes.test", "--role", role, "--name", who},
-                    "create-staff-" + who + ".log", &out,
-                    {{"RECLOTHES_STAFF_PASSWORD", kStaffPassword}}),
-                0)
+    for (const auto& [who, role] :
+         std::vector<std::pair<std::string, std::string>>{{"manager", "manager"},
+                                                          {"courier", "delivery"},
+                                                          {"checker", "checker"},
+                                                          {"packer", "packer"}}) {
+      ASSERT_EQ(
+          run({RECLOTHES_CONTROLLER_BIN, "create-staff", "--config", config, "--email",
+               who + "@reclothes.test", "--role", role, "--name", who},
+              "create-staff-" + who + ".log", &out, {{"RECLOTHES_STAFF_PASSWORD", kStaffPassword}}),
+          0)
           << out;
     }
     auto p = Process::spawn({RECLOTHES_CONTROLLER_BIN, "serve", "--config", config},
@@ -176,15 +178,15 @@ class OrderDomainE2E : public ::testing::TestWithParam<Case> {
   void play(const std::string& scenario, const std::string& box) {
     const fs::path file = fs::path(RECLOTHES_E2E_SCENARIOS) / scenario;
     std::string out;
-    const int status = run(
-        {RECLOTHES_SIM_BIN, "scenario", file.string(), "--keep-state",
-         (dir_->path() / "state").string(), "--var",
-         "public_url=http://127.0.0.1:" + std::to_string(public_port_), "--var",
-         "internal_url=http://127.0.0.1:" + std::to_string(internal_port_), "--var",
-         "broker=" + broker_->uri(), "--var", "box=" + box, "--var",
-         std::string("staff_password=") + kStaffPassword},
-        "scenario.log", &out, {}, std::chrono::minutes(4));
-    EXPECT_EQ(status, 0) << "reclothes-sim scenario " << scenario << " failed:\n" << tail(out, 8000);
+    const int status = run({RECLOTHES_SIM_BIN, "scenario", file.string(), "--keep-state",
+                            (dir_->path() / "state").string(), "--var",
+                            "public_url=http://127.0.0.1:" + std::to_string(public_port_), "--var",
+                            "internal_url=http://127.0.0.1:" + std::to_string(internal_port_),
+                            "--var", "broker=" + broker_->uri(), "--var", "box=" + box, "--var",
+                            std::string("staff_password=") + kStaffPassword},
+                           "scenario.log", &out, {}, std::chrono::minutes(4));
+    EXPECT_EQ(status, 0) << "reclothes-sim scenario " << scenario << " failed:\n"
+                         << tail(out, 8000);
     if (status == 0) std::cout << tail(out, 1500) << "\n";
   }
 
@@ -272,8 +274,8 @@ TEST(E2EScenarioFiles, AllParse) {
   int checked = 0;
   for (const auto& entry : fs::directory_iterator(RECLOTHES_E2E_SCENARIOS)) {
     if (entry.path().extension() != ".yaml") continue;
-    const auto log = fs::temp_directory_path() / ("reclothes-e2e-check-" +
-                                                  entry.path().stem().string() + ".log");
+    const auto log = fs::temp_directory_path() /
+                     ("reclothes-e2e-check-" + entry.path().stem().string() + ".log");
     auto p = Process::spawn({RECLOTHES_SIM_BIN, "scenario", "--check", entry.path().string()},
                             SpawnOptions{log, std::nullopt, {}, {}});
     ASSERT_TRUE(p.ok());

@@ -153,8 +153,8 @@ HandlerResult list_products(RequestContext& ctx) {
   const auto off = offset->value_or(0);
   const auto p = pqxx::prepare::make_dynamic_params(params);
   auto& tx = ctx.tx();
-  const auto total = tx.exec_params1("SELECT count(*) FROM products WHERE " + where, p)[0]
-                         .as<std::int64_t>();
+  const auto total =
+      tx.exec_params1("SELECT count(*) FROM products WHERE " + where, p)[0].as<std::int64_t>();
   nlohmann::json items = nlohmann::json::array();
   for (const auto& row : tx.exec_params("SELECT " + kProductColumns + " FROM products WHERE " +
                                             where + " ORDER BY " + order + " LIMIT " +
@@ -342,8 +342,7 @@ HandlerResult create_order(DomainContext& d, RequestContext& ctx) {
   const auto payment_id = created->payment_id;
 
   // The card becomes the provider's payment method; the number is not kept anywhere.
-  const auto method =
-      d.payments->tokenize(card, "order-" + std::to_string(order_id) + "-method");
+  const auto method = d.payments->tokenize(card, "order-" + std::to_string(order_id) + "-method");
   if (method.kind != PaymentOutcome::Kind::kSucceeded) {
     // Without a payment method nothing can be charged, now or later: the order fails cleanly.
     fail_payment(d, payment_id, order_id,
@@ -359,7 +358,8 @@ HandlerResult create_order(DomainContext& d, RequestContext& ctx) {
     if (!stored.ok()) return api_error(stored.error());
     auto attempted = attempt_payment(d, payment_id, true);
     if (!attempted.ok()) {
-      d.s.log.error("payment attempt failed", {{"order", order_id}, {"error", attempted.error().message}});
+      d.s.log.error("payment attempt failed",
+                    {{"order", order_id}, {"error", attempted.error().message}});
     }
   }
   return Response::created(buying_order_json(ctx.tx(), order_id, true));
@@ -447,7 +447,8 @@ HandlerResult request_return(DomainContext& d, RequestContext& ctx) {
   }
   auto size = required_size(order_item_counts(tx, *id));
   if (!size.ok()) size = std::string("XL");
-  const auto where = allocate_compartment(tx, location_id, fitting_sizes(*size), *id, "return", now);
+  const auto where =
+      allocate_compartment(tx, location_id, fitting_sizes(*size), *id, "return", now);
   if (!where) {
     return ApiError::conflict("no_compartment_available",
                               "no free compartment for this return at this location right now");
@@ -497,9 +498,9 @@ Result<bool> attempt_payment(DomainContext& d, std::int64_t payment_id, bool for
         "idempotency_key, currency, amount_cents, order_id, method_ref",
         payment_id, ts(now), static_cast<std::int64_t>(lease.count()), force);
     if (rows.empty()) {
-      c.final = tx.exec_params("SELECT 1 FROM payments WHERE id = $1 AND state <> 'pending'",
-                               payment_id)
-                    .size() == 1;
+      c.final =
+          tx.exec_params("SELECT 1 FROM payments WHERE id = $1 AND state <> 'pending'", payment_id)
+              .size() == 1;
       return c;
     }
     c.claimed = true;
@@ -596,8 +597,8 @@ Result<bool> attempt_payment(DomainContext& d, std::int64_t payment_id, bool for
         // round of attempts (capped at one hour).
         const auto base = d.config.payments.retry_interval.count();
         const int rounds = (attempts - 1) / std::max(d.config.payments.max_attempts, 1);
-        const auto wait = std::min<std::int64_t>(std::max<std::int64_t>(3600, base),
-                                                 base << std::min(rounds, 6));
+        const auto wait =
+            std::min<std::int64_t>(std::max<std::int64_t>(3600, base), base << std::min(rounds, 6));
         tx.exec_params(
             "UPDATE payments SET attempts = $2, last_error = $3, next_attempt_at = "
             "$4::timestamptz + $5::bigint * interval '1 second', updated_at = $4::timestamptz "
@@ -630,7 +631,8 @@ Status on_courier_load(DomainContext& d, pqxx::work& tx, const BoxEventContext& 
   const auto order_id = rows[0][0].as<std::int64_t>();
   const auto now = ctx.now_ms;
   if (auto moved = advance_task(tx, shipping_id, TaskEvent::kComplete, now); !moved.ok()) {
-    d.s.log.warn("shipping order not advanced", {{"order", shipping_id}, {"why", moved.error().message()}});
+    d.s.log.warn("shipping order not advanced",
+                 {{"order", shipping_id}, {"why", moved.error().message()}});
   }
   const auto o = lock_order(tx, order_id);
   auto to = next(o->state, BuyingEvent::kLoad);
@@ -655,7 +657,8 @@ Status on_courier_load(DomainContext& d, pqxx::work& tx, const BoxEventContext& 
   req.compartments = {static_cast<std::uint8_t>(*e.compartment)};
   req.order_ref = static_cast<std::uint64_t>(order_id);
   req.validity = std::chrono::seconds(std::max<std::int64_t>(60, (until - now) / 1000));
-  if (req.validity > d.s.tokens.config().max_validity) req.validity = d.s.tokens.config().max_validity;
+  if (req.validity > d.s.tokens.config().max_validity)
+    req.validity = d.s.tokens.config().max_validity;
   RC_ASSIGN_OR_RETURN(auto token, d.s.tokens.issue(tx, req));
   set_order_state(tx, order_id, *to, now);
   tx.exec_params(
@@ -729,7 +732,8 @@ std::vector<std::string> expire_returns(DomainContext& d, pqxx::work& tx, std::i
       "return_until <= $1::timestamptz ORDER BY return_until LIMIT 100",
       ts(now));
   for (const auto& r : rows) {
-    if (tx.exec_params("SELECT 1 FROM boxes WHERE id = $1 FOR UPDATE SKIP LOCKED", r[1].as<std::string>())
+    if (tx.exec_params("SELECT 1 FROM boxes WHERE id = $1 FOR UPDATE SKIP LOCKED",
+                       r[1].as<std::string>())
             .empty()) {
       continue;
     }
@@ -754,11 +758,13 @@ Result<std::string, ApiError> complete_packing(DomainContext& d, pqxx::work& tx,
   if (!o) return ApiError::not_found("order");
   auto to = next(o->state, BuyingEvent::kPack);
   if (!to.ok()) return transition_error(to.error());
-  const auto location = tx.exec_params1(
-      "SELECT pickup_location_id FROM buying_orders WHERE id = $1", order_id)[0].as<std::int64_t>();
+  const auto location =
+      tx.exec_params1("SELECT pickup_location_id FROM buying_orders WHERE id = $1", order_id)[0]
+          .as<std::int64_t>();
   auto size = required_size(order_item_counts(tx, order_id));
   if (!size.ok()) size = std::string("XL");
-  const auto where = allocate_compartment(tx, location, fitting_sizes(*size), order_id, "pickup", now);
+  const auto where =
+      allocate_compartment(tx, location, fitting_sizes(*size), order_id, "pickup", now);
   if (!where) {
     return ApiError::conflict("no_compartment_available",
                               "no free compartment at the pickup location; try again later");
@@ -809,18 +815,16 @@ void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>
                    "Browse listed products: filter by category, size, price range; search; page",
                    [](RequestContext& ctx) { return list_products(ctx); }));
 
-  router.add(route(L::kPublic, M::kGet, "/v1/products/{id}", Access::anyone(), "product.view",
-                   false, BodyKind::kNone, "One listed product",
-                   [](RequestContext& ctx) -> HandlerResult {
-                     static const std::string kSql =
-                         "SELECT " + kProductColumns +
-                         " FROM products WHERE id = $1 AND status = 'available' AND "
-                         "price_cents IS NOT NULL";
-                     const auto rows =
-                         exec_hot(ctx.read(), "product_listed", kSql, id_param(ctx, "id"));
-                     if (rows.empty()) return ApiError::not_found("product");
-                     return Response::ok(product_json(rows[0]));
-                   }));
+  router.add(route(
+      L::kPublic, M::kGet, "/v1/products/{id}", Access::anyone(), "product.view", false,
+      BodyKind::kNone, "One listed product", [](RequestContext& ctx) -> HandlerResult {
+        static const std::string kSql = "SELECT " + kProductColumns +
+                                        " FROM products WHERE id = $1 AND status = 'available' AND "
+                                        "price_cents IS NOT NULL";
+        const auto rows = exec_hot(ctx.read(), "product_listed", kSql, id_param(ctx, "id"));
+        if (rows.empty()) return ApiError::not_found("product");
+        return Response::ok(product_json(rows[0]));
+      }));
 
   router.add(route(L::kPublic, M::kGet, "/v1/cart", Access::customer(), "cart.read", false,
                    BodyKind::kNone, "The customer's cart",
@@ -841,12 +845,11 @@ void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>
                      return Response::created(cart_json(rows));
                    }));
 
-  router.add(route(L::kPublic, M::kDelete, "/v1/cart/items/{id}", Access::customer(),
-                   "cart.remove", false, BodyKind::kNone, "Take a product out of the cart",
+  router.add(route(L::kPublic, M::kDelete, "/v1/cart/items/{id}", Access::customer(), "cart.remove",
+                   false, BodyKind::kNone, "Take a product out of the cart",
                    [](RequestContext& ctx) -> HandlerResult {
-                     const auto rows =
-                         exec_hot(ctx.autocommit(), "cart_remove", cart_remove_sql(),
-                                  ctx.principal().account_id, id_param(ctx, "id"));
+                     const auto rows = exec_hot(ctx.autocommit(), "cart_remove", cart_remove_sql(),
+                                                ctx.principal().account_id, id_param(ctx, "id"));
                      if (!cart_write_found(rows)) return ApiError::not_found("cart item");
                      return Response::ok(cart_json(rows));
                    }));
@@ -856,22 +859,21 @@ void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>
                    "Buy the cart: reserves the products and pays through the provider",
                    [d](RequestContext& ctx) { return create_order(*d, ctx); }));
 
-  router.add(route(L::kPublic, M::kGet, "/v1/orders", Access::customer(), "order.list", false,
-                   BodyKind::kNone, "The customer's buying orders, newest first",
-                   [](RequestContext& ctx) -> HandlerResult {
-                     nlohmann::json items = nlohmann::json::array();
-                     for (const auto& row : ctx.tx().exec_params(
-                              "SELECT id FROM buying_orders WHERE customer_id = $1 ORDER BY id "
-                              "DESC LIMIT 200",
-                              ctx.principal().account_id)) {
-                       items.push_back(
-                           buying_order_json(ctx.tx(), row[0].as<std::int64_t>(), true));
-                     }
-                     return Response::ok({{"items", items}});
-                   }));
+  router.add(route(
+      L::kPublic, M::kGet, "/v1/orders", Access::customer(), "order.list", false, BodyKind::kNone,
+      "The customer's buying orders, newest first", [](RequestContext& ctx) -> HandlerResult {
+        nlohmann::json items = nlohmann::json::array();
+        for (const auto& row :
+             ctx.tx().exec_params("SELECT id FROM buying_orders WHERE customer_id = $1 ORDER BY id "
+                                  "DESC LIMIT 200",
+                                  ctx.principal().account_id)) {
+          items.push_back(buying_order_json(ctx.tx(), row[0].as<std::int64_t>(), true));
+        }
+        return Response::ok({{"items", items}});
+      }));
 
-  router.add(route(L::kPublic, M::kGet, "/v1/orders/{id}", Access::customer(), "order.read",
-                   false, BodyKind::kNone,
+  router.add(route(L::kPublic, M::kGet, "/v1/orders/{id}", Access::customer(), "order.read", false,
+                   BodyKind::kNone,
                    "One buying order (own); includes the pickup token once ready for pickup",
                    [d](RequestContext& ctx) -> HandlerResult {
                      auto id = owned_order(*d, ctx);

@@ -79,8 +79,7 @@ std::optional<Allocation> allocate_compartment(pqxx::work& tx, std::int64_t loca
         "LIMIT 1 FOR UPDATE OF c SKIP LOCKED",
         location_id, text_array(sizes), ts(now_ms));
     if (rows.empty()) return std::nullopt;
-    Allocation a{rows[0][0].as<std::string>(), rows[0][1].as<int>(),
-                 rows[0][2].as<std::string>()};
+    Allocation a{rows[0][0].as<std::string>(), rows[0][1].as<int>(), rows[0][2].as<std::string>()};
     const auto held = tx.exec_params(
         "INSERT INTO compartment_holds (box_id, compartment, order_id, purpose, phase, since) "
         "VALUES ($1, $2, $3, $4, 'reserved', $5::timestamptz) ON CONFLICT DO NOTHING",
@@ -91,9 +90,8 @@ std::optional<Allocation> allocate_compartment(pqxx::work& tx, std::int64_t loca
 }
 
 bool location_has_active_box(pqxx::work& tx, std::int64_t location_id) {
-  return !tx.exec_params(
-                "SELECT 1 FROM boxes WHERE location_id = $1 AND status = 'active' LIMIT 1",
-                location_id)
+  return !tx.exec_params("SELECT 1 FROM boxes WHERE location_id = $1 AND status = 'active' LIMIT 1",
+                         location_id)
               .empty();
 }
 
@@ -171,8 +169,9 @@ bool award_coins(pqxx::work& tx, std::int64_t customer_id, int delta, const std:
 }
 
 std::int64_t coin_balance(pqxx::work& tx, std::int64_t customer_id) {
-  return tx.exec_params1("SELECT COALESCE(sum(delta), 0) FROM coin_ledger WHERE customer_id = $1",
-                         customer_id)[0]
+  return tx
+      .exec_params1("SELECT COALESCE(sum(delta), 0) FROM coin_ledger WHERE customer_id = $1",
+                    customer_id)[0]
       .as<std::int64_t>();
 }
 
@@ -186,8 +185,7 @@ std::int64_t create_internal_order(pqxx::work& tx, TaskKind kind,
                                    std::optional<std::int64_t> source_id,
                                    const std::optional<std::string>& box_id,
                                    const std::vector<int>& compartments, bool with_tracking_code,
-                                   const std::optional<std::string>& trigger,
-                                   std::int64_t now_ms) {
+                                   const std::optional<std::string>& trigger, std::int64_t now_ms) {
   std::optional<std::string> code;
   if (with_tracking_code) code = new_tracking_code();
   std::optional<std::string> comps;
@@ -259,8 +257,7 @@ std::optional<std::int64_t> maybe_create_collecting(pqxx::work& tx, const Domain
 std::int64_t create_checking_for_donation(pqxx::work& tx, std::int64_t donation_id,
                                           std::int64_t now_ms) {
   const auto id = create_internal_order(tx, TaskKind::kChecking, std::string("donation"),
-                                        donation_id, std::nullopt, {}, false, std::nullopt,
-                                        now_ms);
+                                        donation_id, std::nullopt, {}, false, std::nullopt, now_ms);
   tx.exec_params(
       "INSERT INTO checking_items (order_id, position, donation_item_id) SELECT $1, position, id "
       "FROM donation_items WHERE donation_id = $2",
@@ -417,10 +414,10 @@ nlohmann::json buying_order_json(pqxx::work& tx, std::int64_t id, bool with_toke
                      {"price_cents", it[3].as<std::int64_t>()}});
   }
   nlohmann::json payments = nlohmann::json::object();
-  for (const auto& p : tx.exec_params(
-           "SELECT kind, state, amount_cents, attempts, last_error FROM payments WHERE "
-           "order_id = $1",
-           id)) {
+  for (const auto& p :
+       tx.exec_params("SELECT kind, state, amount_cents, attempts, last_error FROM payments WHERE "
+                      "order_id = $1",
+                      id)) {
     payments[p[0].as<std::string>()] = {{"state", p[1].as<std::string>()},
                                         {"amount_cents", p[2].as<std::int64_t>()},
                                         {"attempts", p[3].as<int>()},

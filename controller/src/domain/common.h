@@ -25,7 +25,7 @@ namespace reclothes::controller::domain {
 struct DomainContext {
   const Services& s;
   DomainConfig config;
-  std::shared_ptr<PaymentProvider> payments;  // null: payments not configured
+  std::shared_ptr<PaymentProvider> payments;        // null: payments not configured
   std::unique_ptr<SandboxPaymentProvider> sandbox;  // payments.sandbox
   std::unique_ptr<DomainWorker> worker;
   std::int64_t now_ms() const { return s.clock.wall_ms(); }
@@ -98,8 +98,7 @@ std::int64_t create_internal_order(pqxx::work& tx, TaskKind kind,
                                    std::optional<std::int64_t> source_id,
                                    const std::optional<std::string>& box_id,
                                    const std::vector<int>& compartments, bool with_tracking_code,
-                                   const std::optional<std::string>& trigger,
-                                   std::int64_t now_ms);
+                                   const std::optional<std::string>& trigger, std::int64_t now_ms);
 // Locks an internal order and moves it by the machine. Errors: kNotFound, or the TransitionError.
 Result<TaskState, TransitionError> advance_task(pqxx::work& tx, std::int64_t id, TaskEvent event,
                                                 std::int64_t now_ms);
@@ -114,8 +113,7 @@ std::optional<std::int64_t> maybe_create_collecting(pqxx::work& tx, const Domain
 // Checking order for a collected donation or return.
 std::int64_t create_checking_for_donation(pqxx::work& tx, std::int64_t donation_id,
                                           std::int64_t now_ms);
-std::int64_t create_checking_for_return(pqxx::work& tx, std::int64_t order_id,
-                                        std::int64_t now_ms);
+std::int64_t create_checking_for_return(pqxx::work& tx, std::int64_t order_id, std::int64_t now_ms);
 
 // ---- payments -----------------------------------------------------------------------------------
 
@@ -151,10 +149,8 @@ Status on_courier_collect(DomainContext& d, pqxx::work& tx, const BoxEventContex
                           const msg::Event& e);
 Status on_courier_load(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx,
                        const msg::Event& e);
-Status on_pickup(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx,
-                 const msg::Event& e);
-Status on_return(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx,
-                 const msg::Event& e);
+Status on_pickup(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx, const msg::Event& e);
+Status on_return(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx, const msg::Event& e);
 
 // Query-string helpers: 400 invalid_query naming the parameter.
 Result<std::optional<std::int64_t>, ApiError> query_int(const RequestContext& ctx,

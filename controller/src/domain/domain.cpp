@@ -122,8 +122,8 @@ Status register_domain(Router& router, EventApplier& events, const Services& ser
   RC_TRY(too_long(config.buying.return_reservation, "buying.return_reservation_s"));
   RC_TRY(too_long(config.buying.pickup_window, "buying.pickup_window_s"));
 
-  auto d = std::make_shared<DomainContext>(
-      DomainContext{services, config, nullptr, nullptr, nullptr});
+  auto d =
+      std::make_shared<DomainContext>(DomainContext{services, config, nullptr, nullptr, nullptr});
   if (config.payments.sandbox) {
     RC_ASSIGN_OR_RETURN(d->sandbox, SandboxPaymentProvider::start({}));
     config.payments.provider_url = d->sandbox->url();

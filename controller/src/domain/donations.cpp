@@ -52,7 +52,8 @@ std::optional<msg::Command> release_reservation(const Services& s, pqxx::work& t
   release_hold(tx, d.box_id, d.compartment, d.id);
   if (!d.token_id) return std::nullopt;
   if (auto r = s.tokens.revoke(tx, *d.token_id); !r.ok()) {
-    s.log.warn("revoking a deposit token failed", {{"donation", d.id}, {"error", r.error().message}});
+    s.log.warn("revoking a deposit token failed",
+               {{"donation", d.id}, {"error", r.error().message}});
     return std::nullopt;
   }
   if (!with_command) return std::nullopt;
@@ -72,7 +73,8 @@ HandlerResult create_donation(DomainContext& d, RequestContext& ctx) {
       const auto note = item.optional_string("condition_notes", 0, 500);
       if (item.ok() && !find_category(category)) {
         std::string names;
-        for (const auto& c : all_categories()) names += (names.empty() ? "" : ", ") + std::string(c.name);
+        for (const auto& c : all_categories())
+          names += (names.empty() ? "" : ", ") + std::string(c.name);
         item.fail("category", "must be one of " + names);
       }
       item.finish();
@@ -92,11 +94,12 @@ HandlerResult create_donation(DomainContext& d, RequestContext& ctx) {
   }
   const auto now = d.now_ms();
   const auto id = tx.exec1("SELECT nextval('order_ids')")[0].as<std::int64_t>();
-  const auto where = allocate_compartment(tx, location_id, fitting_sizes(*size), id, "donation", now);
+  const auto where =
+      allocate_compartment(tx, location_id, fitting_sizes(*size), id, "donation", now);
   if (!where) {
-    ApiError e = ApiError::conflict("no_compartment_available",
-                                    "no free compartment of size " + *size +
-                                        " or larger at this location right now");
+    ApiError e =
+        ApiError::conflict("no_compartment_available", "no free compartment of size " + *size +
+                                                           " or larger at this location right now");
     e.details = {{"location_id", location_id}, {"size_class", *size}};
     return e;
   }
@@ -145,7 +148,8 @@ HandlerResult cancel_donation(DomainContext& d, RequestContext& ctx) {
   auto& tx = ctx.tx();
   // Box row first, then the donation: the order event application locks them in, so a cancel
   // racing the box's deposit event cannot deadlock with it.
-  lock_box(tx, tx.exec_params1("SELECT box_id FROM donations WHERE id = $1", *id)[0].as<std::string>());
+  lock_box(tx,
+           tx.exec_params1("SELECT box_id FROM donations WHERE id = $1", *id)[0].as<std::string>());
   const auto row = lock_donation(tx, *id);
   auto to = next(row->state, DonationEvent::kCancel);
   if (!to.ok()) return transition_error(to.error());
@@ -174,7 +178,8 @@ std::vector<std::string> expire_donations(DomainContext& d, pqxx::work& tx, std:
   for (const auto& r : rows) {
     // Box first (as event application does), skipping a box another replica or an event batch
     // is busy with: the next pass takes it.
-    if (tx.exec_params("SELECT 1 FROM boxes WHERE id = $1 FOR UPDATE SKIP LOCKED", r[1].as<std::string>())
+    if (tx.exec_params("SELECT 1 FROM boxes WHERE id = $1 FOR UPDATE SKIP LOCKED",
+                       r[1].as<std::string>())
             .empty()) {
       continue;
     }
@@ -194,9 +199,9 @@ std::vector<std::string> expire_donations(DomainContext& d, pqxx::work& tx, std:
 
 // Warns donors whose reservation ends within the warning period (once per donation).
 int warn_expiring_donations(DomainContext& d, pqxx::work& tx, std::int64_t now) {
-  const auto horizon = now + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 d.config.donations.expiry_warning)
-                                 .count();
+  const auto horizon =
+      now + std::chrono::duration_cast<std::chrono::milliseconds>(d.config.donations.expiry_warning)
+                .count();
   const auto rows = tx.exec_params(
       "UPDATE donations SET expiry_notified = true WHERE id IN (SELECT id FROM donations WHERE "
       "state = 'reserved' AND NOT expiry_notified AND reserved_until <= $1::timestamptz AND "
@@ -276,13 +281,14 @@ Status on_courier_collect(DomainContext& d, pqxx::work& tx, const BoxEventContex
       set_donation_state(tx, source_id, *to, now, "collected_at");
       create_checking_for_donation(tx, source_id, now);
     } else {
-      d.s.log.warn("collect event ignored", {{"donation", source_id}, {"why", to.error().message()}});
+      d.s.log.warn("collect event ignored",
+                   {{"donation", source_id}, {"why", to.error().message()}});
     }
   } else {
-    const auto st = tx.exec_params("SELECT state FROM buying_orders WHERE id = $1 FOR UPDATE",
-                                   source_id);
-    auto to = next(*buying_state_from_string(st[0][0].as<std::string>()),
-                   BuyingEvent::kReturnCollect);
+    const auto st =
+        tx.exec_params("SELECT state FROM buying_orders WHERE id = $1 FOR UPDATE", source_id);
+    auto to =
+        next(*buying_state_from_string(st[0][0].as<std::string>()), BuyingEvent::kReturnCollect);
     if (to.ok()) {
       tx.exec_params(
           "UPDATE buying_orders SET state = $2, updated_at = $3::timestamptz WHERE id = $1",
@@ -292,12 +298,13 @@ Status on_courier_collect(DomainContext& d, pqxx::work& tx, const BoxEventContex
       d.s.log.warn("collect event ignored", {{"order", source_id}, {"why", to.error().message()}});
     }
   }
-  const auto left = tx.exec_params1(
-      "SELECT count(*) FROM collecting_items WHERE order_id = $1 AND collected_at IS NULL",
-      order_id)[0]
-                        .as<std::int64_t>();
-  auto moved = advance_task(tx, order_id, left == 0 ? TaskEvent::kComplete : TaskEvent::kProgress,
-                            now);
+  const auto left =
+      tx.exec_params1(
+            "SELECT count(*) FROM collecting_items WHERE order_id = $1 AND collected_at IS NULL",
+            order_id)[0]
+          .as<std::int64_t>();
+  auto moved =
+      advance_task(tx, order_id, left == 0 ? TaskEvent::kComplete : TaskEvent::kProgress, now);
   if (!moved.ok()) {
     d.s.log.warn("collecting order not advanced",
                  {{"order", order_id}, {"why", moved.error().message()}});
@@ -329,8 +336,8 @@ void register_donation_routes(Router& router, const std::shared_ptr<DomainContex
                    "Create a donating order: reserves a compartment and issues a deposit token",
                    [d](RequestContext& ctx) { return create_donation(*d, ctx); }));
 
-  router.add(route(L::kPublic, M::kGet, "/v1/donations", Access::customer(), "donation.list",
-                   false, BodyKind::kNone, "The customer's donating orders, newest first",
+  router.add(route(L::kPublic, M::kGet, "/v1/donations", Access::customer(), "donation.list", false,
+                   BodyKind::kNone, "The customer's donating orders, newest first",
                    [](RequestContext& ctx) -> HandlerResult {
                      nlohmann::json items = nlohmann::json::array();
                      for (const auto& row : ctx.tx().exec_params(
@@ -355,24 +362,23 @@ void register_donation_routes(Router& router, const std::shared_ptr<DomainContex
                    "Cancel before depositing: the reservation is released and the token revoked",
                    [d](RequestContext& ctx) { return cancel_donation(*d, ctx); }));
 
-  router.add(route(L::kPublic, M::kGet, "/v1/donations/{id}/qr.png", Access::customer(),
-                   "donation.qr", false, BodyKind::kNone,
-                   "The deposit token as a QR code PNG (while the donation is reserved)",
-                   [d](RequestContext& ctx) -> HandlerResult {
-                     auto id = owned_donation(*d, ctx);
-                     if (!id.ok()) return std::move(id).error();
-                     const auto rows = ctx.tx().exec_params(
-                         "SELECT token_text FROM donations WHERE id = $1 AND state = 'reserved' "
-                         "AND token_text IS NOT NULL",
-                         *id);
-                     if (rows.empty()) {
-                       return ApiError::conflict("no_token",
-                                                 "the donation has no usable deposit token");
-                     }
-                     auto png = render_qr_png(rows[0][0].as<std::string>());
-                     if (!png.ok()) return api_error(png.error());
-                     return Response::text(200, std::move(png).value(), "image/png");
-                   }));
+  router.add(route(
+      L::kPublic, M::kGet, "/v1/donations/{id}/qr.png", Access::customer(), "donation.qr", false,
+      BodyKind::kNone, "The deposit token as a QR code PNG (while the donation is reserved)",
+      [d](RequestContext& ctx) -> HandlerResult {
+        auto id = owned_donation(*d, ctx);
+        if (!id.ok()) return std::move(id).error();
+        const auto rows = ctx.tx().exec_params(
+            "SELECT token_text FROM donations WHERE id = $1 AND state = 'reserved' "
+            "AND token_text IS NOT NULL",
+            *id);
+        if (rows.empty()) {
+          return ApiError::conflict("no_token", "the donation has no usable deposit token");
+        }
+        auto png = render_qr_png(rows[0][0].as<std::string>());
+        if (!png.ok()) return api_error(png.error());
+        return Response::text(200, std::move(png).value(), "image/png");
+      }));
 }
 
 }  // namespace reclothes::controller::domain

@@ -40,7 +40,8 @@ HandlerResult list_products_internal(RequestContext& ctx) {
     params.push_back(*s);
     where += " AND status = $" + std::to_string(params.size());
   }
-  if (ctx.query("unpriced") == std::optional<std::string>("true")) where += " AND price_cents IS NULL";
+  if (ctx.query("unpriced") == std::optional<std::string>("true"))
+    where += " AND price_cents IS NULL";
   if (auto q = ctx.query("q")) {
     params.push_back(*q);
     where += " AND strpos(lower(title), lower($" + std::to_string(params.size()) + ")) > 0";
@@ -54,11 +55,11 @@ HandlerResult list_products_internal(RequestContext& ctx) {
   const auto total =
       tx.exec_params1("SELECT count(*) FROM products WHERE " + where, p)[0].as<std::int64_t>();
   nlohmann::json items = nlohmann::json::array();
-  for (const auto& row : tx.exec_params("SELECT " + kProductColumns + " FROM products WHERE " +
-                                            where + " ORDER BY id DESC LIMIT " +
-                                            std::to_string(limit->value_or(50)) + " OFFSET " +
-                                            std::to_string(offset->value_or(0)),
-                                        p)) {
+  for (const auto& row :
+       tx.exec_params("SELECT " + kProductColumns + " FROM products WHERE " + where +
+                          " ORDER BY id DESC LIMIT " + std::to_string(limit->value_or(50)) +
+                          " OFFSET " + std::to_string(offset->value_or(0)),
+                      p)) {
     items.push_back(product_json(row));
   }
   return Response::ok({{"items", items}, {"total", total}});
@@ -72,7 +73,8 @@ HandlerResult create_product(DomainContext& d, RequestContext& ctx) {
   const auto size = r.optional_string("size", 0, 32);
   const auto condition = r.optional_string("condition", 0, 64);
   if (ctx.body().contains("price_cents")) {
-    r.fail("price_cents", "prices are set with PUT /internal/v1/products/{id}/price (prices.write)");
+    r.fail("price_cents",
+           "prices are set with PUT /internal/v1/products/{id}/price (prices.write)");
   }
   RC_FINISH_BODY(r);
   auto& tx = ctx.tx();
@@ -101,7 +103,8 @@ HandlerResult update_product(DomainContext& d, RequestContext& ctx) {
     r.fail("status", "must be available or withdrawn");
   }
   if (ctx.body().contains("price_cents")) {
-    r.fail("price_cents", "prices are set with PUT /internal/v1/products/{id}/price (prices.write)");
+    r.fail("price_cents",
+           "prices are set with PUT /internal/v1/products/{id}/price (prices.write)");
   }
   RC_FINISH_BODY(r);
   auto& tx = ctx.tx();
@@ -140,9 +143,8 @@ HandlerResult set_price(DomainContext& d, RequestContext& ctx) {
   }
   const auto old_price = opt<std::int64_t>(cur[0][1]);
   const auto now = d.now_ms();
-  tx.exec_params(
-      "UPDATE products SET price_cents = $2, updated_at = $3::timestamptz WHERE id = $1", id,
-      price, ts(now));
+  tx.exec_params("UPDATE products SET price_cents = $2, updated_at = $3::timestamptz WHERE id = $1",
+                 id, price, ts(now));
   tx.exec_params(
       "INSERT INTO price_history (product_id, old_price_cents, new_price_cents, changed_by, "
       "changed_at) VALUES ($1, $2, $3, $4, $5::timestamptz)",
@@ -177,10 +179,10 @@ nlohmann::json customer_admin_json(const pqxx::row& r, bool full) {
 nlohmann::json coins_json(pqxx::work& tx, std::int64_t customer_id) {
   nlohmann::json records = nlohmann::json::array();
   std::int64_t sum = 0;
-  for (const auto& r : tx.exec_params("SELECT id, delta, reason, ref_kind, ref_id, " +
-                                          ms_of("created_at") +
-                                          " FROM coin_ledger WHERE customer_id = $1 ORDER BY id",
-                                      customer_id)) {
+  for (const auto& r :
+       tx.exec_params("SELECT id, delta, reason, ref_kind, ref_id, " + ms_of("created_at") +
+                          " FROM coin_ledger WHERE customer_id = $1 ORDER BY id",
+                      customer_id)) {
     sum += r[1].as<std::int64_t>();
     records.push_back({{"id", r[0].as<std::int64_t>()},
                        {"delta", r[1].as<std::int64_t>()},
@@ -228,8 +230,8 @@ nlohmann::json export_customer(DomainContext& d, pqxx::work& tx, std::int64_t id
       tx.exec_params("SELECT " + kCustomerColumns + " FROM customers WHERE id = $1", id);
   if (rows.empty()) return nullptr;
   nlohmann::json sessions = nlohmann::json::array();
-  for (const auto& r : tx.exec_params("SELECT " + ms_of("created_at") + ", " +
-                                          ms_of("expires_at") + ", " + ms_of("revoked_at") +
+  for (const auto& r : tx.exec_params("SELECT " + ms_of("created_at") + ", " + ms_of("expires_at") +
+                                          ", " + ms_of("revoked_at") +
                                           ", address FROM sessions WHERE account_kind = "
                                           "'customer' AND account_id = $1 ORDER BY id",
                                       id)) {
@@ -253,7 +255,8 @@ nlohmann::json export_customer(DomainContext& d, pqxx::work& tx, std::int64_t id
   for (const auto& r : tx.exec_params(
            "SELECT product_id, " + ms_of("added_at") + " FROM cart_items WHERE customer_id = $1",
            id)) {
-    cart.push_back({{"product_id", r[0].as<std::int64_t>()}, {"added_at", ts(r[1].as<std::int64_t>())}});
+    cart.push_back(
+        {{"product_id", r[0].as<std::int64_t>()}, {"added_at", ts(r[1].as<std::int64_t>())}});
   }
   nlohmann::json notifications = nlohmann::json::array();
   for (const auto& r : tx.exec_params("SELECT kind, payload::text, " + ms_of("created_at") + ", " +
@@ -289,10 +292,10 @@ HandlerResult erase_customer(DomainContext& d, RequestContext& ctx) {
   // Open orders still need the customer (a deposit token to use, a parcel to pick up, a refund
   // to receive): finish or cancel them first.
   nlohmann::json open_donations = nlohmann::json::array();
-  for (const auto& r : tx.exec_params(
-           "SELECT id FROM donations WHERE customer_id = $1 AND state IN ('reserved', "
-           "'deposited', 'collected') ORDER BY id",
-           id)) {
+  for (const auto& r :
+       tx.exec_params("SELECT id FROM donations WHERE customer_id = $1 AND state IN ('reserved', "
+                      "'deposited', 'collected') ORDER BY id",
+                      id)) {
     open_donations.push_back(r[0].as<std::int64_t>());
   }
   nlohmann::json open_orders = nlohmann::json::array();
@@ -365,8 +368,11 @@ HandlerResult adjust_coins(DomainContext& d, RequestContext& ctx) {
       "INSERT INTO coin_ledger (customer_id, delta, reason, ref_kind, created_by, created_at) "
       "VALUES ($1, $2, $3, 'staff', $4, $5::timestamptz)",
       id, delta, reason, ctx.principal().account_id, ts(d.now_ms()));
-  ctx.set_audit({"customer", std::to_string(id), {{"balance", before}},
-                 {{"balance", before + delta}, {"delta", delta}}, reason});
+  ctx.set_audit({"customer",
+                 std::to_string(id),
+                 {{"balance", before}},
+                 {{"balance", before + delta}, {"delta", delta}},
+                 reason});
   return Response::created(coins_json(tx, id));
 }
 
@@ -389,14 +395,14 @@ HandlerResult issue_coupon(DomainContext& d, RequestContext& ctx) {
   }
   const auto now = d.now_ms();
   const auto code = new_coupon_code();
-  const auto id = tx.exec_params1(
-                        "INSERT INTO coupons (code, customer_id, percent_off, amount_cents, "
-                        "description, source, issued_by, issued_at, expires_at) VALUES ($1, $2, "
-                        "$3, $4, $5, 'staff', $6, $7::timestamptz, $8::timestamptz) RETURNING id",
-                        code, customer, percent, amount, description.value_or(""),
-                        ctx.principal().account_id, ts(now),
-                        ts(now + days.value_or(365) * 24 * 3600 * 1000))[0]
-                      .as<std::int64_t>();
+  const auto id =
+      tx.exec_params1(
+            "INSERT INTO coupons (code, customer_id, percent_off, amount_cents, "
+            "description, source, issued_by, issued_at, expires_at) VALUES ($1, $2, "
+            "$3, $4, $5, 'staff', $6, $7::timestamptz, $8::timestamptz) RETURNING id",
+            code, customer, percent, amount, description.value_or(""), ctx.principal().account_id,
+            ts(now), ts(now + days.value_or(365) * 24 * 3600 * 1000))[0]
+          .as<std::int64_t>();
   const auto j = coupon_json(tx.exec_params1(kCouponSelect + "WHERE c.id = $1", id));
   ctx.set_audit({"coupon", std::to_string(id), nullptr, j, ""});
   return Response::created(j);
@@ -456,8 +462,7 @@ void register_management_routes(Router& router, const std::shared_ptr<DomainCont
                    [d](RequestContext& ctx) { return create_product(*d, ctx); }));
   router.add(route(L::kInternal, M::kGet, "/internal/v1/products/{id}",
                    Access::needs(P::kProductsWrite), "product.read", false, BodyKind::kNone,
-                   "One product with its price history",
-                   [](RequestContext& ctx) -> HandlerResult {
+                   "One product with its price history", [](RequestContext& ctx) -> HandlerResult {
                      auto j = product_with_history(ctx.tx(), id_param(ctx, "id"));
                      if (!j) return ApiError::not_found("product");
                      return Response::ok(*j);
@@ -472,33 +477,32 @@ void register_management_routes(Router& router, const std::shared_ptr<DomainCont
                    [d](RequestContext& ctx) { return set_price(*d, ctx); }));
 
   // Customers.
-  router.add(route(
-      L::kInternal, M::kGet, "/internal/v1/customers", Access::needs(P::kCustomersReadMasked),
-      "customer.list", false, BodyKind::kNone,
-      "Customers; personal data masked unless the caller has customers.read_full",
-      [](RequestContext& ctx) -> HandlerResult {
-        const bool full = ctx.principal().can(Permission::kCustomersReadFull);
-        auto limit = query_int(ctx, "limit", 1, 200);
-        if (!limit.ok()) return std::move(limit).error();
-        auto offset = query_int(ctx, "offset", 0, 1000000);
-        if (!offset.ok()) return std::move(offset).error();
-        std::string where = "true";
-        std::vector<std::string> params;
-        if (auto q = ctx.query("email")) {
-          // Finding by exact email is allowed even when the result is shown masked.
-          params.push_back(*q);
-          where += " AND email = lower($1)";
-        }
-        nlohmann::json items = nlohmann::json::array();
-        for (const auto& r : ctx.tx().exec_params(
-                 "SELECT " + kCustomerColumns + " FROM customers WHERE " + where +
-                     " ORDER BY id LIMIT " + std::to_string(limit->value_or(50)) + " OFFSET " +
-                     std::to_string(offset->value_or(0)),
-                 pqxx::prepare::make_dynamic_params(params))) {
-          items.push_back(customer_admin_json(r, full));
-        }
-        return Response::ok({{"items", items}});
-      }));
+  router.add(route(L::kInternal, M::kGet, "/internal/v1/customers",
+                   Access::needs(P::kCustomersReadMasked), "customer.list", false, BodyKind::kNone,
+                   "Customers; personal data masked unless the caller has customers.read_full",
+                   [](RequestContext& ctx) -> HandlerResult {
+                     const bool full = ctx.principal().can(Permission::kCustomersReadFull);
+                     auto limit = query_int(ctx, "limit", 1, 200);
+                     if (!limit.ok()) return std::move(limit).error();
+                     auto offset = query_int(ctx, "offset", 0, 1000000);
+                     if (!offset.ok()) return std::move(offset).error();
+                     std::string where = "true";
+                     std::vector<std::string> params;
+                     if (auto q = ctx.query("email")) {
+                       // Finding by exact email is allowed even when the result is shown masked.
+                       params.push_back(*q);
+                       where += " AND email = lower($1)";
+                     }
+                     nlohmann::json items = nlohmann::json::array();
+                     for (const auto& r : ctx.tx().exec_params(
+                              "SELECT " + kCustomerColumns + " FROM customers WHERE " + where +
+                                  " ORDER BY id LIMIT " + std::to_string(limit->value_or(50)) +
+                                  " OFFSET " + std::to_string(offset->value_or(0)),
+                              pqxx::prepare::make_dynamic_params(params))) {
+                       items.push_back(customer_admin_json(r, full));
+                     }
+                     return Response::ok({{"items", items}});
+                   }));
   router.add(route(
       L::kInternal, M::kGet, "/internal/v1/customers/{customer_id}",
       Access::needs(P::kCustomersReadMasked), "customer.admin_read", false, BodyKind::kNone,
@@ -511,25 +515,26 @@ void register_management_routes(Router& router, const std::shared_ptr<DomainCont
         if (rows.empty()) return ApiError::not_found("customer");
         auto j = customer_admin_json(rows[0], ctx.principal().can(Permission::kCustomersReadFull));
         j["coin_balance"] = coin_balance(tx, id);
-        j["donations"] = tx.exec_params1("SELECT count(*) FROM donations WHERE customer_id = $1",
-                                         id)[0]
-                             .as<std::int64_t>();
-        j["orders"] = tx.exec_params1("SELECT count(*) FROM buying_orders WHERE customer_id = $1",
-                                      id)[0]
-                          .as<std::int64_t>();
+        j["donations"] =
+            tx.exec_params1("SELECT count(*) FROM donations WHERE customer_id = $1", id)[0]
+                .as<std::int64_t>();
+        j["orders"] =
+            tx.exec_params1("SELECT count(*) FROM buying_orders WHERE customer_id = $1", id)[0]
+                .as<std::int64_t>();
         return Response::ok(j);
       }));
-  router.add(route(L::kInternal, M::kGet, "/internal/v1/customers/{customer_id}/export",
-                   Access::needs(P::kCustomersReadFull), "customer.export", true, BodyKind::kNone,
-                   "GDPR: everything held about one customer, as JSON (audited)",
-                   [d](RequestContext& ctx) -> HandlerResult {
-                     const auto id = id_param(ctx, "customer_id");
-                     auto j = export_customer(*d, ctx.tx(), id);
-                     if (j.is_null()) return ApiError::not_found("customer");
-                     ctx.set_audit({"customer", std::to_string(id), nullptr,
-                                    {{"exported", true}}, "gdpr export"});
-                     return Response::ok(j);
-                   }));
+  router.add(
+      route(L::kInternal, M::kGet, "/internal/v1/customers/{customer_id}/export",
+            Access::needs(P::kCustomersReadFull), "customer.export", true, BodyKind::kNone,
+            "GDPR: everything held about one customer, as JSON (audited)",
+            [d](RequestContext& ctx) -> HandlerResult {
+              const auto id = id_param(ctx, "customer_id");
+              auto j = export_customer(*d, ctx.tx(), id);
+              if (j.is_null()) return ApiError::not_found("customer");
+              ctx.set_audit(
+                  {"customer", std::to_string(id), nullptr, {{"exported", true}}, "gdpr export"});
+              return Response::ok(j);
+            }));
   router.add(route(L::kInternal, M::kPost, "/internal/v1/customers/{customer_id}/erase",
                    Access::needs(P::kCustomersReadFull), "customer.erase", true, BodyKind::kNone,
                    "GDPR: anonymise a customer; orders, payments and coins stay consistent",
@@ -571,19 +576,17 @@ void register_management_routes(Router& router, const std::shared_ptr<DomainCont
                    [](RequestContext& ctx) -> HandlerResult {
                      return Response::ok(coins_json(ctx.tx(), ctx.principal().account_id));
                    }));
-  router.add(route(L::kPublic, M::kGet, "/v1/coupons", Access::customer(), "coupons.read", false,
-                   BodyKind::kNone, "The customer's coupons",
-                   [](RequestContext& ctx) -> HandlerResult {
-                     return Response::ok(
-                         {{"items", coupons_of(ctx.tx(), ctx.principal().account_id)}});
-                   }));
-  auto self_export = route(L::kPublic, M::kGet, "/v1/customers/{customer_id}/export",
-                           Access::customer(), "customer.self_export", false, BodyKind::kNone,
-                           "GDPR: all of one's own data as JSON",
-                           [d](RequestContext& ctx) -> HandlerResult {
-                             return Response::ok(
-                                 export_customer(*d, ctx.tx(), ctx.principal().account_id));
-                           });
+  router.add(
+      route(L::kPublic, M::kGet, "/v1/coupons", Access::customer(), "coupons.read", false,
+            BodyKind::kNone, "The customer's coupons", [](RequestContext& ctx) -> HandlerResult {
+              return Response::ok({{"items", coupons_of(ctx.tx(), ctx.principal().account_id)}});
+            }));
+  auto self_export =
+      route(L::kPublic, M::kGet, "/v1/customers/{customer_id}/export", Access::customer(),
+            "customer.self_export", false, BodyKind::kNone, "GDPR: all of one's own data as JSON",
+            [d](RequestContext& ctx) -> HandlerResult {
+              return Response::ok(export_customer(*d, ctx.tx(), ctx.principal().account_id));
+            });
   self_export.owner_param = "customer_id";
   router.add(std::move(self_export));
 }

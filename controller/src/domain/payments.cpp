@@ -95,9 +95,9 @@ Result<std::unique_ptr<HttpPaymentClient>> HttpPaymentClient::create(Options opt
                                                                      Sleeper sleeper) {
   static const std::regex kUrl(R"(^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$)");
   if (!std::regex_match(options.base_url, kUrl)) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "payment provider URL must be http(s)://host[:port], got \"" +
-                          options.base_url + "\"");
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "payment provider URL must be http(s)://host[:port], got \"" + options.base_url + "\"");
   }
   if (options.max_attempts < 1 || options.max_attempts > 10) {
     return make_error(ErrorCode::kInvalidArgument, "payment max_attempts must be 1..10");

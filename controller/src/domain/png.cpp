@@ -1,10 +1,9 @@
 #include "reclothes/controller/domain/png.h"
 
-#include <stb_image_write.h>
-
 #include <ZXing/BarcodeFormat.h>
 #include <ZXing/BitMatrix.h>
 #include <ZXing/MultiFormatWriter.h>
+#include <stb_image_write.h>
 
 #include <cstdint>
 #include <exception>

@@ -75,8 +75,7 @@ Result<Reward> donation_reward(int published_pieces, int recycled_pieces) {
   Reward r;
   if (published_pieces > 0) {
     r.kind = Reward::Kind::kCoins;
-    r.coins =
-        published_pieces * kCoinsPerPublishedPiece + recycled_pieces * kCoinsPerRecycledPiece;
+    r.coins = published_pieces * kCoinsPerPublishedPiece + recycled_pieces * kCoinsPerRecycledPiece;
   } else {
     r.kind = Reward::Kind::kCoupon;
     r.percent_off = kRecycleOnlyCouponPercent;

@@ -131,8 +131,8 @@ void SandboxPaymentProvider::handle(const httplib::Request& req, httplib::Respon
     const int seen = ++requests_[key];
     if (const auto it = stored_.find(key); it != stored_.end()) {
       if (it->second.fingerprint != fingerprint) {
-        return reply(422, error_json("idempotency_key_reuse",
-                                     "this key was used with a different request"));
+        return reply(
+            422, error_json("idempotency_key_reuse", "this key was used with a different request"));
       }
       replay = true;
       answer = it->second;
@@ -143,7 +143,8 @@ void SandboxPaymentProvider::handle(const httplib::Request& req, httplib::Respon
       const auto cvc = body.value("cvc", std::string());
       if (!is_plausible_card_number(number) || month < 1 || month > 12 || year < 2000 ||
           cvc.size() < 3 || cvc.size() > 4) {
-        answer = {fingerprint, 400, error_json("invalid_card", "the card details are invalid").dump()};
+        answer = {fingerprint, 400,
+                  error_json("invalid_card", "the card details are invalid").dump()};
       } else {
         const auto id = "pm_" + std::to_string(next_id_++);
         methods_[id] = number;
@@ -213,9 +214,8 @@ void SandboxPaymentProvider::handle(const httplib::Request& req, httplib::Respon
     // Headers promise a body that never comes: httplib closes the connection when the provider
     // reports failure, so the client sees a broken response after the charge was made.
     res.status = answer.status;
-    res.set_content_provider(
-        answer.body.size(), "application/json",
-        [](std::size_t, std::size_t, httplib::DataSink&) { return false; });
+    res.set_content_provider(answer.body.size(), "application/json",
+                             [](std::size_t, std::size_t, httplib::DataSink&) { return false; });
     return;
   }
   res.status = answer.status;

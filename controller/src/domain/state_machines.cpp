@@ -31,11 +31,18 @@ constexpr std::array kBuyingStates = {
     BuyingState::kPacked,         BuyingState::kShipping,        BuyingState::kReadyForPickup,
     BuyingState::kCompleted,      BuyingState::kCancelled,       BuyingState::kReturnRequested,
     BuyingState::kReturned,       BuyingState::kReturnCollected, BuyingState::kRefunded};
-constexpr std::array kBuyingEvents = {
-    BuyingEvent::kPaymentSucceeded, BuyingEvent::kPaymentDeclined, BuyingEvent::kPack,
-    BuyingEvent::kDispatch,         BuyingEvent::kLoad,            BuyingEvent::kPickup,
-    BuyingEvent::kCancel,           BuyingEvent::kRequestReturn,   BuyingEvent::kReturnExpire,
-    BuyingEvent::kReturnDeposit,    BuyingEvent::kReturnCollect,   BuyingEvent::kRefund};
+constexpr std::array kBuyingEvents = {BuyingEvent::kPaymentSucceeded,
+                                      BuyingEvent::kPaymentDeclined,
+                                      BuyingEvent::kPack,
+                                      BuyingEvent::kDispatch,
+                                      BuyingEvent::kLoad,
+                                      BuyingEvent::kPickup,
+                                      BuyingEvent::kCancel,
+                                      BuyingEvent::kRequestReturn,
+                                      BuyingEvent::kReturnExpire,
+                                      BuyingEvent::kReturnDeposit,
+                                      BuyingEvent::kReturnCollect,
+                                      BuyingEvent::kRefund};
 
 constexpr std::array kTaskKinds = {TaskKind::kChecking, TaskKind::kPacking, TaskKind::kCollecting,
                                    TaskKind::kShipping};

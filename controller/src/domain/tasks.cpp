@@ -49,7 +49,8 @@ std::optional<TaskRow> load_task(pqxx::work& tx, std::int64_t id, bool lock) {
 }
 
 nlohmann::json task_summary(pqxx::work& tx, std::int64_t id) {
-  const auto r = tx.exec_params1("SELECT state, assignee_id, token_id FROM internal_orders WHERE id = $1", id);
+  const auto r =
+      tx.exec_params1("SELECT state, assignee_id, token_id FROM internal_orders WHERE id = $1", id);
   return {{"state", r[0].as<std::string>()},
           {"assignee_id", nullable_int(r[1])},
           {"token_id", nullable_str(r[2])}};
@@ -58,7 +59,8 @@ nlohmann::json task_summary(pqxx::work& tx, std::int64_t id) {
 nlohmann::json task_json(pqxx::work& tx, std::int64_t id, std::int64_t viewer) {
   const auto rows = tx.exec_params(
       "SELECT o.id, o.kind, o.state, o.assignee_id, o.source_kind, o.source_id, o.box_id, "
-      "array_to_json(o.compartments)::text, o.tracking_code, o.token_id, o.token_text, o.trigger, " +
+      "array_to_json(o.compartments)::text, o.tracking_code, o.token_id, o.token_text, "
+      "o.trigger, " +
           ms_of("o.created_at") + ", " + ms_of("o.updated_at") + ", " + ms_of("o.assigned_at") +
           ", " + ms_of("o.done_at") +
           ", l.id, l.name, l.address FROM internal_orders o LEFT JOIN boxes b ON b.id = o.box_id "
@@ -114,11 +116,11 @@ nlohmann::json task_json(pqxx::work& tx, std::int64_t id, std::int64_t viewer) {
     j["items"] = items;
   } else if (kind == "collecting") {
     nlohmann::json items = nlohmann::json::array();
-    for (const auto& it : tx.exec_params("SELECT compartment, source_kind, source_id, " +
-                                             ms_of("collected_at") +
-                                             " FROM collecting_items WHERE order_id = $1 ORDER BY "
-                                             "compartment",
-                                         id)) {
+    for (const auto& it :
+         tx.exec_params("SELECT compartment, source_kind, source_id, " + ms_of("collected_at") +
+                            " FROM collecting_items WHERE order_id = $1 ORDER BY "
+                            "compartment",
+                        id)) {
       items.push_back({{"compartment", it[0].as<int>()},
                        {"source_kind", it[1].as<std::string>()},
                        {"source_id", it[2].as<std::int64_t>()},
@@ -192,7 +194,8 @@ HandlerResult list_tasks(RequestContext& ctx) {
   } else if (*assignee) {
     add("assignee_id = ", std::to_string(**assignee));
   }
-  if (ctx.query("unassigned") == std::optional<std::string>("true")) where += " AND assignee_id IS NULL";
+  if (ctx.query("unassigned") == std::optional<std::string>("true"))
+    where += " AND assignee_id IS NULL";
   if (*before) add("id < ", std::to_string(**before));
   const auto lim = limit->value_or(50);
   auto& tx = ctx.tx();
@@ -204,7 +207,8 @@ HandlerResult list_tasks(RequestContext& ctx) {
     items.push_back(task_json(tx, row[0].as<std::int64_t>(), p.account_id));
   }
   nlohmann::json next_before = nullptr;
-  if (static_cast<std::int64_t>(rows.size()) == lim) next_before = rows[rows.size() - 1][0].as<std::int64_t>();
+  if (static_cast<std::int64_t>(rows.size()) == lim)
+    next_before = rows[rows.size() - 1][0].as<std::int64_t>();
   return Response::ok({{"items", items}, {"next_before_id", next_before}});
 }
 
@@ -226,10 +230,10 @@ HandlerResult assign_task(DomainContext& d, RequestContext& ctx) {
   const auto needed = role_for(t->kind);
   if (!staff || !staff->active ||
       std::find(staff->roles.begin(), staff->roles.end(), needed) == staff->roles.end()) {
-    ApiError e = ApiError::conflict(
-        "assignee_not_eligible", "a " + std::string(to_string(t->kind)) +
-                                     " order goes to an active staff member with the role " +
-                                     std::string(to_string(needed)));
+    ApiError e = ApiError::conflict("assignee_not_eligible",
+                                    "a " + std::string(to_string(t->kind)) +
+                                        " order goes to an active staff member with the role " +
+                                        std::string(to_string(needed)));
     e.details = {{"staff_id", staff_id}, {"role", to_string(needed)}};
     return e;
   }
@@ -259,8 +263,8 @@ HandlerResult assign_task(DomainContext& d, RequestContext& ctx) {
       compartments.push_back(static_cast<std::uint8_t>(row[0].as<int>()));
     }
     TokenRequest req;
-    req.action = t->kind == TaskKind::kCollecting ? TokenAction::kCourierCollect
-                                                  : TokenAction::kCourierLoad;
+    req.action =
+        t->kind == TaskKind::kCollecting ? TokenAction::kCourierCollect : TokenAction::kCourierLoad;
     req.box_id = *t->box_id;
     req.compartments = compartments;
     req.order_ref = static_cast<std::uint64_t>(id);
@@ -272,8 +276,8 @@ HandlerResult assign_task(DomainContext& d, RequestContext& ctx) {
                    token->token_id, token->text);
   }
   if (t->kind == TaskKind::kShipping && t->source_id) dispatch_order(d, tx, *t->source_id, now);
-  const auto row = tx.exec_params1(
-      "SELECT tracking_code, box_id FROM internal_orders WHERE id = $1", id);
+  const auto row =
+      tx.exec_params1("SELECT tracking_code, box_id FROM internal_orders WHERE id = $1", id);
   notify(tx, "staff", staff_id,
          t->kind == TaskKind::kCollecting ? "collecting_assigned" : "task_assigned",
          {{"order_id", id},
@@ -326,7 +330,8 @@ nlohmann::json finish_donation(DomainContext& d, pqxx::work& tx, std::int64_t do
   const auto customer = row[0].as<std::int64_t>();
   auto to = next(*donation_state_from_string(row[1].as<std::string>()), DonationEvent::kComplete);
   if (!to.ok()) {
-    d.s.log.warn("donation not completed", {{"donation", donation_id}, {"why", to.error().message()}});
+    d.s.log.warn("donation not completed",
+                 {{"donation", donation_id}, {"why", to.error().message()}});
     return nullptr;
   }
   const auto counts = tx.exec_params1(
@@ -347,16 +352,17 @@ nlohmann::json finish_donation(DomainContext& d, pqxx::work& tx, std::int64_t do
         "INSERT INTO coupons (code, customer_id, percent_off, description, source, donation_id, "
         "issued_at, expires_at) VALUES ($1, $2, $3, $4, 'donation_reward', $5, $6::timestamptz, "
         "$7::timestamptz) ON CONFLICT DO NOTHING",
-        code, customer, reward->percent_off, "thank you for recycling with ReClothes",
-        donation_id, ts(now), ts(expires));
+        code, customer, reward->percent_off, "thank you for recycling with ReClothes", donation_id,
+        ts(now), ts(expires));
     j = {{"kind", "coupon"}, {"percent_off", reward->percent_off}, {"coupon_code", code}};
   }
   tx.exec_params(
       "UPDATE donations SET state = $2, reward = $3::jsonb, completed_at = $4::timestamptz, "
       "updated_at = $4::timestamptz WHERE id = $1",
       donation_id, std::string(to_string(*to)), j.dump(), ts(now));
-  notify(tx, "customer", customer, "donation_rewarded", {{"donation_id", donation_id}, {"reward", j}},
-         now, "donation_rewarded:" + std::to_string(donation_id));
+  notify(tx, "customer", customer, "donation_rewarded",
+         {{"donation_id", donation_id}, {"reward", j}}, now,
+         "donation_rewarded:" + std::to_string(donation_id));
   return j;
 }
 
@@ -367,7 +373,8 @@ HandlerResult grade_item(DomainContext& d, RequestContext& ctx) {
   const auto description = r.optional_string("description", 0, 2000);
   const auto size = r.optional_string("size", 0, 32);
   const auto condition = r.optional_string("condition", 0, 64);
-  if (r.ok() && grade != "publish" && grade != "recycle") r.fail("grade", "must be publish or recycle");
+  if (r.ok() && grade != "publish" && grade != "recycle")
+    r.fail("grade", "must be publish or recycle");
   RC_FINISH_BODY(r);
   auto& tx = ctx.tx();
   auto t = visible_task(ctx, true);
@@ -403,24 +410,25 @@ HandlerResult grade_item(DomainContext& d, RequestContext& ctx) {
                     size.value_or(""), condition.value_or(""), items[0][1].as<std::int64_t>(),
                     ctx.principal().account_id, ts(now))[0]
                   .as<std::int64_t>();
-    tx.exec_params("UPDATE checking_items SET product_id = $3 WHERE order_id = $1 AND position = $2",
-                   t->id, position, *product);
+    tx.exec_params(
+        "UPDATE checking_items SET product_id = $3 WHERE order_id = $1 AND position = $2", t->id,
+        position, *product);
   } else if (!from_donation && product) {
     // A returned product goes back on sale (at its price) or out of stock for good; either way
     // its old sale is over, so a new order may take it.
     tx.exec_params("UPDATE buying_order_items SET active = false WHERE product_id = $1 AND active",
                    *product);
-    tx.exec_params(
-        "UPDATE products SET status = $2, updated_at = $3::timestamptz WHERE id = $1",
-        *product, std::string(grade == "publish" ? "available" : "withdrawn"), ts(now));
+    tx.exec_params("UPDATE products SET status = $2, updated_at = $3::timestamptz WHERE id = $1",
+                   *product, std::string(grade == "publish" ? "available" : "withdrawn"), ts(now));
   }
   tx.exec_params(
       "UPDATE checking_items SET grade = $3, graded_by = $4, graded_at = $5::timestamptz WHERE "
       "order_id = $1 AND position = $2",
       t->id, position, grade, ctx.principal().account_id, ts(now));
-  const auto left = tx.exec_params1(
-      "SELECT count(*) FROM checking_items WHERE order_id = $1 AND grade IS NULL", t->id)[0]
-                        .as<std::int64_t>();
+  const auto left =
+      tx.exec_params1("SELECT count(*) FROM checking_items WHERE order_id = $1 AND grade IS NULL",
+                      t->id)[0]
+          .as<std::int64_t>();
   std::optional<std::int64_t> refund;
   if (left == 0) {
     const auto done = advance_task(tx, t->id, TaskEvent::kComplete, now);
@@ -433,11 +441,12 @@ HandlerResult grade_item(DomainContext& d, RequestContext& ctx) {
       refund = *payment;
     }
   }
-  ctx.set_audit({"internal_order",
-                 std::to_string(t->id) + "/" + std::to_string(position),
-                 nullptr,
-                 {{"grade", grade}, {"product_id", product ? nlohmann::json(*product) : nlohmann::json()}},
-                 ""});
+  ctx.set_audit(
+      {"internal_order",
+       std::to_string(t->id) + "/" + std::to_string(position),
+       nullptr,
+       {{"grade", grade}, {"product_id", product ? nlohmann::json(*product) : nlohmann::json()}},
+       ""});
   if (refund) {
     auto dd = &d;
     const auto pid = *refund;
@@ -466,7 +475,8 @@ void register_task_routes(Router& router, const std::shared_ptr<DomainContext>& 
 
   router.add(route(L::kInternal, M::kGet, "/internal/v1/orders/{id}",
                    Access::needs(P::kOrdersReadAssigned), "internal_order.read", false,
-                   BodyKind::kNone, "One internal order (assigned to the caller, or orders.read_all)",
+                   BodyKind::kNone,
+                   "One internal order (assigned to the caller, or orders.read_all)",
                    [](RequestContext& ctx) -> HandlerResult {
                      auto t = visible_task(ctx, false);
                      if (!t.ok()) return std::move(t).error();
@@ -492,25 +502,25 @@ void register_task_routes(Router& router, const std::shared_ptr<DomainContext>& 
                    "The assignee grades one item of a checking order: publish or recycle",
                    [d](RequestContext& ctx) { return grade_item(*d, ctx); }));
 
-  router.add(route(L::kInternal, M::kGet, "/internal/v1/orders/{id}/label.png",
-                   Access::needs(P::kOrdersReadAssigned), "internal_order.label", false,
-                   BodyKind::kNone,
-                   "The tracking-code label (QR code PNG) of a collecting or shipping order",
-                   [](RequestContext& ctx) -> HandlerResult {
-                     auto t = visible_task(ctx, false);
-                     if (!t.ok()) return std::move(t).error();
-                     const auto rows = ctx.tx().exec_params(
-                         "SELECT tracking_code FROM internal_orders WHERE id = $1", t->id);
-                     if (rows[0][0].is_null()) {
-                       return ApiError::conflict("no_tracking_code",
-                                                 "only collecting and shipping orders have labels");
-                     }
-                     auto png = render_label_png(rows[0][0].as<std::string>());
-                     if (!png.ok()) return api_error(png.error());
-                     Response res = Response::text(200, std::move(png).value(), "image/png");
-                     res.headers.emplace_back("X-Tracking-Code", rows[0][0].as<std::string>());
-                     return res;
-                   }));
+  router.add(route(
+      L::kInternal, M::kGet, "/internal/v1/orders/{id}/label.png",
+      Access::needs(P::kOrdersReadAssigned), "internal_order.label", false, BodyKind::kNone,
+      "The tracking-code label (QR code PNG) of a collecting or shipping order",
+      [](RequestContext& ctx) -> HandlerResult {
+        auto t = visible_task(ctx, false);
+        if (!t.ok()) return std::move(t).error();
+        const auto rows =
+            ctx.tx().exec_params("SELECT tracking_code FROM internal_orders WHERE id = $1", t->id);
+        if (rows[0][0].is_null()) {
+          return ApiError::conflict("no_tracking_code",
+                                    "only collecting and shipping orders have labels");
+        }
+        auto png = render_label_png(rows[0][0].as<std::string>());
+        if (!png.ok()) return api_error(png.error());
+        Response res = Response::text(200, std::move(png).value(), "image/png");
+        res.headers.emplace_back("X-Tracking-Code", rows[0][0].as<std::string>());
+        return res;
+      }));
 
   router.add(route(L::kInternal, M::kPost, "/internal/v1/boxes/{box_id}/collect",
                    Access::needs(P::kOrdersAssign), "box.collect", true, BodyKind::kNone,

@@ -85,8 +85,8 @@ Result<std::pair<int, int>> deliver_notifications(DomainContext& d, Notification
             n.id, ts(now), attempts);
       } else {
         ++failed;
-        const auto wait = std::min<std::int64_t>(
-            3600, d.config.notifications.retry_interval.count() << std::min(attempts - 1, 7));
+        const auto wait = std::min<std::int64_t>(3600, d.config.notifications.retry_interval.count()
+                                                           << std::min(attempts - 1, 7));
         tx.exec_params(
             "UPDATE notifications SET attempts = $2, last_error = $3, next_attempt_at = "
             "$4::timestamptz + $5::bigint * interval '1 second' WHERE id = $1",

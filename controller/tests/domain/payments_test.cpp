@@ -1,12 +1,13 @@
 // The payment adapter: the circuit breaker on a ManualClock, back-off, and HttpPaymentClient
 // against the in-process sandbox provider (loopback HTTP) with each test card. The invariant
 // checked everywhere: the provider charges an idempotency key at most once.
+#include "reclothes/controller/domain/payments.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "reclothes/common/clock.h"
-#include "reclothes/controller/domain/payments.h"
 #include "reclothes/controller/domain/sandbox.h"
 
 namespace reclothes::controller::domain {

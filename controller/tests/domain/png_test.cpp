@@ -24,9 +24,9 @@ Decoded decode_png(const std::string& png) {
                             static_cast<int>(png.size()), &d.width, &d.height, &channels, 1),
       stbi_image_free);
   if (!pixels) return d;
-  const auto result = ZXing::ReadBarcode(
-      ZXing::ImageView(pixels.get(), d.width, d.height, ZXing::ImageFormat::Lum),
-      ZXing::DecodeHints().setFormats(ZXing::BarcodeFormat::QRCode));
+  const auto result =
+      ZXing::ReadBarcode(ZXing::ImageView(pixels.get(), d.width, d.height, ZXing::ImageFormat::Lum),
+                         ZXing::DecodeHints().setFormats(ZXing::BarcodeFormat::QRCode));
   if (result.isValid()) d.text = result.text();
   return d;
 }

@@ -45,11 +45,14 @@ void check_machine(const std::string& kind, std::span<const S> states, std::span
 
 TEST(DonationMachine, EveryStateAndEvent) {
   const Table allowed = {
-      {{"reserved", "deposit"}, "deposited"},   {{"reserved", "cancel"}, "cancelled"},
-      {{"reserved", "expire"}, "expired"},      {{"deposited", "collect"}, "collected"},
+      {{"reserved", "deposit"}, "deposited"},
+      {{"reserved", "cancel"}, "cancelled"},
+      {{"reserved", "expire"}, "expired"},
+      {{"deposited", "collect"}, "collected"},
       {{"collected", "complete"}, "completed"},
       // A late deposit: the box accepted the token before it learned of the cancel or expiry.
-      {{"cancelled", "deposit"}, "deposited"},  {{"expired", "deposit"}, "deposited"},
+      {{"cancelled", "deposit"}, "deposited"},
+      {{"expired", "deposit"}, "deposited"},
   };
   check_machine<DonationState, DonationEvent>(
       "donating", all_donation_states(), all_donation_events(), allowed,
@@ -79,10 +82,14 @@ TEST(BuyingMachine, EveryStateAndEvent) {
 
 TEST(TaskMachines, CheckingEveryStateAndEvent) {
   const Table allowed = {
-      {{"open", "assign"}, "assigned"},          {{"assigned", "assign"}, "assigned"},
-      {{"in_progress", "assign"}, "in_progress"}, {{"assigned", "progress"}, "in_progress"},
-      {{"in_progress", "progress"}, "in_progress"}, {{"assigned", "complete"}, "done"},
-      {{"in_progress", "complete"}, "done"},     {{"open", "cancel"}, "cancelled"},
+      {{"open", "assign"}, "assigned"},
+      {{"assigned", "assign"}, "assigned"},
+      {{"in_progress", "assign"}, "in_progress"},
+      {{"assigned", "progress"}, "in_progress"},
+      {{"in_progress", "progress"}, "in_progress"},
+      {{"assigned", "complete"}, "done"},
+      {{"in_progress", "complete"}, "done"},
+      {{"open", "cancel"}, "cancelled"},
       {{"assigned", "cancel"}, "cancelled"},
   };
   check_machine<TaskState, TaskEvent>(
@@ -109,8 +116,8 @@ TEST(TaskMachines, CollectingEveryStateAndEvent) {
 
 TEST(TaskMachines, PackingEveryStateAndEvent) {
   const Table allowed = {
-      {{"open", "assign"}, "assigned"},   {{"assigned", "assign"}, "assigned"},
-      {{"assigned", "complete"}, "done"}, {{"open", "cancel"}, "cancelled"},
+      {{"open", "assign"}, "assigned"},      {{"assigned", "assign"}, "assigned"},
+      {{"assigned", "complete"}, "done"},    {{"open", "cancel"}, "cancelled"},
       {{"assigned", "cancel"}, "cancelled"},
   };
   check_machine<TaskState, TaskEvent>(

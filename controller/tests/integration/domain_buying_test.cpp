@@ -247,7 +247,8 @@ TEST_F(BuyingTest, CancelAfterShippingIsRefused) {
   ASSERT_EQ(r.status, 201);
   const auto order = r.body["id"].get<std::int64_t>();
   deliver(order);
-  auto refused = pub("POST", "/v1/orders/" + std::to_string(order) + "/cancel", std::nullopt, buyer);
+  auto refused =
+      pub("POST", "/v1/orders/" + std::to_string(order) + "/cancel", std::nullopt, buyer);
   EXPECT_EQ(refused.status, 409);
   EXPECT_EQ(refused.body["error"]["details"]["from"], "ready_for_pickup");
   EXPECT_EQ(sandbox_->total_refunds(), 0);
@@ -335,8 +336,7 @@ TEST_F(BuyingTest, ProviderFaultsNeverChargeTwiceAndNeverLoseAnOrder) {
   ASSERT_EQ(next.status, 201);
   const auto next_order = next.body["id"].get<std::int64_t>();
   EXPECT_EQ(next.body["state"], "payment_failed");
-  EXPECT_NE(next.body["failure_reason"].get<std::string>().find("breaker_open"),
-            std::string::npos);
+  EXPECT_NE(next.body["failure_reason"].get<std::string>().find("breaker_open"), std::string::npos);
   EXPECT_EQ(sandbox_->requests_for_key("order-" + std::to_string(next_order) + "-method"), 0);
   EXPECT_EQ(pub("GET", "/v1/products/" + std::to_string(product)).status, 200);
   // The worker retries the pending one later: still no answer, still pending, never charged.
@@ -377,7 +377,8 @@ TEST_F(BuyingTest, ReturnThroughABoxIsCheckedAndRefunded) {
   const auto return_token = ret.body["return"]["token"]["token_id"].get<std::string>();
   EXPECT_TRUE(wait_config([&](const msg::Config& c) {
     for (const auto& res : c.reservations) {
-      if (res.order_ref == static_cast<std::uint64_t>(order) && res.action == TokenAction::kReturn) {
+      if (res.order_ref == static_cast<std::uint64_t>(order) &&
+          res.action == TokenAction::kReturn) {
         return true;
       }
     }
@@ -387,7 +388,8 @@ TEST_F(BuyingTest, ReturnThroughABoxIsCheckedAndRefunded) {
   EXPECT_EQ(order_of(order, buyer).body["state"], "returned");
 
   // One filled compartment is below the threshold: a manager sends a courier now.
-  auto collect = internal("POST", "/internal/v1/boxes/" + box_ + "/collect", std::nullopt, manager_);
+  auto collect =
+      internal("POST", "/internal/v1/boxes/" + box_ + "/collect", std::nullopt, manager_);
   ASSERT_EQ(collect.status, 201) << describe(collect);
   const auto collecting = collect.body["id"].get<std::int64_t>();
   EXPECT_EQ(collect.body["items"][0]["source_kind"], "return");
@@ -400,8 +402,9 @@ TEST_F(BuyingTest, ReturnThroughABoxIsCheckedAndRefunded) {
   const auto checking = task_of("checking", order);
   ASSERT_NE(checking, 0);
   ASSERT_EQ(assign(checking, checker_id_).status, 200);
-  auto graded = internal("POST", "/internal/v1/orders/" + std::to_string(checking) + "/items/1/grade",
-                         nlohmann::json{{"grade", "publish"}}, checker_);
+  auto graded =
+      internal("POST", "/internal/v1/orders/" + std::to_string(checking) + "/items/1/grade",
+               nlohmann::json{{"grade", "publish"}}, checker_);
   ASSERT_EQ(graded.status, 200) << describe(graded);
   auto refunded = order_of(order, buyer);
   EXPECT_EQ(refunded.body["state"], "refunded");
@@ -461,8 +464,9 @@ TEST_F(BuyingTest, CustomersSeeAndChangeOnlyTheirOwnOrders) {
   const auto path = "/v1/orders/" + std::to_string(r.body["id"].get<std::int64_t>());
   EXPECT_EQ(pub("GET", path, std::nullopt, mallory).status, 404);
   EXPECT_EQ(pub("POST", path + "/cancel", std::nullopt, mallory).status, 404);
-  EXPECT_EQ(pub("POST", path + "/return", nlohmann::json{{"location_id", location_}}, mallory).status,
-            404);
+  EXPECT_EQ(
+      pub("POST", path + "/return", nlohmann::json{{"location_id", location_}}, mallory).status,
+      404);
   EXPECT_EQ(pub("GET", path + "/qr.png", std::nullopt, mallory).status, 404);
   EXPECT_EQ(pub("GET", "/v1/orders", std::nullopt, mallory).body["items"].size(), 0u);
   EXPECT_EQ(pub("GET", path, std::nullopt, alice).body["state"], "paid");

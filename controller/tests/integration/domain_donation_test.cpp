@@ -41,8 +41,9 @@ TEST_F(DonationTest, WholeLifecycleFromReservationToReward) {
   std::int64_t alice_id = 0;
   const auto alice = customer("alice", &alice_id);
   // 2 tops (4 units) + 1 pair of shoes (4 units) = 8 units: an M compartment.
-  auto created = create_donation(alice, {{{"category", "tops"}, {"count", 2}, {"condition_notes", "like new"}},
-                                         {{"category", "shoes"}, {"count", 1}}});
+  auto created =
+      create_donation(alice, {{{"category", "tops"}, {"count", 2}, {"condition_notes", "like new"}},
+                              {{"category", "shoes"}, {"count", 1}}});
   ASSERT_EQ(created.status, 201) << describe(created);
   const auto d1 = created.body["id"].get<std::int64_t>();
   EXPECT_EQ(created.body["state"], "reserved");
@@ -149,8 +150,8 @@ TEST_F(DonationTest, WholeLifecycleFromReservationToReward) {
                         std::to_string(item) + "/grade",
                     body, checker_);
   };
-  auto published = grade(checking, 1,
-                         {{"grade", "publish"}, {"title", "Two striped shirts"}, {"size", "M"}});
+  auto published =
+      grade(checking, 1, {{"grade", "publish"}, {"title", "Two striped shirts"}, {"size", "M"}});
   ASSERT_EQ(published.status, 200) << describe(published);
   EXPECT_EQ(published.body["state"], "in_progress");
   const auto product = published.body["items"][0]["product_id"].get<std::int64_t>();
@@ -168,9 +169,9 @@ TEST_F(DonationTest, WholeLifecycleFromReservationToReward) {
   EXPECT_EQ(d1_done.body["items"][0]["grade"], "publish");
   auto coins = pub("GET", "/v1/coins", std::nullopt, alice);
   EXPECT_EQ(coins.body["balance"], 22);
-  EXPECT_EQ(count("SELECT sum(delta) FROM coin_ledger WHERE customer_id = " +
-                  std::to_string(alice_id)),
-            22);
+  EXPECT_EQ(
+      count("SELECT sum(delta) FROM coin_ledger WHERE customer_id = " + std::to_string(alice_id)),
+      22);
 
   // A manager prices the product: now it is listed.
   ASSERT_EQ(internal("PUT", "/internal/v1/products/" + std::to_string(product) + "/price",
@@ -202,7 +203,8 @@ TEST_F(DonationTest, CancelBeforeDepositRevokesTheTokenAtTheBox) {
   const auto token_id = created.body["token"]["token_id"].get<std::string>();
   EXPECT_EQ(created.body["compartment"], 3);
 
-  auto cancelled = pub("POST", "/v1/donations/" + std::to_string(id) + "/cancel", std::nullopt, bob);
+  auto cancelled =
+      pub("POST", "/v1/donations/" + std::to_string(id) + "/cancel", std::nullopt, bob);
   ASSERT_EQ(cancelled.status, 200) << describe(cancelled);
   EXPECT_EQ(cancelled.body["state"], "cancelled");
   EXPECT_TRUE(cancelled.body["token"].is_null());
@@ -283,8 +285,9 @@ TEST_F(DonationTest, ALateDepositAfterCancellationStillCounts) {
   auto created = create_donation(dan, {{{"category", "tops"}, {"count", 1}}});
   ASSERT_EQ(created.status, 201);
   const auto id = created.body["id"].get<std::int64_t>();
-  ASSERT_EQ(pub("POST", "/v1/donations/" + std::to_string(id) + "/cancel", std::nullopt, dan).status,
-            200);
+  ASSERT_EQ(
+      pub("POST", "/v1/donations/" + std::to_string(id) + "/cancel", std::nullopt, dan).status,
+      200);
   // The box was offline and let the donor in before it learned of the cancellation.
   visit(1, TokenAction::kDeposit, created.body["token"]["token_id"].get<std::string>(), id);
   EXPECT_EQ(pub("GET", "/v1/donations/" + std::to_string(id), std::nullopt, dan).body["state"],
@@ -377,10 +380,10 @@ TEST_F(DonationTest, BadRequestsAreRefusedClearly) {
   auto too_big = create_donation(gus, {{{"category", "outerwear"}, {"count", 9}}});
   EXPECT_EQ(too_big.status, 400);
   EXPECT_EQ(too_big.code(), "donation_too_large");
-  auto unknown_location = pub("POST", "/v1/donations",
-                              nlohmann::json{{"location_id", 999999},
-                                             {"items", {{{"category", "tops"}, {"count", 1}}}}},
-                              gus);
+  auto unknown_location = pub(
+      "POST", "/v1/donations",
+      nlohmann::json{{"location_id", 999999}, {"items", {{{"category", "tops"}, {"count", 1}}}}},
+      gus);
   EXPECT_EQ(unknown_location.status, 404);
   // In maintenance the box takes no new reservations.
   ASSERT_EQ(internal("POST", "/internal/v1/boxes/" + box_ + "/maintenance",

@@ -3,7 +3,6 @@
 #include <ZXing/ReadBarcode.h>
 #include <stb_image.h>
 
-
 namespace reclothes::controller::testing {
 
 DecodedPng decode_qr_png(const std::string& png) {
@@ -14,9 +13,9 @@ DecodedPng decode_qr_png(const std::string& png) {
                             static_cast<int>(png.size()), &d.width, &d.height, &channels, 1),
       stbi_image_free);
   if (!pixels) return d;
-  const auto result = ZXing::ReadBarcode(
-      ZXing::ImageView(pixels.get(), d.width, d.height, ZXing::ImageFormat::Lum),
-      ZXing::DecodeHints().setFormats(ZXing::BarcodeFormat::QRCode));
+  const auto result =
+      ZXing::ReadBarcode(ZXing::ImageView(pixels.get(), d.width, d.height, ZXing::ImageFormat::Lum),
+                         ZXing::DecodeHints().setFormats(ZXing::BarcodeFormat::QRCode));
   if (result.isValid()) d.text = result.text();
   return d;
 }
@@ -45,8 +44,7 @@ void DomainTest::TearDown() {
 nlohmann::json DomainTest::domain_json() const {
   nlohmann::json j = {
       {"donations", {{"reservation_s", 86400}, {"expiry_warning_s", 7200}}},
-      {"collecting",
-       {{"compartment_threshold", 2}, {"fill_percent", 90}, {"max_wait_s", 172800}}},
+      {"collecting", {{"compartment_threshold", 2}, {"fill_percent", 90}, {"max_wait_s", 172800}}},
       {"payments",
        {{"provider_url", sandbox_->url()},
         {"read_timeout_ms", 300},
@@ -99,9 +97,9 @@ void DomainTest::restart_with_domain_config() {
 }
 
 void DomainTest::add_fleet(const std::vector<std::string>& sizes) {
-  auto loc = internal("POST", "/internal/v1/locations",
-                      nlohmann::json{{"name", "Kiez " + db_name_}, {"address", "Main St 1"}},
-                      manager_);
+  auto loc =
+      internal("POST", "/internal/v1/locations",
+               nlohmann::json{{"name", "Kiez " + db_name_}, {"address", "Main St 1"}}, manager_);
   ASSERT_EQ(loc.status, 201) << describe(loc);
   location_ = loc.body["id"];
   // Box ids are unique per test: retained messages on the shared broker outlive a test.
@@ -110,18 +108,16 @@ void DomainTest::add_fleet(const std::vector<std::string>& sizes) {
   for (std::size_t i = 0; i < sizes.size(); ++i) {
     compartments.push_back({{"number", i + 1}, {"size", sizes[i]}});
   }
-  auto box = internal("POST", "/internal/v1/boxes",
-                      nlohmann::json{{"box_id", box_},
-                                     {"location_id", location_},
-                                     {"compartments", compartments}},
-                      manager_);
+  auto box = internal(
+      "POST", "/internal/v1/boxes",
+      nlohmann::json{{"box_id", box_}, {"location_id", location_}, {"compartments", compartments}},
+      manager_);
   ASSERT_EQ(box.status, 201) << describe(box);
   fake_box_ = std::make_unique<FakeBox>(broker_->uri(), box_);
   ASSERT_TRUE(fake_box_->connect());
   fake_box_->set_online(true);
   ASSERT_TRUE(eventually([&] {
-    return count("SELECT count(*) FROM boxes WHERE id = '" + box_ + "' AND status = 'active'") ==
-           1;
+    return count("SELECT count(*) FROM boxes WHERE id = '" + box_ + "' AND status = 'active'") == 1;
   }));
 }
 
@@ -131,11 +127,10 @@ std::string DomainTest::add_box(const std::vector<std::string>& sizes) {
   for (std::size_t i = 0; i < sizes.size(); ++i) {
     compartments.push_back({{"number", i + 1}, {"size", sizes[i]}});
   }
-  auto box = internal("POST", "/internal/v1/boxes",
-                      nlohmann::json{{"box_id", id},
-                                     {"location_id", location_},
-                                     {"compartments", compartments}},
-                      manager_);
+  auto box = internal(
+      "POST", "/internal/v1/boxes",
+      nlohmann::json{{"box_id", id}, {"location_id", location_}, {"compartments", compartments}},
+      manager_);
   EXPECT_EQ(box.status, 201) << describe(box);
   exec("UPDATE boxes SET status = 'active' WHERE id = '" + id + "'");
   return id;
@@ -205,15 +200,15 @@ std::string DomainTest::customer(const std::string& name, std::int64_t* id) {
 }
 
 Reply DomainTest::create_donation(const std::string& token, const nlohmann::json& items) {
-  return pub("POST", "/v1/donations",
-             nlohmann::json{{"location_id", location_}, {"items", items}}, token);
+  return pub("POST", "/v1/donations", nlohmann::json{{"location_id", location_}, {"items", items}},
+             token);
 }
 
 std::int64_t DomainTest::listed_product(const std::string& title, std::int64_t price_cents,
                                         const std::string& category) {
-  auto p = internal("POST", "/internal/v1/products",
-                    nlohmann::json{{"title", title}, {"category", category}, {"size", "M"}},
-                    manager_);
+  auto p =
+      internal("POST", "/internal/v1/products",
+               nlohmann::json{{"title", title}, {"category", category}, {"size", "M"}}, manager_);
   EXPECT_EQ(p.status, 201) << describe(p);
   const auto id = p.body.value("id", std::int64_t{0});
   auto priced = internal("PUT", "/internal/v1/products/" + std::to_string(id) + "/price",
@@ -229,12 +224,10 @@ Reply DomainTest::buy(const std::string& token, const std::vector<std::int64_t>&
     EXPECT_EQ(r.status, 201) << describe(r);
   }
   return pub("POST", "/v1/orders",
-             nlohmann::json{{"pickup_location_id", location_},
-                            {"payment",
-                             {{"card_number", card},
-                              {"exp_month", 12},
-                              {"exp_year", 2030},
-                              {"cvc", "123"}}}},
+             nlohmann::json{
+                 {"pickup_location_id", location_},
+                 {"payment",
+                  {{"card_number", card}, {"exp_month", 12}, {"exp_year", 2030}, {"cvc", "123"}}}},
              token);
 }
 

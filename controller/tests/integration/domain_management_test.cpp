@@ -61,12 +61,13 @@ TEST_F(ManagementTest, StaffSeeOnlyTheOrdersAssignedToThemManagersSeeAll) {
   EXPECT_EQ(by_state.body["items"].size(), 1u);
   auto page = internal("GET", "/internal/v1/orders?limit=1", std::nullopt, manager_);
   ASSERT_EQ(page.body["items"].size(), 1u);
-  auto rest = internal("GET",
-                       "/internal/v1/orders?limit=1&before_id=" + page.body["next_before_id"].dump(),
-                       std::nullopt, manager_);
+  auto rest =
+      internal("GET", "/internal/v1/orders?limit=1&before_id=" + page.body["next_before_id"].dump(),
+               std::nullopt, manager_);
   ASSERT_EQ(rest.body["items"].size(), 1u);
   EXPECT_NE(rest.body["items"][0]["id"], page.body["items"][0]["id"]);
-  EXPECT_EQ(internal("GET", "/internal/v1/orders?kind=returns", std::nullopt, manager_).status, 400);
+  EXPECT_EQ(internal("GET", "/internal/v1/orders?kind=returns", std::nullopt, manager_).status,
+            400);
   // Only managers assign; an assignee must have the order kind's role.
   EXPECT_EQ(internal("POST", "/internal/v1/orders/" + std::to_string(p2) + "/assign",
                      nlohmann::json{{"staff_id", other_id}}, packer_)
@@ -86,8 +87,9 @@ TEST_F(ManagementTest, StaffSeeOnlyTheOrdersAssignedToThemManagersSeeAll) {
 }
 
 TEST_F(ManagementTest, PermittedStaffEditProductsOnlyManagersChangePricesWithHistory) {
-  auto created = internal("POST", "/internal/v1/products",
-                          nlohmann::json{{"title", "Wool coat"}, {"category", "outerwear"}}, checker_);
+  auto created =
+      internal("POST", "/internal/v1/products",
+               nlohmann::json{{"title", "Wool coat"}, {"category", "outerwear"}}, checker_);
   ASSERT_EQ(created.status, 201) << describe(created);
   const auto id = created.body["id"].get<std::int64_t>();
   const auto path = "/internal/v1/products/" + std::to_string(id);
@@ -106,8 +108,9 @@ TEST_F(ManagementTest, PermittedStaffEditProductsOnlyManagersChangePricesWithHis
                   "'denied'"),
             1);
 
-  ASSERT_EQ(internal("PUT", path + "/price", nlohmann::json{{"price_cents", 4900}}, manager_).status,
-            200);
+  ASSERT_EQ(
+      internal("PUT", path + "/price", nlohmann::json{{"price_cents", 4900}}, manager_).status,
+      200);
   clock_.advance(1h);
   auto repriced = internal("PUT", path + "/price", nlohmann::json{{"price_cents", 3900}}, manager_);
   ASSERT_EQ(repriced.status, 200);
@@ -143,8 +146,8 @@ TEST_F(ManagementTest, ACouponIsRedeemedOnceEvenWhenTriedConcurrently) {
                         nlohmann::json{{"code", code}, {"place", "Shop Mitte"}}, packer_);
   ASSERT_EQ(first.status, 200) << describe(first);
   EXPECT_EQ(first.body["redemption"]["place"], "Shop Mitte");
-  auto second = internal("POST", "/internal/v1/coupons/redeem", nlohmann::json{{"code", code}},
-                         packer_);
+  auto second =
+      internal("POST", "/internal/v1/coupons/redeem", nlohmann::json{{"code", code}}, packer_);
   EXPECT_EQ(second.status, 409);
   EXPECT_EQ(second.code(), "coupon_already_redeemed");
   auto mine = pub("GET", "/v1/coupons", std::nullopt, holder);
@@ -152,15 +155,15 @@ TEST_F(ManagementTest, ACouponIsRedeemedOnceEvenWhenTriedConcurrently) {
   EXPECT_FALSE(mine.body["items"][0]["redeemed_at"].is_null());
 
   // Eight tills try the same new coupon at the same moment: exactly one succeeds.
-  auto contested = internal("POST", "/internal/v1/coupons",
-                            nlohmann::json{{"amount_cents", 500}}, manager_);
+  auto contested =
+      internal("POST", "/internal/v1/coupons", nlohmann::json{{"amount_cents", 500}}, manager_);
   const auto code2 = contested.body["code"].get<std::string>();
   std::atomic<int> ok{0}, refused{0}, other{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&] {
-      auto r = internal("POST", "/internal/v1/coupons/redeem", nlohmann::json{{"code", code2}},
-                        packer_);
+      auto r =
+          internal("POST", "/internal/v1/coupons/redeem", nlohmann::json{{"code", code2}}, packer_);
       if (r.status == 200) {
         ++ok;
       } else if (r.status == 409 && r.code() == "coupon_already_redeemed") {
@@ -189,9 +192,8 @@ TEST_F(ManagementTest, ACouponIsRedeemedOnceEvenWhenTriedConcurrently) {
                      nlohmann::json{{"code", "RCC-NOSUCHCODE"}}, packer_)
                 .status,
             404);
-  EXPECT_EQ(internal("POST", "/internal/v1/coupons", nlohmann::json{{"percent_off", 5},
-                                                                    {"amount_cents", 5}},
-                     manager_)
+  EXPECT_EQ(internal("POST", "/internal/v1/coupons",
+                     nlohmann::json{{"percent_off", 5}, {"amount_cents", 5}}, manager_)
                 .status,
             400);
   auto listed = internal("GET", "/internal/v1/coupons?customer_id=" + std::to_string(cid),
@@ -204,11 +206,11 @@ TEST_F(ManagementTest, CoinBalanceIsAlwaysTheSumOfItsRecords) {
   std::int64_t cid = 0;
   const auto holder = customer("coins", &cid);
   const auto path = "/internal/v1/customers/" + std::to_string(cid) + "/coins";
-  ASSERT_EQ(internal("POST", path, nlohmann::json{{"delta", 50}, {"reason", "welcome"}}, manager_)
-                .status,
-            201);
-  auto debit = internal("POST", path, nlohmann::json{{"delta", -20}, {"reason", "correction"}},
-                        manager_);
+  ASSERT_EQ(
+      internal("POST", path, nlohmann::json{{"delta", 50}, {"reason", "welcome"}}, manager_).status,
+      201);
+  auto debit =
+      internal("POST", path, nlohmann::json{{"delta", -20}, {"reason", "correction"}}, manager_);
   ASSERT_EQ(debit.status, 201);
   EXPECT_EQ(debit.body["balance"], 30);
   auto overdraw = internal("POST", path, nlohmann::json{{"delta", -31}, {"reason", "x"}}, manager_);
@@ -262,8 +264,9 @@ TEST_F(ManagementTest, CoinBalanceIsAlwaysTheSumOfItsRecords) {
   EXPECT_EQ(internal("GET", "/internal/v1/customers/" + std::to_string(cid), std::nullopt, manager_)
                 .body["coin_balance"],
             12);
-  EXPECT_EQ(internal("POST", path, nlohmann::json{{"delta", 0}, {"reason", "zero"}}, manager_).status,
-            400);
+  EXPECT_EQ(
+      internal("POST", path, nlohmann::json{{"delta", 0}, {"reason", "zero"}}, manager_).status,
+      400);
 }
 
 TEST_F(ManagementTest, PersonalDataIsMaskedUnlessTheRolePermits) {
@@ -291,10 +294,12 @@ TEST_F(ManagementTest, PersonalDataIsMaskedUnlessTheRolePermits) {
   ASSERT_EQ(found.body["items"].size(), 1u);
   EXPECT_EQ(found.body["items"][0]["email"], "a***@example.org");
   // Managers cannot export or erase.
-  EXPECT_EQ(internal("GET", "/internal/v1/customers/" + id + "/export", std::nullopt, manager_).status,
-            403);
-  EXPECT_EQ(internal("POST", "/internal/v1/customers/" + id + "/erase", std::nullopt, manager_).status,
-            403);
+  EXPECT_EQ(
+      internal("GET", "/internal/v1/customers/" + id + "/export", std::nullopt, manager_).status,
+      403);
+  EXPECT_EQ(
+      internal("POST", "/internal/v1/customers/" + id + "/erase", std::nullopt, manager_).status,
+      403);
 }
 
 TEST_F(ManagementTest, GdprExportAndEraseKeepFinancialRecordsConsistent) {
@@ -304,13 +309,15 @@ TEST_F(ManagementTest, GdprExportAndEraseKeepFinancialRecordsConsistent) {
   const auto id = std::to_string(cid);
   const auto admin = staff_token({Role::kSuperAdmin});
   // Some history: a donation (cancelled), coins, an order that is still open.
-  auto donation = create_donation(token, {{{"category", "tops"}, {"count", 1}, {"condition_notes", "call me at +49 170 555"}}});
+  auto donation = create_donation(
+      token, {{{"category", "tops"}, {"count", 1}, {"condition_notes", "call me at +49 170 555"}}});
   ASSERT_EQ(donation.status, 201);
-  ASSERT_EQ(pub("POST", "/v1/donations/" + std::to_string(donation.body["id"].get<std::int64_t>()) +
-                    "/cancel",
-                std::nullopt, token)
-                .status,
-            200);
+  ASSERT_EQ(
+      pub("POST",
+          "/v1/donations/" + std::to_string(donation.body["id"].get<std::int64_t>()) + "/cancel",
+          std::nullopt, token)
+          .status,
+      200);
   ASSERT_EQ(internal("POST", "/internal/v1/customers/" + id + "/coins",
                      nlohmann::json{{"delta", 25}, {"reason", "goodwill"}}, manager_)
                 .status,
@@ -343,9 +350,9 @@ TEST_F(ManagementTest, GdprExportAndEraseKeepFinancialRecordsConsistent) {
   EXPECT_EQ(blocked.status, 409);
   EXPECT_EQ(blocked.code(), "customer_has_open_orders");
   EXPECT_EQ(blocked.body["error"]["details"]["orders"], nlohmann::json({order_id}));
-  ASSERT_EQ(pub("POST", "/v1/orders/" + std::to_string(order_id) + "/cancel", std::nullopt, token)
-                .status,
-            200);
+  ASSERT_EQ(
+      pub("POST", "/v1/orders/" + std::to_string(order_id) + "/cancel", std::nullopt, token).status,
+      200);
   const auto payments_before = count("SELECT count(*) FROM payments");
   const auto ledger_before = count("SELECT count(*) FROM coin_ledger");
 
@@ -358,11 +365,13 @@ TEST_F(ManagementTest, GdprExportAndEraseKeepFinancialRecordsConsistent) {
   EXPECT_TRUE(row[0][2].is_null());
   EXPECT_EQ(row[0][3].as<std::string>(), "disabled");
   EXPECT_EQ(count("SELECT count(*) FROM donation_items WHERE condition_notes <> ''"), 0);
-  EXPECT_EQ(count("SELECT count(*) FROM sessions WHERE account_kind = 'customer' AND account_id = " +
-                  id + " AND (revoked_at IS NULL OR address IS NOT NULL)"),
-            0);
+  EXPECT_EQ(
+      count("SELECT count(*) FROM sessions WHERE account_kind = 'customer' AND account_id = " + id +
+            " AND (revoked_at IS NULL OR address IS NOT NULL)"),
+      0);
   EXPECT_EQ(pub("GET", "/v1/coins", std::nullopt, token).status, 401) << "the session is revoked";
-  auto login = pub("POST", "/v1/sessions", nlohmann::json{{"email", email}, {"password", kPassword}});
+  auto login =
+      pub("POST", "/v1/sessions", nlohmann::json{{"email", email}, {"password", kPassword}});
   EXPECT_EQ(login.status, 401);
   // ...while the orders, payments, refund and coins still add up.
   EXPECT_EQ(count("SELECT count(*) FROM payments"), payments_before);
@@ -470,9 +479,9 @@ TEST(DomainConfig, IsParsedStrictly) {
   auto typo = domain::parse_domain_config({{"donations", {{"reservation", 60}}}});
   ASSERT_FALSE(typo.ok());
   EXPECT_NE(typo.error().message.find("/donations/reservation"), std::string::npos);
-  EXPECT_FALSE(domain::parse_domain_config({{"payments", {{"sandbox", true},
-                                                          {"provider_url", "http://x"}}}})
-                   .ok());
+  EXPECT_FALSE(
+      domain::parse_domain_config({{"payments", {{"sandbox", true}, {"provider_url", "http://x"}}}})
+          .ok());
   EXPECT_FALSE(domain::parse_domain_config({{"notifications", {{"sender", "webhook"}}}}).ok());
   EXPECT_FALSE(domain::parse_domain_config({{"collecting", {{"fill_percent", 0}}}}).ok());
   auto ok = domain::parse_domain_config(

@@ -1,10 +1,11 @@
 // The customer session cache (SessionCache): what it serves, and above all what it must stop
 // serving at once: logouts and erasures on this replica, changes made by another replica (by
 // NOTIFY), and everything while its listening connection is down. Real PostgreSQL throughout.
+#include "reclothes/controller/session_cache.h"
+
 #include <regex>
 
 #include "fixture.h"
-#include "reclothes/controller/session_cache.h"
 
 namespace reclothes::controller::testing {
 namespace {
@@ -52,8 +53,9 @@ class SessionCacheTest : public ControllerTest {
   }
 
   void terminate_listener() {
-    exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
-         "'reclothes-session-cache' AND datname = current_database()");
+    exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+        "'reclothes-session-cache' AND datname = current_database()");
   }
 };
 
@@ -98,9 +100,8 @@ TEST_F(SessionCacheTest, GdprEraseEndsTheCustomersCachedSessionsAtOnce) {
   const auto token = cached_customer("cid@example.org", &id);
   const auto admin = staff_token({Role::kSuperAdmin});
   mute_notifications();
-  const auto erased =
-      internal("POST", "/internal/v1/customers/" + std::to_string(id) + "/erase", std::nullopt,
-               admin);
+  const auto erased = internal("POST", "/internal/v1/customers/" + std::to_string(id) + "/erase",
+                               std::nullopt, admin);
   ASSERT_EQ(erased.status, 200) << describe(erased);
   EXPECT_EQ(pub("GET", "/v1/customers/me", std::nullopt, token).status, 401);
 }
@@ -118,9 +119,9 @@ TEST_F(SessionCacheTest, ALogoutOnAnotherReplicaReachesThisOneByNotify) {
   ASSERT_TRUE(out);
   ASSERT_EQ(out->status, 204);
   // The entry here is an hour from expiry: only the notification can end it.
-  EXPECT_TRUE(eventually(
-      [&] { return pub("GET", "/v1/customers/me", std::nullopt, token).status == 401; },
-      seconds(2)));
+  EXPECT_TRUE(
+      eventually([&] { return pub("GET", "/v1/customers/me", std::nullopt, token).status == 401; },
+                 seconds(2)));
   EXPECT_GE(cache()->stats().invalidations, 1u);
   (*other)->stop();
 }
@@ -142,8 +143,9 @@ TEST_F(SessionCacheTest, ChangesMadeDirectlyInTheDatabaseReachTheCache) {
       seconds(2)));
 
   const auto deleted = cached_customer("gus@example.org");
-  exec("DELETE FROM sessions WHERE account_kind = 'customer' AND account_id IN (SELECT id FROM "
-       "customers WHERE email = 'gus@example.org')");
+  exec(
+      "DELETE FROM sessions WHERE account_kind = 'customer' AND account_id IN (SELECT id FROM "
+      "customers WHERE email = 'gus@example.org')");
   EXPECT_TRUE(eventually(
       [&] { return pub("GET", "/v1/customers/me", std::nullopt, deleted).status == 401; },
       seconds(2)));

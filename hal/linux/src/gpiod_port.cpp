@@ -5,9 +5,8 @@
 // sees an exception from the library.
 #include "reclothes/hal/linux/gpiod_port.h"
 
-#include <gpiod.hpp>
-
 #include <bitset>
+#include <gpiod.hpp>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -37,10 +36,14 @@ Error unknown_exception(std::string what) {
 
 std::bitset<32> bias_flags(LineBias bias) {
   switch (bias) {
-    case LineBias::kAsIs: return {};
-    case LineBias::kDisabled: return gpiod::line_request::FLAG_BIAS_DISABLE;
-    case LineBias::kPullUp: return gpiod::line_request::FLAG_BIAS_PULL_UP;
-    case LineBias::kPullDown: return gpiod::line_request::FLAG_BIAS_PULL_DOWN;
+    case LineBias::kAsIs:
+      return {};
+    case LineBias::kDisabled:
+      return gpiod::line_request::FLAG_BIAS_DISABLE;
+    case LineBias::kPullUp:
+      return gpiod::line_request::FLAG_BIAS_PULL_UP;
+    case LineBias::kPullDown:
+      return gpiod::line_request::FLAG_BIAS_PULL_DOWN;
   }
   return {};
 }

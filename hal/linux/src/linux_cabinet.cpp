@@ -75,11 +75,10 @@ class LinuxLock final : public CompartmentLock {
       }
     }
     energised_ = true;
-    return make_error(last.error().code,
-                      name_ + ": cannot de-energise after " +
-                          std::to_string(LinuxCabinet::kClearAttempts) +
-                          " attempts, the solenoid may still be energised: " +
-                          last.error().message);
+    return make_error(
+        last.error().code,
+        name_ + ": cannot de-energise after " + std::to_string(LinuxCabinet::kClearAttempts) +
+            " attempts, the solenoid may still be energised: " + last.error().message);
   }
 
   const std::string name_;
@@ -124,9 +123,9 @@ class LinuxDoor final : public DoorSensor {
       bool open = level_for(edge.value().rising, active_low_);
       if (open == last_open_) continue;  // bounce: no change of state
       last_open_ = open;
-      return std::optional<DoorEvent>{DoorEvent{
-          open ? DoorEventKind::kOpened : DoorEventKind::kClosed, clock_.monotonic(),
-          clock_.wall_ms()}};
+      return std::optional<DoorEvent>{
+          DoorEvent{open ? DoorEventKind::kOpened : DoorEventKind::kClosed, clock_.monotonic(),
+                    clock_.wall_ms()}};
     }
     return std::optional<DoorEvent>{};
   }
@@ -240,14 +239,14 @@ Result<std::unique_ptr<LinuxCabinet>> LinuxCabinet::open(const PinMap& pins, Gpi
     const CompartmentPins& c = pins.compartments[i];
     std::string name = "compartment[" + std::to_string(i) + "] door";
     RC_ASSIGN_OR_RETURN(GpioChip * chip, with_context(chip_for(c.chip), name));
-    RC_ASSIGN_OR_RETURN(std::unique_ptr<GpioLine> line,
-                        with_context(chip->request_input_events(c.door_line, consumer, c.door_bias),
-                                     name));
+    RC_ASSIGN_OR_RETURN(
+        std::unique_ptr<GpioLine> line,
+        with_context(chip->request_input_events(c.door_line, consumer, c.door_bias), name));
     // Events report changes from this state on.
     RC_ASSIGN_OR_RETURN(bool high, with_context(line->get_value(), name));
-    cabinet->doors_.push_back(std::make_unique<LinuxDoor>(
-        std::move(name), std::move(line), c.door_active_low, clock,
-        level_for(high, c.door_active_low)));
+    cabinet->doors_.push_back(std::make_unique<LinuxDoor>(std::move(name), std::move(line),
+                                                          c.door_active_low, clock,
+                                                          level_for(high, c.door_active_low)));
   }
 
   if (pins.tamper) {

@@ -31,9 +31,8 @@ Status validate_pin_map(const PinMap& pins) {
     const CompartmentPins& c = pins.compartments[i];
     std::string name = "compartment[" + std::to_string(i) + "]";
     if (c.pulse <= std::chrono::milliseconds::zero() || c.pulse > CompartmentLock::kMaxPulse) {
-      return invalid(name + " pulse of " + std::to_string(c.pulse.count()) +
-                     " ms, must be 1.." + std::to_string(CompartmentLock::kMaxPulse.count()) +
-                     " ms");
+      return invalid(name + " pulse of " + std::to_string(c.pulse.count()) + " ms, must be 1.." +
+                     std::to_string(CompartmentLock::kMaxPulse.count()) + " ms");
     }
     uses.push_back({c.chip, c.lock_line, name + " lock"});
     uses.push_back({c.chip, c.door_line, name + " door"});

@@ -54,11 +54,10 @@ Result<std::unique_ptr<V4l2Camera>> V4l2Camera::open(VideoPort& port, const Came
   if (format.width == 0 || format.height == 0 || format.width > Frame::kMaxDimension ||
       format.height > Frame::kMaxDimension ||
       format.bytes_per_line < format.width * bytes_per_pixel(format.fourcc)) {
-    return make_error(ErrorCode::kIo, config.device + ": driver reported an inconsistent format " +
-                                          std::to_string(format.width) + "x" +
-                                          std::to_string(format.height) + " with " +
-                                          std::to_string(format.bytes_per_line) +
-                                          " bytes per line");
+    return make_error(ErrorCode::kIo,
+                      config.device + ": driver reported an inconsistent format " +
+                          std::to_string(format.width) + "x" + std::to_string(format.height) +
+                          " with " + std::to_string(format.bytes_per_line) + " bytes per line");
   }
   RC_TRY(device->start_streaming(config.buffers));
   return std::unique_ptr<V4l2Camera>(

@@ -80,9 +80,9 @@ class V4l2Device final : public VideoDevice {
       return errno_error(errno, path_ + ": cannot allocate capture buffers");
     }
     if (request.count < 2) {
-      return make_error(ErrorCode::kResourceExhausted,
-                        path_ + ": the driver granted only " + std::to_string(request.count) +
-                            " capture buffer(s), need at least 2");
+      return make_error(ErrorCode::kResourceExhausted, path_ + ": the driver granted only " +
+                                                           std::to_string(request.count) +
+                                                           " capture buffer(s), need at least 2");
     }
     for (std::uint32_t i = 0; i < request.count; ++i) {
       v4l2_buffer buffer{};

@@ -72,10 +72,10 @@ struct SimCabinet::State {
 
   Status check_index(std::size_t compartment) const {
     if (compartment >= compartments.size()) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "sim compartment " + std::to_string(compartment) +
-                            " does not exist (the cabinet has " +
-                            std::to_string(compartments.size()) + ")");
+      return make_error(ErrorCode::kInvalidArgument, "sim compartment " +
+                                                         std::to_string(compartment) +
+                                                         " does not exist (the cabinet has " +
+                                                         std::to_string(compartments.size()) + ")");
     }
     return ok_status();
   }
@@ -334,9 +334,8 @@ Status SimCabinet::open_door(std::size_t compartment) {
   State::CompartmentState& c = state_->compartments[compartment];
   if (c.door_open) return ok_status();
   if (c.jammed) {
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "sim door " + std::to_string(compartment) +
-                          " cannot open: its lock is jammed");
+    return make_error(ErrorCode::kFailedPrecondition, "sim door " + std::to_string(compartment) +
+                                                          " cannot open: its lock is jammed");
   }
   c.door_open = true;
   c.auto_open_at.reset();  // the person beat the spring to it
@@ -380,9 +379,9 @@ Status SimCabinet::present_frame(Frame frame) {
   RC_TRY(validate_frame(frame));
   std::lock_guard lock(state_->mu);
   if (state_->frames.size() >= kMaxQueuedFrames) {
-    return make_error(ErrorCode::kResourceExhausted,
-                      "sim camera already has " + std::to_string(kMaxQueuedFrames) +
-                          " frames waiting");
+    return make_error(
+        ErrorCode::kResourceExhausted,
+        "sim camera already has " + std::to_string(kMaxQueuedFrames) + " frames waiting");
   }
   state_->frames.push_back(std::move(frame));
   return ok_status();

@@ -38,10 +38,10 @@ inline constexpr std::size_t kTokenIdBytes = 8;
 inline constexpr std::size_t kMaxBoxIdLength = 32;        // [A-Za-z0-9_-]{1,32}
 inline constexpr std::size_t kMaxTokenCompartments = 48;  // a courier token may cover a whole box
 inline constexpr std::string_view kTokenPrefix = "RC1:";
-inline constexpr std::uint8_t kTokenFormatVersion = 1;      // the first byte of the binary form
-inline constexpr std::size_t kTokenSignatureBytes = 64;     // raw r||s, 32 bytes each
+inline constexpr std::uint8_t kTokenFormatVersion = 1;   // the first byte of the binary form
+inline constexpr std::size_t kTokenSignatureBytes = 64;  // raw r||s, 32 bytes each
 inline constexpr std::int64_t kMaxTokenValiditySeconds = 31 * 24 * 3600;  // expires - not_before
-inline constexpr std::size_t kMaxTokenTextLength = 1024;    // longer text is malformed unread
+inline constexpr std::size_t kMaxTokenTextLength = 1024;  // longer text is malformed unread
 
 // True for a box id of 1..32 characters from [A-Za-z0-9_-]: safe in MQTT topics, file names and
 // certificate common names.
@@ -68,14 +68,14 @@ struct SignedToken {
 
 // Why a token was refused. Stable strings (to_string) go into journals and MQTT events.
 enum class TokenError {
-  kMalformed,          // not our prefix, bad Base45, truncated, trailing bytes, bad field value
-  kUnknownKey,         // the key id is not among the trusted keys
-  kKeyRetired,         // the key id is known but was retired: tokens it signed are refused
-  kBadSignature,       // the signature does not match the content
-  kNotYetValid,        // now < not_before - leeway
-  kExpired,            // now >= expires + leeway
-  kWrongBox,           // the token is for another box
-  kWrongCompartment,   // the token does not cover the compartment asked about
+  kMalformed,         // not our prefix, bad Base45, truncated, trailing bytes, bad field value
+  kUnknownKey,        // the key id is not among the trusted keys
+  kKeyRetired,        // the key id is known but was retired: tokens it signed are refused
+  kBadSignature,      // the signature does not match the content
+  kNotYetValid,       // now < not_before - leeway
+  kExpired,           // now >= expires + leeway
+  kWrongBox,          // the token is for another box
+  kWrongCompartment,  // the token does not cover the compartment asked about
 };
 
 std::string_view to_string(TokenError e);

@@ -63,9 +63,8 @@ class SessionStore {
                                                 AccountKind kind) const;
   // The request path's lookup: a customer session from the cache when it holds one (no database
   // at all), otherwise the one statement on tx() (called only then), and the answer is cached.
-  Result<std::optional<Principal>> authenticate(
-      const std::function<pqxx::transaction_base&()>& tx, std::string_view token,
-      AccountKind kind) const;
+  Result<std::optional<Principal>> authenticate(const std::function<pqxx::transaction_base&()>& tx,
+                                                std::string_view token, AccountKind kind) const;
   void revoke(pqxx::work& tx, std::int64_t session_id) const;
   void revoke_all(pqxx::work& tx, AccountKind kind, std::int64_t account_id) const;
   // After a committed change to an account's sessions or account row: this replica forgets what

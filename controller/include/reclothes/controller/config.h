@@ -39,7 +39,7 @@ struct ControllerConfig {
 
   struct Http {
     std::size_t body_limit_bytes = 64 * 1024;
-    std::chrono::seconds read_timeout{10};       // a whole request, once its headers are in
+    std::chrono::seconds read_timeout{10};        // a whole request, once its headers are in
     std::chrono::seconds keep_alive_timeout{60};  // an idle connection is closed after this
     std::size_t max_connections = 10000;          // per listener; more wait in the backlog
   } http;

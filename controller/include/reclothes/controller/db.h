@@ -84,11 +84,10 @@ class Database {
   // one statement (atomic by itself), one round trip instead of three. Errors as above.
   template <typename F>
   auto with_autocommit(F&& f) -> std::invoke_result_t<F, pqxx::transaction_base&> {
-    return on_lease<std::invoke_result_t<F, pqxx::transaction_base&>>(
-        [&](pqxx::connection& conn) {
-          pqxx::nontransaction tx(conn);
-          return f(static_cast<pqxx::transaction_base&>(tx));
-        });
+    return on_lease<std::invoke_result_t<F, pqxx::transaction_base&>>([&](pqxx::connection& conn) {
+      pqxx::nontransaction tx(conn);
+      return f(static_cast<pqxx::transaction_base&>(tx));
+    });
   }
 
   // SELECT 1 on a pooled connection.

@@ -55,8 +55,8 @@ nlohmann::json list_commands(pqxx::work& tx, const std::string& box_id, int limi
 
 // MQTT side. Each returns false if the box is unknown (nothing written). Status and state are one
 // statement each, so they run in autocommit (Database::with_autocommit): one round trip.
-bool apply_status(pqxx::transaction_base& tx, const std::string& box_id,
-                  const msg::Status& status, std::int64_t now_ms);
+bool apply_status(pqxx::transaction_base& tx, const std::string& box_id, const msg::Status& status,
+                  std::int64_t now_ms);
 bool apply_state(pqxx::transaction_base& tx, const std::string& box_id, const msg::State& state,
                  const nlohmann::json& raw_body, std::int64_t now_ms);
 bool apply_command_result(pqxx::work& tx, const std::string& box_id,

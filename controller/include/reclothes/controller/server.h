@@ -1,5 +1,6 @@
-// The two HTTP listeners (cpp-httplib on EpollHttpServer's connections): public for customers, internal for staff (allowlisted
-// networks only). Both feed the single dispatch function, which applies, in order:
+// The two HTTP listeners (cpp-httplib on EpollHttpServer's connections): public for customers,
+// internal for staff (allowlisted networks only). Both feed the single dispatch function, which
+// applies, in order:
 //   request id -> network allowlist (internal) -> route lookup (404/405) -> body limit (413)
 //   -> authentication (401) -> permission (403) -> ownership (404) -> JSON body (400)
 //   -> handler -> commit + audit row -> after-commit hooks -> metrics + log line.

@@ -46,9 +46,9 @@ class SessionCache {
   static constexpr std::string_view kChannel = "reclothes_auth";
 
   struct Options {
-    std::string conninfo;                        // the listening connection's (not pooled)
-    std::chrono::milliseconds ttl{10000};        // an entry's longest life
-    std::size_t max_entries = 100000;            // beyond: expired entries go, then all
+    std::string conninfo;                           // the listening connection's (not pooled)
+    std::chrono::milliseconds ttl{10000};           // an entry's longest life
+    std::size_t max_entries = 100000;               // beyond: expired entries go, then all
     std::chrono::milliseconds ping_interval{2000};  // the listening connection is checked
     std::chrono::milliseconds reconnect_delay{1000};
   };

@@ -47,8 +47,8 @@ class FakeVideoDevice final : public VideoDevice {
     State::Device& device = state_->devices[path_];
     const FakeCameraSpec& spec = device.spec;
     if (spec.formats.empty()) return errno_error(EINVAL, path_ + ": cannot set format");
-    bool supported = std::find(spec.formats.begin(), spec.formats.end(), fourcc) !=
-                     spec.formats.end();
+    bool supported =
+        std::find(spec.formats.begin(), spec.formats.end(), fourcc) != spec.formats.end();
     // Like a V4L2 driver: an unsupported request is adjusted, not refused.
     device.fourcc = supported ? fourcc : spec.formats.front();
     std::uint32_t bpp = device.fourcc == kFourccYuyv ? 2 : 1;

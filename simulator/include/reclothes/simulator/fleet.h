@@ -19,11 +19,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "reclothes/common/result.h"
 #include "reclothes/simulator/resources.h"
@@ -45,11 +44,11 @@ struct FleetOptions {
   std::string box_prefix = "fleet-";
   std::string signing_key;  // empty: a fresh key for this run
   int key_id = 1;
-  bool ack = false;       // an in-process acker plays the controller's side of the outbox
-  bool no_fsync = false;  // journals with durable=false
+  bool ack = false;        // an in-process acker plays the controller's side of the outbox
+  bool no_fsync = false;   // journals with durable=false
   int connect_rate = 500;  // new connections per second at start-up
   std::chrono::milliseconds progress_interval{5000};
-  std::string http;  // HOST:PORT for GET /api/fleet, empty: none
+  std::string http;               // HOST:PORT for GET /api/fleet, empty: none
   std::uint32_t camera_px = 160;  // the sim camera's frame is camera_px x camera_px
 };
 
@@ -79,10 +78,10 @@ struct FleetSummary {
   std::uint64_t errors = 0;  // step failures, journal read failures
   std::string last_error;
   ProcessResources resources;
-  std::uint64_t rss_baseline_kb = 0;   // before the first box
+  std::uint64_t rss_baseline_kb = 0;  // before the first box
   std::uint64_t rss_after_setup_kb = 0;
-  double rss_per_box_kb = 0;           // (after setup - baseline) / boxes
-  double cpu_percent = 0;              // of one core, since start (200 = both cores busy)
+  double rss_per_box_kb = 0;  // (after setup - baseline) / boxes
+  double cpu_percent = 0;     // of one core, since start (200 = both cores busy)
 };
 nlohmann::json to_json(const FleetSummary& summary);
 
@@ -101,7 +100,8 @@ class Fleet {
   Status start();
   // The numbers now (any thread).
   FleetSummary summary();
-  // "t=10s boxes=50/50 connected=50 visits=12/12 events=85 acked=85 backlog=0 errors=0 rss=85MB cpu=34%"
+  // "t=10s boxes=50/50 connected=50 visits=12/12 events=85 acked=85 backlog=0 errors=0 rss=85MB
+  // cpu=34%"
   std::string progress_line();
   // Stops the workers, shuts every box down cleanly (locks released, status offline), and returns
   // the final summary. Idempotent.

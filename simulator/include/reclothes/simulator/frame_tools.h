@@ -25,7 +25,9 @@ struct Degrade {
   int noise = 0;              // 0..127: each pixel moves by a uniform +-noise grey levels
   std::uint32_t seed = 1;     // the noise is reproducible
 
-  bool none() const { return scale == 1.0 && rotation_deg == 0.0 && blur_sigma == 0.0 && noise == 0; }
+  bool none() const {
+    return scale == 1.0 && rotation_deg == 0.0 && blur_sigma == 0.0 && noise == 0;
+  }
 };
 
 struct PresentOptions {

@@ -13,11 +13,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "reclothes/common/result.h"
 
@@ -27,9 +26,9 @@ namespace reclothes::simulator {
 
 struct JournalEvent {
   std::uint64_t seq = 0;
-  std::string kind;      // "unlocked", "scan_rejected", ...
+  std::string kind;  // "unlocked", "scan_rejected", ...
   std::int64_t at_ms = 0;
-  nlohmann::json body;   // the event as the controller receives it (kind, compartment, reason, ...)
+  nlohmann::json body;  // the event as the controller receives it (kind, compartment, reason, ...)
 };
 
 class JournalTail {

@@ -22,12 +22,11 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "reclothes/common/result.h"
 
@@ -82,10 +81,10 @@ struct ScenarioRunOptions {
 
 struct ScenarioReport {
   bool passed = false;
-  std::size_t steps_run = 0;             // steps that passed
-  std::optional<std::size_t> failed_step;  // 1-based index
-  std::string failure;                   // "step 5 (expect_compartment, f.yaml:14): ..."
-  std::vector<std::string> log;          // one line per step
+  std::size_t steps_run = 0;                // steps that passed
+  std::optional<std::size_t> failed_step;   // 1-based index
+  std::string failure;                      // "step 5 (expect_compartment, f.yaml:14): ..."
+  std::vector<std::string> log;             // one line per step
   std::map<std::string, std::string> vars;  // the variables at the end
   std::chrono::milliseconds elapsed{0};
 };

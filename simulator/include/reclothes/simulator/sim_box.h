@@ -24,12 +24,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "reclothes/common/clock.h"
 #include "reclothes/common/messages.h"
@@ -66,15 +65,15 @@ struct SimBoxOptions {
 
 struct CompartmentView {
   int id = 0;
-  std::string size;   // "S", "M", "L", "XL"
-  std::string state;  // the firmware's state: "free", "unlocked", ... ("off" without power)
-  bool door_open = false;   // the physical door (the sim's truth)
-  bool energised = false;   // the lock coil right now
+  std::string size;        // "S", "M", "L", "XL"
+  std::string state;       // the firmware's state: "free", "unlocked", ... ("off" without power)
+  bool door_open = false;  // the physical door (the sim's truth)
+  bool energised = false;  // the lock coil right now
   // The lock was pulsed and the door has not opened yet, or the coil is energised: the door can
   // be pulled open. This is the page's UNLOCKED badge.
   bool unlocked = false;
-  bool jammed = false;                // a stuck latch (the sim fault)
-  std::optional<int> fill_percent;    // the sensor's value (nullopt without a sensor)
+  bool jammed = false;              // a stuck latch (the sim fault)
+  std::optional<int> fill_percent;  // the sensor's value (nullopt without a sensor)
 };
 
 struct BoxView {
@@ -90,7 +89,7 @@ struct BoxView {
   bool tampered = false;
   struct Network {
     bool sync_enabled = false;
-    std::string broker;  // the broker the box is configured for
+    std::string broker;   // the broker the box is configured for
     bool link_up = true;  // the cable (NetworkLink) is in
     bool connected = false;
     firmware::SyncStats stats;
@@ -141,7 +140,8 @@ class SimBox {
   Status power_on();
   // Hard stop (see the file comment). No effect when off.
   void pull_power();
-  // Clean stop: Box::stop() (locks de-energised), Sync::stop() (status offline). No effect when off.
+  // Clean stop: Box::stop() (locks de-energised), Sync::stop() (status offline). No effect when
+  // off.
   void shutdown();
   bool powered() const;
 

@@ -94,12 +94,12 @@ class SandboxPaymentProvider {
   std::condition_variable cv_;
   bool stopping_ = false;
   int next_id_ = 1;
-  std::map<std::string, Stored> stored_;           // idempotency key -> first answer
-  std::map<std::string, int> requests_;            // idempotency key -> requests seen
-  std::map<std::string, std::string> methods_;     // pm id -> card number
-  std::map<std::string, ChargeRecord> charges_;    // charge id -> record
-  std::map<std::string, int> charges_by_key_;      // idempotency key -> charges made
-  std::map<std::string, int> refunds_by_key_;      // idempotency key -> refunds made
+  std::map<std::string, Stored> stored_;         // idempotency key -> first answer
+  std::map<std::string, int> requests_;          // idempotency key -> requests seen
+  std::map<std::string, std::string> methods_;   // pm id -> card number
+  std::map<std::string, ChargeRecord> charges_;  // charge id -> record
+  std::map<std::string, int> charges_by_key_;    // idempotency key -> charges made
+  std::map<std::string, int> refunds_by_key_;    // idempotency key -> refunds made
   int total_charges_ = 0;
   int total_refunds_ = 0;
 };

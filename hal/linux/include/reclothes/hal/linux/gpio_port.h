@@ -23,7 +23,7 @@ namespace reclothes::hal::linux_backend {
 enum class LineBias { kAsIs, kDisabled, kPullUp, kPullDown };
 
 struct EdgeEvent {
-  bool rising = false;                  // the wire went high
+  bool rising = false;                   // the wire went high
   std::chrono::nanoseconds timestamp{};  // the kernel's stamp; informational only
 };
 
