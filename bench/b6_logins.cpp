@@ -38,6 +38,7 @@
 #include "reclothes/bench/report.h"
 #include "reclothes/bench/stats.h"
 #include "reclothes/common/clock.h"
+#include "reclothes/controller/compose.h"
 #include "reclothes/controller/config.h"
 #include "reclothes/controller/controller.h"
 #include "reclothes/controller/db.h"
@@ -230,7 +231,7 @@ Status run(Output& out, const CommonOptions& options) {
   if (ec) return make_error(ErrorCode::kIo, "cannot create the key directory: " + ec.message());
   const SystemClock clock;
   RC_ASSIGN_OR_RETURN(std::unique_ptr<controller::Controller> ctl,
-                      controller::Controller::create(config, clock, controller::Log::null()));
+                      controller::make_controller(config, clock, controller::Log::null()));
   RC_TRY(ctl->start());
   const auto ctl_started = SteadyClock::now();
   const int port = ctl->public_port();

@@ -8,6 +8,10 @@
 
 namespace reclothes::controller {
 
+std::string_view to_string(AccountKind kind) {
+  return kind == AccountKind::kStaff ? "staff" : "customer";
+}
+
 Result<PasswordHasher> PasswordHasher::create(const ControllerConfig::Passwords& config) {
   if (sodium_init() < 0) {
     return make_error(ErrorCode::kInternal, "libsodium could not be initialised");

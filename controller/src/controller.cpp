@@ -1,6 +1,5 @@
 #include "reclothes/controller/controller.h"
 
-#include "reclothes/controller/domain/domain.h"
 #include "reclothes/controller/fleet.h"
 #include "reclothes/controller/migrations.h"
 
@@ -43,9 +42,6 @@ Result<std::unique_ptr<Controller>> Controller::create(const ControllerConfig& c
   register_fleet_routes(c->router_, *c->services_);
   register_token_routes(c->router_, *c->services_);
   register_ops_routes(c->router_, *c->services_);
-  // The order domain (docs/orders.md): routes, box-event hooks and its background worker. Its
-  // settings are the "domain" section of the configuration file.
-  RC_TRY(domain::register_domain(c->router_, c->events_, *c->services_, cfg.domain));
 
   auto* db = c->db_.get();
   auto* metrics = &c->metrics_;

@@ -21,7 +21,7 @@
 namespace reclothes::controller {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 // epoll keys: connections carry (generation << 32 | fd), generation >= 1, so they never collide
 // with these.
@@ -97,8 +97,8 @@ struct EpollHttpServer::Conn {
   // Guarded by mu_.
   bool busy = false;
   bool closed = false;
-  Clock::time_point last_active;
-  std::optional<Clock::time_point> partial_since;  // part of a request is buffered
+  SteadyClock::time_point last_active;
+  std::optional<SteadyClock::time_point> partial_since;  // part of a request is buffered
 
   std::string_view pending() const { return std::string_view(in).substr(in_off); }
   // Offset (from in_off) just past the blank line ending the next request's headers.
@@ -119,8 +119,9 @@ struct EpollHttpServer::Conn {
 class EpollHttpServer::ConnStream final : public httplib::Stream {
  public:
   // Reads wait for the client until read_deadline, writes until write_deadline.
-  ConnStream(Conn& conn, Clock::time_point read_deadline, Clock::time_point write_deadline,
-             std::size_t read_cap, std::optional<std::size_t> end_of_request)
+  ConnStream(Conn& conn, SteadyClock::time_point read_deadline,
+             SteadyClock::time_point write_deadline, std::size_t read_cap,
+             std::optional<std::size_t> end_of_request)
       : c_(conn),
         read_deadline_(read_deadline),
         write_deadline_(write_deadline),
@@ -221,10 +222,10 @@ class EpollHttpServer::ConnStream final : public httplib::Stream {
   }
 
   // Waits for the socket until the deadline.
-  bool wait(short events, Clock::time_point deadline) const {
+  bool wait(short events, SteadyClock::time_point deadline) const {
     for (;;) {
       const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
       if (left.count() <= 0) return false;
       pollfd p{c_.fd, events, 0};
       const int r = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
@@ -234,8 +235,8 @@ class EpollHttpServer::ConnStream final : public httplib::Stream {
   }
 
   Conn& c_;
-  Clock::time_point read_deadline_;
-  Clock::time_point write_deadline_;
+  SteadyClock::time_point read_deadline_;
+  SteadyClock::time_point write_deadline_;
   std::size_t read_cap_;
   std::optional<std::size_t> end_;  // absolute offset in c_.in where a body-less request ends
   std::size_t read_ = 0;
@@ -423,7 +424,7 @@ void EpollHttpServer::accept_all() {
     len = sizeof local;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
     address_of(local, conn->local_ip, conn->local_port);
-    conn->last_active = Clock::now();
+    conn->last_active = SteadyClock::now();
 
     std::lock_guard lock(mu_);
     conn->key =
@@ -458,7 +459,7 @@ void EpollHttpServer::release(const std::shared_ptr<Conn>& conn) {
   std::string().swap(conn->out);
   std::lock_guard lock(mu_);
   conn->busy = false;
-  conn->last_active = Clock::now();
+  conn->last_active = SteadyClock::now();
   if (conn->in_off < conn->in.size()) {
     if (!conn->partial_since) conn->partial_since = conn->last_active;
   } else {
@@ -484,7 +485,7 @@ void EpollHttpServer::close_conn(const std::shared_ptr<Conn>& conn, bool idle, b
 }
 
 void EpollHttpServer::sweep() {
-  const auto now = Clock::now();
+  const auto now = SteadyClock::now();
   std::vector<std::pair<std::shared_ptr<Conn>, bool>> expired;  // (conn, idle rather than timeout)
   {
     std::lock_guard lock(mu_);
@@ -547,7 +548,7 @@ void EpollHttpServer::serve_connection(const std::shared_ptr<Conn>& conn) {
       end_of_request = conn->in_off + *end;
     }
     // A header block over the limit gets no more time: httplib answers what is buffered.
-    const auto now = Clock::now();
+    const auto now = SteadyClock::now();
     ConnStream strm(*conn, oversize ? now : now + options_.request_timeout,
                     now + options_.request_timeout,
                     options_.max_header_bytes + payload_max_length_ + kRecvChunk, end_of_request);

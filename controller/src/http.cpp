@@ -43,10 +43,6 @@ std::optional<HttpMethod> method_from_string(std::string_view s) {
   return std::nullopt;
 }
 
-std::string_view to_string(AccountKind kind) {
-  return kind == AccountKind::kStaff ? "staff" : "customer";
-}
-
 ApiError ApiError::bad_request(std::string code, std::string message, nlohmann::json details) {
   return ApiError{400, std::move(code), std::move(message), std::move(details), std::nullopt};
 }

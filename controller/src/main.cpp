@@ -15,6 +15,7 @@
 
 #include "reclothes/common/clock.h"
 #include "reclothes/controller/accounts.h"
+#include "reclothes/controller/compose.h"
 #include "reclothes/controller/config.h"
 #include "reclothes/controller/controller.h"
 #include "reclothes/controller/migrations.h"
@@ -69,7 +70,7 @@ int serve(const std::string& config_path) {
                 {"wanted", static_cast<std::int64_t>(wanted)}});
     }
   }
-  auto controller = rc::Controller::create(*config, clock, log);
+  auto controller = rc::make_controller(*config, clock, log);
   if (!controller.ok()) {
     const auto code = controller.error().code;
     return fail(controller.error(), code == reclothes::ErrorCode::kFailedPrecondition ||

@@ -172,7 +172,7 @@ TEST_F(BridgeTest, TwoReplicasShareTheEventsAndApplyEachOnce) {
   // A second replica: same database and share group, its own client id.
   auto second_config = config_;
   second_config.mqtt.client_id = config_.mqtt.client_id + "-b";
-  auto second = Controller::create(second_config, clock_, Log::null());
+  auto second = make_controller(second_config, clock_, Log::null());
   ASSERT_TRUE(second.ok()) << second.error().to_string();
   ASSERT_TRUE((*second)->start().ok());
   ASSERT_TRUE((*second)->bridge().wait_connected(std::chrono::seconds(10)));

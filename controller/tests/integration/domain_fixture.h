@@ -13,6 +13,8 @@
 #include "fixture.h"
 #include "reclothes/controller/domain/domain.h"
 #include "reclothes/controller/domain/sandbox.h"
+#include "reclothes/controller/domain/webhook.h"
+#include "reclothes/controller/domain/worker.h"
 
 namespace reclothes::controller::testing {
 

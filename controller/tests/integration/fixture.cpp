@@ -83,8 +83,8 @@ void ControllerTest::start_controller(const ControllerConfig& config) {
   controller_.reset();
   // RECLOTHES_TEST_LOG=debug (or info, ...) shows the controller's log while debugging a test.
   const char* level = std::getenv("RECLOTHES_TEST_LOG");
-  auto c = Controller::create(config, clock_,
-                              level ? Log::to_stderr({level, LogFormat::kText}) : Log::null());
+  auto c = make_controller(config, clock_,
+                           level ? Log::to_stderr({level, LogFormat::kText}) : Log::null());
   ASSERT_TRUE(c.ok()) << c.error().to_string();
   controller_ = std::move(c).value();
   auto s = controller_->start();

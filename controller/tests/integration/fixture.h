@@ -20,6 +20,7 @@
 
 #include "reclothes/common/clock.h"
 #include "reclothes/controller/accounts.h"
+#include "reclothes/controller/compose.h"
 #include "reclothes/controller/config.h"
 #include "reclothes/controller/controller.h"
 #include "reclothes/controller/migrations.h"

@@ -44,7 +44,7 @@ TEST_F(MigrationsTest, MigrateAppliesEverythingOnceAndStartUpChecksIt) {
 TEST_F(MigrationsTest, ControllerRefusesToStartOnAnUnmigratedDatabase) {
   auto config = base_config();
   config.database.conninfo = empty_database();
-  auto c = Controller::create(config, clock_, Log::null());
+  auto c = make_controller(config, clock_, Log::null());
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().code, ErrorCode::kFailedPrecondition);
   EXPECT_NE(c.error().message.find("migrate"), std::string::npos);

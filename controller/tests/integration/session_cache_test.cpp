@@ -111,7 +111,7 @@ TEST_F(SessionCacheTest, ALogoutOnAnotherReplicaReachesThisOneByNotify) {
   // A second replica on the same database, with its own listeners and cache.
   auto other_config = config_;
   other_config.mqtt.client_id += "-b";
-  auto other = Controller::create(other_config, clock_, Log::null());
+  auto other = make_controller(other_config, clock_, Log::null());
   ASSERT_TRUE(other.ok()) << other.error().to_string();
   ASSERT_TRUE((*other)->start().ok());
   httplib::Client b("127.0.0.1", (*other)->public_port());

@@ -31,6 +31,7 @@
 #include "reclothes/common/clock.h"
 #include "reclothes/controller/accounts.h"
 #include "reclothes/controller/auth.h"
+#include "reclothes/controller/compose.h"
 #include "reclothes/controller/config.h"
 #include "reclothes/controller/controller.h"
 #include "reclothes/controller/db.h"
@@ -190,7 +191,7 @@ class ProvisionE2eTest : public ::testing::Test {
     }
 
     const char* level = std::getenv("RECLOTHES_TEST_LOG");
-    auto controller = ctl::Controller::create(
+    auto controller = ctl::make_controller(
         *config_, clock_,
         level ? ctl::Log::to_stderr({level, ctl::LogFormat::kText}) : ctl::Log::null());
     ASSERT_TRUE(controller.ok()) << controller.error().to_string();

@@ -1,6 +1,6 @@
 // The controller application: wires configuration, database, services, routes, HTTP listeners
 // and the MQTT bridge together. Domain modules plug in before start() through router(),
-// events() and services().
+// events() and services(); compose.h (make_controller) plugs in the order domain.
 #pragma once
 
 #include <memory>
@@ -17,24 +17,10 @@
 #include "reclothes/controller/log.h"
 #include "reclothes/controller/metrics.h"
 #include "reclothes/controller/server.h"
+#include "reclothes/controller/services.h"
 #include "reclothes/controller/tokens.h"
 
 namespace reclothes::controller {
-
-// Everything a route module needs. References stay valid for the controller's lifetime.
-struct Services {
-  const ControllerConfig& config;
-  const Clock& clock;
-  Database& db;
-  const Log& log;
-  Metrics& metrics;
-  const PasswordHasher& passwords;
-  const SessionStore& sessions;
-  const LoginThrottle& throttle;
-  const AuditLog& audit;
-  TokenService& tokens;
-  BoxMessaging& messaging;
-};
 
 // Route modules of the core; each adds its routes to the router.
 void register_account_routes(Router& router, const Services& s);

@@ -2,115 +2,27 @@
 // shipping), products, cart, payments, coins, coupons, customer management, GDPR and
 // notifications. docs/orders.md describes it; docs/rest-api.md lists its routes.
 //
-// register_domain() plugs the domain into a Controller under construction: its routes into the
-// Router, its box-event hooks (access_completed, fill_level) into the EventApplier, and a
-// background worker (reservation expiry, scheduled collecting, payment and refund retries,
-// republishing configs that event hooks changed, notification delivery). The worker is safe to
-// run in several controller replicas at once: each pass claims rows with
-// SELECT ... FOR UPDATE SKIP LOCKED.
+// The domain is three layers (docs/architecture.md, "The order domain"):
+//   controller/src/domain/routes/  HTTP only: read and validate the request, call the store,
+//                                  write the response (target reclothes_controller_core);
+//   controller/src/domain/store/   SQL only: a transaction and plain values in, Result out
+//                                  (target reclothes_controller_domain, no HTTP);
+//   controller/src/domain/rules/   pure state machines and rules (same target).
+// Adapters to the outside (payment provider client, sandbox provider, webhook) are in
+// controller/src/domain/adapters/ (target reclothes_controller_adapters).
+//
+// register_domain() is the domain's composition: it plugs the domain into a Controller under
+// construction (compose.cpp calls it): its routes into the Router, its box-event hooks
+// (access_completed, fill_level) into the EventApplier, and its background worker (worker.h).
 #pragma once
 
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <cstdint>
-#include <memory>
-#include <mutex>
-#include <nlohmann/json.hpp>
-#include <string>
-#include <thread>
-
 #include "reclothes/common/result.h"
-#include "reclothes/controller/controller.h"
 #include "reclothes/controller/domain/domain_config.h"
-#include "reclothes/controller/domain/payments.h"
+#include "reclothes/controller/events.h"
+#include "reclothes/controller/http.h"
+#include "reclothes/controller/services.h"
 
 namespace reclothes::controller::domain {
-
-// ---- notifications ----------------------------------------------------------------------------
-
-struct Notification {
-  std::int64_t id = 0;
-  std::string recipient_kind;  // customer, staff
-  std::int64_t recipient_id = 0;
-  std::string kind;  // pickup_ready, reservation_expiring, collecting_assigned, ...
-  nlohmann::json payload;
-  std::int64_t created_ms = 0;
-  nlohmann::json to_json() const;
-};
-
-// Delivers one notification. An error leaves it in the outbox for a later attempt. Thread-safe.
-class NotificationSender {
- public:
-  virtual ~NotificationSender() = default;
-  virtual Status send(const Notification& n) = 0;
-};
-
-// Writes each notification as a log line (the default: another system tails the log).
-class LogNotificationSender final : public NotificationSender {
- public:
-  explicit LogNotificationSender(const Log& log) : log_(log) {}
-  Status send(const Notification& n) override;
-
- private:
-  const Log& log_;
-};
-
-// POSTs each notification as JSON to a URL; any 2xx is delivered. Receivers must tolerate
-// duplicates (delivery is at least once): the body's "id" identifies a notification.
-class WebhookNotificationSender final : public NotificationSender {
- public:
-  // kInvalidArgument for a URL that is not http(s)://host[:port][/path].
-  static Result<std::unique_ptr<WebhookNotificationSender>> create(
-      const std::string& url, std::chrono::milliseconds timeout);
-  Status send(const Notification& n) override;
-
- private:
-  WebhookNotificationSender(std::string base, std::string path, std::chrono::milliseconds timeout)
-      : base_(std::move(base)), path_(std::move(path)), timeout_(timeout) {}
-  std::string base_;
-  std::string path_;
-  std::chrono::milliseconds timeout_;
-};
-
-// ---- the worker -------------------------------------------------------------------------------
-
-struct DomainContext;  // private to the domain's sources
-
-class DomainWorker {
- public:
-  struct Pass {
-    int expired_donations = 0;
-    int expired_returns = 0;
-    int expiry_warnings = 0;
-    int collecting_created = 0;
-    int payments_settled = 0;  // charges or refunds that reached a final state
-    int configs_published = 0;
-    int notifications_sent = 0;
-    int notifications_failed = 0;
-  };
-
-  // `payments` may be null (no provider configured: pending payments wait).
-  DomainWorker(const Services& services, DomainConfig config,
-               std::shared_ptr<PaymentProvider> payments,
-               std::shared_ptr<NotificationSender> sender);
-  ~DomainWorker();
-
-  // One pass over everything that is due at the clock's current time. Thread-safe; several
-  // workers (replicas) may run passes at the same time.
-  Result<Pass> run_once();
-  // Runs run_once() every interval on a thread of its own until stop(). Idempotent.
-  void start(std::chrono::milliseconds interval);
-  void stop();
-
- private:
-  std::unique_ptr<DomainContext> d_;
-  std::shared_ptr<NotificationSender> sender_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
-};
 
 // Registers the domain's routes and event hooks and starts its worker (unless the configured
 // interval is 0). The domain's state lives as long as the router's routes. kInvalidArgument for

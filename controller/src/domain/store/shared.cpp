@@ -1,16 +1,11 @@
-#include "common.h"
+#include "shared.h"
 
 #include <charconv>
 
 #include "reclothes/common/bytes.h"
+#include "reclothes/controller/domain/worker.h"
 
 namespace reclothes::controller::domain {
-
-ApiError transition_error(const TransitionError& e) {
-  ApiError a = ApiError::conflict("illegal_transition", e.message());
-  a.details = {{"order_kind", e.order_kind}, {"from", e.from}, {"event", e.event}};
-  return a;
-}
 
 nlohmann::json nullable_ts(const pqxx::field& f) {
   return f.is_null() ? nlohmann::json() : nlohmann::json(ts(f.as<std::int64_t>()));
@@ -147,6 +142,14 @@ void mark_config_dirty(pqxx::work& tx, const std::string& box_id) {
                  box_id);
 }
 
+nlohmann::json Notification::to_json() const {
+  return {{"id", id},
+          {"recipient", {{"kind", recipient_kind}, {"id", recipient_id}}},
+          {"kind", kind},
+          {"payload", payload},
+          {"created_at", ts(created_ms)}};
+}
+
 // ---- outbox, coins ------------------------------------------------------------------------------
 
 void notify(pqxx::work& tx, const std::string& recipient_kind, std::int64_t recipient_id,
@@ -275,49 +278,6 @@ std::int64_t create_checking_for_return(pqxx::work& tx, std::int64_t order_id,
       "product_id FROM buying_order_items WHERE order_id = $2",
       id, order_id);
   return id;
-}
-
-// ---- HTTP helpers -------------------------------------------------------------------------------
-
-ApiError invalid_query(std::string_view name, std::string problem) {
-  return ApiError::bad_request("invalid_query",
-                               "query parameter " + std::string(name) + ": " + problem,
-                               {{"parameter", name}, {"problem", problem}});
-}
-
-Result<std::optional<std::int64_t>, ApiError> query_int(const RequestContext& ctx,
-                                                        std::string_view name, std::int64_t min,
-                                                        std::int64_t max) {
-  const auto v = ctx.query(name);
-  if (!v) return std::optional<std::int64_t>();
-  std::int64_t n = 0;
-  const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || p != v->data() + v->size()) {
-    return invalid_query(name, "expected an integer");
-  }
-  if (n < min || n > max) {
-    return invalid_query(name,
-                         "must be between " + std::to_string(min) + " and " + std::to_string(max));
-  }
-  return std::optional<std::int64_t>(n);
-}
-
-ApiError not_owner(const Services& s, const RequestContext& ctx, const std::string& target_type,
-                   std::int64_t id) {
-  AuditEntry e;
-  e.actor_kind = "customer";
-  e.actor_id = ctx.principal().account_id;
-  e.action = target_type + ".read";
-  e.target_type = target_type;
-  e.target_id = std::to_string(id);
-  e.address = ctx.address();
-  e.request_id = ctx.request_id();
-  e.denied = true;
-  e.reason = "not_owner";
-  if (auto st = s.audit.write_own(e); !st.ok()) {
-    s.log.error("audit write failed", {{"request_id", ctx.request_id()}});
-  }
-  return ApiError::not_found(target_type);
 }
 
 // ---- JSON ---------------------------------------------------------------------------------------

@@ -1,55 +1,16 @@
 // The domain worker (expiry, scheduled collecting, payment retries, dirty configs, notification
-// delivery) and the notification senders.
-#include <httplib.h>
+// delivery) and the log notification sender.
+#include "reclothes/controller/domain/worker.h"
 
-#include <regex>
-
-#include "common.h"
+#include "shared.h"
 
 namespace reclothes::controller::domain {
-
-nlohmann::json Notification::to_json() const {
-  return {{"id", id},
-          {"recipient", {{"kind", recipient_kind}, {"id", recipient_id}}},
-          {"kind", kind},
-          {"payload", payload},
-          {"created_at", ts(created_ms)}};
-}
 
 Status LogNotificationSender::send(const Notification& n) {
   log_.info("notification", {{"id", n.id},
                              {"kind", n.kind},
                              {"recipient", n.recipient_kind + ":" + std::to_string(n.recipient_id)},
                              {"payload", n.payload.dump()}});
-  return ok_status();
-}
-
-Result<std::unique_ptr<WebhookNotificationSender>> WebhookNotificationSender::create(
-    const std::string& url, std::chrono::milliseconds timeout) {
-  static const std::regex kUrl(R"(^(https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?)(/[^\s]*)?$)");
-  std::smatch m;
-  if (!std::regex_match(url, m, kUrl)) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "webhook URL must be http(s)://host[:port][/path], got \"" + url + "\"");
-  }
-  const std::string path = m[3].matched ? m[3].str() : "/";
-  return std::unique_ptr<WebhookNotificationSender>(
-      new WebhookNotificationSender(m[1].str(), path, timeout));
-}
-
-Status WebhookNotificationSender::send(const Notification& n) {
-  httplib::Client cli(base_);
-  cli.set_connection_timeout(timeout_);
-  cli.set_read_timeout(timeout_);
-  cli.set_write_timeout(timeout_);
-  const httplib::Headers headers = {{"X-Notification-Id", std::to_string(n.id)}};
-  auto res = cli.Post(path_.c_str(), headers, n.to_json().dump(), "application/json");
-  if (!res) {
-    return make_error(ErrorCode::kUnavailable, "webhook: " + httplib::to_string(res.error()));
-  }
-  if (res->status < 200 || res->status >= 300) {
-    return make_error(ErrorCode::kUnavailable, "webhook answered " + std::to_string(res->status));
-  }
   return ok_status();
 }
 

@@ -1,0 +1,92 @@
+// The order domain's background worker and its notification port. HTTP-free: part of the
+// domain target (reclothes_controller_domain). The worker runs reservation expiry, scheduled
+// collecting, payment and refund retries, republishing configs that event hooks changed, and
+// notification delivery. It is safe to run in several controller replicas at once: each pass
+// claims rows with SELECT ... FOR UPDATE SKIP LOCKED.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "reclothes/common/result.h"
+#include "reclothes/controller/domain/domain_config.h"
+#include "reclothes/controller/domain/payments.h"
+#include "reclothes/controller/services.h"
+
+namespace reclothes::controller::domain {
+
+// ---- notifications ----------------------------------------------------------------------------
+
+struct Notification {
+  std::int64_t id = 0;
+  std::string recipient_kind;  // customer, staff
+  std::int64_t recipient_id = 0;
+  std::string kind;  // pickup_ready, reservation_expiring, collecting_assigned, ...
+  nlohmann::json payload;
+  std::int64_t created_ms = 0;
+  nlohmann::json to_json() const;
+};
+
+// Delivers one notification. An error leaves it in the outbox for a later attempt. Thread-safe.
+class NotificationSender {
+ public:
+  virtual ~NotificationSender() = default;
+  virtual Status send(const Notification& n) = 0;
+};
+
+// Writes each notification as a log line (the default: another system tails the log).
+class LogNotificationSender final : public NotificationSender {
+ public:
+  explicit LogNotificationSender(const Log& log) : log_(log) {}
+  Status send(const Notification& n) override;
+
+ private:
+  const Log& log_;
+};
+
+// ---- the worker -------------------------------------------------------------------------------
+
+struct DomainContext;  // private to the domain's sources
+
+class DomainWorker {
+ public:
+  struct Pass {
+    int expired_donations = 0;
+    int expired_returns = 0;
+    int expiry_warnings = 0;
+    int collecting_created = 0;
+    int payments_settled = 0;  // charges or refunds that reached a final state
+    int configs_published = 0;
+    int notifications_sent = 0;
+    int notifications_failed = 0;
+  };
+
+  // `payments` may be null (no provider configured: pending payments wait).
+  DomainWorker(const Services& services, DomainConfig config,
+               std::shared_ptr<PaymentProvider> payments,
+               std::shared_ptr<NotificationSender> sender);
+  ~DomainWorker();
+
+  // One pass over everything that is due at the clock's current time. Thread-safe; several
+  // workers (replicas) may run passes at the same time.
+  Result<Pass> run_once();
+  // Runs run_once() every interval on a thread of its own until stop(). Idempotent.
+  void start(std::chrono::milliseconds interval);
+  void stop();
+
+ private:
+  std::unique_ptr<DomainContext> d_;
+  std::shared_ptr<NotificationSender> sender_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace reclothes::controller::domain

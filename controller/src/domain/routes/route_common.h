@@ -1,0 +1,47 @@
+// HTTP helpers shared by the domain's route modules: DomainError to the API's error body, query
+// parameters, the customer-ownership denial, and each module's route registration.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "../../route_util.h"
+#include "../store/context.h"
+#include "../store/outcome.h"
+
+namespace reclothes::controller::domain {
+
+// The API error for a store's refusal: the same status, code, message and details the client has
+// always seen (kNotFound 404, kInvalidArgument 400, kFailedPrecondition/kAlreadyExists 409,
+// kPermissionDenied 403, anything else through ApiError::from: 503 for kUnavailable, 500).
+ApiError to_api(const DomainError& e);
+// As above, and: a not_owner refusal is audited and answered as 404 (not_owner() below); the
+// cause of a 5xx is logged with the request id.
+ApiError to_api(const Services& s, const RequestContext& ctx, const DomainError& e);
+
+// Query-string helpers: 400 invalid_query naming the parameter.
+Result<std::optional<std::int64_t>, ApiError> query_int(const RequestContext& ctx,
+                                                        std::string_view name, std::int64_t min,
+                                                        std::int64_t max);
+ApiError invalid_query(std::string_view name, std::string problem);
+
+// Denial of a customer's access to another customer's order: 404 (ids cannot be probed), and an
+// audit row (reason not_owner) in its own transaction.
+ApiError not_owner(const Services& s, const RequestContext& ctx, const std::string& target_type,
+                   std::int64_t id);
+
+// 409 illegal_transition with details {order_kind, from, event}.
+inline ApiError transition_error(const TransitionError& e) {
+  return to_api(DomainError::transition(e));
+}
+
+// Route registration of each module.
+void register_donation_routes(Router& router, const std::shared_ptr<DomainContext>& d);
+void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>& d);
+void register_task_routes(Router& router, const std::shared_ptr<DomainContext>& d);
+void register_management_routes(Router& router, const std::shared_ptr<DomainContext>& d);
+
+}  // namespace reclothes::controller::domain

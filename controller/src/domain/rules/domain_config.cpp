@@ -1,0 +1,86 @@
+// The "domain" section of the controller configuration (docs/orders.md#configuration).
+#include "reclothes/controller/domain/domain_config.h"
+
+#include "reclothes/controller/json_fields.h"
+
+namespace reclothes::controller::domain {
+namespace {
+
+template <typename D>
+void read_duration(FieldReader& r, std::string_view key, D& out, std::int64_t min,
+                   std::int64_t max) {
+  if (auto v = r.optional_integer(key, min, max)) out = D(*v);
+}
+
+}  // namespace
+
+Result<DomainConfig> parse_domain_config(const nlohmann::json& j) {
+  DomainConfig c;
+  FieldReader root(j);
+  const auto section = [&](std::string_view key, const auto& read) {
+    if (const auto* obj = root.object(key, false)) {
+      FieldReader r = root.child(key, *obj);
+      read(r);
+      r.finish();
+      root.merge(r);
+    }
+  };
+  section("donations", [&](FieldReader& r) {
+    read_duration(r, "reservation_s", c.donations.reservation, 10, 31 * 86400);
+    read_duration(r, "expiry_warning_s", c.donations.expiry_warning, 0, 31 * 86400);
+  });
+  section("collecting", [&](FieldReader& r) {
+    if (auto v = r.optional_integer("compartment_threshold", 1, 255)) {
+      c.collecting.compartment_threshold = static_cast<int>(*v);
+    }
+    if (auto v = r.optional_integer("fill_percent", 1, 100)) {
+      c.collecting.fill_percent = static_cast<int>(*v);
+    }
+    read_duration(r, "max_wait_s", c.collecting.max_wait, 60, 365 * 86400);
+  });
+  section("buying", [&](FieldReader& r) {
+    read_duration(r, "pickup_window_s", c.buying.pickup_window, 3600, 31 * 86400);
+    read_duration(r, "return_window_s", c.buying.return_window, 0, 365 * 86400);
+    read_duration(r, "return_reservation_s", c.buying.return_reservation, 60, 31 * 86400);
+    if (auto v = r.optional_string("currency", 3, 3)) c.buying.currency = *v;
+  });
+  section("payments", [&](FieldReader& r) {
+    if (auto v = r.optional_string("provider_url", 1, 512)) c.payments.provider_url = *v;
+    if (auto v = r.optional_boolean("sandbox")) c.payments.sandbox = *v;
+    if (auto v = r.optional_string("api_key", 1, 512)) c.payments.api_key = *v;
+    read_duration(r, "connect_timeout_ms", c.payments.connect_timeout, 10, 60000);
+    read_duration(r, "read_timeout_ms", c.payments.read_timeout, 10, 120000);
+    if (auto v = r.optional_integer("max_attempts", 1, 10)) {
+      c.payments.max_attempts = static_cast<int>(*v);
+    }
+    read_duration(r, "backoff_initial_ms", c.payments.backoff_initial, 0, 60000);
+    read_duration(r, "backoff_max_ms", c.payments.backoff_max, 0, 600000);
+    if (auto v = r.optional_integer("breaker_failures", 1, 1000)) {
+      c.payments.breaker_failures = static_cast<int>(*v);
+    }
+    read_duration(r, "breaker_cooldown_ms", c.payments.breaker_cooldown, 0, 3600000);
+    read_duration(r, "retry_interval_s", c.payments.retry_interval, 1, 86400);
+    if (r.ok() && c.payments.sandbox && !c.payments.provider_url.empty()) {
+      r.fail("sandbox", "give either provider_url or sandbox, not both");
+    }
+  });
+  section("notifications", [&](FieldReader& r) {
+    if (auto v = r.optional_string("sender", 1, 16)) {
+      if (*v != "log" && *v != "webhook") r.fail("sender", "must be log or webhook");
+      c.notifications.sender = *v;
+    }
+    if (auto v = r.optional_string("webhook_url", 1, 512)) c.notifications.webhook_url = *v;
+    read_duration(r, "timeout_ms", c.notifications.timeout, 10, 60000);
+    read_duration(r, "retry_interval_s", c.notifications.retry_interval, 1, 86400);
+    if (r.ok() && c.notifications.sender == "webhook" && c.notifications.webhook_url.empty()) {
+      r.fail("webhook_url", "is required for the webhook sender");
+    }
+  });
+  read_duration(root, "worker_interval_ms", c.worker_interval, 0, 3600000);
+  if (auto e = root.finish()) {
+    return make_error(ErrorCode::kInvalidArgument, "domain config " + e->to_string());
+  }
+  return c;
+}
+
+}  // namespace reclothes::controller::domain
