@@ -187,4 +187,26 @@ void set_staff_roles(pqxx::work& tx, std::int64_t staff_id, const std::vector<Ro
   }
 }
 
+void set_staff_roles(pqxx::work& tx, std::int64_t staff_id, const std::vector<Role>& roles,
+                     std::int64_t now_ms) {
+  set_staff_roles(tx, staff_id, roles);
+  tx.exec_params("UPDATE staff SET updated_at = $2::timestamptz WHERE id = $1", staff_id,
+                 ts(now_ms));
+}
+
+void set_staff_active(pqxx::work& tx, std::int64_t staff_id, bool active, std::int64_t now_ms) {
+  tx.exec_params("UPDATE staff SET active = $2, updated_at = $3::timestamptz WHERE id = $1",
+                 staff_id, active, ts(now_ms));
+}
+
+void update_customer_profile(pqxx::work& tx, std::int64_t id,
+                             const std::optional<std::string>& display_name, bool phone_sent,
+                             const std::optional<std::string>& phone, std::int64_t now_ms) {
+  tx.exec_params(
+      "UPDATE customers SET display_name = COALESCE($2, display_name), "
+      "phone = CASE WHEN $3 THEN $4 ELSE phone END, "
+      "updated_at = $5::timestamptz WHERE id = $1",
+      id, display_name, phone_sent, phone, ts(now_ms));
+}
+
 }  // namespace reclothes::controller

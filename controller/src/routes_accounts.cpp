@@ -162,11 +162,7 @@ void register_account_routes(Router& router, const Services& s) {
               const auto phone = r.optional_string("phone", 3, 32);
               RC_FINISH_BODY(r);
               const auto id = ctx.principal().account_id;
-              ctx.tx().exec_params(
-                  "UPDATE customers SET display_name = COALESCE($2, display_name), "
-                  "phone = CASE WHEN $3 THEN $4 ELSE phone END, "
-                  "updated_at = $5::timestamptz WHERE id = $1",
-                  id, name, phone_sent, phone, ts(s.clock.wall_ms()));
+              update_customer_profile(ctx.tx(), id, name, phone_sent, phone, s.clock.wall_ms());
               return customer_json(ctx, id);
             });
   patch.owner_param = "customer_id";

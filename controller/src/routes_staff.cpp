@@ -44,8 +44,7 @@ HandlerResult set_active(const Services& s, RequestContext& ctx, bool active) {
     return ApiError::forbidden("cannot_modify_super_admin",
                                "only a super admin may change a super admin's account");
   }
-  ctx.tx().exec_params("UPDATE staff SET active = $2, updated_at = $3::timestamptz WHERE id = $1",
-                       id, active, ts(s.clock.wall_ms()));
+  set_staff_active(ctx.tx(), id, active, s.clock.wall_ms());
   // A deactivated account's sessions end now, not when they expire.
   if (!active) s.sessions.revoke_all(ctx.tx(), AccountKind::kStaff, id);
   auto after = find_staff(ctx.tx(), id);
@@ -169,9 +168,7 @@ void register_staff_routes(Router& router, const Services& s) {
             return e;
           }
         }
-        set_staff_roles(ctx.tx(), id, *roles);
-        ctx.tx().exec_params("UPDATE staff SET updated_at = $2::timestamptz WHERE id = $1", id,
-                             ts(s.clock.wall_ms()));
+        set_staff_roles(ctx.tx(), id, *roles, s.clock.wall_ms());
         auto after = find_staff(ctx.tx(), id);
         ctx.set_audit({"staff", std::to_string(id), before->to_json(), after->to_json(), ""});
         return Response::ok(after->to_json());

@@ -6,7 +6,10 @@ cpp-httplib, not the controller's router and request types, not the listeners. T
 every quoted include through the project's own headers, so an HTTP header pulled in two levels
 down is found too, and names the chain that leads to it.
 
-usage: check_domain_layering.py --include-dir DIR ... --forbid NAME ... SOURCE ...
+Route files (--routes FILE) are checked the other way: they must run no SQL themselves (no
+exec, exec_params, exec1, exec_params1 or exec_prepared call): the store does.
+
+usage: check_domain_layering.py --include-dir DIR ... --forbid NAME ... [--routes FILE ...] SOURCE ...
 Exit 0 when clean, 1 with one line per offending chain, 2 on a usage error.
 """
 import argparse
@@ -32,6 +35,8 @@ def main():
     p.add_argument("--include-dir", action="append", default=[])
     p.add_argument("--forbid", action="append", default=[],
                    help="an include as written (httplib.h) or a path suffix of one of our headers")
+    p.add_argument("--routes", action="append", default=[],
+                   help="a route file that must run no SQL")
     p.add_argument("sources", nargs="+")
     a = p.parse_args()
     if not a.forbid:
@@ -68,13 +73,22 @@ def main():
                                         f"by the domain (it is HTTP)")
                 if target is not None:
                     stack.append((target, chain + [name]))
+    sql = re.compile(r"\.(exec|exec_params|exec1|exec_params1|exec0|exec_prepared)\s*\(")
+    for route_file in a.routes:
+        with open(route_file, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if sql.search(line):
+                    problems.append(f"{route_file}:{number}: a route runs SQL; move it into the "
+                                    "store")
     for line in sorted(set(problems)):
         print(line)
     if problems:
-        print(f"check_domain_layering: {len(set(problems))} forbidden include chain(s); move the "
-              "HTTP part into controller/src/domain/routes/", file=sys.stderr)
+        print(f"check_domain_layering: {len(set(problems))} problem(s): HTTP belongs in the routes "
+              "(controller/src/domain/routes/), SQL in the store (controller/src/domain/store/)",
+              file=sys.stderr)
         return 1
-    print(f"check_domain_layering: {len(a.sources)} sources, no HTTP header reached")
+    print(f"check_domain_layering: {len(a.sources)} sources, no HTTP header reached; "
+          f"{len(a.routes)} route files, no SQL")
     return 0
 
 

@@ -58,6 +58,14 @@ std::optional<std::pair<StaffRecord, std::string>> find_staff_by_email(pqxx::wor
                                                                        std::string_view email);
 std::vector<StaffRecord> list_staff(pqxx::work& tx);
 void set_staff_roles(pqxx::work& tx, std::int64_t staff_id, const std::vector<Role>& roles);
+// The same, and stamps updated_at (a change by a user admin).
+void set_staff_roles(pqxx::work& tx, std::int64_t staff_id, const std::vector<Role>& roles,
+                     std::int64_t now_ms);
+void set_staff_active(pqxx::work& tx, std::int64_t staff_id, bool active, std::int64_t now_ms);
+// Changes the display name (nullopt: unchanged) and the phone (when phone_sent; nullopt clears).
+void update_customer_profile(pqxx::work& tx, std::int64_t id,
+                             const std::optional<std::string>& display_name, bool phone_sent,
+                             const std::optional<std::string>& phone, std::int64_t now_ms);
 
 nlohmann::json roles_json(const std::vector<Role>& roles);
 
