@@ -46,4 +46,12 @@ DomainError DomainError::from(const Error& e) {
   }
 }
 
+DomainError DomainError::from_exception(const Error& e) {
+  if (e.code == ErrorCode::kAlreadyExists) {
+    return DomainError{e.code, "already_exists", "the resource already exists", {}, e.message};
+  }
+  const auto kind = e.code == ErrorCode::kUnavailable ? e.code : ErrorCode::kInternal;
+  return DomainError{kind, "", e.message, {}, e.message};
+}
+
 }  // namespace reclothes::controller::domain

@@ -41,6 +41,11 @@ struct DomainError {
   static DomainError transition(const TransitionError& e);
   // A failure below the domain (database, provider): kUnavailable stays retryable.
   static DomainError from(const Error& e);
+  // What guarded() makes of an exception, answered as the HTTP server answers one a handler
+  // throws: a unique violation 409 already_exists "the resource already exists", kUnavailable
+  // (serialisation failure, lost connection) 503, anything else kInternal (500). The library's
+  // text is kept in cause for the log only.
+  static DomainError from_exception(const Error& e);
 
   bool is_not_owner() const { return code == "not_owner"; }
   std::int64_t not_owner_id() const { return details.value("id", std::int64_t{0}); }
@@ -60,7 +65,7 @@ auto guarded(F&& fn) -> decltype(fn()) {
   try {
     return std::forward<F>(fn)();
   } catch (...) {
-    return DomainError::from(error_from_exception(std::current_exception()));
+    return DomainError::from_exception(error_from_exception(std::current_exception()));
   }
 }
 
