@@ -38,6 +38,11 @@ inline ApiError transition_error(const TransitionError& e) {
   return to_api(DomainError::transition(e));
 }
 
+// pack_order (store/shared.h) with its refusal as the API's error (the 404/409 the packing
+// completion answers), for the task routes. Defined in routes/buying_routes.cpp.
+Result<std::string, ApiError> complete_packing(DomainContext& d, pqxx::work& tx,
+                                               std::int64_t order_id, std::int64_t now);
+
 // Route registration of each module.
 void register_donation_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>& d);

@@ -103,6 +103,22 @@ std::int64_t create_checking_for_donation(pqxx::work& tx, std::int64_t donation_
                                           std::int64_t now_ms);
 std::int64_t create_checking_for_return(pqxx::work& tx, std::int64_t order_id, std::int64_t now_ms);
 
+// ---- buying orders moved by internal orders (store/buying_events.cpp) ---------------------------
+
+// Packing done: the order is packed, a pickup compartment is reserved at its pickup location and
+// a shipping order made. Returns the box whose config changes (publish it after commit).
+// Refusals: not_found "order", illegal_transition, conflict no_compartment_available.
+// (complete_packing, the same with the refusal as the API's error, is in routes/route_common.h.)
+StoreResult<std::string> pack_order(DomainContext& d, pqxx::work& tx, std::int64_t order_id,
+                                    std::int64_t now);
+// The first courier assignment of a shipping order: the parcel is on its way (ignored, with a
+// debug log, when the order cannot take it).
+void dispatch_order(DomainContext& d, pqxx::work& tx, std::int64_t order_id, std::int64_t now);
+// The return's checking is done: refund. Returns the refund payment id (attempt it after
+// commit), or the TransitionError.
+Result<std::int64_t, TransitionError> refund_return(DomainContext& d, pqxx::work& tx,
+                                                    std::int64_t order_id, std::int64_t now);
+
 // ---- payments -----------------------------------------------------------------------------------
 
 // Tries one pending charge or refund (by payments.id) with the provider, outside any
