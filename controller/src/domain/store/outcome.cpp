@@ -3,7 +3,8 @@
 namespace reclothes::controller::domain {
 
 DomainError DomainError::not_found(std::string what) {
-  return DomainError{ErrorCode::kNotFound, "not_found", std::move(what) + " not found", {}, ""};
+  return DomainError{ErrorCode::kNotFound, "not_found", std::move(what) + " not found",
+                     nlohmann::json::object(), ""};
 }
 
 DomainError DomainError::not_owner(std::string target, std::int64_t id) {
@@ -21,7 +22,8 @@ DomainError DomainError::invalid(std::string code, std::string message, nlohmann
 }
 
 DomainError DomainError::forbidden(std::string code, std::string message) {
-  return DomainError{ErrorCode::kPermissionDenied, std::move(code), std::move(message), {}, ""};
+  return DomainError{ErrorCode::kPermissionDenied, std::move(code), std::move(message),
+                     nlohmann::json::object(), ""};
 }
 
 DomainError DomainError::transition(const TransitionError& e) {
