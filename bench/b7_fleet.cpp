@@ -751,15 +751,19 @@ std::int64_t settle_applied(const std::string& conninfo, std::int64_t since_wall
 // The fleets' final summaries added up (their live one at the end of the window where a fleet
 // wrote none).
 struct Tally {
-  std::uint64_t failed = 0;
-  std::uint64_t step_errors = 0;
-  std::uint64_t visits = 0;
-  std::uint64_t visits_failed = 0;
-  std::uint64_t journaled = 0;
-  std::uint64_t acked = 0;
-  std::uint64_t backlog = 0;
-  std::uint64_t state_reports = 0;
-  int no_summary = 0;  // fleets that wrote no summary
+  struct Errors {
+    std::uint64_t failed = 0;  // boxes
+    std::uint64_t steps = 0;   // firmware step errors
+    std::uint64_t visits = 0;  // failed visits
+  } errors;
+  struct Events {
+    std::uint64_t journaled = 0;
+    std::uint64_t acked = 0;
+    std::uint64_t backlog = 0;
+    std::uint64_t state_reports = 0;
+  } events;
+  std::uint64_t visits = 0;  // completed
+  int no_summary = 0;        // fleets that wrote no summary
   std::string last_error;
   nlohmann::json per_fleet = nlohmann::json::array();
 };
@@ -769,14 +773,14 @@ Tally tally(const std::vector<FleetProcess>& fleets) {
   for (const FleetProcess& f : fleets) {
     const nlohmann::json& j = f.final.is_object() ? f.final : f.live;
     if (!f.final.is_object()) ++t.no_summary;
-    t.failed += u64(j, "/boxes_failed"_json_pointer);
-    t.step_errors += u64(j, "/errors"_json_pointer);
+    t.errors.failed += u64(j, "/boxes_failed"_json_pointer);
+    t.errors.steps += u64(j, "/errors"_json_pointer);
     t.visits += u64(j, "/visits/completed"_json_pointer);
-    t.visits_failed += u64(j, "/visits/failed"_json_pointer);
-    t.journaled += u64(j, "/events/journaled"_json_pointer);
-    t.acked += u64(j, "/events/acked"_json_pointer);
-    t.backlog += u64(j, "/events/backlog"_json_pointer);
-    t.state_reports += u64(j, "/state_reports"_json_pointer);
+    t.errors.visits += u64(j, "/visits/failed"_json_pointer);
+    t.events.journaled += u64(j, "/events/journaled"_json_pointer);
+    t.events.acked += u64(j, "/events/acked"_json_pointer);
+    t.events.backlog += u64(j, "/events/backlog"_json_pointer);
+    t.events.state_reports += u64(j, "/state_reports"_json_pointer);
     if (j.contains("last_error") && j["last_error"].is_string() &&
         !j["last_error"].get<std::string>().empty()) {
       t.last_error = j["last_error"].get<std::string>();
@@ -816,14 +820,15 @@ Result<Outcome> finish(std::vector<FleetProcess>& fleets, ControllerStack& stack
   e.rejected = metric_sum(metrics_final, "box_events_rejected_total") -
                metric_sum(metrics_before, "box_events_rejected_total");
   // Cannot happen if apply-then-ack holds.
-  e.lost = std::max<std::int64_t>(0, static_cast<std::int64_t>(e.tally.acked) - e.applied_final);
+  e.lost =
+      std::max<std::int64_t>(0, static_cast<std::int64_t>(e.tally.events.acked) - e.applied_final);
   // Boxes never started (the ramp stopped) are the figure's shortfall, not errors.
   const auto started = static_cast<std::uint64_t>(started_boxes);
   e.not_connected = w.connected >= started ? 0 : started - w.connected;
   const int controller_errors = (w.stalled_at_s ? 1 : 0) + (e.controller_exit != 0 ? 1 : 0);
   const Tally& t = e.tally;
-  e.errors = static_cast<double>(t.failed + t.step_errors + t.visits_failed + e.not_connected +
-                                 static_cast<std::uint64_t>(e.bad_exits)) +
+  e.errors = static_cast<double>(t.errors.failed + t.errors.steps + t.errors.visits +
+                                 e.not_connected + static_cast<std::uint64_t>(e.bad_exits)) +
              e.rejected + static_cast<double>(e.lost) + controller_errors;
   return e;
 }
@@ -902,11 +907,11 @@ void print_summary(const Results& r) {
             << format_number(r.before.broker_rss / 1024, 1) << "), controller "
             << format_number(w.rss_end.controller / 1024, 1) << " MiB (was "
             << format_number(r.before.controller_rss / 1024, 1) << ")\n"
-            << "  after stop: journaled " << t.journaled << ", acked " << t.acked << ", in the "
-            << "controller " << e.applied_final << ", backlog " << t.backlog << "; errors: failed "
-            << t.failed << ", step errors " << t.step_errors << ", visits failed "
-            << t.visits_failed << ", not connected " << e.not_connected << ", rejected "
-            << e.rejected << ", lost " << e.lost << ", bad exits " << e.bad_exits
+            << "  after stop: journaled " << t.events.journaled << ", acked " << t.events.acked
+            << ", in the controller " << e.applied_final << ", backlog " << t.events.backlog
+            << "; errors: failed " << t.errors.failed << ", step errors " << t.errors.steps
+            << ", visits failed " << t.errors.visits << ", not connected " << e.not_connected
+            << ", rejected " << e.rejected << ", lost " << e.lost << ", bad exits " << e.bad_exits
             << ", controller stalled " << (w.stalled_at_s ? "yes" : "no") << ", controller exit "
             << e.controller_exit << (w.crashed.empty() ? "" : ", crashed: " + w.crashed)
             << (t.last_error.empty() ? "" : "; last error: " + t.last_error) << std::endl;
@@ -918,9 +923,9 @@ void print_summary(const Results& r) {
 
 nlohmann::json errors_json(const Results& r) {
   const Tally& t = r.outcome.tally;
-  return {{"boxes_failed", t.failed},
-          {"step_errors", t.step_errors},
-          {"visits_failed", t.visits_failed},
+  return {{"boxes_failed", t.errors.failed},
+          {"step_errors", t.errors.steps},
+          {"visits_failed", t.errors.visits},
           {"not_connected", r.outcome.not_connected},
           {"rejected_by_controller", r.outcome.rejected},
           {"acked_not_applied", r.outcome.lost},
@@ -984,12 +989,12 @@ nlohmann::json outcome_json(const Results& r) {
             {"machine_busy_percent_of_all", w.machine_busy}}},
           {"load_average_end", load_average()},
           {"events",
-           {{"journaled", t.journaled},
-            {"acked", t.acked},
+           {{"journaled", t.events.journaled},
+            {"acked", t.events.acked},
             {"in_controller", r.outcome.applied_final},
-            {"backlog_at_stop", t.backlog},
+            {"backlog_at_stop", t.events.backlog},
             {"visits_completed", t.visits},
-            {"state_reports", t.state_reports}}},
+            {"state_reports", t.events.state_reports}}},
           {"errors", errors_json(r)},
           {"fleets", t.per_fleet}};
 }
