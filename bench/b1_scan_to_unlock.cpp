@@ -289,6 +289,142 @@ std::string ms_line(const std::string& label, const Summary& s) {
          " ms (n=" + std::to_string(s.count) + ")";
 }
 
+// The deposit tokens of every scan, signed, and their camera frames.
+struct Deposits {
+  std::vector<std::string> texts;
+  std::vector<int> compartments;
+  std::vector<hal::Frame> frames;
+};
+
+Result<Deposits> render_deposits(const Rig& rig, std::size_t scans, std::int64_t now_s) {
+  std::cout << "B1: rendering " << scans << " frames with signed deposit tokens ..." << std::endl;
+  Deposits d;
+  for (std::size_t i = 0; i < scans; ++i) {
+    const int compartment = static_cast<int>(i % kCompartments) + 1;
+    const std::uint64_t order = 100000 + i;
+    RC_ASSIGN_OR_RETURN(std::string text,
+                        rig.signer().sign(customer_claims(kBoxId, TokenAction::kDeposit,
+                                                          compartment, order, i, now_s)));
+    RC_ASSIGN_OR_RETURN(hal::Frame frame, token_frame(text, static_cast<std::uint32_t>(i)));
+    d.texts.push_back(std::move(text));
+    d.compartments.push_back(compartment);
+    d.frames.push_back(std::move(frame));
+  }
+  return d;
+}
+
+// Every sample, in ms: the scans and each raw baseline on the same frame and token.
+struct Samples {
+  std::vector<double> scan;
+  std::vector<double> zxing;
+  std::vector<double> verify;
+  std::vector<double> commit;
+};
+
+// Compartment and order of each scan of the round starting at scan `first`.
+using Batch = std::vector<std::pair<int, std::uint64_t>>;
+
+// One deposit scan per compartment, each followed by the raw baselines on its frame and token.
+Status deposit_round(Rig& rig, Baselines& raw, const Deposits& d, std::size_t first,
+                     const Batch& batch, Samples& samples) {
+  RC_TRY(rig.reserve(batch, TokenAction::kDeposit));
+  for (std::size_t i = first; i < first + kCompartments; ++i) {
+    RC_ASSIGN_OR_RETURN(const double ms, rig.scan(d.frames[i], d.compartments[i]));
+    samples.scan.push_back(ms);
+    RC_TRY(rig.visit(d.compartments[i]));
+    RC_ASSIGN_OR_RETURN(const double z, raw.zxing(d.frames[i], d.texts[i]));
+    RC_ASSIGN_OR_RETURN(const double v,
+                        raw.verify(d.texts[i], d.compartments[i], rig.clock().wall_seconds()));
+    RC_ASSIGN_OR_RETURN(const double c, raw.commit());
+    samples.zxing.push_back(z);
+    samples.verify.push_back(v);
+    samples.commit.push_back(c);
+  }
+  return ok_status();
+}
+
+// Pickups empty the compartments for the next round; they are real scans too, not timed.
+Status pickup_round(Rig& rig, std::size_t first, const Batch& batch, std::int64_t now_s) {
+  RC_TRY(rig.reserve(batch, TokenAction::kPickup));
+  for (const auto& [compartment, order] : batch) {
+    const std::uint64_t serial = 1'000'000 + first + static_cast<std::size_t>(compartment);
+    RC_ASSIGN_OR_RETURN(const std::string text,
+                        rig.signer().sign(customer_claims(kBoxId, TokenAction::kPickup, compartment,
+                                                          order, serial, now_s)));
+    RC_ASSIGN_OR_RETURN(hal::Frame frame, token_frame(text, static_cast<std::uint32_t>(serial)));
+    auto unlocked = rig.scan(std::move(frame), compartment);
+    if (!unlocked.ok()) return std::move(unlocked).error().with_context("pickup");
+    RC_TRY(rig.visit(compartment));
+    if (rig.state(compartment) != CompartmentState::kFree) {
+      return make_error(ErrorCode::kInternal,
+                        "compartment " + std::to_string(compartment) +
+                            " is not free after its pickup: " +
+                            std::string(firmware::to_string(rig.state(compartment))));
+    }
+  }
+  return ok_status();
+}
+
+Result<Samples> scan_rounds(Rig& rig, Baselines& raw, const Deposits& d, std::size_t rounds,
+                            std::int64_t now_s) {
+  Samples samples;
+  for (std::size_t round = 0; round < rounds; ++round) {
+    const std::size_t first = round * kCompartments;
+    Batch batch;
+    for (int c = 1; c <= kCompartments; ++c) {
+      batch.emplace_back(c, 100000 + first + static_cast<std::size_t>(c - 1));
+    }
+    RC_TRY(deposit_round(rig, raw, d, first, batch, samples));
+    RC_TRY(pickup_round(rig, first, batch, now_s));
+  }
+  return samples;
+}
+
+Status add_records(Output& out, const Samples& samples, const nlohmann::json& settings,
+                   bool quick) {
+  const Summary scan_s = summarize(samples.scan);
+  const Summary zxing_s = summarize(samples.zxing);
+  const Summary verify_s = summarize(samples.verify);
+  const Summary commit_s = summarize(samples.commit);
+  std::cout << ms_line("scan to unlock   ", scan_s) << "\n"
+            << ms_line("raw ZXing decode ", zxing_s) << "\n"
+            << ms_line("raw token verify ", verify_s) << "\n"
+            << ms_line("raw SQLite commit", commit_s) << std::endl;
+  RC_ASSIGN_OR_RETURN(SampleSeries s1,
+                      out.write_samples("B1", "scan to unlock", "ms", samples.scan));
+  RC_ASSIGN_OR_RETURN(SampleSeries s2,
+                      out.write_samples("B1", "raw ZXing decode", "ms", samples.zxing));
+  RC_ASSIGN_OR_RETURN(SampleSeries s3,
+                      out.write_samples("B1", "raw token verify", "ms", samples.verify));
+  RC_ASSIGN_OR_RETURN(SampleSeries s4,
+                      out.write_samples("B1", "raw SQLite FULL commit", "ms", samples.commit));
+  Record p99;
+  p99.id = "B1";
+  p99.figure = "scan-to-unlock latency p99";
+  p99.unit = "ms";
+  p99.value = scan_s.p99;
+  p99.baseline = "sum of raw p99s (ZXing + verify + SQLite FULL commit)";
+  p99.baseline_value = zxing_s.p99 + verify_s.p99 + commit_s.p99;
+  p99.target = Target::ratio_at_most(1.25);
+  p99.samples = {s1, s2, s3, s4};
+  p99.details = settings;
+  p99.details["scan_to_unlock"] = to_json(scan_s);
+  p99.details["raw_zxing"] = to_json(zxing_s);
+  p99.details["raw_verify"] = to_json(verify_s);
+  p99.details["raw_sqlite_full_commit"] = to_json(commit_s);
+  RC_TRY(out.add(p99));
+
+  Record p50 = p99;
+  p50.figure = "scan-to-unlock latency p50";
+  p50.value = scan_s.p50;
+  p50.baseline = "sum of raw p50s";
+  p50.baseline_value = zxing_s.p50 + verify_s.p50 + commit_s.p50;
+  p50.target.reset();
+  p50.samples.clear();
+  p50.details = {{"quick", quick}, {"scans", samples.scan.size()}};
+  return out.add(p50);
+}
+
 Status run(Output& out, const CommonOptions& options) {
   // Log lines are formatted as in the daemon but go nowhere: a terminal in the loop would measure
   // the terminal.
@@ -299,26 +435,10 @@ Status run(Output& out, const CommonOptions& options) {
   // >= 1,000 scans (quick: 120), in rounds of one scan per compartment.
   const std::size_t rounds = options.quick ? 5 : 42;
   const std::size_t scans = rounds * kCompartments;
-
   RC_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(out.dir(), "b1-work-"));
   RC_ASSIGN_OR_RETURN(std::unique_ptr<Rig> rig, Rig::create(scratch.path()));
-
-  std::cout << "B1: rendering " << scans << " frames with signed deposit tokens ..." << std::endl;
   const std::int64_t now_s = rig->clock().wall_seconds();
-  std::vector<std::string> deposit_texts;
-  std::vector<int> deposit_compartments;
-  std::vector<hal::Frame> frames;
-  for (std::size_t i = 0; i < scans; ++i) {
-    const int compartment = static_cast<int>(i % kCompartments) + 1;
-    const std::uint64_t order = 100000 + i;
-    RC_ASSIGN_OR_RETURN(std::string text,
-                        rig->signer().sign(customer_claims(kBoxId, TokenAction::kDeposit,
-                                                           compartment, order, i, now_s)));
-    RC_ASSIGN_OR_RETURN(hal::Frame frame, token_frame(text, static_cast<std::uint32_t>(i)));
-    deposit_texts.push_back(std::move(text));
-    deposit_compartments.push_back(compartment);
-    frames.push_back(std::move(frame));
-  }
+  RC_ASSIGN_OR_RETURN(const Deposits deposits, render_deposits(*rig, scans, now_s));
 
   std::cout << "B1: " << scans << " scans on a " << kCompartments
             << "-compartment box (deposit, then a pickup to empty the compartment again), each "
@@ -329,97 +449,14 @@ Status run(Output& out, const CommonOptions& options) {
   RC_ASSIGN_OR_RETURN(const std::string pem, rig->signer().public_pem());
   RC_ASSIGN_OR_RETURN(std::unique_ptr<Baselines> raw,
                       Baselines::create(scratch.path(), pem, row_bytes));
-  std::vector<double> latencies;
-  std::vector<double> zxing;
-  std::vector<double> verify;
-  std::vector<double> commit;
-  for (std::size_t round = 0; round < rounds; ++round) {
-    const std::size_t first = round * kCompartments;
-    std::vector<std::pair<int, std::uint64_t>> batch;
-    for (int c = 1; c <= kCompartments; ++c) {
-      batch.emplace_back(c, 100000 + first + static_cast<std::size_t>(c - 1));
-    }
-    RC_TRY(rig->reserve(batch, TokenAction::kDeposit));
-    for (std::size_t i = first; i < first + kCompartments; ++i) {
-      RC_ASSIGN_OR_RETURN(const double ms, rig->scan(frames[i], deposit_compartments[i]));
-      latencies.push_back(ms);
-      RC_TRY(rig->visit(deposit_compartments[i]));
-      RC_ASSIGN_OR_RETURN(const double z, raw->zxing(frames[i], deposit_texts[i]));
-      RC_ASSIGN_OR_RETURN(const double v, raw->verify(deposit_texts[i], deposit_compartments[i],
-                                                      rig->clock().wall_seconds()));
-      RC_ASSIGN_OR_RETURN(const double c, raw->commit());
-      zxing.push_back(z);
-      verify.push_back(v);
-      commit.push_back(c);
-    }
-    // Pickups empty the compartments for the next round; they are real scans too, not timed.
-    RC_TRY(rig->reserve(batch, TokenAction::kPickup));
-    for (const auto& [compartment, order] : batch) {
-      const std::uint64_t serial = 1'000'000 + first + static_cast<std::size_t>(compartment);
-      RC_ASSIGN_OR_RETURN(const std::string text,
-                          rig->signer().sign(customer_claims(kBoxId, TokenAction::kPickup,
-                                                             compartment, order, serial, now_s)));
-      RC_ASSIGN_OR_RETURN(hal::Frame frame, token_frame(text, static_cast<std::uint32_t>(serial)));
-      auto unlocked = rig->scan(std::move(frame), compartment);
-      if (!unlocked.ok()) return std::move(unlocked).error().with_context("pickup");
-      RC_TRY(rig->visit(compartment));
-      if (rig->state(compartment) != CompartmentState::kFree) {
-        return make_error(ErrorCode::kInternal,
-                          "compartment " + std::to_string(compartment) +
-                              " is not free after its pickup: " +
-                              std::string(firmware::to_string(rig->state(compartment))));
-      }
-    }
-  }
-
-  const Summary scan_s = summarize(latencies);
-  const Summary zxing_s = summarize(zxing);
-  const Summary verify_s = summarize(verify);
-  const Summary commit_s = summarize(commit);
-  std::cout << ms_line("scan to unlock   ", scan_s) << "\n"
-            << ms_line("raw ZXing decode ", zxing_s) << "\n"
-            << ms_line("raw token verify ", verify_s) << "\n"
-            << ms_line("raw SQLite commit", commit_s) << std::endl;
-
-  RC_ASSIGN_OR_RETURN(SampleSeries s1, out.write_samples("B1", "scan to unlock", "ms", latencies));
-  RC_ASSIGN_OR_RETURN(SampleSeries s2, out.write_samples("B1", "raw ZXing decode", "ms", zxing));
-  RC_ASSIGN_OR_RETURN(SampleSeries s3, out.write_samples("B1", "raw token verify", "ms", verify));
-  RC_ASSIGN_OR_RETURN(SampleSeries s4,
-                      out.write_samples("B1", "raw SQLite FULL commit", "ms", commit));
-
-  nlohmann::json details = {{"quick", options.quick},
-                            {"scans", scans},
-                            {"compartments", kCompartments},
-                            {"frame", "640x480 grey, 4-5 px per module, noise 4-12"},
-                            {"token_chars", deposit_texts.front().size()},
-                            {"sqlite_row_bytes", row_bytes},
-                            {"scan_to_unlock", to_json(scan_s)},
-                            {"raw_zxing", to_json(zxing_s)},
-                            {"raw_verify", to_json(verify_s)},
-                            {"raw_sqlite_full_commit", to_json(commit_s)}};
-
-  Record p99;
-  p99.id = "B1";
-  p99.figure = "scan-to-unlock latency p99";
-  p99.unit = "ms";
-  p99.value = scan_s.p99;
-  p99.baseline = "sum of raw p99s (ZXing + verify + SQLite FULL commit)";
-  p99.baseline_value = zxing_s.p99 + verify_s.p99 + commit_s.p99;
-  p99.target = Target::ratio_at_most(1.25);
-  p99.samples = {s1, s2, s3, s4};
-  p99.details = details;
-  RC_TRY(out.add(p99));
-
-  Record p50;
-  p50.id = "B1";
-  p50.figure = "scan-to-unlock latency p50";
-  p50.unit = "ms";
-  p50.value = scan_s.p50;
-  p50.baseline = "sum of raw p50s";
-  p50.baseline_value = zxing_s.p50 + verify_s.p50 + commit_s.p50;
-  p50.details = {{"quick", options.quick}, {"scans", scans}};
-  RC_TRY(out.add(p50));
-  return ok_status();
+  RC_ASSIGN_OR_RETURN(const Samples samples, scan_rounds(*rig, *raw, deposits, rounds, now_s));
+  const nlohmann::json settings = {{"quick", options.quick},
+                                   {"scans", scans},
+                                   {"compartments", kCompartments},
+                                   {"frame", "640x480 grey, 4-5 px per module, noise 4-12"},
+                                   {"token_chars", deposits.texts.front().size()},
+                                   {"sqlite_row_bytes", row_bytes}};
+  return add_records(out, samples, settings, options.quick);
 }
 
 }  // namespace
@@ -428,8 +465,5 @@ Status run(Output& out, const CommonOptions& options) {
 int main(int argc, char** argv) {
   CLI::App app{"B1: scan-to-unlock latency beside raw ZXing + verify + SQLite FULL commit",
                "bench_b1_scan_to_unlock"};
-  reclothes::bench::CommonOptions options;
-  return reclothes::bench::run_benchmark(
-      argc, argv, app, options,
-      [&](reclothes::bench::Output& out) { return reclothes::bench::run(out, options); });
+  return reclothes::bench::run_benchmark(argc, argv, app, reclothes::bench::run);
 }

@@ -177,8 +177,5 @@ Status run(Output& out, const CommonOptions& options) {
 
 int main(int argc, char** argv) {
   CLI::App app{"B2: durable journal events/s beside raw write+fdatasync", "bench_b2_journal"};
-  reclothes::bench::CommonOptions options;
-  return reclothes::bench::run_benchmark(
-      argc, argv, app, options,
-      [&](reclothes::bench::Output& out) { return reclothes::bench::run(out, options); });
+  return reclothes::bench::run_benchmark(argc, argv, app, reclothes::bench::run);
 }

@@ -12,7 +12,6 @@
 // beside it. Controller and pgbench rounds alternate so that load bursts and slow disk phases
 // hit both. At the end, SQL checks that box_events holds every published event exactly once,
 // and every box sends its last batch again (a redelivery): nothing may change.
-#include <httplib.h>
 #include <mqtt/async_client.h>
 #include <unistd.h>
 
@@ -28,26 +27,19 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "reclothes/bench/main.h"
+#include "reclothes/bench/pgbench.h"
 #include "reclothes/bench/proc.h"
 #include "reclothes/bench/report.h"
+#include "reclothes/bench/servers.h"
 #include "reclothes/bench/stats.h"
 #include "reclothes/common/clock.h"
 #include "reclothes/common/messages.h"
 #include "reclothes/controller/fleet.h"
-#include "reclothes/testsupport/mosquitto.h"
-#include "reclothes/testsupport/postgres.h"
-#include "reclothes/testsupport/process.h"
-
-#ifndef RECLOTHES_CONTROLLER_BIN
-#define RECLOTHES_CONTROLLER_BIN "reclothes-controller"
-#endif
 
 namespace reclothes::bench {
 namespace {
@@ -55,8 +47,6 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using testsupport::Process;
-using testsupport::SpawnOptions;
 
 constexpr int kCompartments = 24;
 
@@ -67,26 +57,8 @@ struct B4Options {
   int round_seconds = 0;   // 0: 5 (quick: 2)
   int rounds = 0;          // 0: 4 (quick: 1)
   bool durable = true;     // false: fsync=off, synchronous_commit=off (the tests' fast cluster)
-  std::string controller = RECLOTHES_CONTROLLER_BIN;
-  std::string log_level = "info";
+  ControllerChoice controller{RECLOTHES_CONTROLLER_BIN, "info"};
 };
-
-// Runs a program to completion with its output in `log`; its exit status.
-Result<int> run_to_end(std::vector<std::string> argv, const fs::path& log,
-                       std::map<std::string, std::string> env = {},
-                       milliseconds timeout = seconds(120)) {
-  SpawnOptions o;
-  o.log_path = log;
-  o.env = std::move(env);
-  RC_ASSIGN_OR_RETURN(auto p, Process::spawn(std::move(argv), o));
-  auto status = p->wait(timeout);
-  if (!status.ok()) {
-    (void)p->kill();
-    return make_error(ErrorCode::kDeadlineExceeded,
-                      log.filename().string() + ": did not finish:\n" + tail(log));
-  }
-  return *status;
-}
 
 // ---- the boxes ---------------------------------------------------------------------------------
 
@@ -318,83 +290,68 @@ Result<Round> controller_round(Fleet& fleet, const B4Options& o, milliseconds du
   r.operations = fleet.total_acked() - acked0;
   r.seconds = std::chrono::duration<double>(t1 - t0).count();
   r.own_cpu_s = cpu_seconds(controller_pid) - cpu0;
-  const auto j1 = machine_jiffies();
-  r.machine_busy = j1.second > j0.second ? (j1.first - j0.first) / (j1.second - j0.second) : 0;
+  r.machine_busy = busy_between(j0, machine_jiffies());
   RC_TRY(fleet.drain(seconds(120)));
   return r;
 }
 
-// pgbench -f script -c clients for `secs` seconds; transactions and their duration.
-Result<Round> pgbench_round(const testsupport::PostgresServer& pg, const std::string& db,
-                            const fs::path& script, int clients, int secs, const fs::path& log) {
+// pgbench -f script -c clients for `secs` seconds (its log <dir>/pgbench-<tag>.log);
+// transactions and their duration.
+Result<Round> pgbench_round(ControllerStack& stack, const fs::path& script, int clients, int secs,
+                            const fs::path& dir, const std::string& tag) {
+  PgbenchSpec spec;
+  spec.script = script;
+  spec.clients = clients;
+  spec.seconds = secs;
   const auto j0 = machine_jiffies();
-  const int jobs = std::min(clients, 2);
-  RC_ASSIGN_OR_RETURN(
-      const int status,
-      run_to_end({pg_bindir() + "/pgbench", "-n", "-h", "127.0.0.1", "-p",
-                  std::to_string(pg.port()), "-U", "postgres", "-c", std::to_string(clients), "-j",
-                  std::to_string(jobs), "-T", std::to_string(secs), "-f", script.string(), db},
-                 log));
-  RC_ASSIGN_OR_RETURN(const std::string out, read_text(log));
-  if (status != 0) {
-    return make_error(ErrorCode::kInternal,
-                      "pgbench exited with " + std::to_string(status) + ":\n" + tail(log));
-  }
-  std::smatch m;
-  const std::regex processed(R"(number of transactions actually processed: (\d+))");
-  const std::regex tps(R"(tps = ([0-9.]+) \(without initial connection time\))");
-  std::smatch m2;
-  if (!std::regex_search(out, m, processed) || !std::regex_search(out, m2, tps)) {
-    return make_error(ErrorCode::kInternal, "cannot read pgbench's output:\n" + tail(log));
-  }
-  if (out.find("number of failed transactions: 0 ") == std::string::npos &&
-      out.find("number of failed transactions") != std::string::npos) {
-    return make_error(ErrorCode::kInternal, "pgbench had failed transactions:\n" + tail(log));
-  }
+  RC_ASSIGN_OR_RETURN(const PgbenchRun run,
+                      run_pgbench(stack.postgres(), "reclothes", spec, dir, tag));
   Round r;
-  r.operations = std::stoull(m[1].str());
-  const double rate = std::stod(m2[1].str());
-  // tps excludes connection set-up; the duration that goes with it.
-  r.seconds = rate > 0 ? static_cast<double>(r.operations) / rate : static_cast<double>(secs);
-  const auto j1 = machine_jiffies();
-  r.machine_busy = j1.second > j0.second ? (j1.first - j0.first) / (j1.second - j0.second) : 0;
+  r.operations = run.transactions;
+  r.seconds = run.seconds;
+  r.machine_busy = busy_between(j0, machine_jiffies());
   return r;
 }
 
-struct Side {
-  std::uint64_t operations = 0;
-  double seconds = 0;
+struct Side : RoundTotals {
   double cpu_s = 0;
-  std::vector<double> rates;
   std::vector<double> busy;
-  void add(const Round& r) {
-    operations += r.operations;
-    seconds += r.seconds;
+  void add_round(const Round& r) {
+    add(r.operations, r.seconds);
     cpu_s += r.own_cpu_s;
-    rates.push_back(r.seconds > 0 ? static_cast<double>(r.operations) / r.seconds : 0);
     busy.push_back(r.machine_busy);
   }
-  double rate() const { return seconds > 0 ? static_cast<double>(operations) / seconds : 0; }
+};
+
+// The controller's rounds and pgbench's at 1 and at K clients.
+struct Sides {
+  Side ctl;
+  Side pg1;
+  Side pgk;
 };
 
 // ---- set-up ------------------------------------------------------------------------------------
 
-Result<fs::path> write_config(const fs::path& dir, const std::string& conninfo,
-                              const std::string& broker_uri, int public_port, int internal_port,
-                              const B4Options& o) {
-  const nlohmann::json c = {{"database", {{"conninfo", conninfo}}},
-                            {"public_listener", {{"host", "127.0.0.1"}, {"port", public_port}}},
-                            {"internal_listener", {{"host", "127.0.0.1"}, {"port", internal_port}}},
-                            {"passwords", {{"opslimit", 1}, {"memlimit_bytes", 8192}}},
-                            {"mqtt", {{"uri", broker_uri}, {"client_id", "bench-b4-controller"}}},
-                            {"tokens", {{"key_dir", (dir / "keys").string()}}},
-                            {"log", {{"level", o.log_level}, {"format", "text"}}}};
-  const fs::path path = dir / "controller.json";
-  std::ofstream f(path);
-  f << c.dump(2) << "\n";
-  f.close();
-  if (!f) return make_error(ErrorCode::kIo, "cannot write " + path.string());
-  return path;
+// The defaults that depend on --quick, and the checks of the options.
+Status settle(B4Options& o, const CommonOptions& options) {
+  if (o.round_seconds <= 0) o.round_seconds = options.quick ? 2 : 5;
+  if (o.rounds <= 0) o.rounds = options.quick ? 1 : 4;
+  if (o.batch < 1 || o.batch > static_cast<int>(msg::kMaxEventsPerBatch) || o.boxes < 1 ||
+      o.window_batches < 1) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--boxes >= 1, --batch 1..256 and --window >= 1 are required");
+  }
+  return ok_status();
+}
+
+std::vector<std::string> box_ids(int boxes) {
+  std::vector<std::string> ids;
+  for (int i = 1; i <= boxes; ++i) {
+    char id[32];
+    std::snprintf(id, sizeof id, "b4-box-%03d", i);
+    ids.emplace_back(id);
+  }
+  return ids;
 }
 
 Status register_boxes(const std::string& conninfo, const std::vector<std::string>& ids,
@@ -418,19 +375,88 @@ Status register_boxes(const std::string& conninfo, const std::vector<std::string
   return ok_status();
 }
 
-Status wait_ready(int port, const fs::path& log) {
-  httplib::Client cli("127.0.0.1", port);
-  cli.set_connection_timeout(seconds(2));
-  cli.set_read_timeout(seconds(5));
-  const auto deadline = SteadyClock::now() + seconds(30);
-  while (SteadyClock::now() < deadline) {
-    auto res = cli.Get("/readyz");
-    if (res && res->status == 200) return ok_status();
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return make_error(ErrorCode::kDeadlineExceeded,
-                    "the controller did not become ready (database and broker):\n" + tail(log));
+// The baseline's pgbench script: one single-row insert of a door event per transaction.
+Status write_insert_script(const fs::path& script) {
+  return write_text(
+      script,
+      "INSERT INTO bench_ingest (box_id, seq, kind, at, compartment, payload, applied_at) "
+      "VALUES ('pgbench-' || :client_id, nextval('bench_ingest_seq'), 'door_opened', now(), 3, "
+      "'{\"seq\":1,\"kind\":\"door_opened\",\"at_ms\":1767225600000,\"compartment\":3}', "
+      "now());\n");
 }
+
+// PostgreSQL, Mosquitto and the controller, migrated, with the boxes registered and the
+// baseline's table and script made; then the controller serving.
+Result<std::unique_ptr<ControllerStack>> start_servers(const fs::path& dir, const B4Options& o,
+                                                       const std::vector<std::string>& ids,
+                                                       std::int64_t now_ms) {
+  std::cout << "B4: starting PostgreSQL (" << (o.durable ? "durable" : "fsync off")
+            << "), Mosquitto and " << o.controller.binary << " ..." << std::endl;
+  ControllerStackOptions servers;
+  servers.controller = o.controller;
+  servers.client_id = "bench-b4-controller";
+  servers.durable_postgres = o.durable;
+  RC_ASSIGN_OR_RETURN(auto stack, ControllerStack::start(dir, servers));
+  RC_TRY(stack->migrate());
+  RC_TRY(register_boxes(stack->conninfo(), ids, now_ms));
+  RC_TRY(write_insert_script(dir / "insert.sql"));
+  RC_TRY(stack->serve());
+  return stack;
+}
+
+// The boxes' MQTT clients, connected, and a warm-up round that is not counted: connections in
+// the pool, plans, the broker's sessions.
+Result<std::unique_ptr<Fleet>> connect_boxes(ControllerStack& stack, const B4Options& o,
+                                             const std::vector<std::string>& ids,
+                                             const SystemClock& clock, bool quick) {
+  const pid_t pid = stack.controller().pid();
+  std::cout << "B4: controller pid " << pid << "; connecting " << o.boxes << " boxes ..."
+            << std::endl;
+  const auto connect_start = SteadyClock::now();
+  RC_ASSIGN_OR_RETURN(auto fleet, Fleet::connect(stack.broker().uri(), ids));
+  std::cout << "B4: boxes connected in "
+            << format_number(ms_between(connect_start, SteadyClock::now()), 0) << " ms"
+            << std::endl;
+  if (auto w = controller_round(*fleet, o, milliseconds(quick ? 300 : 1000), clock, pid); !w.ok()) {
+    return std::move(w).error().with_context("warm-up (controller log:\n" + tail(stack.log()) +
+                                             ")");
+  }
+  return fleet;
+}
+
+// ---- the rounds --------------------------------------------------------------------------------
+
+Result<Sides> run_rounds(ControllerStack& stack, Fleet& fleet, const B4Options& o,
+                         const SystemClock& clock, const fs::path& dir) {
+  std::cout << "B4: " << o.rounds << " rounds of " << o.round_seconds << " s each: controller ("
+            << o.boxes << " boxes, batches of " << o.batch << ", window " << o.window_batches
+            << " batches), pgbench -c 1, pgbench -c " << o.boxes << " ..." << std::endl;
+  const pid_t pid = stack.controller().pid();
+  const fs::path script = dir / "insert.sql";
+  Sides s;
+  for (int i = 0; i < o.rounds; ++i) {
+    auto c = controller_round(fleet, o, seconds(o.round_seconds), clock, pid);
+    if (!c.ok()) {
+      return std::move(c).error().with_context("controller round (log:\n" + tail(stack.log()) +
+                                               ")");
+    }
+    s.ctl.add_round(*c);
+    RC_ASSIGN_OR_RETURN(const Round p1, pgbench_round(stack, script, 1, o.round_seconds, dir,
+                                                      "1-" + std::to_string(i)));
+    s.pg1.add_round(p1);
+    RC_ASSIGN_OR_RETURN(const Round pk, pgbench_round(stack, script, o.boxes, o.round_seconds, dir,
+                                                      "k-" + std::to_string(i)));
+    s.pgk.add_round(pk);
+    std::cout << "  round " << i + 1 << ": controller " << format_number(s.ctl.rates.back(), 0)
+              << " events/s (controller CPU " << format_number(100 * c->own_cpu_s / c->seconds, 0)
+              << " %, machine " << format_number(100 * c->machine_busy, 0)
+              << " % busy), pgbench -c 1 " << format_number(s.pg1.rates.back(), 0) << " tps, -c "
+              << o.boxes << " " << format_number(s.pgk.rates.back(), 0) << " tps" << std::endl;
+  }
+  return s;
+}
+
+// ---- exactly once ------------------------------------------------------------------------------
 
 struct Checks {
   std::int64_t rows = 0;
@@ -478,166 +504,87 @@ Result<Checks> check_exactly_once(const std::string& conninfo, Fleet& fleet) {
   return c;
 }
 
-Status run(Output& out, const CommonOptions& options, B4Options o) {
-  if (o.round_seconds <= 0) o.round_seconds = options.quick ? 2 : 5;
-  if (o.rounds <= 0) o.rounds = options.quick ? 1 : 4;
-  if (o.batch < 1 || o.batch > static_cast<int>(msg::kMaxEventsPerBatch) || o.boxes < 1 ||
-      o.window_batches < 1) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "--boxes >= 1, --batch 1..256 and --window >= 1 are required");
+struct ExactlyOnce {
+  Checks before;  // after the rounds
+  Checks after;   // after the redelivery
+  bool redelivery_acked = false;
+  std::int64_t published = 0;
+  std::uint64_t batches = 0;
+  std::size_t redelivered = 0;
+  bool ok() const {
+    return before.rows == published && before.distinct == published && before.per_box_ok &&
+           after.rows == published && after.distinct == published && after.per_box_ok &&
+           redelivery_acked;
   }
-  const SystemClock clock;
-  RC_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(out.dir(), "b4-work-"));
-  const fs::path dir = scratch.path();
+};
 
-  std::cout << "B4: starting PostgreSQL (" << (o.durable ? "durable" : "fsync off")
-            << "), Mosquitto and " << o.controller << " ..." << std::endl;
-  testsupport::PostgresServer::Options pg_options;
-  pg_options.durable = o.durable;
-  RC_ASSIGN_OR_RETURN(auto pg, testsupport::PostgresServer::start(pg_options));
-  RC_ASSIGN_OR_RETURN(const std::string conninfo, pg->create_database("reclothes"));
-  RC_ASSIGN_OR_RETURN(auto broker, testsupport::MosquittoServer::start());
-  RC_ASSIGN_OR_RETURN(const int public_port, testsupport::free_tcp_port());
-  RC_ASSIGN_OR_RETURN(const int internal_port, testsupport::free_tcp_port());
-  RC_ASSIGN_OR_RETURN(const fs::path config,
-                      write_config(dir, conninfo, broker->uri(), public_port, internal_port, o));
-  RC_ASSIGN_OR_RETURN(
-      const int migrated,
-      run_to_end({o.controller, "migrate", "--config", config.string()}, dir / "migrate.log"));
-  if (migrated != 0) {
-    return make_error(ErrorCode::kInternal, "reclothes-controller migrate exited with " +
-                                                std::to_string(migrated) + ":\n" +
-                                                tail(dir / "migrate.log"));
-  }
-  std::vector<std::string> ids;
-  for (int i = 1; i <= o.boxes; ++i) {
-    char id[32];
-    std::snprintf(id, sizeof id, "b4-box-%03d", i);
-    ids.emplace_back(id);
-  }
-  RC_TRY(register_boxes(conninfo, ids, clock.wall_ms()));
-
-  const fs::path script = dir / "insert.sql";
-  {
-    std::ofstream f(script);
-    f << "INSERT INTO bench_ingest (box_id, seq, kind, at, compartment, payload, applied_at) "
-         "VALUES ('pgbench-' || :client_id, nextval('bench_ingest_seq'), 'door_opened', now(), 3, "
-         "'{\"seq\":1,\"kind\":\"door_opened\",\"at_ms\":1767225600000,\"compartment\":3}', "
-         "now());\n";
-    if (!f) return make_error(ErrorCode::kIo, "cannot write " + script.string());
-  }
-
-  const fs::path log = dir / "controller.log";
-  SpawnOptions spawn;
-  spawn.log_path = log;
-  RC_ASSIGN_OR_RETURN(auto controller,
-                      Process::spawn({o.controller, "serve", "--config", config.string()}, spawn));
-  RC_TRY(testsupport::wait_until_listening(*controller, public_port, seconds(30)));
-  RC_TRY(wait_ready(public_port, log));
-  const pid_t pid = controller->pid();
-  std::cout << "B4: controller pid " << pid << "; connecting " << o.boxes << " boxes ..."
-            << std::endl;
-  const auto connect_start = SteadyClock::now();
-  RC_ASSIGN_OR_RETURN(auto fleet, Fleet::connect(broker->uri(), ids));
-  std::cout << "B4: boxes connected in "
-            << format_number(ms_between(connect_start, SteadyClock::now()), 0) << " ms"
-            << std::endl;
-
-  // Warm-up, not counted: connections in the pool, plans, the broker's sessions.
-  if (auto w = controller_round(*fleet, o, milliseconds(options.quick ? 300 : 1000), clock, pid);
-      !w.ok()) {
-    return std::move(w).error().with_context("warm-up (controller log:\n" + tail(log) + ")");
-  }
-
-  std::cout << "B4: " << o.rounds << " rounds of " << o.round_seconds << " s each: controller ("
-            << o.boxes << " boxes, batches of " << o.batch << ", window " << o.window_batches
-            << " batches), pgbench -c 1, pgbench -c " << o.boxes << " ..." << std::endl;
-  Side ctl;
-  Side pg1;
-  Side pgk;
-  for (int i = 0; i < o.rounds; ++i) {
-    auto c = controller_round(*fleet, o, seconds(o.round_seconds), clock, pid);
-    if (!c.ok()) {
-      return std::move(c).error().with_context("controller round (log:\n" + tail(log) + ")");
-    }
-    ctl.add(*c);
-    RC_ASSIGN_OR_RETURN(const Round p1,
-                        pgbench_round(*pg, "reclothes", script, 1, o.round_seconds,
-                                      dir / ("pgbench-1-" + std::to_string(i) + ".log")));
-    pg1.add(p1);
-    RC_ASSIGN_OR_RETURN(const Round pk,
-                        pgbench_round(*pg, "reclothes", script, o.boxes, o.round_seconds,
-                                      dir / ("pgbench-k-" + std::to_string(i) + ".log")));
-    pgk.add(pk);
-    std::cout << "  round " << i + 1 << ": controller " << format_number(ctl.rates.back(), 0)
-              << " events/s (controller CPU " << format_number(100 * c->own_cpu_s / c->seconds, 0)
-              << " %, machine " << format_number(100 * c->machine_busy, 0)
-              << " % busy), pgbench -c 1 " << format_number(pg1.rates.back(), 0) << " tps, -c "
-              << o.boxes << " " << format_number(pgk.rates.back(), 0) << " tps" << std::endl;
-  }
-
-  // Exactly once: every published event is in box_events once, then a redelivery of every box's
-  // last batch (what a box does after a reconnect) changes nothing and is acked again.
-  RC_ASSIGN_OR_RETURN(const Checks before, check_exactly_once(conninfo, *fleet));
-  const std::uint64_t acks_before = fleet->ack_messages();
-  for (auto& b : fleet->boxes()) RC_TRY(fleet->send(*b, b->last_payload));
+// Every published event is in box_events once; then a redelivery of every box's last batch (what
+// a box does after a reconnect) changes nothing and is acked again. kDataLoss if not.
+Result<ExactlyOnce> check_with_redelivery(const std::string& conninfo, Fleet& fleet) {
+  ExactlyOnce e;
+  RC_ASSIGN_OR_RETURN(e.before, check_exactly_once(conninfo, fleet));
+  const std::uint64_t acks_before = fleet.ack_messages();
+  for (auto& b : fleet.boxes()) RC_TRY(fleet.send(*b, b->last_payload));
+  e.redelivered = fleet.boxes().size();
   const auto redelivery_deadline = SteadyClock::now() + seconds(60);
-  while (fleet->ack_messages() < acks_before + fleet->boxes().size() &&
+  while (fleet.ack_messages() < acks_before + e.redelivered &&
          SteadyClock::now() < redelivery_deadline) {
-    fleet->wait_for_ack(milliseconds(50));
+    fleet.wait_for_ack(milliseconds(50));
   }
-  const bool redelivery_acked = fleet->ack_messages() >= acks_before + fleet->boxes().size();
-  RC_ASSIGN_OR_RETURN(const Checks after, check_exactly_once(conninfo, *fleet));
-  const auto published = static_cast<std::int64_t>(fleet->total_published());
-  const bool exactly_once = before.rows == published && before.distinct == published &&
-                            before.per_box_ok && after.rows == published &&
-                            after.distinct == published && after.per_box_ok && redelivery_acked;
-  std::cout << "  exactly once: " << published << " events published, box_events holds "
-            << before.rows << " rows (" << before.distinct << " distinct (box, seq)); after "
-            << fleet->boxes().size() << " redelivered batches: " << after.rows << " rows, "
-            << (redelivery_acked ? "all acked again" : "NOT all acked") << std::endl;
-  if (!exactly_once) {
+  e.redelivery_acked = fleet.ack_messages() >= acks_before + e.redelivered;
+  RC_ASSIGN_OR_RETURN(e.after, check_exactly_once(conninfo, fleet));
+  e.published = static_cast<std::int64_t>(fleet.total_published());
+  e.batches = fleet.batches();
+  std::cout << "  exactly once: " << e.published << " events published, box_events holds "
+            << e.before.rows << " rows (" << e.before.distinct << " distinct (box, seq)); after "
+            << e.redelivered << " redelivered batches: " << e.after.rows << " rows, "
+            << (e.redelivery_acked ? "all acked again" : "NOT all acked") << std::endl;
+  if (!e.ok()) {
     return make_error(
         ErrorCode::kDataLoss,
-        "events were not applied exactly once: published " + std::to_string(published) +
-            ", box_events " + std::to_string(before.rows) + " rows / " +
-            std::to_string(before.distinct) + " distinct, after redelivery " +
-            std::to_string(after.rows) + "; " + before.first_problem + after.first_problem +
-            (redelivery_acked ? "" : "; the redelivered batches were not acked"));
+        "events were not applied exactly once: published " + std::to_string(e.published) +
+            ", box_events " + std::to_string(e.before.rows) + " rows / " +
+            std::to_string(e.before.distinct) + " distinct, after redelivery " +
+            std::to_string(e.after.rows) + "; " + e.before.first_problem + e.after.first_problem +
+            (e.redelivery_acked ? "" : "; the redelivered batches were not acked"));
   }
-  RC_ASSIGN_OR_RETURN(const int stopped, controller->stop(seconds(10)));
+  return e;
+}
 
-  const nlohmann::json details = {
-      {"quick", options.quick},
-      {"durable_postgres", o.durable},
-      {"boxes", o.boxes},
-      {"batch_events", o.batch},
-      {"window_batches", o.window_batches},
-      {"rounds", o.rounds},
-      {"round_s", o.round_seconds},
-      {"events_in_rounds", ctl.operations},
-      {"events_published_total", published},
-      {"batches_total", fleet->batches()},
-      {"controller_rounds_events_s", ctl.rates},
-      {"controller_cpu_percent_of_one_core", ctl.seconds > 0 ? 100 * ctl.cpu_s / ctl.seconds : 0},
-      {"machine_busy_controller_rounds", ctl.busy},
-      {"pgbench_c1_rounds_tps", pg1.rates},
-      {"machine_busy_pgbench_c1_rounds", pg1.busy},
-      {"pgbench_ck_rounds_tps", pgk.rates},
-      {"machine_busy_pgbench_ck_rounds", pgk.busy},
-      {"box_events_rows", after.rows},
-      {"redelivered_batches", fleet->boxes().size()},
-      {"exactly_once", exactly_once},
-      {"controller_exit_status", stopped}};
+// ---- records -----------------------------------------------------------------------------------
 
+Status add_records(Output& out, const CommonOptions& options, const B4Options& o, const Sides& s,
+                   const ExactlyOnce& e, int controller_exit) {
+  const nlohmann::json details = {{"quick", options.quick},
+                                  {"durable_postgres", o.durable},
+                                  {"boxes", o.boxes},
+                                  {"batch_events", o.batch},
+                                  {"window_batches", o.window_batches},
+                                  {"rounds", o.rounds},
+                                  {"round_s", o.round_seconds},
+                                  {"events_in_rounds", s.ctl.operations},
+                                  {"events_published_total", e.published},
+                                  {"batches_total", e.batches},
+                                  {"controller_rounds_events_s", s.ctl.rates},
+                                  {"controller_cpu_percent_of_one_core",
+                                   s.ctl.seconds > 0 ? 100 * s.ctl.cpu_s / s.ctl.seconds : 0},
+                                  {"machine_busy_controller_rounds", s.ctl.busy},
+                                  {"pgbench_c1_rounds_tps", s.pg1.rates},
+                                  {"machine_busy_pgbench_c1_rounds", s.pg1.busy},
+                                  {"pgbench_ck_rounds_tps", s.pgk.rates},
+                                  {"machine_busy_pgbench_ck_rounds", s.pgk.busy},
+                                  {"box_events_rows", e.after.rows},
+                                  {"redelivered_batches", e.redelivered},
+                                  {"exactly_once", e.ok()},
+                                  {"controller_exit_status", controller_exit}};
   Record rec;
   rec.id = "B4";
   rec.figure = "controller ingest events/s (" + std::to_string(o.boxes) + " boxes, batches of " +
                std::to_string(o.batch) + ", exactly once)";
   rec.unit = "events/s";
-  rec.value = ctl.rate();
+  rec.value = s.ctl.rate();
   rec.baseline = "pgbench single-row INSERT, 1 client (the apply path's concurrency)";
-  rec.baseline_value = pg1.rate();
+  rec.baseline_value = s.pg1.rate();
   rec.target = Target::ratio_at_least(1.0);
   rec.details = details;
   RC_TRY(out.add(rec));
@@ -646,11 +593,25 @@ Status run(Output& out, const CommonOptions& options, B4Options o) {
   k.id = "B4";
   k.figure = "controller ingest events/s vs pgbench at " + std::to_string(o.boxes) + " clients";
   k.unit = "events/s";
-  k.value = ctl.rate();
+  k.value = s.ctl.rate();
   k.baseline = "pgbench single-row INSERT, " + std::to_string(o.boxes) + " clients";
-  k.baseline_value = pgk.rate();
-  k.details = {{"quick", options.quick}, {"pgbench_ck_rounds_tps", pgk.rates}};
+  k.baseline_value = s.pgk.rate();
+  k.details = {{"quick", options.quick}, {"pgbench_ck_rounds_tps", s.pgk.rates}};
   return out.add(k);
+}
+
+Status run(Output& out, const CommonOptions& options, B4Options o) {
+  RC_TRY(settle(o, options));
+  const SystemClock clock;
+  RC_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(out.dir(), "b4-work-"));
+  const fs::path dir = scratch.path();
+  const std::vector<std::string> ids = box_ids(o.boxes);
+  RC_ASSIGN_OR_RETURN(auto stack, start_servers(dir, o, ids, clock.wall_ms()));
+  RC_ASSIGN_OR_RETURN(auto fleet, connect_boxes(*stack, o, ids, clock, options.quick));
+  RC_ASSIGN_OR_RETURN(const Sides sides, run_rounds(*stack, *fleet, o, clock, dir));
+  RC_ASSIGN_OR_RETURN(const ExactlyOnce once, check_with_redelivery(stack->conninfo(), *fleet));
+  RC_ASSIGN_OR_RETURN(const int stopped, stack->stop_controller(seconds(10)));
+  return add_records(out, options, o, sides, once, stopped);
 }
 
 }  // namespace
@@ -661,7 +622,6 @@ int main(int argc, char** argv) {
       "B4: controller ingest (events applied exactly once) beside pgbench single-row "
       "inserts",
       "bench_b4_controller_ingest"};
-  reclothes::bench::CommonOptions options;
   reclothes::bench::B4Options b4;
   app.add_option("--boxes", b4.boxes, "boxes publishing at once")->capture_default_str();
   app.add_option("--batch", b4.batch, "events per batch (1..256)")->capture_default_str();
@@ -670,10 +630,10 @@ int main(int argc, char** argv) {
   app.add_option("--rounds", b4.rounds, "rounds (0: default)");
   app.add_flag("!--no-durable", b4.durable,
                "PostgreSQL with fsync and synchronous_commit off (the tests' cluster)");
-  app.add_option("--controller", b4.controller, "the reclothes-controller binary")
-      ->capture_default_str();
-  app.add_option("--log-level", b4.log_level, "the controller's log level")->capture_default_str();
+  reclothes::bench::add_controller_options(app, b4.controller);
   return reclothes::bench::run_benchmark(
-      argc, argv, app, options,
-      [&](reclothes::bench::Output& out) { return reclothes::bench::run(out, options, b4); });
+      argc, argv, app,
+      [&](reclothes::bench::Output& out, const reclothes::bench::CommonOptions& options) {
+        return reclothes::bench::run(out, options, b4);
+      });
 }

@@ -20,7 +20,6 @@
 // later than that counts as an error and not in the latencies. wrk 4.1 does not count a request
 // that is never answered at all; StarvationWatch below finds those from the server's side.
 #include <httplib.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,7 +31,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -40,16 +38,11 @@
 #include <vector>
 
 #include "reclothes/bench/main.h"
+#include "reclothes/bench/pgbench.h"
 #include "reclothes/bench/proc.h"
 #include "reclothes/bench/report.h"
+#include "reclothes/bench/servers.h"
 #include "reclothes/bench/stats.h"
-#include "reclothes/testsupport/mosquitto.h"
-#include "reclothes/testsupport/postgres.h"
-#include "reclothes/testsupport/process.h"
-
-#ifndef RECLOTHES_CONTROLLER_BIN
-#define RECLOTHES_CONTROLLER_BIN "reclothes-controller"
-#endif
 
 namespace reclothes::bench {
 namespace {
@@ -76,112 +69,9 @@ struct B5Options {
   int rounds = 0;         // 0: 3 (quick: 1)
   int many_seconds = 0;   // 0: 10 (quick: 4)
   bool durable = true;
-  std::string controller = RECLOTHES_CONTROLLER_BIN;
+  ControllerChoice controller{RECLOTHES_CONTROLLER_BIN, "info"};
   std::string wrk = "wrk";
-  std::string log_level = "info";
 };
-
-Status write_text(const fs::path& path, const std::string& text) {
-  std::ofstream f(path);
-  f << text;
-  f.close();
-  if (!f) return make_error(ErrorCode::kIo, "cannot write " + path.string());
-  return ok_status();
-}
-
-// "VmRSS" or "Threads" of /proc/PID/status (kB for sizes).
-double status_field(pid_t pid, const std::string& name) {
-  const auto text = read_text("/proc/" + std::to_string(pid) + "/status");
-  if (!text.ok()) return 0;
-  const auto at = text->find("\n" + name + ":");
-  if (at == std::string::npos) return 0;
-  return std::strtod(text->c_str() + at + name.size() + 2, nullptr);
-}
-
-Result<int> run_to_end(std::vector<std::string> argv, const fs::path& log, SpawnOptions o = {},
-                       milliseconds timeout = seconds(120)) {
-  o.log_path = log;
-  RC_ASSIGN_OR_RETURN(auto p, Process::spawn(std::move(argv), o));
-  auto status = p->wait(timeout);
-  if (!status.ok()) {
-    (void)p->kill();
-    return make_error(ErrorCode::kDeadlineExceeded,
-                      log.filename().string() + ": did not finish:\n" + tail(log));
-  }
-  return *status;
-}
-
-// ---- the controller ----------------------------------------------------------------------------
-
-struct Controller {
-  std::unique_ptr<Process> process;
-  int public_port = 0;
-  int threads = 0;
-  fs::path log;
-};
-
-Result<fs::path> write_config(const fs::path& dir, const std::string& name,
-                              const std::string& conninfo, const std::string& broker_uri,
-                              int public_port, int internal_port, int threads, const B5Options& o) {
-  const nlohmann::json c = {
-      {"database", {{"conninfo", conninfo}}},
-      {"public_listener", {{"host", "127.0.0.1"}, {"port", public_port}, {"threads", threads}}},
-      {"internal_listener", {{"host", "127.0.0.1"}, {"port", internal_port}}},
-      // Libsodium's minimum Argon2id: only the set-up logs in (B6 measures logins).
-      {"passwords", {{"opslimit", 1}, {"memlimit_bytes", 8192}}},
-      {"mqtt", {{"uri", broker_uri}, {"client_id", "bench-b5-" + name}}},
-      {"tokens", {{"key_dir", (dir / "keys").string()}}},
-      {"log", {{"level", o.log_level}, {"format", "text"}}}};
-  const fs::path path = dir / (name + ".json");
-  RC_TRY(write_text(path, c.dump(2) + "\n"));
-  return path;
-}
-
-Result<Controller> start_controller(const fs::path& dir, const std::string& name,
-                                    const std::string& conninfo, const std::string& broker_uri,
-                                    int threads, const B5Options& o) {
-  Controller c;
-  c.threads = threads;
-  RC_ASSIGN_OR_RETURN(c.public_port, testsupport::free_tcp_port());
-  RC_ASSIGN_OR_RETURN(const int internal_port, testsupport::free_tcp_port());
-  RC_ASSIGN_OR_RETURN(
-      const fs::path config,
-      write_config(dir, name, conninfo, broker_uri, c.public_port, internal_port, threads, o));
-  c.log = dir / (name + ".log");
-  SpawnOptions spawn;
-  spawn.log_path = c.log;
-  RC_ASSIGN_OR_RETURN(c.process,
-                      Process::spawn({o.controller, "serve", "--config", config.string()}, spawn));
-  RC_TRY(testsupport::wait_until_listening(*c.process, c.public_port, seconds(30)));
-  httplib::Client cli("127.0.0.1", c.public_port);
-  cli.set_read_timeout(seconds(5));
-  const auto deadline = SteadyClock::now() + seconds(30);
-  while (true) {
-    auto res = cli.Get("/readyz");
-    if (res && res->status == 200) break;
-    if (SteadyClock::now() > deadline) {
-      return make_error(ErrorCode::kDeadlineExceeded,
-                        "the controller did not become ready:\n" + tail(c.log));
-    }
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return c;
-}
-
-Status migrate(const fs::path& dir, const std::string& conninfo, const std::string& broker_uri,
-               const B5Options& o) {
-  RC_ASSIGN_OR_RETURN(const fs::path config,
-                      write_config(dir, "migrate", conninfo, broker_uri, 1, 2, 1, o));
-  RC_ASSIGN_OR_RETURN(
-      const int status,
-      run_to_end({o.controller, "migrate", "--config", config.string()}, dir / "migrate.log"));
-  if (status != 0) {
-    return make_error(ErrorCode::kInternal, "reclothes-controller migrate exited with " +
-                                                std::to_string(status) + ":\n" +
-                                                tail(dir / "migrate.log"));
-  }
-  return ok_status();
-}
 
 struct Catalogue {
   std::int64_t first_product = 0;
@@ -496,108 +386,164 @@ Result<WrkRun> run_wrk(const B5Options& o, const fs::path& script, int port, int
   return r;
 }
 
-// ---- pgbench -----------------------------------------------------------------------------------
+// ---- set-up ------------------------------------------------------------------------------------
 
-struct PgRun {
-  std::uint64_t transactions = 0;
-  double seconds = 0;
-  std::vector<double> latencies_ms;  // per script run, from pgbench's -l log
-  double rate() const { return seconds > 0 ? static_cast<double>(transactions) / seconds : 0; }
-};
-
-Result<PgRun> run_pgbench(const testsupport::PostgresServer& pg, const std::string& db,
-                          const fs::path& script, int clients, int secs,
-                          const std::vector<std::string>& defines, const fs::path& work,
-                          const std::string& tag) {
-  const fs::path dir = work / ("pgbench-" + tag);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  fs::create_directories(dir, ec);
-  if (ec) return make_error(ErrorCode::kIo, "cannot create " + dir.string());
-  std::vector<std::string> argv = {pg_bindir() + "/pgbench",
-                                   "-n",
-                                   "-l",
-                                   "-h",
-                                   "127.0.0.1",
-                                   "-p",
-                                   std::to_string(pg.port()),
-                                   "-U",
-                                   "postgres",
-                                   "-c",
-                                   std::to_string(clients),
-                                   "-j",
-                                   std::to_string(std::min(clients, 2)),
-                                   "-T",
-                                   std::to_string(secs),
-                                   "-f",
-                                   script.string()};
-  for (const auto& d : defines) {
-    argv.push_back("-D");
-    argv.push_back(d);
+// The defaults that depend on --quick and the checks of the options. A machine whose hard
+// open-file limit is too low still runs the benchmark, with fewer connections, and says so: the
+// figure is then not the one the target is about.
+Status settle(B5Options& o, const CommonOptions& options) {
+  if (o.round_seconds <= 0) o.round_seconds = options.quick ? 2 : 5;
+  if (o.rounds <= 0) o.rounds = options.quick ? 1 : 3;
+  if (o.many_seconds <= 0) o.many_seconds = options.quick ? 4 : 10;
+  if (o.connections < 1 || o.many < 1 || o.threads < 1 || o.products < 1) {
+    return make_error(ErrorCode::kInvalidArgument, "counts must be at least 1");
   }
-  argv.push_back(db);
-  SpawnOptions so;
-  so.working_dir = dir;  // the -l files land here
-  const fs::path log = work / ("pgbench-" + tag + ".log");
-  RC_ASSIGN_OR_RETURN(const int status, run_to_end(argv, log, so));
-  RC_ASSIGN_OR_RETURN(const std::string out, read_text(log));
-  if (status != 0) {
-    return make_error(ErrorCode::kInternal,
-                      "pgbench exited with " + std::to_string(status) + ":\n" + tail(log));
+  // wrk and the controller (which inherit the limit) each need one descriptor per connection.
+  const rlim_t files = raise_open_file_limit();
+  if (files < static_cast<rlim_t>(o.many) + 100) {
+    const int fit = static_cast<int>(files > 200 ? files - 100 : 100);
+    std::cout << "B5: note: the open-file limit is " << files << " (`ulimit -Hn`): " << fit
+              << " keep-alive connections instead of " << o.many << std::endl;
+    o.many = fit;
   }
-  std::smatch m1;
-  std::smatch m2;
-  if (!std::regex_search(out, m1,
-                         std::regex(R"(number of transactions actually processed: (\d+))")) ||
-      !std::regex_search(out, m2,
-                         std::regex(R"(tps = ([0-9.]+) \(without initial connection time\))"))) {
-    return make_error(ErrorCode::kInternal, "cannot read pgbench's output:\n" + tail(log));
-  }
-  std::smatch m3;
-  if (std::regex_search(out, m3, std::regex(R"(number of failed transactions: (\d+))")) &&
-      m3[1].str() != "0") {
-    return make_error(ErrorCode::kInternal, "pgbench had failed transactions:\n" + tail(log));
-  }
-  PgRun r;
-  r.transactions = std::stoull(m1[1].str());
-  const double tps = std::stod(m2[1].str());
-  r.seconds = tps > 0 ? static_cast<double>(r.transactions) / tps : static_cast<double>(secs);
-  // -l: "client_id transaction_no time_us script_no time_epoch time_us_part" per transaction.
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    std::ifstream in(entry.path());
-    std::string line;
-    while (std::getline(in, line)) {
-      std::istringstream fields(line);
-      std::uint64_t client = 0, no = 0;
-      double us = 0;
-      if (fields >> client >> no >> us) r.latencies_ms.push_back(us / 1000);
-    }
-  }
-  fs::remove_all(dir, ec);
-  return r;
+  return ok_status();
 }
 
-// ---- rounds and records ------------------------------------------------------------------------
+// PostgreSQL, Mosquitto and the controller, migrated and serving.
+Result<std::unique_ptr<ControllerStack>> start_servers(const fs::path& dir, const B5Options& o) {
+  std::cout << "B5: starting PostgreSQL (" << (o.durable ? "durable" : "fsync off")
+            << "), Mosquitto and " << o.controller.binary << " (" << o.threads
+            << " listener threads) ..." << std::endl;
+  ControllerStackOptions servers;
+  servers.controller = o.controller;
+  servers.client_id = "bench-b5-controller";
+  servers.listener_threads = o.threads;
+  servers.durable_postgres = o.durable;
+  RC_ASSIGN_OR_RETURN(auto stack, ControllerStack::start(dir, servers));
+  RC_TRY(stack->migrate());
+  RC_TRY(stack->serve());
+  return stack;
+}
 
-struct Totals {
-  std::uint64_t operations = 0;
-  double seconds = 0;
-  std::uint64_t errors = 0;
+struct Scripts {
+  fs::path get_lua;
+  fs::path paced_lua;
+  fs::path cart_lua;
+  fs::path select_sql;
+  fs::path cart_sql;
+  std::vector<std::string> defines;  // pgbench's -D
+};
+
+// The wrk scripts go to the output directory, where they can be read and rerun by hand; the
+// baselines' pgbench scripts (the route's own SELECT, and the cart's INSERT and DELETE as separate
+// statements, each its own transaction, on the same tables) to the scratch directory.
+Result<Scripts> write_scripts(const fs::path& out_dir, const fs::path& dir, const Catalogue& cat,
+                              int pace_ms) {
+  Scripts s{out_dir / "b5-get.lua",  out_dir / "b5-get-paced.lua",
+            out_dir / "b5-cart.lua", dir / "select.sql",
+            dir / "cart.sql",        {}};
+  RC_TRY(write_text(s.get_lua, get_script(cat, 0)));
+  RC_TRY(write_text(s.paced_lua, get_script(cat, pace_ms)));
+  RC_TRY(write_text(s.cart_lua, cart_script(cat)));
+  RC_TRY(write_text(
+      s.select_sql,
+      "\\set id random(:first, :last)\n"
+      "SELECT id, title, description, category, size, condition, price_cents, "
+      "status, (extract(epoch from created_at) * 1000)::bigint, "
+      "(extract(epoch from updated_at) * 1000)::bigint FROM products WHERE id = :id AND status = "
+      "'available' AND price_cents IS NOT NULL;\n"));
+  RC_TRY(write_text(s.cart_sql,
+                    "\\set p random(:first, :last)\n"
+                    "\\set c :customer + :client_id\n"
+                    "INSERT INTO cart_items (customer_id, product_id, added_at) VALUES (:c, :p, "
+                    "now()) ON CONFLICT DO NOTHING;\n"
+                    "DELETE FROM cart_items WHERE customer_id = :c AND product_id = :p;\n"));
+  s.defines = {"first=" + std::to_string(cat.first_product),
+               "last=" + std::to_string(cat.last_product),
+               "customer=" + std::to_string(cat.first_customer)};
+  return s;
+}
+
+// ---- rounds ------------------------------------------------------------------------------------
+
+struct Totals : RoundTotals {
   std::vector<double> latencies_ms;
-  std::vector<double> rates;
-  void add(std::uint64_t ops, double secs, const std::vector<double>& lat) {
-    operations += ops;
-    seconds += secs;
+  void add_run(std::uint64_t ops, double secs, const std::vector<double>& lat) {
+    add(ops, secs);
     latencies_ms.insert(latencies_ms.end(), lat.begin(), lat.end());
-    rates.push_back(secs > 0 ? static_cast<double>(ops) / secs : 0);
   }
-  double rate() const { return seconds > 0 ? static_cast<double>(operations) / seconds : 0; }
 };
 
 nlohmann::json error_kinds(const WrkRun& r) {
   return {{"connect", r.connect}, {"read", r.read},       {"write", r.write},
           {"status", r.status},   {"timeout", r.timeout}, {"starved_connections", r.starved}};
 }
+
+// One route's rounds: wrk against the controller, and pgbench's baseline beside it.
+struct Route {
+  Totals rest;
+  Totals pgbench;
+  std::uint64_t errors = 0;
+  nlohmann::json errors_per_round = nlohmann::json::array();
+  double controller_cpu_s = 0;
+  void add_wrk(const WrkRun& r, double cpu_s) {
+    controller_cpu_s += cpu_s;
+    rest.add_run(r.requests, r.seconds, r.latencies_ms);
+    errors += r.errors();
+    errors_per_round.push_back(error_kinds(r));
+  }
+};
+
+struct Routes {
+  Route get;
+  Route cart;
+};
+
+// wrk on one route, with the controller's CPU time meanwhile.
+Result<WrkRun> timed_wrk(const B5Options& o, ControllerStack& stack, const fs::path& script,
+                         int threads, const std::string& tag, const fs::path& dir, Route& route) {
+  const pid_t pid = stack.controller().pid();
+  const double cpu0 = cpu_seconds(pid);
+  RC_ASSIGN_OR_RETURN(WrkRun r, run_wrk(o, script, stack.public_port(), threads, o.connections,
+                                        o.round_seconds, dir, tag));
+  route.add_wrk(r, cpu_seconds(pid) - cpu0);
+  return r;
+}
+
+Result<Routes> run_rounds(const B5Options& o, ControllerStack& stack, const Scripts& scripts,
+                          const fs::path& dir) {
+  std::cout << "B5: " << o.rounds << " rounds of " << o.round_seconds << " s per side, "
+            << o.connections << " connections / clients ..." << std::endl;
+  const int c = o.connections;
+  PgbenchSpec select{scripts.select_sql, c, o.round_seconds, scripts.defines, true};
+  PgbenchSpec cart = select;
+  cart.script = scripts.cart_sql;
+  Routes r;
+  for (int i = 0; i < o.rounds; ++i) {
+    const std::string n = std::to_string(i);
+    RC_ASSIGN_OR_RETURN(const WrkRun g, timed_wrk(o, stack, scripts.get_lua, std::min(c, 2),
+                                                  "get-" + n, dir, r.get));
+    RC_ASSIGN_OR_RETURN(const PgbenchRun s,
+                        run_pgbench(stack.postgres(), "reclothes", select, dir, "select-" + n));
+    r.get.pgbench.add_run(s.transactions, s.seconds, s.latencies_ms);
+    RC_ASSIGN_OR_RETURN(const WrkRun p,
+                        timed_wrk(o, stack, scripts.cart_lua, c, "cart-" + n, dir, r.cart));
+    RC_ASSIGN_OR_RETURN(const PgbenchRun w,
+                        run_pgbench(stack.postgres(), "reclothes", cart, dir, "cart-" + n));
+    // Two single-row write transactions per script run; its latency is the pair's.
+    r.cart.pgbench.add_run(2 * w.transactions, w.seconds, w.latencies_ms);
+    std::cout << "  round " << i + 1 << ": GET " << format_number(r.get.rest.rates.back(), 0)
+              << " req/s (p99 " << format_number(summarize(g.latencies_ms).p99, 2)
+              << " ms), pgbench SELECT " << format_number(r.get.pgbench.rates.back(), 0)
+              << " tps; POST/DELETE " << format_number(r.cart.rest.rates.back(), 0)
+              << " req/s (p99 " << format_number(summarize(p.latencies_ms).p99, 2)
+              << " ms), pgbench writes " << format_number(r.cart.pgbench.rates.back(), 0) << "/s"
+              << std::endl;
+  }
+  return r;
+}
+
+// ---- records: GET and POST ---------------------------------------------------------------------
 
 // At most `limit` of the samples, every k-th (the distribution stays), for the plot files.
 std::vector<double> thinned(const std::vector<double>& samples, std::size_t limit) {
@@ -607,6 +553,123 @@ std::vector<double> thinned(const std::vector<double>& samples, std::size_t limi
   for (std::size_t i = 0; i < samples.size(); i += step) out.push_back(samples[i]);
   return out;
 }
+
+Result<SampleSeries> latency_series(Output& out, const std::string& label, const Totals& t) {
+  return out.write_samples("B5", label, "ms", thinned(t.latencies_ms, kPlotSamples));
+}
+
+// How the rate records of a route name it and its baseline.
+struct RateNames {
+  std::string figure;
+  std::string floor_figure;
+  std::string baseline;
+  std::string pgbench_rounds;   // details: the key of the baseline's rate per round
+  std::string pgbench_latency;  // details: the key of the baseline's latency summary
+  double floor = 0;             // req/s, issue #8
+};
+
+// The route's rate beside its baseline's (target: >= 0.5 x), then the same rate against the
+// issue's floor.
+Status add_rate_records(Output& out, const RateNames& names, const Route& route,
+                        std::vector<SampleSeries> samples, const nlohmann::json& common,
+                        bool quick) {
+  Record r;
+  r.id = "B5";
+  r.figure = names.figure;
+  r.unit = "req/s";
+  r.value = route.rest.rate();
+  r.baseline = names.baseline;
+  r.baseline_value = route.pgbench.rate();
+  r.target = Target::ratio_at_least(0.5);
+  r.samples = std::move(samples);
+  r.details = common;
+  r.details["rounds_req_s"] = route.rest.rates;
+  r.details[names.pgbench_rounds] = route.pgbench.rates;
+  r.details["errors"] = route.errors;
+  r.details["errors_per_round"] = route.errors_per_round;
+  r.details["latency_ms"] = to_json(summarize(route.rest.latencies_ms));
+  r.details[names.pgbench_latency] = to_json(summarize(route.pgbench.latencies_ms));
+  r.details["controller_cpu_percent"] =
+      route.rest.seconds > 0 ? 100 * route.controller_cpu_s / route.rest.seconds : 0;
+  RC_TRY(out.add(r));
+  Record a = r;
+  a.figure = names.floor_figure;
+  a.baseline.clear();
+  a.baseline_value.reset();
+  a.samples.clear();
+  a.target = Target::value_at_least(names.floor);
+  a.details = {{"quick", quick}};
+  return out.add(a);
+}
+
+// The p99 latency of a route's answered requests.
+Record p99_record(const std::string& figure, const Summary& s) {
+  Record p;
+  p.id = "B5";
+  p.figure = figure;
+  p.unit = "ms";
+  p.value = s.p99;
+  return p;
+}
+
+Status add_get_records(Output& out, const Route& get, const std::string& cs,
+                       const nlohmann::json& common, bool quick) {
+  RC_ASSIGN_OR_RETURN(SampleSeries get_series, latency_series(out, "REST GET latency", get.rest));
+  RC_ASSIGN_OR_RETURN(SampleSeries select_series,
+                      latency_series(out, "pgbench SELECT latency", get.pgbench));
+  RC_TRY(add_rate_records(out,
+                          {"REST GET /v1/products/{id} req/s, " + cs + " connections",
+                           "REST GET /v1/products/{id} req/s, " + cs + " connections (floor)",
+                           "pgbench, the route's SELECT, " + cs + " clients", "pgbench_rounds_tps",
+                           "pgbench_latency_ms", kGetFloor},
+                          get, {get_series, select_series}, common, quick));
+  const Summary get_s = summarize(get.rest.latencies_ms);
+  const Summary select_s = summarize(get.pgbench.latencies_ms);
+  Record p = p99_record("REST GET /v1/products/{id} p99, " + cs + " connections", get_s);
+  p.baseline = "pgbench SELECT p99";
+  p.baseline_value = select_s.p99;
+  p.details = {{"quick", quick}, {"p50_ms", get_s.p50}, {"pgbench_p50_ms", select_s.p50}};
+  return out.add(p);
+}
+
+Status add_cart_records(Output& out, const Route& cart, const std::string& cs,
+                        const nlohmann::json& common, bool quick) {
+  RC_ASSIGN_OR_RETURN(SampleSeries cart_series,
+                      latency_series(out, "REST POST DELETE latency", cart.rest));
+  RC_TRY(add_rate_records(
+      out,
+      {"REST POST+DELETE /v1/cart/items req/s (one row written each), " + cs + " connections",
+       "REST POST+DELETE /v1/cart/items req/s, " + cs + " connections (floor)",
+       "pgbench single-row INSERT and DELETE statements, " + cs + " clients",
+       "pgbench_rounds_writes_s", "pgbench_insert_delete_pair_latency_ms", kPostFloor},
+      cart, {cart_series}, common, quick));
+  const Summary cart_s = summarize(cart.rest.latencies_ms);
+  Record p = p99_record("REST POST+DELETE /v1/cart/items p99, " + cs + " connections", cart_s);
+  p.details = {{"quick", quick},
+               {"p50_ms", cart_s.p50},
+               {"pgbench_insert_delete_pair_p99_ms", summarize(cart.pgbench.latencies_ms).p99}};
+  return out.add(p);
+}
+
+Status add_route_records(Output& out, const Routes& routes, const B5Options& o, bool quick) {
+  const std::string cs = std::to_string(o.connections);
+  const nlohmann::json common = {{"quick", quick},
+                                 {"durable_postgres", o.durable},
+                                 {"connections", o.connections},
+                                 {"listener_threads", o.threads},
+                                 {"rounds", o.rounds},
+                                 {"round_s", o.round_seconds},
+                                 {"products", o.products}};
+  RC_TRY(add_get_records(out, routes.get, cs, common, quick));
+  RC_TRY(add_cart_records(out, routes.cart, cs, common, quick));
+  if (routes.get.errors + routes.cart.errors > 0) {
+    std::cout << "B5: note: " << routes.get.errors << " GET and " << routes.cart.errors
+              << " POST/DELETE errors (see details)" << std::endl;
+  }
+  return ok_status();
+}
+
+// ---- 1,000 keep-alive connections on the same controller (default threads) --------------------
 
 nlohmann::json many_json(const WrkRun& r, double rss_kib, double threads, double cpu_percent) {
   const Summary s = summarize(r.latencies_ms);
@@ -623,300 +686,108 @@ nlohmann::json many_json(const WrkRun& r, double rss_kib, double threads, double
           {"controller_cpu_percent", cpu_percent}};
 }
 
-// Raises the open-file limit to the hard limit: wrk and the controller (which inherit it) each
-// need one descriptor per connection, and 1,000 connections pass a soft limit of 1,024.
-rlim_t raise_file_limit() {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
-  rl.rlim_cur = rl.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &rl);
-  ::getrlimit(RLIMIT_NOFILE, &rl);
-  return rl.rlim_cur;
+// One keep-alive run (closed loop or paced), printed, and its details for the records.
+Result<std::pair<WrkRun, nlohmann::json>> many_run(const B5Options& o, ControllerStack& stack,
+                                                   const Scripts& scripts, const fs::path& dir,
+                                                   bool paced, bool quick) {
+  const pid_t cpid = stack.controller().pid();
+  const std::string tag = std::string(paced ? "paced-" : "closed-") + std::to_string(o.threads);
+  const double cpu0 = cpu_seconds(cpid);
+  RC_ASSIGN_OR_RETURN(const WrkRun r,
+                      run_wrk(o, paced ? scripts.paced_lua : scripts.get_lua, stack.public_port(),
+                              2, o.many, o.many_seconds, dir, tag));
+  const double cpu_pct = 100 * (cpu_seconds(cpid) - cpu0) / std::max(r.seconds, 1e-9);
+  const double rss = status_field(cpid, "VmRSS");
+  const double nthreads = status_field(cpid, "Threads");
+  std::cout << "  " << (paced ? "paced (1 request/s per connection)" : "closed loop") << ": "
+            << format_number(r.rate(), 0) << " req/s, p99 "
+            << format_number(summarize(r.latencies_ms).p99, 1) << " ms, errors: connect "
+            << r.connect << ", read " << r.read << ", write " << r.write << ", timeout "
+            << r.timeout << ", non-2xx " << r.status
+            << ", starved connections (request unread >= 2 s) " << r.starved << " (at most "
+            << r.max_waiting << " waiting at once, " << r.max_established << " established, "
+            << r.listen_drops << " listen drops); controller " << format_number(rss / 1024, 0)
+            << " MiB RSS, " << nthreads << " threads, " << format_number(cpu_pct, 0) << "% CPU"
+            << std::endl;
+  nlohmann::json d = many_json(r, rss, nthreads, cpu_pct);
+  d["quick"] = quick;
+  d["listener_threads"] = o.threads;
+  d["paced_ms"] = paced ? o.pace_ms : 0;
+  if (paced) d["offered_req_s"] = 1000.0 * o.many / o.pace_ms;
+  d["seconds"] = o.many_seconds;
+  return std::make_pair(r, d);
+}
+
+// Errors (target 0) and the p99 of the answered requests of one keep-alive run. A closed loop
+// keeps every connection's request outstanding, so by Little's law the mean latency of any server
+// is connections / throughput: at 1,000 connections a p99 of 100 ms needs well over 10,000 req/s.
+// That bound is the closed loop's baseline; the target applies to the paced run (1,000 connected
+// clients at a realistic rate).
+Status add_many_records(Output& out, const B5Options& o, const WrkRun& r, const nlohmann::json& d,
+                        bool paced) {
+  const std::string tag = std::string(paced ? "paced-" : "closed-") + std::to_string(o.threads);
+  const std::string what = format_number(o.many, 0) + " keep-alive connections, " +
+                           (paced ? "paced 1 req/s each" : "closed loop") + ", " +
+                           std::to_string(o.threads) + " listener threads";
+  Record e;
+  e.id = "B5";
+  e.figure = what + ": errors";
+  e.unit = "errors";
+  e.value = static_cast<double>(r.errors());
+  e.target = Target::value_at_most(0);
+  e.details = d;
+  RC_TRY(out.add(e));
+  Record p;
+  p.id = "B5";
+  p.figure = what + ": p99 of answered requests";
+  p.unit = "ms";
+  p.value = summarize(r.latencies_ms).p99;
+  p.details = d;
+  if (paced) {
+    p.target = Target::value_at_most(kManyP99Ms);
+    return out.add(p);
+  }
+  p.baseline = "Little's law: connections / throughput (the mean latency at this rate)";
+  p.baseline_value = r.rate() > 0 ? 1000.0 * o.many / r.rate() : 0;
+  RC_ASSIGN_OR_RETURN(
+      SampleSeries series,
+      out.write_samples("B5", tag + " latency", "ms", thinned(r.latencies_ms, kPlotSamples)));
+  p.samples = {series};
+  return out.add(p);
+}
+
+Status run_many(Output& out, const B5Options& o, ControllerStack& stack, const Scripts& scripts,
+                const fs::path& dir, bool quick) {
+  std::cout << "B5: " << format_number(o.many, 0) << " keep-alive connections, " << o.threads
+            << " listener threads (pid " << stack.controller().pid() << "), " << o.many_seconds
+            << " s closed loop, then paced ..." << std::endl;
+  for (const bool paced : {false, true}) {
+    RC_ASSIGN_OR_RETURN(const auto run, many_run(o, stack, scripts, dir, paced, quick));
+    RC_TRY(add_many_records(out, o, run.first, run.second, paced));
+  }
+  return ok_status();
 }
 
 Status run(Output& out, const CommonOptions& options, B5Options o) {
-  if (o.round_seconds <= 0) o.round_seconds = options.quick ? 2 : 5;
-  if (o.rounds <= 0) o.rounds = options.quick ? 1 : 3;
-  if (o.many_seconds <= 0) o.many_seconds = options.quick ? 4 : 10;
-  if (o.connections < 1 || o.many < 1 || o.threads < 1 || o.products < 1) {
-    return make_error(ErrorCode::kInvalidArgument, "counts must be at least 1");
-  }
-  // A machine whose hard limit is too low still runs the benchmark, with fewer connections, and
-  // says so: the figure is then not the one the target is about.
-  const rlim_t files = raise_file_limit();
-  if (files < static_cast<rlim_t>(o.many) + 100) {
-    const int fit = static_cast<int>(files > 200 ? files - 100 : 100);
-    std::cout << "B5: note: the open-file limit is " << files << " (`ulimit -Hn`): " << fit
-              << " keep-alive connections instead of " << o.many << std::endl;
-    o.many = fit;
-  }
+  RC_TRY(settle(o, options));
   RC_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(out.dir(), "b5-work-"));
   const fs::path dir = scratch.path();
-
-  std::cout << "B5: starting PostgreSQL (" << (o.durable ? "durable" : "fsync off")
-            << "), Mosquitto and " << o.controller << " (" << o.threads << " listener threads) ..."
-            << std::endl;
-  testsupport::PostgresServer::Options pg_options;
-  pg_options.durable = o.durable;
-  RC_ASSIGN_OR_RETURN(auto pg, testsupport::PostgresServer::start(pg_options));
-  RC_ASSIGN_OR_RETURN(const std::string conninfo, pg->create_database("reclothes"));
-  RC_ASSIGN_OR_RETURN(auto broker, testsupport::MosquittoServer::start());
-  RC_TRY(migrate(dir, conninfo, broker->uri(), o));
-  RC_ASSIGN_OR_RETURN(Controller ctl,
-                      start_controller(dir, "controller", conninfo, broker->uri(), o.threads, o));
-  RC_ASSIGN_OR_RETURN(const Catalogue cat, populate(conninfo, ctl.public_port, o));
-  std::cout << "B5: controller pid " << ctl.process->pid()
-            << ", http://127.0.0.1:" << ctl.public_port << ", " << o.products << " products, "
+  RC_ASSIGN_OR_RETURN(auto stack, start_servers(dir, o));
+  RC_ASSIGN_OR_RETURN(const Catalogue cat, populate(stack->conninfo(), stack->public_port(), o));
+  std::cout << "B5: controller pid " << stack->controller().pid()
+            << ", http://127.0.0.1:" << stack->public_port() << ", " << o.products << " products, "
             << o.connections << " customers" << std::endl;
-
-  // The wrk scripts go to the output directory, where they can be read and rerun by hand.
-  const fs::path get_lua = out.dir() / "b5-get.lua";
-  const fs::path paced_lua = out.dir() / "b5-get-paced.lua";
-  const fs::path cart_lua = out.dir() / "b5-cart.lua";
-  RC_TRY(write_text(get_lua, get_script(cat, 0)));
-  RC_TRY(write_text(paced_lua, get_script(cat, o.pace_ms)));
-  RC_TRY(write_text(cart_lua, cart_script(cat)));
-  // The baselines: the route's own SELECT, and the cart's INSERT and DELETE as separate
-  // statements (each its own transaction), on the same tables.
-  const fs::path select_sql = dir / "select.sql";
-  const fs::path cart_sql = dir / "cart.sql";
-  RC_TRY(write_text(
-      select_sql,
-      "\\set id random(:first, :last)\n"
-      "SELECT id, title, description, category, size, condition, price_cents, "
-      "status, (extract(epoch from created_at) * 1000)::bigint, "
-      "(extract(epoch from updated_at) * 1000)::bigint FROM products WHERE id = :id AND status = "
-      "'available' AND price_cents IS NOT NULL;\n"));
-  RC_TRY(write_text(cart_sql,
-                    "\\set p random(:first, :last)\n"
-                    "\\set c :customer + :client_id\n"
-                    "INSERT INTO cart_items (customer_id, product_id, added_at) VALUES (:c, :p, "
-                    "now()) ON CONFLICT DO NOTHING;\n"
-                    "DELETE FROM cart_items WHERE customer_id = :c AND product_id = :p;\n"));
-  const std::vector<std::string> defines = {"first=" + std::to_string(cat.first_product),
-                                            "last=" + std::to_string(cat.last_product),
-                                            "customer=" + std::to_string(cat.first_customer)};
-
+  RC_ASSIGN_OR_RETURN(const Scripts scripts, write_scripts(out.dir(), dir, cat, o.pace_ms));
   // Warm-up, not counted: plans, pool connections, caches.
-  if (auto w = run_wrk(o, get_lua, ctl.public_port, std::min(o.connections, 2), o.connections, 1,
-                       dir, "warm-get");
+  if (auto w = run_wrk(o, scripts.get_lua, stack->public_port(), std::min(o.connections, 2),
+                       o.connections, 1, dir, "warm-get");
       !w.ok()) {
-    return std::move(w).error().with_context("warm-up (controller log:\n" + tail(ctl.log) + ")");
+    return std::move(w).error().with_context("warm-up (controller log:\n" + tail(stack->log()) +
+                                             ")");
   }
-
-  std::cout << "B5: " << o.rounds << " rounds of " << o.round_seconds << " s per side, "
-            << o.connections << " connections / clients ..." << std::endl;
-  const int c = o.connections;
-  Totals get;
-  Totals select;
-  Totals cart;
-  Totals writes;
-  std::uint64_t get_errors = 0;
-  std::uint64_t cart_errors = 0;
-  nlohmann::json get_error_kinds = nlohmann::json::array();
-  nlohmann::json cart_error_kinds = nlohmann::json::array();
-  const pid_t pid = ctl.process->pid();
-  double get_cpu = 0;
-  double cart_cpu = 0;
-  for (int i = 0; i < o.rounds; ++i) {
-    const std::string n = std::to_string(i);
-    double cpu0 = cpu_seconds(pid);
-    RC_ASSIGN_OR_RETURN(const WrkRun g, run_wrk(o, get_lua, ctl.public_port, std::min(c, 2), c,
-                                                o.round_seconds, dir, "get-" + n));
-    get_cpu += cpu_seconds(pid) - cpu0;
-    get.add(g.requests, g.seconds, g.latencies_ms);
-    get_errors += g.errors();
-    get_error_kinds.push_back(error_kinds(g));
-    RC_ASSIGN_OR_RETURN(const PgRun s, run_pgbench(*pg, "reclothes", select_sql, c, o.round_seconds,
-                                                   defines, dir, "select-" + n));
-    select.add(s.transactions, s.seconds, s.latencies_ms);
-    cpu0 = cpu_seconds(pid);
-    RC_ASSIGN_OR_RETURN(const WrkRun p, run_wrk(o, cart_lua, ctl.public_port, c, c, o.round_seconds,
-                                                dir, "cart-" + n));
-    cart_cpu += cpu_seconds(pid) - cpu0;
-    cart.add(p.requests, p.seconds, p.latencies_ms);
-    cart_errors += p.errors();
-    cart_error_kinds.push_back(error_kinds(p));
-    RC_ASSIGN_OR_RETURN(const PgRun w, run_pgbench(*pg, "reclothes", cart_sql, c, o.round_seconds,
-                                                   defines, dir, "cart-" + n));
-    // Two single-row write transactions per script run; its latency is the pair's.
-    writes.add(2 * w.transactions, w.seconds, w.latencies_ms);
-    std::cout << "  round " << i + 1 << ": GET " << format_number(get.rates.back(), 0)
-              << " req/s (p99 " << format_number(summarize(g.latencies_ms).p99, 2)
-              << " ms), pgbench SELECT " << format_number(select.rates.back(), 0)
-              << " tps; POST/DELETE " << format_number(cart.rates.back(), 0) << " req/s (p99 "
-              << format_number(summarize(p.latencies_ms).p99, 2) << " ms), pgbench writes "
-              << format_number(writes.rates.back(), 0) << "/s" << std::endl;
-  }
-
-  // ---- records: GET and POST ----
-  const Summary get_s = summarize(get.latencies_ms);
-  const Summary select_s = summarize(select.latencies_ms);
-  const Summary cart_s = summarize(cart.latencies_ms);
-  const Summary writes_s = summarize(writes.latencies_ms);
-  RC_ASSIGN_OR_RETURN(
-      SampleSeries get_series,
-      out.write_samples("B5", "REST GET latency", "ms", thinned(get.latencies_ms, kPlotSamples)));
-  RC_ASSIGN_OR_RETURN(SampleSeries select_series,
-                      out.write_samples("B5", "pgbench SELECT latency", "ms",
-                                        thinned(select.latencies_ms, kPlotSamples)));
-  RC_ASSIGN_OR_RETURN(SampleSeries cart_series,
-                      out.write_samples("B5", "REST POST DELETE latency", "ms",
-                                        thinned(cart.latencies_ms, kPlotSamples)));
-  const std::string cs = std::to_string(c);
-  const nlohmann::json common = {{"quick", options.quick}, {"durable_postgres", o.durable},
-                                 {"connections", c},       {"listener_threads", o.threads},
-                                 {"rounds", o.rounds},     {"round_s", o.round_seconds},
-                                 {"products", o.products}};
-  {
-    Record r;
-    r.id = "B5";
-    r.figure = "REST GET /v1/products/{id} req/s, " + cs + " connections";
-    r.unit = "req/s";
-    r.value = get.rate();
-    r.baseline = "pgbench, the route's SELECT, " + cs + " clients";
-    r.baseline_value = select.rate();
-    r.target = Target::ratio_at_least(0.5);
-    r.samples = {get_series, select_series};
-    r.details = common;
-    r.details["rounds_req_s"] = get.rates;
-    r.details["pgbench_rounds_tps"] = select.rates;
-    r.details["errors"] = get_errors;
-    r.details["errors_per_round"] = get_error_kinds;
-    r.details["latency_ms"] = to_json(get_s);
-    r.details["pgbench_latency_ms"] = to_json(select_s);
-    r.details["controller_cpu_percent"] = get.seconds > 0 ? 100 * get_cpu / get.seconds : 0;
-    RC_TRY(out.add(r));
-    Record a = r;
-    a.figure = "REST GET /v1/products/{id} req/s, " + cs + " connections (floor)";
-    a.baseline.clear();
-    a.baseline_value.reset();
-    a.samples.clear();
-    a.target = Target::value_at_least(kGetFloor);
-    a.details = {{"quick", options.quick}};
-    RC_TRY(out.add(a));
-    Record p;
-    p.id = "B5";
-    p.figure = "REST GET /v1/products/{id} p99, " + cs + " connections";
-    p.unit = "ms";
-    p.value = get_s.p99;
-    p.baseline = "pgbench SELECT p99";
-    p.baseline_value = select_s.p99;
-    p.details = {{"quick", options.quick}, {"p50_ms", get_s.p50}, {"pgbench_p50_ms", select_s.p50}};
-    RC_TRY(out.add(p));
-  }
-  {
-    Record r;
-    r.id = "B5";
-    r.figure =
-        "REST POST+DELETE /v1/cart/items req/s (one row written each), " + cs + " connections";
-    r.unit = "req/s";
-    r.value = cart.rate();
-    r.baseline = "pgbench single-row INSERT and DELETE statements, " + cs + " clients";
-    r.baseline_value = writes.rate();
-    r.target = Target::ratio_at_least(0.5);
-    r.samples = {cart_series};
-    r.details = common;
-    r.details["rounds_req_s"] = cart.rates;
-    r.details["pgbench_rounds_writes_s"] = writes.rates;
-    r.details["errors"] = cart_errors;
-    r.details["errors_per_round"] = cart_error_kinds;
-    r.details["latency_ms"] = to_json(cart_s);
-    r.details["pgbench_insert_delete_pair_latency_ms"] = to_json(writes_s);
-    r.details["controller_cpu_percent"] = cart.seconds > 0 ? 100 * cart_cpu / cart.seconds : 0;
-    RC_TRY(out.add(r));
-    Record a = r;
-    a.figure = "REST POST+DELETE /v1/cart/items req/s, " + cs + " connections (floor)";
-    a.baseline.clear();
-    a.baseline_value.reset();
-    a.samples.clear();
-    a.target = Target::value_at_least(kPostFloor);
-    a.details = {{"quick", options.quick}};
-    RC_TRY(out.add(a));
-    Record p;
-    p.id = "B5";
-    p.figure = "REST POST+DELETE /v1/cart/items p99, " + cs + " connections";
-    p.unit = "ms";
-    p.value = cart_s.p99;
-    p.details = {{"quick", options.quick},
-                 {"p50_ms", cart_s.p50},
-                 {"pgbench_insert_delete_pair_p99_ms", writes_s.p99}};
-    RC_TRY(out.add(p));
-  }
-  if (get_errors + cart_errors > 0) {
-    std::cout << "B5: note: " << get_errors << " GET and " << cart_errors
-              << " POST/DELETE errors (see details)" << std::endl;
-  }
-
-  // ---- 1,000 keep-alive connections on the same controller (default threads) ----
-  const std::string many = format_number(o.many, 0);
-  const int threads = o.threads;
-  const pid_t cpid = ctl.process->pid();
-  std::cout << "B5: " << many << " keep-alive connections, " << threads << " listener threads (pid "
-            << cpid << "), " << o.many_seconds << " s closed loop, then paced ..." << std::endl;
-  for (const bool paced : {false, true}) {
-    const std::string tag = std::string(paced ? "paced-" : "closed-") + std::to_string(threads);
-    const double cpu0 = cpu_seconds(cpid);
-    RC_ASSIGN_OR_RETURN(const WrkRun r, run_wrk(o, paced ? paced_lua : get_lua, ctl.public_port, 2,
-                                                o.many, o.many_seconds, dir, tag));
-    const double cpu_pct = 100 * (cpu_seconds(cpid) - cpu0) / std::max(r.seconds, 1e-9);
-    const double rss = status_field(cpid, "VmRSS");
-    const double nthreads = status_field(cpid, "Threads");
-    const Summary s = summarize(r.latencies_ms);
-    std::cout << "  " << (paced ? "paced (1 request/s per connection)" : "closed loop") << ": "
-              << format_number(r.rate(), 0) << " req/s, p99 " << format_number(s.p99, 1)
-              << " ms, errors: connect " << r.connect << ", read " << r.read << ", write "
-              << r.write << ", timeout " << r.timeout << ", non-2xx " << r.status
-              << ", starved connections (request unread >= 2 s) " << r.starved << " (at most "
-              << r.max_waiting << " waiting at once, " << r.max_established << " established, "
-              << r.listen_drops << " listen drops); controller " << format_number(rss / 1024, 0)
-              << " MiB RSS, " << nthreads << " threads, " << format_number(cpu_pct, 0) << "% CPU"
-              << std::endl;
-    const std::string what = many + " keep-alive connections, " +
-                             (paced ? "paced 1 req/s each" : "closed loop") + ", " +
-                             std::to_string(threads) + " listener threads";
-    const nlohmann::json d = [&] {
-      nlohmann::json j = many_json(r, rss, nthreads, cpu_pct);
-      j["quick"] = options.quick;
-      j["listener_threads"] = threads;
-      j["paced_ms"] = paced ? o.pace_ms : 0;
-      if (paced) j["offered_req_s"] = 1000.0 * o.many / o.pace_ms;
-      j["seconds"] = o.many_seconds;
-      return j;
-    }();
-    Record e;
-    e.id = "B5";
-    e.figure = what + ": errors";
-    e.unit = "errors";
-    e.value = static_cast<double>(r.errors());
-    e.target = Target::value_at_most(0);
-    e.details = d;
-    RC_TRY(out.add(e));
-    Record p;
-    p.id = "B5";
-    p.figure = what + ": p99 of answered requests";
-    p.unit = "ms";
-    p.value = s.p99;
-    if (paced) {
-      p.target = Target::value_at_most(kManyP99Ms);
-    } else {
-      // A closed loop keeps every connection's request outstanding, so by Little's law the mean
-      // latency of any server is connections / throughput: at 1,000 connections a p99 of 100 ms
-      // needs well over 10,000 req/s. That bound is the baseline; the target applies to the
-      // paced run (1,000 connected clients at a realistic rate).
-      p.baseline = "Little's law: connections / throughput (the mean latency at this rate)";
-      p.baseline_value = r.rate() > 0 ? 1000.0 * o.many / r.rate() : 0;
-    }
-    p.details = d;
-    if (!paced) {
-      RC_ASSIGN_OR_RETURN(
-          SampleSeries series,
-          out.write_samples("B5", tag + " latency", "ms", thinned(r.latencies_ms, kPlotSamples)));
-      p.samples = {series};
-    }
-    RC_TRY(out.add(p));
-  }
-  return ok_status();
+  RC_ASSIGN_OR_RETURN(const Routes routes, run_rounds(o, *stack, scripts, dir));
+  RC_TRY(add_route_records(out, routes, o, options.quick));
+  return run_many(out, o, *stack, scripts, dir, options.quick);
 }
 
 }  // namespace
@@ -925,7 +796,6 @@ Status run(Output& out, const CommonOptions& options, B5Options o) {
 int main(int argc, char** argv) {
   CLI::App app{"B5: REST GET/POST under wrk beside pgbench; 1,000 keep-alive connections",
                "bench_b5_rest"};
-  reclothes::bench::CommonOptions options;
   reclothes::bench::B5Options b5;
   app.add_option("--connections", b5.connections, "wrk connections and pgbench clients")
       ->capture_default_str();
@@ -938,11 +808,11 @@ int main(int argc, char** argv) {
   app.add_option("--many-seconds", b5.many_seconds, "seconds per keep-alive run (0: default)");
   app.add_flag("!--no-durable", b5.durable,
                "PostgreSQL with fsync and synchronous_commit off (the tests' cluster)");
-  app.add_option("--controller", b5.controller, "the reclothes-controller binary")
-      ->capture_default_str();
   app.add_option("--wrk", b5.wrk, "the wrk binary")->capture_default_str();
-  app.add_option("--log-level", b5.log_level, "the controller's log level")->capture_default_str();
+  reclothes::bench::add_controller_options(app, b5.controller);
   return reclothes::bench::run_benchmark(
-      argc, argv, app, options,
-      [&](reclothes::bench::Output& out) { return reclothes::bench::run(out, options, b5); });
+      argc, argv, app,
+      [&](reclothes::bench::Output& out, const reclothes::bench::CommonOptions& options) {
+        return reclothes::bench::run(out, options, b5);
+      });
 }

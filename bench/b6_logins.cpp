@@ -15,26 +15,24 @@
 #include <httplib.h>
 #include <sodium.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/pqxx>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "reclothes/bench/main.h"
+#include "reclothes/bench/proc.h"
 #include "reclothes/bench/report.h"
 #include "reclothes/bench/stats.h"
 #include "reclothes/common/clock.h"
@@ -73,30 +71,10 @@ std::chrono::nanoseconds thread_cpu() { return cpu_clock(CLOCK_THREAD_CPUTIME_ID
 std::chrono::nanoseconds process_cpu() { return cpu_clock(CLOCK_PROCESS_CPUTIME_ID); }
 
 // CPU time (user + system) of the PostgreSQL server: the postmaster and every process it started
-// (the backends serving the controller, the WAL writer, the checkpointer ...), from /proc.
+// (the backends serving the controller, the WAL writer, the checkpointer ...).
 std::chrono::nanoseconds postgres_cpu(pid_t postmaster) {
-  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  double ticks = 0;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream f(entry.path() / "stat");
-    std::string stat;
-    if (!std::getline(f, stat)) continue;  // gone meanwhile
-    // "pid (comm) state ppid ... utime stime ...": comm may hold spaces, count from its ')'.
-    const std::size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream in(stat.substr(close + 2));
-    std::vector<std::string> fields;
-    for (std::string field; in >> field && fields.size() < 13;) fields.push_back(field);
-    if (fields.size() < 13) continue;
-    const long pid = std::stol(name);
-    const long ppid = std::stol(fields[1]);  // field 4
-    if (pid != postmaster && ppid != postmaster) continue;
-    ticks += std::stod(fields[11]) + std::stod(fields[12]);  // fields 14 and 15
-  }
-  return std::chrono::nanoseconds(static_cast<std::int64_t>(ticks / tick * 1e9));
+  return std::chrono::nanoseconds(
+      static_cast<std::int64_t>(cpu_seconds_with_children(postmaster) * 1e9));
 }
 
 // What one side (logins, or raw verifies) did: its operations and the thread time they took.
@@ -192,77 +170,90 @@ Status post_expect(httplib::Client& cli, const std::string& path, const nlohmann
   return ok_status();
 }
 
-Status run(Output& out, const CommonOptions& options) {
-  const std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
-  const milliseconds duration(options.quick ? 4'000 : 30'000);
-  // Accounts per client thread (logins cycle through them); each registration costs a hash.
-  const std::size_t accounts_per_thread = options.quick ? 2 : 8;
-  const auto setup_started = SteadyClock::now();
-  if (sodium_init() < 0) return make_error(ErrorCode::kInternal, "libsodium cannot initialise");
+// ---- set-up ------------------------------------------------------------------------------------
 
-  RC_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(out.dir(), "b6-work-"));
-  // Durable, as a production database is: a login commits its session.
-  testsupport::PostgresServer::Options pg_options;
-  pg_options.durable = true;
-  RC_ASSIGN_OR_RETURN(std::unique_ptr<testsupport::PostgresServer> pg,
-                      testsupport::PostgresServer::start(pg_options));
-  RC_ASSIGN_OR_RETURN(std::unique_ptr<testsupport::MosquittoServer> broker,
-                      testsupport::MosquittoServer::start());
-  const auto pg_started = SteadyClock::now();
-  RC_ASSIGN_OR_RETURN(const std::string conninfo, pg->create_database("b6"));
-  {
-    RC_ASSIGN_OR_RETURN(std::unique_ptr<controller::Database> db,
-                        controller::Database::open({conninfo, 1, seconds(10)}));
-    RC_TRY(controller::migrate(*db));
-  }
-  const auto migrated = SteadyClock::now();
+// The controller core in-process on a real PostgreSQL and Mosquitto, and when each was up.
+struct Rig {
+  std::unique_ptr<testsupport::PostgresServer> pg;
+  std::unique_ptr<testsupport::MosquittoServer> broker;
+  std::string conninfo;
+  std::unique_ptr<controller::Controller> ctl;  // declared last: destroyed first
+  SteadyClock::time_point pg_started;
+  SteadyClock::time_point migrated;
+  SteadyClock::time_point ctl_started;
+};
 
-  controller::ControllerConfig config;  // defaults, Argon2id parameters included
-  config.database.conninfo = conninfo;
+// The controller's defaults, Argon2id parameters included, with the servers and the key directory
+// of this run.
+Result<controller::ControllerConfig> controller_config(const Rig& rig, const fs::path& scratch) {
+  controller::ControllerConfig config;
+  config.database.conninfo = rig.conninfo;
   config.public_listener.host = "127.0.0.1";
   config.public_listener.port = 0;
   config.internal_listener.host = "127.0.0.1";
   config.internal_listener.port = 0;
-  config.mqtt.uri = broker->uri();
+  config.mqtt.uri = rig.broker->uri();
   config.mqtt.client_id = "bench-b6-controller";
-  config.tokens.key_dir = scratch.path() / "keys";
+  config.tokens.key_dir = scratch / "keys";
   std::error_code ec;
   fs::create_directories(config.tokens.key_dir, ec);
   if (ec) return make_error(ErrorCode::kIo, "cannot create the key directory: " + ec.message());
-  const SystemClock clock;
-  RC_ASSIGN_OR_RETURN(std::unique_ptr<controller::Controller> ctl,
-                      controller::make_controller(config, clock, controller::Log::null()));
-  RC_TRY(ctl->start());
-  const auto ctl_started = SteadyClock::now();
-  const int port = ctl->public_port();
+  return config;
+}
 
-  // Accounts, registered through the API by the client threads (registration hashes too).
-  std::vector<std::vector<Account>> accounts(threads);
+Result<std::unique_ptr<Rig>> start_rig(const fs::path& scratch, const SystemClock& clock) {
+  auto rig = std::make_unique<Rig>();
+  // Durable, as a production database is: a login commits its session.
+  testsupport::PostgresServer::Options pg_options;
+  pg_options.durable = true;
+  RC_ASSIGN_OR_RETURN(rig->pg, testsupport::PostgresServer::start(pg_options));
+  RC_ASSIGN_OR_RETURN(rig->broker, testsupport::MosquittoServer::start());
+  rig->pg_started = SteadyClock::now();
+  RC_ASSIGN_OR_RETURN(rig->conninfo, rig->pg->create_database("b6"));
+  {
+    RC_ASSIGN_OR_RETURN(std::unique_ptr<controller::Database> db,
+                        controller::Database::open({rig->conninfo, 1, seconds(10)}));
+    RC_TRY(controller::migrate(*db));
+  }
+  rig->migrated = SteadyClock::now();
+  RC_ASSIGN_OR_RETURN(const controller::ControllerConfig config, controller_config(*rig, scratch));
+  RC_ASSIGN_OR_RETURN(rig->ctl,
+                      controller::make_controller(config, clock, controller::Log::null()));
+  RC_TRY(rig->ctl->start());
+  rig->ctl_started = SteadyClock::now();
+  return rig;
+}
+
+using Accounts = std::vector<std::vector<Account>>;  // per client thread
+
+// Accounts, registered through the API by the client threads (registration hashes too).
+Result<Accounts> register_accounts(int port, std::size_t threads, std::size_t per_thread) {
+  Accounts accounts(threads);
   for (std::size_t t = 0; t < threads; ++t) {
-    for (std::size_t i = 0; i < accounts_per_thread; ++i) {
+    for (std::size_t i = 0; i < per_thread; ++i) {
       accounts[t].push_back(
           {"b6-t" + std::to_string(t) + "-a" + std::to_string(i) + "@example.org", ""});
     }
   }
-  {
-    std::vector<std::unique_ptr<httplib::Client>> clients;
-    for (std::size_t t = 0; t < threads; ++t) clients.push_back(client_for(port));
-    std::vector<std::thread> pool;
-    std::vector<Status> results(threads);
-    for (std::size_t t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
-        for (const Account& a : accounts[t]) {
-          results[t] = post_expect(*clients[t], "/v1/customers",
-                                   {{"email", a.email}, {"password", kPassword}}, 201);
-          if (!results[t].ok()) return;
-        }
-      });
-    }
-    for (auto& th : pool) th.join();
-    for (auto& r : results) RC_TRY(std::move(r));
+  std::vector<std::unique_ptr<httplib::Client>> clients;
+  for (std::size_t t = 0; t < threads; ++t) clients.push_back(client_for(port));
+  std::vector<std::thread> pool;
+  std::vector<Status> results(threads);
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (const Account& a : accounts[t]) {
+        results[t] = post_expect(*clients[t], "/v1/customers",
+                                 {{"email", a.email}, {"password", kPassword}}, 201);
+        if (!results[t].ok()) return;
+      }
+    });
   }
-  const auto registered = SteadyClock::now();
-  std::string hash_params;
+  for (auto& th : pool) th.join();
+  for (auto& r : results) RC_TRY(std::move(r));
+  return accounts;
+}
+
+Status read_hashes(const std::string& conninfo, Accounts& accounts) {
   try {
     pqxx::connection conn(conninfo);
     pqxx::work tx(conn);
@@ -276,16 +267,31 @@ Status run(Output& out, const CommonOptions& options) {
     return make_error(ErrorCode::kUnavailable,
                       std::string("reading the stored hashes: ") + e.what());
   }
-  // "$argon2id$v=19$m=65536,t=2,p=1$salt$hash": the parameters the controller used.
-  {
-    const std::string& h = accounts[0][0].hash;
-    const std::size_t from = h.find("$m=");
-    const std::size_t to = from == std::string::npos ? from : h.find('$', from + 1);
-    hash_params = from == std::string::npos ? "?" : h.substr(from + 1, to - from - 1);
-  }
+  return ok_status();
+}
 
+// "$argon2id$v=19$m=65536,t=2,p=1$salt$hash": the parameters the controller used.
+std::string hash_params(const std::string& h) {
+  const std::size_t from = h.find("$m=");
+  const std::size_t to = from == std::string::npos ? from : h.find('$', from + 1);
+  return from == std::string::npos ? "?" : h.substr(from + 1, to - from - 1);
+}
+
+// ---- the measurement ---------------------------------------------------------------------------
+
+struct Measured {
+  Side logins;
+  Side raw;
+  std::chrono::nanoseconds process_cpu{0};  // all of this process's threads
+  std::chrono::nanoseconds pg_cpu{0};       // PostgreSQL's
+};
+
+// Every client thread alternates a login and a raw verify of one of its accounts for `duration`;
+// then the controller stops.
+Result<Measured> measure(Rig& rig, const Accounts& accounts, milliseconds duration) {
+  const std::size_t threads = accounts.size();
   std::vector<std::unique_ptr<httplib::Client>> clients;
-  for (std::size_t t = 0; t < threads; ++t) clients.push_back(client_for(port));
+  for (std::size_t t = 0; t < threads; ++t) clients.push_back(client_for(rig.ctl->public_port()));
   const auto login = [&](std::size_t t, std::size_t i) -> Status {
     const Account& a = accounts[t][i % accounts[t].size()];
     return post_expect(*clients[t], "/v1/sessions", {{"email", a.email}, {"password", kPassword}},
@@ -300,80 +306,70 @@ Status run(Output& out, const CommonOptions& options) {
   };
   // One login per client first: connections open, the pool's database connections too.
   for (std::size_t t = 0; t < threads; ++t) RC_TRY(login(t, 0));
-
-  std::cout << "B6: " << threads << " client threads for " << duration.count()
-            << " ms, each alternating a login and a raw verify, Argon2id " << hash_params << " ..."
-            << std::endl;
-  std::cout << "  set-up: PostgreSQL and Mosquitto "
-            << format_number(ms_between(setup_started, pg_started), 0) << " ms, migrations "
-            << format_number(ms_between(pg_started, migrated), 0) << " ms, controller "
-            << format_number(ms_between(migrated, ctl_started), 0) << " ms, "
-            << threads * accounts_per_thread << " accounts "
-            << format_number(ms_between(ctl_started, registered), 0) << " ms" << std::endl;
   const auto cpu_before = process_cpu();
-  const auto pg_cpu_before = postgres_cpu(pg->pid());
+  const auto pg_cpu_before = postgres_cpu(rig.pg->pid());
   RC_ASSIGN_OR_RETURN(auto sides, interleaved(threads, duration, login, verify));
-  const auto pg_cpu = postgres_cpu(pg->pid()) - pg_cpu_before;
-  const auto process_cpu_used = process_cpu() - cpu_before;
-  const Side& logins = sides.first;
-  const Side& raw = sides.second;
-  const std::vector<double>& login_samples = logins.samples;
-  const std::vector<double>& raw_samples = raw.samples;
+  Measured m{std::move(sides.first), std::move(sides.second), {}, {}};
+  m.pg_cpu = postgres_cpu(rig.pg->pid()) - pg_cpu_before;
+  m.process_cpu = process_cpu() - cpu_before;
   // Close the keep-alive connections first: the server's workers would otherwise wait out their
   // read timeout on them before stop() returns.
   clients.clear();
-  ctl->stop();
+  rig.ctl->stop();
+  return m;
+}
 
-  const double logins_per_s = logins.rate(threads);
-  const double raw_per_s = raw.rate(threads);
-  const Summary login_s = summarize(login_samples);
-  const Summary raw_s = summarize(raw_samples);
-  std::cout << "  " << logins.operations << " logins, " << raw.operations
+// ---- records -----------------------------------------------------------------------------------
+
+Status add_rate_record(Output& out, const Measured& m, std::size_t threads,
+                       const std::string& params, const nlohmann::json& common) {
+  const Summary login_s = summarize(m.logins.samples);
+  const Summary raw_s = summarize(m.raw.samples);
+  std::cout << "  " << m.logins.operations << " logins, " << m.raw.operations
             << " raw verifies; per login: p50 " << format_number(login_s.p50, 1) << " ms, p99 "
             << format_number(login_s.p99, 1) << " ms; per raw verify: p50 "
             << format_number(raw_s.p50, 1) << " ms, p99 " << format_number(raw_s.p99, 1) << " ms"
             << std::endl;
   RC_ASSIGN_OR_RETURN(SampleSeries ls,
-                      out.write_samples("B6", "login (POST /v1/sessions)", "ms", login_samples));
+                      out.write_samples("B6", "login (POST /v1/sessions)", "ms", m.logins.samples));
   RC_ASSIGN_OR_RETURN(SampleSeries rs,
-                      out.write_samples("B6", "raw crypto_pwhash_str_verify", "ms", raw_samples));
-
-  const nlohmann::json common = {{"quick", options.quick},
-                                 {"threads", threads},
-                                 {"cores", std::thread::hardware_concurrency()},
-                                 {"argon2id", hash_params},
-                                 {"duration_ms", duration.count()},
-                                 {"accounts", threads * accounts_per_thread}};
+                      out.write_samples("B6", "raw crypto_pwhash_str_verify", "ms", m.raw.samples));
   Record rec;
   rec.id = "B6";
-  rec.figure = "logins/s (POST /v1/sessions, default Argon2id " + hash_params + ", " +
+  rec.figure = "logins/s (POST /v1/sessions, default Argon2id " + params + ", " +
                std::to_string(threads) + " client threads)";
   rec.unit = "logins/s";
-  rec.value = logins_per_s;
+  rec.value = m.logins.rate(threads);
   rec.baseline = "raw crypto_pwhash_str_verify (one per login), same hashes, " +
                  std::to_string(threads) + " threads";
-  rec.baseline_value = raw_per_s;
+  rec.baseline_value = m.raw.rate(threads);
   rec.target = Target::ratio_at_least(0.9);
   rec.samples = {ls, rs};
   rec.details = common;
-  rec.details["logins"] = logins.operations;
-  rec.details["raw_verifies"] = raw.operations;
+  rec.details["logins"] = m.logins.operations;
+  rec.details["raw_verifies"] = m.raw.operations;
   rec.details["login_ms"] = to_json(login_s);
   rec.details["raw_verify_ms"] = to_json(raw_s);
-  RC_TRY(out.add(rec));
+  return out.add(rec);
+}
 
-  // What each costs in CPU, whatever else the machine runs: a raw verify is its thread's CPU
-  // time; a login is everything this process spent beyond the raw verifies (server threads, HTTP,
-  // JSON, libpq) plus what PostgreSQL spent meanwhile.
+// What each costs in CPU, whatever else the machine runs: a raw verify is its thread's CPU time; a
+// login is everything this process spent beyond the raw verifies (server threads, HTTP, JSON,
+// libpq) plus what PostgreSQL spent meanwhile. Then the seed's 1,000 logins in 3 s: per core, from
+// the CPU a login costs (what a dedicated core would do); the wall-clock rate per core of this run,
+// which carries the rest of the machine's load, is kept beside it.
+Status add_cost_records(Output& out, const Measured& m, std::size_t threads,
+                        const nlohmann::json& common) {
   const double seconds_per_ns = 1e-9;
-  const double raw_cpu_s = raw.operations > 0
-                               ? static_cast<double>(raw.cpu.count()) * seconds_per_ns /
-                                     static_cast<double>(raw.operations)
+  const double raw_cpu_s = m.raw.operations > 0
+                               ? static_cast<double>(m.raw.cpu.count()) * seconds_per_ns /
+                                     static_cast<double>(m.raw.operations)
                                : 0;
   const double login_cpu_s =
-      logins.operations > 0 ? static_cast<double>((process_cpu_used - raw.cpu + pg_cpu).count()) *
-                                  seconds_per_ns / static_cast<double>(logins.operations)
-                            : 0;
+      m.logins.operations > 0
+          ? static_cast<double>((m.process_cpu - m.raw.cpu + m.pg_cpu).count()) * seconds_per_ns /
+                static_cast<double>(m.logins.operations)
+          : 0;
   Record cpu;
   cpu.id = "B6";
   cpu.figure = "CPU time per login (controller + PostgreSQL)";
@@ -383,17 +379,14 @@ Status run(Output& out, const CommonOptions& options) {
   cpu.baseline_value = raw_cpu_s * 1e3;
   cpu.details = common;
   cpu.details["postgres_cpu_ms_per_login"] =
-      logins.operations > 0
-          ? static_cast<double>(pg_cpu.count()) * 1e-6 / static_cast<double>(logins.operations)
+      m.logins.operations > 0
+          ? static_cast<double>(m.pg_cpu.count()) * 1e-6 / static_cast<double>(m.logins.operations)
           : 0;
   RC_TRY(out.add(cpu));
 
-  // The seed's 1,000 logins in 3 s. Per core, from the CPU a login costs (what a dedicated core
-  // would do); the wall-clock rate per core of this run, which carries the rest of the machine's
-  // load, is kept beside it.
   const double per_core = login_cpu_s > 0 ? 1 / login_cpu_s : 0;
   const double needed = kSeedLogins / kSeedSeconds * login_cpu_s;
-  const double wall_per_core = logins_per_s / static_cast<double>(threads);
+  const double wall_per_core = m.logins.rate(threads) / static_cast<double>(threads);
   Record cores;
   cores.id = "B6";
   cores.figure =
@@ -409,13 +402,45 @@ Status run(Output& out, const CommonOptions& options) {
   return out.add(cores);
 }
 
+Status run(Output& out, const CommonOptions& options) {
+  const std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  const milliseconds duration(options.quick ? 4'000 : 30'000);
+  // Accounts per client thread (logins cycle through them); each registration costs a hash.
+  const std::size_t accounts_per_thread = options.quick ? 2 : 8;
+  const auto setup_started = SteadyClock::now();
+  if (sodium_init() < 0) return make_error(ErrorCode::kInternal, "libsodium cannot initialise");
+  RC_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(out.dir(), "b6-work-"));
+  const SystemClock clock;
+  RC_ASSIGN_OR_RETURN(std::unique_ptr<Rig> rig, start_rig(scratch.path(), clock));
+  RC_ASSIGN_OR_RETURN(Accounts accounts,
+                      register_accounts(rig->ctl->public_port(), threads, accounts_per_thread));
+  const auto registered = SteadyClock::now();
+  RC_TRY(read_hashes(rig->conninfo, accounts));
+  const std::string params = hash_params(accounts[0][0].hash);
+  std::cout << "B6: " << threads << " client threads for " << duration.count()
+            << " ms, each alternating a login and a raw verify, Argon2id " << params << " ..."
+            << std::endl;
+  std::cout << "  set-up: PostgreSQL and Mosquitto "
+            << format_number(ms_between(setup_started, rig->pg_started), 0) << " ms, migrations "
+            << format_number(ms_between(rig->pg_started, rig->migrated), 0) << " ms, controller "
+            << format_number(ms_between(rig->migrated, rig->ctl_started), 0) << " ms, "
+            << threads * accounts_per_thread << " accounts "
+            << format_number(ms_between(rig->ctl_started, registered), 0) << " ms" << std::endl;
+  RC_ASSIGN_OR_RETURN(const Measured m, measure(*rig, accounts, duration));
+  const nlohmann::json common = {{"quick", options.quick},
+                                 {"threads", threads},
+                                 {"cores", std::thread::hardware_concurrency()},
+                                 {"argon2id", params},
+                                 {"duration_ms", duration.count()},
+                                 {"accounts", threads * accounts_per_thread}};
+  RC_TRY(add_rate_record(out, m, threads, params, common));
+  return add_cost_records(out, m, threads, common);
+}
+
 }  // namespace
 }  // namespace reclothes::bench
 
 int main(int argc, char** argv) {
   CLI::App app{"B6: controller logins/s beside raw Argon2id verifies", "bench_b6_logins"};
-  reclothes::bench::CommonOptions options;
-  return reclothes::bench::run_benchmark(
-      argc, argv, app, options,
-      [&](reclothes::bench::Output& out) { return reclothes::bench::run(out, options); });
+  return reclothes::bench::run_benchmark(argc, argv, app, reclothes::bench::run);
 }

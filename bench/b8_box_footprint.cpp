@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "reclothes/bench/main.h"
+#include "reclothes/bench/proc.h"
 #include "reclothes/bench/report.h"
 #include "reclothes/bench/stats.h"
 #include "reclothes/common/token.h"
@@ -45,14 +45,6 @@ struct B8Options {
   int idle_seconds = 0;      // 0: 60 (quick: 10)
 };
 
-Result<std::string> read_file(const fs::path& path) {
-  std::ifstream f(path);
-  if (!f) return make_error(ErrorCode::kIo, "cannot read " + path.string());
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 // The value in kB of a "Name:   1234 kB" line of /proc/PID/status or smaps_rollup.
 Result<double> kb_field(const std::string& text, const std::string& name) {
   std::istringstream in(text);
@@ -68,7 +60,7 @@ Result<double> kb_field(const std::string& text, const std::string& name) {
 // utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat; the command
 // name in field 2 may hold spaces, so count from the closing parenthesis).
 Result<unsigned long long> cpu_ticks(pid_t pid) {
-  RC_ASSIGN_OR_RETURN(const std::string stat, read_file("/proc/" + std::to_string(pid) + "/stat"));
+  RC_ASSIGN_OR_RETURN(const std::string stat, read_text("/proc/" + std::to_string(pid) + "/stat"));
   const std::size_t close = stat.rfind(')');
   if (close == std::string::npos) return make_error(ErrorCode::kDataLoss, "odd /proc stat");
   std::istringstream in(stat.substr(close + 2));
@@ -84,7 +76,7 @@ Result<unsigned long long> cpu_ticks(pid_t pid) {
 // largest first.
 Result<std::vector<std::pair<std::string, double>>> rss_by_mapping(pid_t pid) {
   RC_ASSIGN_OR_RETURN(const std::string smaps,
-                      read_file("/proc/" + std::to_string(pid) + "/smaps"));
+                      read_text("/proc/" + std::to_string(pid) + "/smaps"));
   std::map<std::string, double> kb;
   std::istringstream in(smaps);
   std::string line;
@@ -152,175 +144,203 @@ Result<fs::path> write_config(const fs::path& dir, const std::string& broker_uri
                                  {"camera", {{"width", 640}, {"height", 480}, {"fps", 10}}},
                                  {"state_report_interval_s", 60}};
   const fs::path path = dir / "box.json";
-  std::ofstream f(path);
-  f << config.dump(2) << "\n";
-  f.close();
-  if (!f) return make_error(ErrorCode::kIo, "cannot write " + path.string());
+  RC_TRY(write_text(path, config.dump(2) + "\n"));
   return path;
 }
 
-std::string log_tail(const fs::path& log) {
-  auto text = read_file(log);
-  if (!text.ok()) return "(no log)";
-  const std::string& t = *text;
-  return t.size() > 1500 ? t.substr(t.size() - 1500) : t;
-}
+// The box, started and settled, idle on its broker.
+struct IdleBox {
+  std::unique_ptr<testsupport::MosquittoServer> broker;
+  std::unique_ptr<testsupport::Process> process;  // declared after the broker: stopped first
+  fs::path log;
+  bool connected = false;  // it logged a broker connection during start-up
+};
 
-Status run(Output& out, const CommonOptions& options, const B8Options& b8) {
-  const int idle_s = b8.idle_seconds > 0 ? b8.idle_seconds : (options.quick ? 10 : 60);
-  const seconds settle(options.quick ? 2 : 5);
-
-  RC_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(out.dir(), "b8-work-"));
-  RC_ASSIGN_OR_RETURN(auto broker, testsupport::MosquittoServer::start());
-  RC_ASSIGN_OR_RETURN(const fs::path config, write_config(scratch.path(), broker->uri()));
-  const fs::path log = scratch.path() / "box.log";
-
+Result<IdleBox> start_box(const B8Options& b8, const fs::path& scratch, int idle_s,
+                          seconds settle) {
+  IdleBox box;
+  RC_ASSIGN_OR_RETURN(box.broker, testsupport::MosquittoServer::start());
+  RC_ASSIGN_OR_RETURN(const fs::path config, write_config(scratch, box.broker->uri()));
+  box.log = scratch / "box.log";
   std::cout << "B8: starting " << b8.box_binary << " (" << kCompartments
-            << " compartments, sim backend, broker " << broker->uri() << "), idle " << idle_s
+            << " compartments, sim backend, broker " << box.broker->uri() << "), idle " << idle_s
             << " s ..." << std::endl;
   testsupport::SpawnOptions spawn;
-  spawn.log_path = log;
-  RC_ASSIGN_OR_RETURN(auto box, testsupport::Process::spawn(
-                                    {b8.box_binary, "run", "--config", config.string()}, spawn));
-  const pid_t pid = box->pid();
+  spawn.log_path = box.log;
+  RC_ASSIGN_OR_RETURN(box.process, testsupport::Process::spawn(
+                                       {b8.box_binary, "run", "--config", config.string()}, spawn));
   std::this_thread::sleep_for(settle);  // start-up: journal, MQTT connect, first state report
-  if (!box->running()) {
+  if (!box.process->running()) {
     return make_error(ErrorCode::kUnavailable,
-                      "reclothes-box exited during start-up:\n" + log_tail(log));
+                      "reclothes-box exited during start-up:\n" + tail(box.log, 1500));
   }
-  const std::string proc = "/proc/" + std::to_string(pid);
   // Idle means connected and quiet: a box that keeps failing to connect is busier than one that
   // syncs, so the figure notes which it was.
-  const bool connected = read_file(log).value_or("").find("sync: connected") != std::string::npos;
-  if (!connected) {
+  box.connected = read_text(box.log).value_or("").find("sync: connected") != std::string::npos;
+  if (!box.connected) {
     std::cout << "B8: note: the box did not log a broker connection during start-up" << std::endl;
   }
+  return box;
+}
 
+struct Idle {
+  std::vector<double> rss_mib;  // one sample per second, for the record
+  double window_s = 0;
+  double cpu_s = 0;
+  double cpu_percent = 0;  // of one core
+};
+
+// `idle_s` seconds of the box doing nothing: its RSS every second, its CPU time over all of them.
+Result<Idle> watch_idle(IdleBox& box, int idle_s) {
+  const pid_t pid = box.process->pid();
+  const std::string proc = "/proc/" + std::to_string(pid);
   RC_ASSIGN_OR_RETURN(const unsigned long long ticks0, cpu_ticks(pid));
   const auto t0 = SteadyClock::now();
-  std::vector<double> rss_mib;  // one sample per second, for the record
+  Idle idle;
   for (int i = 0; i < idle_s; ++i) {
     std::this_thread::sleep_for(seconds(1));
-    if (!box->running()) {
+    if (!box.process->running()) {
       return make_error(ErrorCode::kUnavailable,
-                        "reclothes-box exited while idle:\n" + log_tail(log));
+                        "reclothes-box exited while idle:\n" + tail(box.log, 1500));
     }
-    RC_ASSIGN_OR_RETURN(const std::string status, read_file(proc + "/status"));
+    RC_ASSIGN_OR_RETURN(const std::string status, read_text(proc + "/status"));
     RC_ASSIGN_OR_RETURN(const double rss_kb, kb_field(status, "VmRSS"));
-    rss_mib.push_back(rss_kb / kKiB);
+    idle.rss_mib.push_back(rss_kb / kKiB);
   }
   RC_ASSIGN_OR_RETURN(const unsigned long long ticks1, cpu_ticks(pid));
-  const double window_s = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-  const double cpu_s =
-      static_cast<double>(ticks1 - ticks0) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-  const double cpu_percent = 100.0 * cpu_s / window_s;
+  idle.window_s = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  idle.cpu_s = static_cast<double>(ticks1 - ticks0) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  idle.cpu_percent = 100.0 * idle.cpu_s / idle.window_s;
+  return idle;
+}
 
-  RC_ASSIGN_OR_RETURN(const std::string status, read_file(proc + "/status"));
-  RC_ASSIGN_OR_RETURN(const double rss_kb, kb_field(status, "VmRSS"));
-  RC_ASSIGN_OR_RETURN(const double hwm_kb, kb_field(status, "VmHWM"));
-  RC_ASSIGN_OR_RETURN(const double anon_kb, kb_field(status, "RssAnon"));
-  RC_ASSIGN_OR_RETURN(const double file_kb, kb_field(status, "RssFile"));
-  RC_ASSIGN_OR_RETURN(const std::string rollup, read_file(proc + "/smaps_rollup"));
-  RC_ASSIGN_OR_RETURN(const double pss_kb, kb_field(rollup, "Pss"));
-  RC_ASSIGN_OR_RETURN(const auto mappings, rss_by_mapping(pid));
+struct Memory {
+  double rss_kb = 0;
+  double hwm_kb = 0;
+  double anon_kb = 0;
+  double file_kb = 0;
+  double pss_kb = 0;
+  std::vector<std::pair<std::string, double>> mappings;  // largest first
   int threads = 0;
-  {
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(proc + "/task", ec)) {
-      (void)entry;
-      ++threads;
-    }
-  }
+};
 
-  RC_ASSIGN_OR_RETURN(const int exit_status, box->stop(seconds(10)));
-  if (exit_status != 0) {
-    return make_error(ErrorCode::kInternal, "reclothes-box did not stop cleanly on SIGTERM (exit " +
-                                                std::to_string(exit_status) + "):\n" +
-                                                log_tail(log));
+Result<Memory> read_memory(pid_t pid) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  Memory m;
+  RC_ASSIGN_OR_RETURN(const std::string status, read_text(proc + "/status"));
+  RC_ASSIGN_OR_RETURN(m.rss_kb, kb_field(status, "VmRSS"));
+  RC_ASSIGN_OR_RETURN(m.hwm_kb, kb_field(status, "VmHWM"));
+  RC_ASSIGN_OR_RETURN(m.anon_kb, kb_field(status, "RssAnon"));
+  RC_ASSIGN_OR_RETURN(m.file_kb, kb_field(status, "RssFile"));
+  RC_ASSIGN_OR_RETURN(const std::string rollup, read_text(proc + "/smaps_rollup"));
+  RC_ASSIGN_OR_RETURN(m.pss_kb, kb_field(rollup, "Pss"));
+  RC_ASSIGN_OR_RETURN(m.mappings, rss_by_mapping(pid));
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(proc + "/task", ec)) {
+    (void)entry;
+    ++m.threads;
   }
+  return m;
+}
 
+// Prints the largest mappings (the top 12 go into the record).
+nlohmann::json top_mappings(const Memory& m) {
   nlohmann::json top = nlohmann::json::array();
   std::cout << "  resident memory by mapping (top 8):\n";
-  for (std::size_t i = 0; i < mappings.size() && i < 12; ++i) {
-    top.push_back({{"mapping", mappings[i].first}, {"rss_kib", mappings[i].second}});
+  for (std::size_t i = 0; i < m.mappings.size() && i < 12; ++i) {
+    top.push_back({{"mapping", m.mappings[i].first}, {"rss_kib", m.mappings[i].second}});
     if (i < 8) {
-      std::cout << "    " << format_number(mappings[i].second, 0) << " KiB  " << mappings[i].first
-                << "\n";
+      std::cout << "    " << format_number(m.mappings[i].second, 0) << " KiB  "
+                << m.mappings[i].first << "\n";
     }
   }
-  std::cout << "  threads: " << threads << ", RssAnon " << format_number(anon_kb / kKiB, 1)
-            << " MiB, RssFile " << format_number(file_kb / kKiB, 1) << " MiB, Pss "
-            << format_number(pss_kb / kKiB, 1) << " MiB" << std::endl;
+  std::cout << "  threads: " << m.threads << ", RssAnon " << format_number(m.anon_kb / kKiB, 1)
+            << " MiB, RssFile " << format_number(m.file_kb / kKiB, 1) << " MiB, Pss "
+            << format_number(m.pss_kb / kKiB, 1) << " MiB" << std::endl;
+  return top;
+}
 
-  const nlohmann::json mem_details = {{"quick", options.quick},
-                                      {"idle_seconds", idle_s},
-                                      {"compartments", kCompartments},
-                                      {"vm_rss_kib", rss_kb},
-                                      {"vm_hwm_kib", hwm_kb},
-                                      {"rss_anon_kib", anon_kb},
-                                      {"rss_file_kib", file_kb},
-                                      {"pss_kib", pss_kb},
-                                      {"threads", threads},
-                                      {"broker_connected", connected},
-                                      {"rss_mib_per_second", rss_mib},
-                                      {"top_mappings", top}};
-
+Status add_idle_records(Output& out, const Memory& m, const Idle& idle, int idle_s, bool connected,
+                        bool quick) {
+  const nlohmann::json top = top_mappings(m);
   Record rss;
   rss.id = "B8";
   rss.figure = "box idle RSS, 24 compartments (VmRSS)";
   rss.unit = "MiB";
-  rss.value = rss_kb / kKiB;
+  rss.value = m.rss_kb / kKiB;
   rss.target = Target::value_at_most(16);
-  rss.details = mem_details;
+  rss.details = {{"quick", quick},
+                 {"idle_seconds", idle_s},
+                 {"compartments", kCompartments},
+                 {"vm_rss_kib", m.rss_kb},
+                 {"vm_hwm_kib", m.hwm_kb},
+                 {"rss_anon_kib", m.anon_kb},
+                 {"rss_file_kib", m.file_kb},
+                 {"pss_kib", m.pss_kb},
+                 {"threads", m.threads},
+                 {"broker_connected", connected},
+                 {"rss_mib_per_second", idle.rss_mib},
+                 {"top_mappings", top}};
   RC_TRY(out.add(rss));
 
   Record pss;
   pss.id = "B8";
   pss.figure = "box idle PSS (shared libraries counted pro rata)";
   pss.unit = "MiB";
-  pss.value = pss_kb / kKiB;
-  pss.details = {{"quick", options.quick}};
+  pss.value = m.pss_kb / kKiB;
+  pss.details = {{"quick", quick}};
   RC_TRY(out.add(pss));
 
   Record cpu;
   cpu.id = "B8";
   cpu.figure = "box idle CPU over " + std::to_string(idle_s) + " s (of one core)";
   cpu.unit = "%";
-  cpu.value = cpu_percent;
+  cpu.value = idle.cpu_percent;
   cpu.target = Target::value_at_most(1);
-  cpu.details = {{"quick", options.quick}, {"window_s", window_s},
-                 {"cpu_s", cpu_s},         {"clock_ticks_per_s", ::sysconf(_SC_CLK_TCK)},
-                 {"camera_fps", 10},       {"broker_connected", connected}};
-  RC_TRY(out.add(cpu));
+  cpu.details = {{"quick", quick},      {"window_s", idle.window_s},
+                 {"cpu_s", idle.cpu_s}, {"clock_ticks_per_s", ::sysconf(_SC_CLK_TCK)},
+                 {"camera_fps", 10},    {"broker_connected", connected}};
+  return out.add(cpu);
+}
 
-  RC_ASSIGN_OR_RETURN(const auto amd64, stripped_size(b8.box_binary, "strip", scratch.path()));
+// The stripped size of one build of the binary; `note` (if any) goes into the details.
+Status add_size_record(Output& out, const std::string& arch, const std::string& binary,
+                       const std::string& strip_tool, const fs::path& scratch,
+                       const std::string& note) {
+  RC_ASSIGN_OR_RETURN(const auto sizes, stripped_size(binary, strip_tool, scratch));
   Record size;
   size.id = "B8";
-  size.figure = "reclothes-box stripped size, amd64";
+  size.figure = "reclothes-box stripped size, " + arch;
   size.unit = "KiB";
-  size.value = static_cast<double>(amd64.second) / kKiB;
-  size.details = {{"unstripped_bytes", amd64.first},
-                  {"stripped_bytes", amd64.second},
-                  {"binary", b8.box_binary},
-                  {"note", "dynamically linked against Debian's shared libraries"}};
-  RC_TRY(out.add(size));
+  size.value = static_cast<double>(sizes.second) / kKiB;
+  size.details = {
+      {"unstripped_bytes", sizes.first}, {"stripped_bytes", sizes.second}, {"binary", binary}};
+  if (!note.empty()) size.details["note"] = note;
+  return out.add(size);
+}
 
-  if (!b8.arm64_binary.empty()) {
-    RC_ASSIGN_OR_RETURN(const auto arm64,
-                        stripped_size(b8.arm64_binary, "aarch64-linux-gnu-strip", scratch.path()));
-    Record a;
-    a.id = "B8";
-    a.figure = "reclothes-box stripped size, arm64";
-    a.unit = "KiB";
-    a.value = static_cast<double>(arm64.second) / kKiB;
-    a.details = {{"unstripped_bytes", arm64.first},
-                 {"stripped_bytes", arm64.second},
-                 {"binary", b8.arm64_binary}};
-    RC_TRY(out.add(a));
-  } else {
-    std::cout << "B8: no arm64 binary given (--arm64-binary): arm64 size not measured" << std::endl;
+Status run(Output& out, const CommonOptions& options, const B8Options& b8) {
+  const int idle_s = b8.idle_seconds > 0 ? b8.idle_seconds : (options.quick ? 10 : 60);
+  RC_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(out.dir(), "b8-work-"));
+  RC_ASSIGN_OR_RETURN(IdleBox box,
+                      start_box(b8, scratch.path(), idle_s, seconds(options.quick ? 2 : 5)));
+  RC_ASSIGN_OR_RETURN(const Idle idle, watch_idle(box, idle_s));
+  RC_ASSIGN_OR_RETURN(const Memory memory, read_memory(box.process->pid()));
+  RC_ASSIGN_OR_RETURN(const int exit_status, box.process->stop(seconds(10)));
+  if (exit_status != 0) {
+    return make_error(ErrorCode::kInternal, "reclothes-box did not stop cleanly on SIGTERM (exit " +
+                                                std::to_string(exit_status) + "):\n" +
+                                                tail(box.log, 1500));
   }
-  return ok_status();
+  RC_TRY(add_idle_records(out, memory, idle, idle_s, box.connected, options.quick));
+  RC_TRY(add_size_record(out, "amd64", b8.box_binary, "strip", scratch.path(),
+                         "dynamically linked against Debian's shared libraries"));
+  if (b8.arm64_binary.empty()) {
+    std::cout << "B8: no arm64 binary given (--arm64-binary): arm64 size not measured" << std::endl;
+    return ok_status();
+  }
+  return add_size_record(out, "arm64", b8.arm64_binary, "aarch64-linux-gnu-strip", scratch.path(),
+                         "");
 }
 
 }  // namespace
@@ -329,7 +349,6 @@ Status run(Output& out, const CommonOptions& options, const B8Options& b8) {
 int main(int argc, char** argv) {
   CLI::App app{"B8: reclothes-box idle RSS and CPU with 24 compartments, stripped binary sizes",
                "bench_b8_box_footprint"};
-  reclothes::bench::CommonOptions options;
   reclothes::bench::B8Options b8;
   app.add_option("--box-binary", b8.box_binary, "the reclothes-box to measure")
       ->capture_default_str();
@@ -338,6 +357,8 @@ int main(int argc, char** argv) {
   app.add_option("--idle-seconds", b8.idle_seconds, "idle window (default 60, quick 10)")
       ->check(CLI::Range(1, 3600));
   return reclothes::bench::run_benchmark(
-      argc, argv, app, options,
-      [&](reclothes::bench::Output& out) { return reclothes::bench::run(out, options, b8); });
+      argc, argv, app,
+      [&](reclothes::bench::Output& out, const reclothes::bench::CommonOptions& options) {
+        return reclothes::bench::run(out, options, b8);
+      });
 }

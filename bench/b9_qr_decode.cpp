@@ -113,63 +113,75 @@ nlohmann::json tally_json(const Tally& t) {
 
 double mean(const std::vector<double>& v) { return summarize(v).mean; }
 
-Status run(Output& out, const CommonOptions& options) {
-  const std::size_t code_frames = options.quick ? 120 : 1008;
-  const std::size_t empty_frames = options.quick ? 30 : 252;
+// The frames to decode: the token frames first, then the empty ones.
+struct Frames {
+  std::vector<hal::Frame> frames;
+  std::vector<std::string> texts;  // empty for frames without a code
+};
 
+Result<Frames> render_frames(std::size_t code_frames, std::size_t empty_frames) {
   std::cout << "B9: rendering " << code_frames << " token frames and " << empty_frames
             << " frames without a code ..." << std::endl;
   RC_ASSIGN_OR_RETURN(const TokenSigner signer, TokenSigner::generate(1));
   const std::int64_t now_s = SystemClock().wall_seconds();
-  std::vector<hal::Frame> frames;
-  std::vector<std::string> texts;  // empty for frames without a code
+  Frames f;
   for (std::size_t i = 0; i < code_frames; ++i) {
     const int compartment = static_cast<int>(i % 24) + 1;
     RC_ASSIGN_OR_RETURN(std::string text,
                         signer.sign(customer_claims("bench-b1", TokenAction::kDeposit, compartment,
                                                     100000 + i, i, now_s)));
-    RC_ASSIGN_OR_RETURN(hal::Frame f, token_frame(text, static_cast<std::uint32_t>(i)));
-    frames.push_back(std::move(f));
-    texts.push_back(std::move(text));
+    RC_ASSIGN_OR_RETURN(hal::Frame frame, token_frame(text, static_cast<std::uint32_t>(i)));
+    f.frames.push_back(std::move(frame));
+    f.texts.push_back(std::move(text));
   }
   for (std::size_t i = 0; i < empty_frames; ++i) {
-    frames.push_back(empty_frame(static_cast<std::uint32_t>(i)));
-    texts.emplace_back();
+    f.frames.push_back(empty_frame(static_cast<std::uint32_t>(i)));
+    f.texts.emplace_back();
   }
+  return f;
+}
 
+// Every frame decoded by both, alternating which goes first.
+Result<std::pair<Tally, Tally>> decode_all(const Frames& f) {
   const firmware::Scanner scanner;
   RC_ASSIGN_OR_RETURN(std::unique_ptr<Zbar> zbar, Zbar::create());
-  auto zxing_decode = [&](const hal::Frame& f) { return scanner.decode(f).value_or(""); };
-  auto zbar_decode = [&](const hal::Frame& f) { return zbar->decode(f); };
-
+  auto zxing_decode = [&](const hal::Frame& frame) { return scanner.decode(frame).value_or(""); };
+  auto zbar_decode = [&](const hal::Frame& frame) { return zbar->decode(frame); };
   std::cout << "B9: decoding every frame with both, alternating which goes first ..." << std::endl;
   Tally zx;
   Tally zb;
-  for (std::size_t i = 0; i < frames.size(); ++i) {
-    const std::string* expected = texts[i].empty() ? nullptr : &texts[i];
+  for (std::size_t i = 0; i < f.frames.size(); ++i) {
+    const std::string* expected = f.texts[i].empty() ? nullptr : &f.texts[i];
     if (i % 2 == 0) {
-      measure(frames[i], expected, zx, zxing_decode);
-      measure(frames[i], expected, zb, zbar_decode);
+      measure(f.frames[i], expected, zx, zxing_decode);
+      measure(f.frames[i], expected, zb, zbar_decode);
     } else {
-      measure(frames[i], expected, zb, zbar_decode);
-      measure(frames[i], expected, zx, zxing_decode);
+      measure(f.frames[i], expected, zb, zbar_decode);
+      measure(f.frames[i], expected, zx, zxing_decode);
     }
   }
-  std::cout << "  ZXing: " << zx.decoded << "/" << code_frames << " codes read, " << zx.wrong
-            << " misread, " << zx.phantom << " phantom codes in " << empty_frames
-            << " empty frames\n"
-            << "  zbar:  " << zb.decoded << "/" << code_frames << " codes read, " << zb.wrong
-            << " misread, " << zb.phantom << " phantom codes" << std::endl;
+  return std::make_pair(std::move(zx), std::move(zb));
+}
 
+// The p50 decode time of one kind of frame, ZXing beside libzbar.
+Status add_p50_record(Output& out, const std::string& figure, const std::vector<double>& zx_ms,
+                      const std::vector<double>& zb_ms, nlohmann::json details) {
+  Record r;
+  r.id = "B9";
+  r.figure = figure;
+  r.unit = "ms";
+  r.value = summarize(zx_ms).p50;
+  r.baseline = "libzbar";
+  r.baseline_value = summarize(zb_ms).p50;
+  r.details = std::move(details);
+  return out.add(r);
+}
+
+Status add_records(Output& out, const Tally& zx, const Tally& zb, std::size_t code_frames,
+                   std::size_t empty_frames, bool quick) {
   RC_ASSIGN_OR_RETURN(SampleSeries s1,
                       out.write_samples("B9", "ZXing (box Scanner)", "ms", zx.all()));
   RC_ASSIGN_OR_RETURN(SampleSeries s2, out.write_samples("B9", "libzbar", "ms", zb.all()));
-
-  const nlohmann::json details = {
-      {"quick", options.quick},       {"code_frames", code_frames},
-      {"empty_frames", empty_frames}, {"zbar_version", "0.23 (Debian 12)"},
-      {"zxing", tally_json(zx)},      {"zbar", tally_json(zb)}};
-
   Record all;
   all.id = "B9";
   all.figure = "QR decode time per frame, mean (ZXing, box Scanner)";
@@ -179,35 +191,38 @@ Status run(Output& out, const CommonOptions& options) {
   all.baseline_value = mean(zb.all());
   all.target = Target::ratio_at_most(0.5);
   all.samples = {s1, s2};
-  all.details = details;
+  all.details = {{"quick", quick},
+                 {"code_frames", code_frames},
+                 {"empty_frames", empty_frames},
+                 {"zbar_version", "0.23 (Debian 12)"},
+                 {"zxing", tally_json(zx)},
+                 {"zbar", tally_json(zb)}};
   RC_TRY(out.add(all));
+  RC_TRY(add_p50_record(out, "decode time, frames with a code, p50", zx.code_ms, zb.code_ms,
+                        {{"quick", quick},
+                         {"zxing_decoded", zx.decoded},
+                         {"zbar_decoded", zb.decoded},
+                         {"frames", code_frames}}));
+  return add_p50_record(out, "decode time, frames without a code, p50", zx.empty_ms, zb.empty_ms,
+                        {{"quick", quick},
+                         {"zxing_phantoms", zx.phantom},
+                         {"zbar_phantoms", zb.phantom},
+                         {"frames", empty_frames}});
+}
 
-  Record code;
-  code.id = "B9";
-  code.figure = "decode time, frames with a code, p50";
-  code.unit = "ms";
-  code.value = summarize(zx.code_ms).p50;
-  code.baseline = "libzbar";
-  code.baseline_value = summarize(zb.code_ms).p50;
-  code.details = {{"quick", options.quick},
-                  {"zxing_decoded", zx.decoded},
-                  {"zbar_decoded", zb.decoded},
-                  {"frames", code_frames}};
-  RC_TRY(out.add(code));
-
-  Record empty;
-  empty.id = "B9";
-  empty.figure = "decode time, frames without a code, p50";
-  empty.unit = "ms";
-  empty.value = summarize(zx.empty_ms).p50;
-  empty.baseline = "libzbar";
-  empty.baseline_value = summarize(zb.empty_ms).p50;
-  empty.details = {{"quick", options.quick},
-                   {"zxing_phantoms", zx.phantom},
-                   {"zbar_phantoms", zb.phantom},
-                   {"frames", empty_frames}};
-  RC_TRY(out.add(empty));
-
+Status run(Output& out, const CommonOptions& options) {
+  const std::size_t code_frames = options.quick ? 120 : 1008;
+  const std::size_t empty_frames = options.quick ? 30 : 252;
+  RC_ASSIGN_OR_RETURN(const Frames frames, render_frames(code_frames, empty_frames));
+  RC_ASSIGN_OR_RETURN(const auto tallies, decode_all(frames));
+  const Tally& zx = tallies.first;
+  const Tally& zb = tallies.second;
+  std::cout << "  ZXing: " << zx.decoded << "/" << code_frames << " codes read, " << zx.wrong
+            << " misread, " << zx.phantom << " phantom codes in " << empty_frames
+            << " empty frames\n"
+            << "  zbar:  " << zb.decoded << "/" << code_frames << " codes read, " << zb.wrong
+            << " misread, " << zb.phantom << " phantom codes" << std::endl;
+  RC_TRY(add_records(out, zx, zb, code_frames, empty_frames, options.quick));
   // A decoder that cannot read the codes makes the comparison meaningless: say so loudly.
   if (zx.decoded < code_frames || zb.decoded < code_frames) {
     std::cout << "B9: note: not every code was read (ZXing " << zx.decoded << ", zbar "
@@ -222,8 +237,5 @@ Status run(Output& out, const CommonOptions& options) {
 int main(int argc, char** argv) {
   CLI::App app{"B9: QR decode time per frame, ZXing (the box's Scanner) beside libzbar",
                "bench_b9_qr_decode"};
-  reclothes::bench::CommonOptions options;
-  return reclothes::bench::run_benchmark(
-      argc, argv, app, options,
-      [&](reclothes::bench::Output& out) { return reclothes::bench::run(out, options); });
+  return reclothes::bench::run_benchmark(argc, argv, app, reclothes::bench::run);
 }

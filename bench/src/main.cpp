@@ -42,4 +42,9 @@ int run_benchmark(int argc, char** argv, CLI::App& app, CommonOptions& options,
   }
 }
 
+int run_benchmark(int argc, char** argv, CLI::App& app, const BenchmarkBody& body) {
+  CommonOptions options;
+  return run_benchmark(argc, argv, app, options, [&](Output& out) { return body(out, options); });
+}
+
 }  // namespace reclothes::bench

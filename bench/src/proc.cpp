@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 #include <vector>
 
 namespace reclothes::bench {
@@ -15,6 +16,14 @@ Result<std::string> read_text(const std::filesystem::path& path) {
   std::ostringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+Status write_text(const std::filesystem::path& path, std::string_view text) {
+  std::ofstream f(path);
+  f << text;
+  f.close();
+  if (!f) return make_error(ErrorCode::kIo, "cannot write " + path.string());
+  return ok_status();
 }
 
 std::string tail(const std::filesystem::path& path, std::size_t n) {
@@ -50,6 +59,28 @@ double cpu_seconds(pid_t pid) {
   return s ? s->cpu_s : 0;
 }
 
+double cpu_seconds_with_children(pid_t parent) {
+  double total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const auto pid = static_cast<pid_t>(std::stol(name));
+    const auto s = proc_stat(pid);
+    if (s && (pid == parent || s->ppid == parent)) total += s->cpu_s;
+  }
+  return total;
+}
+
+double status_field(pid_t pid, std::string_view name) {
+  const auto text = read_text("/proc/" + std::to_string(pid) + "/status");
+  if (!text.ok()) return 0;
+  const std::string key = "\n" + std::string(name) + ":";
+  const auto at = text->find(key);
+  if (at == std::string::npos) return 0;
+  return std::strtod(text->c_str() + at + key.size(), nullptr);
+}
+
 std::pair<double, double> machine_jiffies() {
   const auto stat = read_text("/proc/stat");
   if (!stat.ok()) return {0, 0};
@@ -64,6 +95,21 @@ std::pair<double, double> machine_jiffies() {
     if (i == 3 || i == 4) idle += v;  // idle, iowait
   }
   return {total - idle, total};
+}
+
+double busy_between(const std::pair<double, double>& from, const std::pair<double, double>& to) {
+  return to.second > from.second ? (to.first - from.first) / (to.second - from.second) : 0;
+}
+
+rlim_t raise_open_file_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 0;
+  if (r.rlim_cur < r.rlim_max) {
+    rlimit raised = r;
+    raised.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) return raised.rlim_cur;
+  }
+  return r.rlim_cur;
 }
 
 }  // namespace reclothes::bench

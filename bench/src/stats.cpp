@@ -55,4 +55,14 @@ double ms_between(SteadyClock::time_point from, SteadyClock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
 }
 
+void RoundTotals::add(std::uint64_t round_operations, double round_seconds) {
+  operations += round_operations;
+  seconds += round_seconds;
+  rates.push_back(round_seconds > 0 ? static_cast<double>(round_operations) / round_seconds : 0);
+}
+
+double RoundTotals::rate() const {
+  return seconds > 0 ? static_cast<double>(operations) / seconds : 0;
+}
+
 }  // namespace reclothes::bench

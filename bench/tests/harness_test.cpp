@@ -1,8 +1,9 @@
-// The harness's own logic: percentiles over raw samples, verdicts, the human line, the JSON record
-// and its parser, and bench_report (results.json, summary.md, the docs table). A wrong percentile
-// or an inverted verdict would make every figure wrong.
+// The harness's own logic: percentiles over raw samples, rounds, verdicts, the human line, the JSON
+// record and its parser, the /proc and file helpers, and bench_report (results.json, summary.md,
+// the docs table). A wrong percentile or an inverted verdict would make every figure wrong.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "reclothes/bench/proc.h"
 #include "reclothes/bench/report.h"
 #include "reclothes/bench/stats.h"
 
@@ -58,6 +60,18 @@ TEST(BenchPerSecond, IsOperationsOverElapsedTime) {
   EXPECT_EQ(per_second(5, std::chrono::nanoseconds(0)), 0);
 }
 
+TEST(BenchRoundTotals, SumsTheRoundsAndKeepsEachRoundsRate) {
+  RoundTotals t;
+  EXPECT_EQ(t.rate(), 0);
+  t.add(300, 2.0);
+  t.add(100, 0.5);
+  t.add(7, 0);  // a round without time: counted, its own rate 0
+  EXPECT_EQ(t.operations, 407u);
+  EXPECT_DOUBLE_EQ(t.seconds, 2.5);
+  EXPECT_EQ(t.rates, (std::vector<double>{150, 200, 0}));
+  EXPECT_DOUBLE_EQ(t.rate(), 407 / 2.5);
+}
+
 TEST(BenchFormatNumber, SeparatesThousandsAndRounds) {
   EXPECT_EQ(format_number(6512.3, 0), "6,512");
   EXPECT_EQ(format_number(1234567.891, 2), "1,234,567.89");
@@ -91,13 +105,19 @@ TEST(BenchRecord, ComparesTheRatioWithARatioTarget) {
   EXPECT_EQ(no_baseline.verdict(), Verdict::kMiss);
 }
 
+// A figure with an absolute target and no baseline, as B8's.
+Record b8_like(std::string figure, std::string unit, double value, Target target) {
+  Record r;
+  r.id = "B8";
+  r.figure = std::move(figure);
+  r.unit = std::move(unit);
+  r.value = value;
+  r.target = target;
+  return r;
+}
+
 TEST(BenchRecord, ComparesTheValueWithAValueTargetAndIsInfoWithoutOne) {
-  Record rss;
-  rss.id = "B8";
-  rss.figure = "idle RSS";
-  rss.unit = "MiB";
-  rss.value = 13.2;
-  rss.target = Target::value_at_most(16);
+  Record rss = b8_like("idle RSS", "MiB", 13.2, Target::value_at_most(16));
   EXPECT_EQ(rss.verdict(), Verdict::kPass);
   rss.value = 16.5;
   EXPECT_EQ(rss.verdict(), Verdict::kMiss);
@@ -109,13 +129,8 @@ TEST(BenchRecord, PrintsFigureBaselineRatioTargetAndVerdictOnOneLine) {
   EXPECT_EQ(b2_like(6512, 9830).line(),
             "B2 journal durable events/s: 6,512 events/s | raw write+fdatasync: 9,830 events/s | "
             "ratio 0.66 (target >= 0.5) PASS");
-  Record cpu;
-  cpu.id = "B8";
-  cpu.figure = "idle CPU";
-  cpu.unit = "%";
-  cpu.value = 1.43;
-  cpu.target = Target::value_at_most(1);
-  EXPECT_EQ(cpu.line(), "B8 idle CPU: 1.43% | target <= 1% MISS");
+  EXPECT_EQ(b8_like("idle CPU", "%", 1.43, Target::value_at_most(1)).line(),
+            "B8 idle CPU: 1.43% | target <= 1% MISS");
   EXPECT_EQ(Target::ratio_at_most(1.25).text("ms"), "<= 1.25");
   EXPECT_EQ(Target::ratio_at_least(1).text(""), ">= 1.0");
 }
@@ -181,6 +196,24 @@ TEST(BenchOutput, WritesSamplesAndAppendsOneJsonLinePerRecord) {
     verdicts.push_back(nlohmann::json::parse(line)["verdict"].get<std::string>());
   }
   EXPECT_EQ(verdicts, (std::vector<std::string>{"PASS", "MISS"}));
+}
+
+TEST(BenchProc, WritesAndReadsTextAndTellsBusyTimeApart) {
+  auto scratch = ScratchDir::create(std::filesystem::temp_directory_path(), "bench-test-");
+  ASSERT_TRUE(scratch.ok()) << scratch.error().to_string();
+  const std::filesystem::path file = scratch->path() / "config.json";
+  ASSERT_TRUE(write_text(file, "{\"a\": 1}\n").ok());
+  EXPECT_EQ(read_text(file).value_or(""), "{\"a\": 1}\n");
+  EXPECT_EQ(tail(file, 3), "1}\n");
+  EXPECT_FALSE(write_text(scratch->path() / "no-such-dir" / "x", "x").ok());
+  EXPECT_EQ(tail(scratch->path() / "missing.log"), "(no log)");
+  // 30 of 120 jiffies busy; no time passing is 0, not a division by zero.
+  EXPECT_DOUBLE_EQ(busy_between({100, 400}, {130, 520}), 0.25);
+  EXPECT_EQ(busy_between({100, 400}, {100, 400}), 0);
+  // This process: it has a resident size and at least one thread.
+  EXPECT_GT(status_field(::getpid(), "VmRSS"), 0);
+  EXPECT_GE(status_field(::getpid(), "Threads"), 1);
+  EXPECT_EQ(status_field(::getpid(), "NoSuchField"), 0);
 }
 
 TEST(BenchScratchDir, IsRemovedWithItsContents) {

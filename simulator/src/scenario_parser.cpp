@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -18,11 +19,12 @@ namespace reclothes::simulator {
 namespace scenario_detail {
 
 namespace {
-using T = FieldType;
-}  // namespace
 
-const std::vector<StepSpec>& step_specs() {
-  static const std::vector<StepSpec> specs = {
+using T = FieldType;
+
+// A box's life: power and the network cable.
+std::vector<StepSpec> power_steps() {
+  return {
       {"start",
        "power a box on (real firmware start-up)",
        {{"box", T::kString, true},
@@ -43,6 +45,12 @@ const std::vector<StepSpec>& step_specs() {
        true},
       {"pull_network", "pull the network cable", {{"box", T::kString}}, "box", true},
       {"restore_network", "plug the network cable back in", {{"box", T::kString}}, "box", true},
+  };
+}
+
+// What a person does at the box: codes held to the camera, doors, sensors, the panel.
+std::vector<StepSpec> person_steps() {
+  return {
       {"present",
        "hold a QR code to the camera",
        {{"box", T::kString},
@@ -91,6 +99,12 @@ const std::vector<StepSpec>& step_specs() {
        {{"box", T::kString}, {"enabled", T::kBool, true}, {"delay", T::kDuration}},
        "enabled",
        true},
+  };
+}
+
+// The controller's side: commands delivered through the box's mailbox.
+std::vector<StepSpec> controller_steps() {
+  return {
       {"command",
        "deliver a controller command through the box's mailbox",
        {{"box", T::kString},
@@ -111,6 +125,12 @@ const std::vector<StepSpec>& step_specs() {
         {"valid", T::kDuration}},
        "compartment",
        true},
+  };
+}
+
+// Tokens signed with a key of the scenario's own, as the controller would sign them.
+std::vector<StepSpec> token_steps() {
+  return {
       {"keygen",
        "make a signing key pair in the state dir; ${NAME} and ${NAME_public} are its files",
        {{"save_as", T::kString, true}, {"key_id", T::kInt}},
@@ -129,6 +149,12 @@ const std::vector<StepSpec>& step_specs() {
         {"save_as", T::kString, true}},
        nullptr,
        true},
+  };
+}
+
+// Time passing, and what the box is expected to show meanwhile.
+std::vector<StepSpec> expectation_steps() {
+  return {
       {"wait", "let time pass", {{"for", T::kDuration, true}}, "for", false},
       {"expect_compartment",
        "a compartment reaches a state",
@@ -185,6 +211,12 @@ const std::vector<StepSpec>& step_specs() {
        {{"box", T::kString}, {"max", T::kInt}, {"within", T::kDuration}},
        "max",
        true},
+  };
+}
+
+// Tools of the scenario itself: HTTP requests, variables, log lines.
+std::vector<StepSpec> tool_steps() {
+  return {
       {"http",
        "an HTTP request (e.g. to the controller's REST API)",
        {{"method", T::kString},
@@ -203,6 +235,21 @@ const std::vector<StepSpec>& step_specs() {
       {"set", "set variables", {}, nullptr, false},
       {"log", "print a line", {{"message", T::kString, true}}, "message", false},
   };
+}
+
+}  // namespace
+
+const std::vector<StepSpec>& step_specs() {
+  static const std::vector<StepSpec> specs = [] {
+    std::vector<StepSpec> all;
+    for (auto family : {power_steps, person_steps, controller_steps, token_steps, expectation_steps,
+                        tool_steps}) {
+      std::vector<StepSpec> steps = family();
+      all.insert(all.end(), std::make_move_iterator(steps.begin()),
+                 std::make_move_iterator(steps.end()));
+    }
+    return all;
+  }();
   return specs;
 }
 
@@ -556,8 +603,10 @@ Result<std::string> read_scenario_text(const std::filesystem::path& file) {
 constexpr int kMaxIncludeDepth = 8;
 
 Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem::path& file,
-                                   int depth) {
-  const Located where{file.filename().string()};
+                                   int depth);
+
+// The YAML document of a scenario file: a mapping.
+Result<YAML::Node> load_root(std::string_view text, const Located& where) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
@@ -572,8 +621,11 @@ Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem:
     return where.at(root.IsDefined() ? line_of(root) : 1,
                     "a scenario is a mapping with name, vars and steps");
   }
-  Scenario scenario;
-  scenario.file = file;
+  return root;
+}
+
+// name, description and vars into `scenario`; the steps, a non-empty list.
+Result<YAML::Node> read_head(const YAML::Node& root, const Located& where, Scenario& scenario) {
   YAML::Node steps;
   bool have_steps = false;
   for (const auto& kv : root) {
@@ -602,128 +654,178 @@ Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem:
   if (!have_steps || !steps.IsSequence() || steps.size() == 0) {
     return where.at(have_steps ? std::max(line_of(steps), 1) : 1, "steps must be a non-empty list");
   }
+  return steps;
+}
 
+// One file's parse: where it is, how deep in includes, and what it has gathered so far.
+struct FileParse {
+  const Located& where;
+  const std::filesystem::path& file;
+  int depth = 0;
+  Scenario& scenario;
   std::vector<std::string> started;  // literal box ids started so far, for the default box
-  std::size_t index = 0;
-  for (const YAML::Node& node : steps) {
-    ScenarioStep step;
-    step.index = ++index;
-    step.line = line_of(node);
-    const std::string at_step = "step " + std::to_string(step.index);
-    YAML::Node arguments;
-    if (node.IsScalar()) {
-      // A bare word: a step without arguments (`- pull_power`).
-      step.kind = node.Scalar();
-    } else if (node.IsMap() && node.size() == 1) {
-      const auto kv = *node.begin();
-      step.kind = kv.first.Scalar();
-      arguments = kv.second;
+  std::size_t index = 0;             // of the last step
+};
+
+// A `start` step's literal box id, remembered for the steps without `box:`.
+void note_start(const std::string& kind, const nlohmann::json& args,
+                std::vector<std::string>& started) {
+  if (kind != "start" || !args.contains("box") || !args["box"].is_string() ||
+      holds_variable(args["box"])) {
+    return;
+  }
+  const std::string box = args["box"].get<std::string>();
+  if (std::find(started.begin(), started.end(), box) == started.end()) started.push_back(box);
+}
+
+// `- include: setup.yaml`: that file's steps run here; its vars are defaults that this file's
+// vars (and --var) override. The path is relative to this file.
+Status add_include(FileParse& p, const ScenarioStep& step, const YAML::Node& arguments,
+                   const std::string& at_step) {
+  if (!arguments.IsScalar()) {
+    return p.where.at(step.line, at_step + " (include): expected a file name");
+  }
+  if (p.depth >= kMaxIncludeDepth) {
+    return p.where.at(step.line, at_step + " (include): includes nest deeper than " +
+                                     std::to_string(kMaxIncludeDepth) + " (a cycle?)");
+  }
+  const std::filesystem::path included = p.file.parent_path() / arguments.Scalar();
+  auto included_text = read_scenario_text(included);
+  if (!included_text.ok())
+    return p.where.at(step.line, at_step + " (include): " + included_text.error().message);
+  RC_ASSIGN_OR_RETURN(Scenario inner, parse_scenario_at(*included_text, included, p.depth + 1));
+  for (auto& [name, value] : inner.vars) p.scenario.vars.emplace(name, value);
+  --p.index;
+  for (ScenarioStep& s : inner.steps) {
+    s.index = ++p.index;
+    if (s.source.empty()) s.source = included.filename().string();
+    note_start(s.kind, s.args, p.started);
+    p.scenario.steps.push_back(std::move(s));
+  }
+  return ok_status();
+}
+
+// `- set: {name: value}`: scalars only.
+Status check_set(const nlohmann::json& args, const Located& where, int line,
+                 const std::string& label) {
+  if (!args.is_object() || args.empty()) {
+    return where.at(line, label + ": expected a mapping of variable: value");
+  }
+  for (auto& [name, value] : args.items()) {
+    if (!value.is_primitive() || value.is_null()) {
+      return where.at(line, label + ": variable " + name + " must be a scalar");
+    }
+  }
+  return ok_status();
+}
+
+// A step's arguments as a mapping of its fields (a scalar means its shorthand field), each of the
+// right type, the required ones present.
+Result<nlohmann::json> step_fields(const StepSpec& spec, nlohmann::json args, const Located& where,
+                                   int line, const std::string& label) {
+  if (!args.is_object()) {
+    if (spec.shorthand == nullptr || args.is_null() || args.is_array()) {
+      if (args.is_null() && spec.fields.size() == 1 && !spec.fields[0].required) {
+        args = nlohmann::json::object();  // e.g. `- pull_network:` with the default box
+      } else {
+        return where.at(line, label + ": expected a mapping of " + field_names(spec));
+      }
     } else {
-      return where.at(step.line, at_step +
+      args = nlohmann::json{{spec.shorthand, std::move(args)}};
+    }
+  }
+  for (auto& [name, value] : args.items()) {
+    const FieldSpec* field = nullptr;
+    for (const FieldSpec& f : spec.fields) {
+      if (name == f.name) field = &f;
+    }
+    if (field == nullptr) {
+      return where.at(
+          line, label + ": unknown field \"" + name + "\" (known: " + field_names(spec) + ")");
+    }
+    if (Status s = check_value(value, field->type); !s.ok()) {
+      return where.at(line, label + ": " + name + ": " + s.error().message);
+    }
+  }
+  for (const FieldSpec& f : spec.fields) {
+    if (f.required && !args.contains(f.name)) {
+      return where.at(line, label + ": missing field \"" + std::string(f.name) + "\"");
+    }
+  }
+  return args;
+}
+
+// Without `box:` a step means the only box the scenario has started so far. None started
+// literally (a ${var} box id): the runner picks the only running box.
+Status default_box(nlohmann::json& args, const std::vector<std::string>& started,
+                   const Located& where, int line, const std::string& label) {
+  if (args.contains("box") || started.empty()) return ok_status();
+  if (started.size() == 1) {
+    args["box"] = started.front();
+    return ok_status();
+  }
+  std::string names;
+  for (const std::string& b : started) names += (names.empty() ? "" : ", ") + b;
+  return where.at(line, label + ": which box? several are started (" + names + "): add box:");
+}
+
+// A step other than include: its kind known, its arguments checked.
+Status add_step(FileParse& p, ScenarioStep step, const YAML::Node& arguments,
+                const std::string& at_step) {
+  const StepSpec* spec = find_step_spec(step.kind);
+  if (spec == nullptr) {
+    return p.where.at(
+        step.line, at_step + ": unknown step \"" + step.kind + "\" (known: " + step_kinds() + ")");
+  }
+  const std::string label = at_step + " (" + step.kind + ")";
+  RC_ASSIGN_OR_RETURN(nlohmann::json args, to_json(arguments, p.where));
+  if (step.kind == "set") {
+    RC_TRY(check_set(args, p.where, step.line, label));
+  } else {
+    RC_ASSIGN_OR_RETURN(args, step_fields(*spec, std::move(args), p.where, step.line, label));
+    if (step.kind == "http" && args.contains("url") == args.contains("path")) {
+      return p.where.at(step.line,
+                        label + ": give either url or path (path is joined to base_url)");
+    }
+    note_start(step.kind, args, p.started);
+    if (spec->needs_box) RC_TRY(default_box(args, p.started, p.where, step.line, label));
+  }
+  step.args = std::move(args);
+  p.scenario.steps.push_back(std::move(step));
+  return ok_status();
+}
+
+// One entry of the steps list: a bare word (`- pull_power`) or one `kind: arguments` pair.
+Status parse_step(FileParse& p, const YAML::Node& node) {
+  ScenarioStep step;
+  step.index = ++p.index;
+  step.line = line_of(node);
+  const std::string at_step = "step " + std::to_string(step.index);
+  YAML::Node arguments;
+  if (node.IsScalar()) {
+    step.kind = node.Scalar();
+  } else if (node.IsMap() && node.size() == 1) {
+    const auto kv = *node.begin();
+    step.kind = kv.first.Scalar();
+    arguments = kv.second;
+  } else {
+    return p.where.at(step.line, at_step +
                                      ": a step is one `kind: arguments` pair, e.g. "
                                      "`- open_door: 3`");
-    }
-    if (step.kind == "include") {
-      // `- include: setup.yaml`: that file's steps run here; its vars are defaults that this
-      // file's vars (and --var) override. The path is relative to this file.
-      if (!arguments.IsScalar()) {
-        return where.at(step.line, at_step + " (include): expected a file name");
-      }
-      if (depth >= kMaxIncludeDepth) {
-        return where.at(step.line, at_step + " (include): includes nest deeper than " +
-                                       std::to_string(kMaxIncludeDepth) + " (a cycle?)");
-      }
-      const std::filesystem::path included = file.parent_path() / arguments.Scalar();
-      auto included_text = read_scenario_text(included);
-      if (!included_text.ok())
-        return where.at(step.line, at_step + " (include): " + included_text.error().message);
-      RC_ASSIGN_OR_RETURN(Scenario inner, parse_scenario_at(*included_text, included, depth + 1));
-      for (auto& [name, value] : inner.vars) scenario.vars.emplace(name, value);
-      --index;
-      for (ScenarioStep& s : inner.steps) {
-        s.index = ++index;
-        if (s.source.empty()) s.source = included.filename().string();
-        if (s.kind == "start" && s.args.contains("box") && s.args["box"].is_string() &&
-            !holds_variable(s.args["box"])) {
-          const std::string box = s.args["box"].get<std::string>();
-          if (std::find(started.begin(), started.end(), box) == started.end())
-            started.push_back(box);
-        }
-        scenario.steps.push_back(std::move(s));
-      }
-      continue;
-    }
-    const StepSpec* spec = find_step_spec(step.kind);
-    if (spec == nullptr) {
-      return where.at(step.line, at_step + ": unknown step \"" + step.kind +
-                                     "\" (known: " + step_kinds() + ")");
-    }
-    const std::string label = at_step + " (" + step.kind + ")";
-    RC_ASSIGN_OR_RETURN(nlohmann::json args, to_json(arguments, where));
-    if (step.kind == "set") {
-      if (!args.is_object() || args.empty()) {
-        return where.at(step.line, label + ": expected a mapping of variable: value");
-      }
-      for (auto& [name, value] : args.items()) {
-        if (!value.is_primitive() || value.is_null()) {
-          return where.at(step.line, label + ": variable " + name + " must be a scalar");
-        }
-      }
-      step.args = std::move(args);
-      scenario.steps.push_back(std::move(step));
-      continue;
-    }
-    if (!args.is_object()) {
-      if (spec->shorthand == nullptr || args.is_null() || args.is_array()) {
-        if (args.is_null() && spec->fields.size() == 1 && !spec->fields[0].required) {
-          args = nlohmann::json::object();  // e.g. `- pull_network:` with the default box
-        } else {
-          return where.at(step.line, label + ": expected a mapping of " + field_names(*spec));
-        }
-      } else {
-        args = nlohmann::json{{spec->shorthand, std::move(args)}};
-      }
-    }
-    for (auto& [name, value] : args.items()) {
-      const FieldSpec* field = nullptr;
-      for (const FieldSpec& f : spec->fields) {
-        if (name == f.name) field = &f;
-      }
-      if (field == nullptr) {
-        return where.at(step.line, label + ": unknown field \"" + name +
-                                       "\" (known: " + field_names(*spec) + ")");
-      }
-      if (Status s = check_value(value, field->type); !s.ok()) {
-        return where.at(step.line, label + ": " + name + ": " + s.error().message);
-      }
-    }
-    for (const FieldSpec& f : spec->fields) {
-      if (f.required && !args.contains(f.name)) {
-        return where.at(step.line, label + ": missing field \"" + std::string(f.name) + "\"");
-      }
-    }
-    if (step.kind == "http" && args.contains("url") == args.contains("path")) {
-      return where.at(step.line, label + ": give either url or path (path is joined to base_url)");
-    }
-    if (step.kind == "start" && args["box"].is_string() && !holds_variable(args["box"])) {
-      const std::string box = args["box"].get<std::string>();
-      if (std::find(started.begin(), started.end(), box) == started.end()) started.push_back(box);
-    }
-    if (spec->needs_box && !args.contains("box")) {
-      // Without `box:` a step means the only box the scenario has started so far.
-      if (started.size() == 1) {
-        args["box"] = started.front();
-      } else if (started.size() > 1) {
-        std::string names;
-        for (const std::string& b : started) names += (names.empty() ? "" : ", ") + b;
-        return where.at(step.line,
-                        label + ": which box? several are started (" + names + "): add box:");
-      }
-      // None started literally (a ${var} box id): the runner picks the only running box.
-    }
-    step.args = std::move(args);
-    scenario.steps.push_back(std::move(step));
   }
+  if (step.kind == "include") return add_include(p, step, arguments, at_step);
+  return add_step(p, std::move(step), arguments, at_step);
+}
+
+Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem::path& file,
+                                   int depth) {
+  const Located where{file.filename().string()};
+  RC_ASSIGN_OR_RETURN(const YAML::Node root, load_root(text, where));
+  Scenario scenario;
+  scenario.file = file;
+  RC_ASSIGN_OR_RETURN(const YAML::Node steps, read_head(root, where, scenario));
+  FileParse p{where, file, depth, scenario, {}, 0};
+  for (const YAML::Node& node : steps) RC_TRY(parse_step(p, node));
   return scenario;
 }
 

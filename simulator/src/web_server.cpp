@@ -49,14 +49,6 @@ void reply_error(httplib::Response& res, const Error& e) {
         {{"error", {{"code", std::string(to_string(e.code))}, {"message", e.message}}}});
 }
 
-void reply_status(httplib::Response& res, const Status& s) {
-  if (s.ok()) {
-    reply(res, 200, {{"ok", true}});
-  } else {
-    reply_error(res, s.error());
-  }
-}
-
 Result<json> parse_body(const httplib::Request& req) {
   if (req.body.empty()) return json::object();
   json body = json::parse(req.body, nullptr, false);
@@ -64,6 +56,27 @@ Result<json> parse_body(const httplib::Request& req) {
     return make_error(ErrorCode::kInvalidArgument, "the request body must be a JSON object");
   }
   return body;
+}
+
+// A POST whose body is a JSON object: `act` gets it parsed and returns the JSON of a 200 answer;
+// an error (a body that is not an object, a missing field, a refusal) is answered instead.
+using JsonAction = std::function<Result<json>(const httplib::Request& req, const json& body)>;
+httplib::Server::Handler json_route(JsonAction act) {
+  return [act = std::move(act)](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req);
+    if (!body.ok()) return reply_error(res, body.error());
+    auto answer = act(req, *body);
+    if (!answer.ok()) return reply_error(res, answer.error());
+    reply(res, 200, *answer);
+  };
+}
+
+json ok_json() { return {{"ok", true}}; }
+
+// {"ok": true} for a change that went through, else its error.
+Result<json> ok_or_error(const Status& s) {
+  if (!s.ok()) return s.error();
+  return ok_json();
 }
 
 // Typed field access with errors naming the field.
@@ -125,6 +138,67 @@ json token_json(const PendingToken& t) {
     out["problem"] = summary.error().message;
   }
   return out;
+}
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<TokenAction> action_of(const json& body, const char* fallback) {
+  RC_ASSIGN_OR_RETURN(const std::string name, field_or<std::string>(body, "action", fallback));
+  auto action = token_action_from_string(name);
+  if (!action) return make_error(ErrorCode::kInvalidArgument, "unknown action \"" + name + "\"");
+  return *action;
+}
+
+// The reservation of a reserve command from the page: compartment, action (deposit), order_ref
+// (1), valid_s (3600) from now.
+Result<msg::Reservation> reservation_of(const json& body) {
+  RC_ASSIGN_OR_RETURN(const int id, field<int>(body, "compartment"));
+  RC_ASSIGN_OR_RETURN(const TokenAction action, action_of(body, "deposit"));
+  RC_ASSIGN_OR_RETURN(const std::uint64_t order, field_or<std::uint64_t>(body, "order_ref", 1));
+  RC_ASSIGN_OR_RETURN(const std::int64_t valid, field_or<std::int64_t>(body, "valid_s", 3600));
+  return msg::Reservation{id, order, action, now_seconds() + valid};
+}
+
+// The compartments of a token to mint: "1,3-4" or a list of numbers 1..255.
+Result<std::vector<std::uint8_t>> mint_compartments(const json& body) {
+  if (body.contains("compartments") && body["compartments"].is_string()) {
+    return parse_compartment_list(body["compartments"].get<std::string>());
+  }
+  RC_ASSIGN_OR_RETURN(const std::vector<int> list, field<std::vector<int>>(body, "compartments"));
+  std::vector<std::uint8_t> compartments;
+  for (int c : list) {
+    if (c < 1 || c > 255) {
+      return make_error(ErrorCode::kInvalidArgument, "compartments must be 1..255");
+    }
+    compartments.push_back(static_cast<std::uint8_t>(c));
+  }
+  return compartments;
+}
+
+// A token the page asks to mint, and whether its compartment is to be reserved for it.
+struct MintAsked {
+  MintRequest request;
+  bool reserve = true;
+};
+
+// action (courier_load), compartments, order_ref (1), valid_s (900) from now, reserve (true).
+Result<MintAsked> mint_asked(const json& body, const std::string& box_id) {
+  MintAsked asked;
+  MintRequest& m = asked.request;
+  m.box_id = box_id;
+  RC_ASSIGN_OR_RETURN(m.action, action_of(body, "courier_load"));
+  RC_ASSIGN_OR_RETURN(m.compartments, mint_compartments(body));
+  RC_ASSIGN_OR_RETURN(m.order_ref, field_or<std::uint64_t>(body, "order_ref", 1));
+  RC_ASSIGN_OR_RETURN(const std::int64_t valid, field_or<std::int64_t>(body, "valid_s", 900));
+  RC_ASSIGN_OR_RETURN(asked.reserve, field_or<bool>(body, "reserve", true));
+  const std::int64_t now = now_seconds();
+  m.not_before = now - 60;
+  m.expires = now + valid;
+  return asked;
 }
 
 std::string random_suffix() {
@@ -300,11 +374,18 @@ json BoxWebServer::state_json() {
 }
 
 void BoxWebServer::install_routes() {
-  httplib::Server& s = *server_;
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-    reply_error(res, make_error(ErrorCode::kInternal, "the simulator failed on this request"));
-  });
+  server_->set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        reply_error(res, make_error(ErrorCode::kInternal, "the simulator failed on this request"));
+      });
+  install_page_routes();
+  install_token_routes();
+  install_cabinet_routes();
+  install_command_routes();
+}
 
+void BoxWebServer::install_page_routes() {
+  httplib::Server& s = *server_;
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(std::string(box_page()), "text/html; charset=utf-8");
   });
@@ -344,235 +425,158 @@ void BoxWebServer::install_routes() {
     res.set_header("Cache-Control", "no-store");
     res.set_content(*png, "image/png");
   });
+}
 
-  s.Post("/api/present", [this](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_body(req);
-    if (!body.ok()) return reply_error(res, body.error());
-    auto token = field<std::string>(*body, "token");
-    if (!token.ok()) return reply_error(res, token.error());
-    // Pasted text often carries a trailing newline or spaces from the clipboard.
-    std::string text = *token;
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
-      text.erase(0, 1);
-    auto options = present_options(*body);
-    if (!options.ok()) return reply_error(res, options.error());
-    auto report = box_.present_token(text, *options);
-    if (!report.ok()) return reply_error(res, report.error());
-    json out = present_json(*report);
-    out["at_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-    {
-      std::lock_guard lock(present_mu_);
-      last_present_ = out;
-    }
-    reply(res, 200, out);
-  });
+Result<json> BoxWebServer::present(const json& body) {
+  RC_ASSIGN_OR_RETURN(std::string text, field<std::string>(body, "token"));
+  // Pasted text often carries a trailing newline or spaces from the clipboard.
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.erase(0, 1);
+  RC_ASSIGN_OR_RETURN(const PresentOptions options, present_options(body));
+  RC_ASSIGN_OR_RETURN(const PresentReport report, box_.present_token(text, options));
+  json out = present_json(report);
+  out["at_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  std::lock_guard lock(present_mu_);
+  last_present_ = out;
+  return out;
+}
 
-  s.Post("/api/tokens", [this](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_body(req);
-    if (!body.ok()) return reply_error(res, body.error());
-    auto token = field<std::string>(*body, "token");
-    if (!token.ok()) return reply_error(res, token.error());
-    auto label = field_or<std::string>(*body, "label", "");
-    if (!label.ok()) return reply_error(res, label.error());
-    if (token->empty() || token->size() > kMaxTokenTextLength) {
-      return reply_error(res,
-                         make_error(ErrorCode::kInvalidArgument, "a token is 1..1024 characters"));
-    }
-    const std::uint64_t id = tokens_.add(*token, *label, "pasted");
-    reply(res, 200, {{"id", id}});
-  });
+void BoxWebServer::install_token_routes() {
+  httplib::Server& s = *server_;
+  s.Post("/api/present",
+         json_route([this](const httplib::Request&, const json& body) { return present(body); }));
+  s.Post("/api/tokens",
+         json_route([this](const httplib::Request&, const json& body) -> Result<json> {
+           RC_ASSIGN_OR_RETURN(const std::string token, field<std::string>(body, "token"));
+           RC_ASSIGN_OR_RETURN(const std::string label, field_or<std::string>(body, "label", ""));
+           if (token.empty() || token.size() > kMaxTokenTextLength) {
+             return make_error(ErrorCode::kInvalidArgument, "a token is 1..1024 characters");
+           }
+           return json{{"id", tokens_.add(token, label, "pasted")}};
+         }));
   s.Delete(R"(/api/tokens/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
     const bool removed = tokens_.remove(std::stoull(req.matches[1].str()));
     if (!removed) return reply_error(res, make_error(ErrorCode::kNotFound, "no such token"));
-    reply(res, 200, {{"ok", true}});
+    reply(res, 200, ok_json());
   });
+}
 
+void BoxWebServer::install_cabinet_routes() {
+  httplib::Server& s = *server_;
   s.Post(R"(/api/compartments/(\d+)/door)",
-         [this](const httplib::Request& req, httplib::Response& res) {
-           auto body = parse_body(req);
-           if (!body.ok()) return reply_error(res, body.error());
-           auto open = field<bool>(*body, "open");
-           if (!open.ok()) return reply_error(res, open.error());
+         json_route([this](const httplib::Request& req, const json& body) -> Result<json> {
+           RC_ASSIGN_OR_RETURN(const bool open, field<bool>(body, "open"));
            const int id = compartment_of(req);
-           reply_status(res, *open ? box_.open_door(id) : box_.close_door(id));
-         });
+           return ok_or_error(open ? box_.open_door(id) : box_.close_door(id));
+         }));
   s.Post(R"(/api/compartments/(\d+)/fill)",
-         [this](const httplib::Request& req, httplib::Response& res) {
-           auto body = parse_body(req);
-           if (!body.ok()) return reply_error(res, body.error());
-           auto percent = field<int>(*body, "percent");
-           if (!percent.ok()) return reply_error(res, percent.error());
-           reply_status(res, box_.set_fill(compartment_of(req), *percent));
-         });
+         json_route([this](const httplib::Request& req, const json& body) -> Result<json> {
+           RC_ASSIGN_OR_RETURN(const int percent, field<int>(body, "percent"));
+           return ok_or_error(box_.set_fill(compartment_of(req), percent));
+         }));
   s.Post(R"(/api/compartments/(\d+)/jam)",
-         [this](const httplib::Request& req, httplib::Response& res) {
-           auto body = parse_body(req);
-           if (!body.ok()) return reply_error(res, body.error());
-           auto on = field<bool>(*body, "on");
-           if (!on.ok()) return reply_error(res, on.error());
-           reply_status(res, box_.set_jammed(compartment_of(req), *on));
-         });
-  s.Post("/api/environment", [this](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_body(req);
-    if (!body.ok()) return reply_error(res, body.error());
-    auto t = field<double>(*body, "temperature_c");
-    if (!t.ok()) return reply_error(res, t.error());
-    auto h = field<double>(*body, "humidity_percent");
-    if (!h.ok()) return reply_error(res, h.error());
-    box_.set_environment(*t, *h);
-    reply(res, 200, {{"ok", true}});
-  });
-  s.Post("/api/tamper", [this](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_body(req);
-    if (!body.ok()) return reply_error(res, body.error());
-    auto on = field<bool>(*body, "on");
-    if (!on.ok()) return reply_error(res, on.error());
-    box_.set_tampered(*on);
-    reply(res, 200, {{"ok", true}});
-  });
-  s.Post("/api/network", [this](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_body(req);
-    if (!body.ok()) return reply_error(res, body.error());
-    auto up = field<bool>(*body, "up");
-    if (!up.ok()) return reply_error(res, up.error());
-    reply_status(res, *up ? box_.restore_network() : box_.pull_network());
-  });
-  s.Post("/api/power", [this](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_body(req);
-    if (!body.ok()) return reply_error(res, body.error());
-    auto on = field<bool>(*body, "on");
-    if (!on.ok()) return reply_error(res, on.error());
-    if (*on) return reply_status(res, box_.power_on());
-    box_.pull_power();
-    reply(res, 200, {{"ok", true}});
-  });
-  s.Post("/api/auto-open", [this](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_body(req);
-    if (!body.ok()) return reply_error(res, body.error());
-    auto enabled = field<bool>(*body, "enabled");
-    if (!enabled.ok()) return reply_error(res, enabled.error());
-    auto delay = field_or<int>(*body, "delay_ms", 0);
-    if (!delay.ok()) return reply_error(res, delay.error());
-    if (*delay < 0 || *delay > 60'000) {
-      return reply_error(res, make_error(ErrorCode::kInvalidArgument, "delay_ms must be 1..60000"));
-    }
-    box_.set_auto_open(
-        *enabled, *delay > 0 ? std::optional(std::chrono::milliseconds(*delay)) : std::nullopt);
-    reply(res, 200, {{"ok", true}});
-  });
+         json_route([this](const httplib::Request& req, const json& body) -> Result<json> {
+           RC_ASSIGN_OR_RETURN(const bool on, field<bool>(body, "on"));
+           return ok_or_error(box_.set_jammed(compartment_of(req), on));
+         }));
+  s.Post("/api/environment",
+         json_route([this](const httplib::Request&, const json& body) -> Result<json> {
+           RC_ASSIGN_OR_RETURN(const double t, field<double>(body, "temperature_c"));
+           RC_ASSIGN_OR_RETURN(const double h, field<double>(body, "humidity_percent"));
+           box_.set_environment(t, h);
+           return ok_json();
+         }));
+  s.Post("/api/tamper",
+         json_route([this](const httplib::Request&, const json& body) -> Result<json> {
+           RC_ASSIGN_OR_RETURN(const bool on, field<bool>(body, "on"));
+           box_.set_tampered(on);
+           return ok_json();
+         }));
+  s.Post("/api/network",
+         json_route([this](const httplib::Request&, const json& body) -> Result<json> {
+           RC_ASSIGN_OR_RETURN(const bool up, field<bool>(body, "up"));
+           return ok_or_error(up ? box_.restore_network() : box_.pull_network());
+         }));
+  s.Post("/api/power",
+         json_route([this](const httplib::Request&, const json& body) -> Result<json> {
+           RC_ASSIGN_OR_RETURN(const bool on, field<bool>(body, "on"));
+           if (on) return ok_or_error(box_.power_on());
+           box_.pull_power();
+           return ok_json();
+         }));
+  s.Post("/api/auto-open",
+         json_route([this](const httplib::Request&, const json& body) -> Result<json> {
+           RC_ASSIGN_OR_RETURN(const bool enabled, field<bool>(body, "enabled"));
+           RC_ASSIGN_OR_RETURN(const int delay, field_or<int>(body, "delay_ms", 0));
+           if (delay < 0 || delay > 60'000) {
+             return make_error(ErrorCode::kInvalidArgument, "delay_ms must be 1..60000");
+           }
+           box_.set_auto_open(
+               enabled, delay > 0 ? std::optional(std::chrono::milliseconds(delay)) : std::nullopt);
+           return ok_json();
+         }));
+}
 
-  // The controller's side, for a box without a controller: reservations, remote opens,
-  // maintenance. Goes through the Mailbox exactly as the sync thread would deliver it.
-  s.Post("/api/commands", [this](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_body(req);
-    if (!body.ok()) return reply_error(res, body.error());
-    auto op_name = field<std::string>(*body, "op");
-    if (!op_name.ok()) return reply_error(res, op_name.error());
-    auto op = msg::command_op_from_string(*op_name);
-    if (!op) {
-      return reply_error(
-          res, make_error(ErrorCode::kInvalidArgument, "unknown op \"" + *op_name + "\""));
-    }
+std::string BoxWebServer::next_command_id() {
+  return "sim-" + std::to_string(++command_counter_) + "-" + random_suffix();
+}
+
+Result<json> BoxWebServer::command(const json& body) {
+  RC_ASSIGN_OR_RETURN(const std::string op_name, field<std::string>(body, "op"));
+  auto op = msg::command_op_from_string(op_name);
+  if (!op) return make_error(ErrorCode::kInvalidArgument, "unknown op \"" + op_name + "\"");
+  msg::Command c;
+  c.id = next_command_id();
+  c.op = *op;
+  c.reason = "reclothes-sim page";
+  if (*op == msg::CommandOp::kOpen || *op == msg::CommandOp::kRelease) {
+    RC_ASSIGN_OR_RETURN(c.compartment, field<int>(body, "compartment"));
+  }
+  if (*op == msg::CommandOp::kReserve) {
+    RC_ASSIGN_OR_RETURN(c.reservation, reservation_of(body));
+  }
+  RC_TRY(box_.push_command(c));
+  return json{{"command_id", c.id}};
+}
+
+Result<json> BoxWebServer::mint(const json& body) {
+  RC_ASSIGN_OR_RETURN(const MintAsked asked, mint_asked(body, box_.box_id()));
+  RC_ASSIGN_OR_RETURN(const std::string token, mint_token(*options_.signer, asked.request));
+  const TokenAction action = asked.request.action;
+  const bool customer = action == TokenAction::kDeposit || action == TokenAction::kPickup ||
+                        action == TokenAction::kReturn;
+  const std::uint8_t first = asked.request.compartments.front();
+  if (customer && asked.reserve) {
+    // A customer token needs a reservation at the box, which the controller would push.
     msg::Command c;
-    c.id = "sim-" + std::to_string(++command_counter_) + "-" + random_suffix();
-    c.op = *op;
-    c.reason = "reclothes-sim page";
-    if (*op == msg::CommandOp::kOpen || *op == msg::CommandOp::kRelease) {
-      auto id = field<int>(*body, "compartment");
-      if (!id.ok()) return reply_error(res, id.error());
-      c.compartment = *id;
-    }
-    if (*op == msg::CommandOp::kReserve) {
-      auto id = field<int>(*body, "compartment");
-      if (!id.ok()) return reply_error(res, id.error());
-      auto action_name = field_or<std::string>(*body, "action", "deposit");
-      if (!action_name.ok()) return reply_error(res, action_name.error());
-      auto action = token_action_from_string(*action_name);
-      if (!action) {
-        return reply_error(res, make_error(ErrorCode::kInvalidArgument,
-                                           "unknown action \"" + *action_name + "\""));
-      }
-      auto order = field_or<std::uint64_t>(*body, "order_ref", 1);
-      if (!order.ok()) return reply_error(res, order.error());
-      auto valid = field_or<std::int64_t>(*body, "valid_s", 3600);
-      if (!valid.ok()) return reply_error(res, valid.error());
-      const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count();
-      c.reservation = msg::Reservation{*id, *order, *action, now + *valid};
-    }
-    Status pushed = box_.push_command(c);
-    if (!pushed.ok()) return reply_error(res, pushed.error());
-    reply(res, 200, {{"command_id", c.id}});
-  });
+    c.id = next_command_id();
+    c.op = msg::CommandOp::kReserve;
+    c.reason = "reclothes-sim mint";
+    c.reservation = msg::Reservation{first, asked.request.order_ref, action, asked.request.expires};
+    RC_TRY(box_.push_command(c));
+  }
+  const std::string label =
+      std::string(to_string(action)) + " " + std::to_string(first) + " (minted)";
+  return json{{"id", tokens_.add(token, label, "minted")}, {"token", token}};
+}
 
-  s.Post("/api/mint", [this](const httplib::Request& req, httplib::Response& res) {
+// The controller's side, for a box without a controller: reservations, remote opens,
+// maintenance. Goes through the Mailbox exactly as the sync thread would deliver it.
+void BoxWebServer::install_command_routes() {
+  httplib::Server& s = *server_;
+  s.Post("/api/commands",
+         json_route([this](const httplib::Request&, const json& body) { return command(body); }));
+  // Without a key the page cannot mint, whatever it sends.
+  s.Post("/api/mint", [this, minting = json_route([this](const httplib::Request&,
+                                                         const json& body) { return mint(body); })](
+                          const httplib::Request& req, httplib::Response& res) {
     if (options_.signer == nullptr) {
       return reply_error(res, make_error(ErrorCode::kFailedPrecondition,
                                          "start the simulator with --signing-key to mint tokens"));
     }
-    auto body = parse_body(req);
-    if (!body.ok()) return reply_error(res, body.error());
-    auto action_name = field_or<std::string>(*body, "action", "courier_load");
-    if (!action_name.ok()) return reply_error(res, action_name.error());
-    auto action = token_action_from_string(*action_name);
-    if (!action) {
-      return reply_error(
-          res, make_error(ErrorCode::kInvalidArgument, "unknown action \"" + *action_name + "\""));
-    }
-    std::vector<std::uint8_t> compartments;
-    if (body->contains("compartments") && (*body)["compartments"].is_string()) {
-      auto list = parse_compartment_list((*body)["compartments"].get<std::string>());
-      if (!list.ok()) return reply_error(res, list.error());
-      compartments = *list;
-    } else {
-      auto list = field<std::vector<int>>(*body, "compartments");
-      if (!list.ok()) return reply_error(res, list.error());
-      for (int c : *list) {
-        if (c < 1 || c > 255) {
-          return reply_error(
-              res, make_error(ErrorCode::kInvalidArgument, "compartments must be 1..255"));
-        }
-        compartments.push_back(static_cast<std::uint8_t>(c));
-      }
-    }
-    auto order = field_or<std::uint64_t>(*body, "order_ref", 1);
-    if (!order.ok()) return reply_error(res, order.error());
-    auto valid = field_or<std::int64_t>(*body, "valid_s", 900);
-    if (!valid.ok()) return reply_error(res, valid.error());
-    auto reserve = field_or<bool>(*body, "reserve", true);
-    if (!reserve.ok()) return reply_error(res, reserve.error());
-    const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
-    MintRequest m;
-    m.box_id = box_.box_id();
-    m.action = *action;
-    m.compartments = compartments;
-    m.order_ref = *order;
-    m.not_before = now - 60;
-    m.expires = now + *valid;
-    auto token = mint_token(*options_.signer, m);
-    if (!token.ok()) return reply_error(res, token.error());
-    const bool customer = *action == TokenAction::kDeposit || *action == TokenAction::kPickup ||
-                          *action == TokenAction::kReturn;
-    if (customer && *reserve) {
-      // A customer token needs a reservation at the box, which the controller would push.
-      msg::Command c;
-      c.id = "sim-" + std::to_string(++command_counter_) + "-" + random_suffix();
-      c.op = msg::CommandOp::kReserve;
-      c.reason = "reclothes-sim mint";
-      c.reservation = msg::Reservation{compartments.front(), *order, *action, now + *valid};
-      Status pushed = box_.push_command(c);
-      if (!pushed.ok()) return reply_error(res, pushed.error());
-    }
-    const std::string label =
-        std::string(to_string(*action)) + " " + std::to_string(compartments.front()) + " (minted)";
-    const std::uint64_t id = tokens_.add(*token, label, "minted");
-    reply(res, 200, {{"id", id}, {"token", *token}});
+    minting(req, res);
   });
 }
 

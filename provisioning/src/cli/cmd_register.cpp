@@ -155,24 +155,30 @@ std::string sizes_of(const nlohmann::json& compartments) {
   return detail::join(sizes, ",");
 }
 
-}  // namespace
+// ---- 1. local checks ----------------------------------------------------------------------------
 
-CliResult<CommandOutput> run_register(const RegisterOptions& o, Environment& env) {
-  Console& console = env.console;
-  // ---- 1. local checks ----
+// What the command line asks for, checked without the PKI or the controller.
+struct Request {
+  CabinetPlan plan;
+  Backend backend = Backend::kSim;
+  std::vector<TrustedKey> arg_keys;  // from --trusted-key
+};
+
+CliResult<Request> check_arguments(const RegisterOptions& o) {
   if (!is_valid_box_id(o.box_id)) {
     return cli_error(ExitCode::kUsage, ErrorCode::kInvalidArgument,
                      "--box-id \"" + o.box_id + "\" is invalid: 1..32 of [A-Za-z0-9_-]");
   }
-  RC_ASSIGN_OR_RETURN(CabinetPlan plan, detail::local(load_cabinet_spec(o.compartments)));
+  Request r;
+  RC_ASSIGN_OR_RETURN(r.plan, detail::local(load_cabinet_spec(o.compartments)));
   if (o.broker_uri.rfind("ssl://", 0) != 0 && o.broker_uri.rfind("mqtts://", 0) != 0) {
     return cli_error(ExitCode::kUsage, ErrorCode::kInvalidArgument,
                      "--broker \"" + o.broker_uri +
                          "\": a box connects with its own certificate, so the URI must be "
                          "ssl://host:port (or mqtts://)");
   }
-  const Backend backend = o.backend.value_or(plan.has_pin_map() ? Backend::kLinux : Backend::kSim);
-  if (backend == Backend::kLinux && !plan.has_pin_map()) {
+  r.backend = o.backend.value_or(r.plan.has_pin_map() ? Backend::kLinux : Backend::kSim);
+  if (r.backend == Backend::kLinux && !r.plan.has_pin_map()) {
     return cli_error(ExitCode::kUsage, ErrorCode::kInvalidArgument,
                      "--backend linux needs a pin for every compartment: give --compartments a "
                      "JSON file with \"pin\" entries (docs/provisioning.md)");
@@ -180,11 +186,22 @@ CliResult<CommandOutput> run_register(const RegisterOptions& o, Environment& env
   if (o.keepalive_s < 5 || o.keepalive_s > 3600) {
     return cli_error(ExitCode::kUsage, ErrorCode::kInvalidArgument, "--keepalive must be 5..3600");
   }
-  std::vector<TrustedKey> arg_keys;
   for (const auto& arg : o.trusted_keys) {
     RC_ASSIGN_OR_RETURN(TrustedKey k, read_trusted_key_arg(arg));
-    arg_keys.push_back(std::move(k));
+    r.arg_keys.push_back(std::move(k));
   }
+  return r;
+}
+
+// The fleet's PKI and the box directory to write.
+struct Local {
+  FleetPki pki;
+  RevocationList revoked;
+  std::filesystem::path out;  // absolute
+  bool out_taken = false;     // exists, is not empty, and --force was not given
+};
+
+CliResult<Local> check_pki_and_out(const RegisterOptions& o, Console& console) {
   RC_ASSIGN_OR_RETURN(FleetPki pki, detail::local(FleetPki::open(o.pki)));
   RC_ASSIGN_OR_RETURN(RevocationList revoked, detail::local(pki.revocations()));
   if (revoked.is_decommissioned(o.box_id)) {
@@ -213,198 +230,286 @@ CliResult<CommandOutput> run_register(const RegisterOptions& o, Environment& env
                      "cannot write into " + out_parent.string() +
                          " (the parent of --out must exist and be writable)");
   }
-  console.detail("compartments: " + describe(plan) + ", backend " +
-                 std::string(to_string(backend)));
+  return Local{std::move(pki), std::move(revoked), out, out_taken};
+}
 
-  // ---- 2. the controller's view ----
-  RC_ASSIGN_OR_RETURN(auto client, detail::login(o.controller, env));
+// ---- 2. the controller's view -------------------------------------------------------------------
+
+// --reuse of a registered box: the controller's compartments must be the ones asked for.
+CliStatus check_reuse(const RegisterOptions& o, const ApiReply& existing, const CabinetPlan& plan) {
+  const std::string status = existing.body.value("status", "");
+  if (status == "decommissioned") {
+    return cli_error(ExitCode::kConflict, ErrorCode::kFailedPrecondition,
+                     "box " + o.box_id +
+                         " is decommissioned at the controller; its id cannot "
+                         "be registered again",
+                     "register the new box under a new id");
+  }
+  if (!o.reuse) {
+    return cli_error(
+        ExitCode::kConflict, ErrorCode::kAlreadyExists,
+        "box " + o.box_id + " is already registered (status " + status + ", " +
+            (existing.body.value("online", false) ? "online" : "offline") + ")",
+        "to re-provision a replaced board with new credentials, run again with --reuse");
+  }
+  const auto& have = existing.body["compartments"];
+  bool same = have.is_array() && have.size() == plan.compartments.size();
+  for (std::size_t i = 0; same && i < plan.compartments.size(); ++i) {
+    same = have[i].value("number", 0) == plan.compartments[i].number &&
+           have[i].value("size_class", "") == plan.compartments[i].size;
+  }
+  if (!same) {
+    std::vector<std::string> want;
+    for (const auto& c : plan.compartments) want.push_back(c.size);
+    return cli_error(ExitCode::kUsage, ErrorCode::kInvalidArgument,
+                     "--reuse: the controller has box " + o.box_id + " with compartments " +
+                         sizes_of(have) + ", but --compartments says " + detail::join(want, ","),
+                     "give the registered compartments (a different cabinet needs a new id)");
+  }
+  return {};
+}
+
+// Whether the box is registered already (then only with --reuse), and the controller's answer.
+CliResult<std::pair<bool, ApiReply>> look_up_box(ControllerClient& client, const RegisterOptions& o,
+                                                 const CabinetPlan& plan, const Local& local,
+                                                 Console& console) {
   console.step("checking whether box " + o.box_id + " is known to the controller");
-  RC_ASSIGN_OR_RETURN(ApiReply existing, client->get("/internal/v1/boxes/" + o.box_id));
+  RC_ASSIGN_OR_RETURN(ApiReply existing, client.get("/internal/v1/boxes/" + o.box_id));
   bool registered = false;
   if (existing.status == 200) {
-    const std::string status = existing.body.value("status", "");
-    if (status == "decommissioned") {
-      return cli_error(ExitCode::kConflict, ErrorCode::kFailedPrecondition,
-                       "box " + o.box_id +
-                           " is decommissioned at the controller; its id cannot "
-                           "be registered again",
-                       "register the new box under a new id");
-    }
-    if (!o.reuse) {
-      return cli_error(
-          ExitCode::kConflict, ErrorCode::kAlreadyExists,
-          "box " + o.box_id + " is already registered (status " + status + ", " +
-              (existing.body.value("online", false) ? "online" : "offline") + ")",
-          "to re-provision a replaced board with new credentials, run again with --reuse");
-    }
-    const auto& have = existing.body["compartments"];
-    bool same = have.is_array() && have.size() == plan.compartments.size();
-    for (std::size_t i = 0; same && i < plan.compartments.size(); ++i) {
-      same = have[i].value("number", 0) == plan.compartments[i].number &&
-             have[i].value("size_class", "") == plan.compartments[i].size;
-    }
-    if (!same) {
-      std::vector<std::string> want;
-      for (const auto& c : plan.compartments) want.push_back(c.size);
-      return cli_error(ExitCode::kUsage, ErrorCode::kInvalidArgument,
-                       "--reuse: the controller has box " + o.box_id + " with compartments " +
-                           sizes_of(have) + ", but --compartments says " + detail::join(want, ","),
-                       "give the registered compartments (a different cabinet needs a new id)");
-    }
+    RC_TRY(check_reuse(o, existing, plan));
     registered = true;
-    console.step("box " + o.box_id + " is registered (status " + status +
+    console.step("box " + o.box_id + " is registered (status " + existing.body.value("status", "") +
                  "): re-provisioning it with new credentials");
   } else if (existing.status != 404) {
     RC_TRY(ControllerClient::expect(std::move(existing), {200, 404}, "looking up box " + o.box_id));
   }
   // Checked after the controller's answer, which says more ("already registered: --reuse") when
   // the same registration is simply run twice.
-  if (out_taken && !registered) {
+  if (local.out_taken && !registered) {
     return cli_error(ExitCode::kLocal, ErrorCode::kAlreadyExists,
-                     "--out " + out.string() + " exists and is not empty",
+                     "--out " + local.out.string() + " exists and is not empty",
                      "--force replaces it (atomically), or choose another directory");
   }
-  RC_ASSIGN_OR_RETURN(std::optional<std::int64_t> location_id,
-                      resolve_location(*client, o.location));
+  return std::make_pair(registered, std::move(existing));
+}
 
-  // ---- 3. keys and credentials ----
-  RC_ASSIGN_OR_RETURN(KeysFound keys, find_trusted_keys(*client, arg_keys, console));
-  console.step("generating the box's key (EC P-256) and certificate (CN=" + o.box_id + ")");
-  RC_ASSIGN_OR_RETURN(BoxCredentials creds,
-                      detail::local(pki.issue_box(o.box_id, env.clock, o.validity_days)));
+// ---- 3. and 4. keys, credentials and the registration ------------------------------------------
 
+BoxFile make_box_file(const RegisterOptions& o, const Request& r, const KeysFound& keys) {
   BoxFile file;
   file.box_id = o.box_id;
   file.journal_path = o.journal_path;
   file.broker.uri = o.broker_uri;
   file.broker.keepalive_s = o.keepalive_s;
   file.trusted_keys = keys.keys;
-  file.cabinet = plan;
-  file.backend = backend;
+  file.cabinet = r.plan;
+  file.backend = r.backend;
   if (!o.camera) file.camera.reset();
+  return file;
+}
 
-  // ---- 4. registration ----
-  Ordered controller_box;
-  if (!registered) {
-    nlohmann::json body;
-    body["box_id"] = o.box_id;
-    body["compartments"] = nlohmann::json::array();
-    for (const auto& c : plan.compartments) {
-      body["compartments"].push_back({{"number", c.number}, {"size", c.size}});
-    }
-    if (location_id) body["location_id"] = *location_id;
-    console.step("registering box " + o.box_id + " with " + describe(plan));
-    RC_ASSIGN_OR_RETURN(ApiReply reply, client->post("/internal/v1/boxes", body));
-    if (reply.status == 409) {
-      return cli_error(
-          ExitCode::kConflict, ErrorCode::kAlreadyExists,
-          "box " + o.box_id + " was registered by someone else meanwhile: " + reply.error_message(),
-          "check with `reclothes-provision show --box-id " + o.box_id +
-              "`; --reuse re-provisions it");
-    }
-    RC_ASSIGN_OR_RETURN(
-        reply, ControllerClient::expect(std::move(reply), {201}, "registering box " + o.box_id));
-    controller_box = Ordered{{"status", reply.body.value("status", "")},
-                             {"compartment_count", plan.compartments.size()}};
-  } else {
-    controller_box = Ordered{{"status", existing.body.value("status", "")},
-                             {"online", existing.body.value("online", false)}};
+// POST the registration: the one step the controller keeps. The controller's view of the box.
+CliResult<Ordered> register_at_controller(ControllerClient& client, const RegisterOptions& o,
+                                          const CabinetPlan& plan,
+                                          std::optional<std::int64_t> location_id,
+                                          Console& console) {
+  nlohmann::json body;
+  body["box_id"] = o.box_id;
+  body["compartments"] = nlohmann::json::array();
+  for (const auto& c : plan.compartments) {
+    body["compartments"].push_back({{"number", c.number}, {"size", c.size}});
   }
-  const std::string after_registration =
-      "the box is registered at the controller; fix the problem and run the same command with "
-      "--reuse";
+  if (location_id) body["location_id"] = *location_id;
+  console.step("registering box " + o.box_id + " with " + describe(plan));
+  RC_ASSIGN_OR_RETURN(ApiReply reply, client.post("/internal/v1/boxes", body));
+  if (reply.status == 409) {
+    return cli_error(
+        ExitCode::kConflict, ErrorCode::kAlreadyExists,
+        "box " + o.box_id + " was registered by someone else meanwhile: " + reply.error_message(),
+        "check with `reclothes-provision show --box-id " + o.box_id +
+            "`; --reuse re-provisions it");
+  }
+  RC_ASSIGN_OR_RETURN(
+      reply, ControllerClient::expect(std::move(reply), {201}, "registering box " + o.box_id));
+  return Ordered{{"status", reply.body.value("status", "")},
+                 {"compartment_count", plan.compartments.size()}};
+}
 
-  // ---- 5. files ----
-  console.step("writing " + out.string() + " (box.json, box.key 0600, box.crt, ca.crt)");
+// ---- 5. and 6. files and the replaced board's certificate --------------------------------------
+
+constexpr char kAfterRegistration[] =
+    "the box is registered at the controller; fix the problem and run the same command with "
+    "--reuse";
+
+// Writes the box directory atomically and records the certificate in the PKI; the certificate
+// recorded for the box before, if any.
+CliResult<std::optional<std::string>> write_box_directory(const RegisterOptions& o,
+                                                          const Local& local, const BoxFile& file,
+                                                          const BoxCredentials& creds,
+                                                          Console& console) {
+  console.step("writing " + local.out.string() + " (box.json, box.key 0600, box.crt, ca.crt)");
   std::vector<DirFile> files = {
       {kBoxConfigFile, render_box_file(file), false},
       {kBoxKeyFile, creds.private_key_pem, true},
       {kBoxCertFile, creds.certificate.certificate_pem, false},
-      {kBoxCaFile, pki.ca().certificate_pem(), false},
+      {kBoxCaFile, local.pki.ca().certificate_pem(), false},
   };
-  if (auto s2 = write_directory_atomic(out, files, true, o.owner); !s2.ok()) {
-    return detail::local_error(std::move(s2).error(), after_registration);
+  if (auto s = write_directory_atomic(local.out, files, true, o.owner); !s.ok()) {
+    return detail::local_error(std::move(s).error(), kAfterRegistration);
   }
   RC_ASSIGN_OR_RETURN(std::optional<std::string> previous,
-                      detail::local(pki.box_certificate(o.box_id), after_registration));
-  RC_TRY(
-      detail::local(pki.record_box_certificate(o.box_id, creds.certificate), after_registration));
+                      detail::local(local.pki.box_certificate(o.box_id), kAfterRegistration));
+  RC_TRY(detail::local(local.pki.record_box_certificate(o.box_id, creds.certificate),
+                       kAfterRegistration));
+  return previous;
+}
 
-  // ---- 6. the replaced board's certificate ----
-  std::optional<std::string> revoked_serial;
-  bool reload_needed = false;
-  if (previous) {
-    auto info = inspect_certificate(*previous);
-    if (info.ok() && info->serial_hex != creds.certificate.info.serial_hex) {
-      if (info->issuer != pki.ca().info().subject) {
-        console.warn("the previously recorded certificate of " + o.box_id +
-                     " was issued by another CA (" + info->issuer + "); not revoking it");
-      } else if (!revoked.contains_serial(info->serial_hex)) {
-        console.step("revoking the previous certificate " + info->serial_hex +
-                     " (superseded) and regenerating the CRL");
-        RC_TRY(detail::local(pki.revoke(*previous, RevocationReason::kSuperseded, env.clock)));
-        revoked_serial = info->serial_hex;
-        reload_needed = true;
-      }
+struct Revocation {
+  std::optional<std::string> serial;  // of the previous certificate, revoked now
+  bool reload_needed = false;         // the broker must read the new CRL
+  bool reloaded = false;              // it was sent SIGHUP
+};
+
+// With a previous certificate of this CA that is not revoked yet: revoke it (superseded),
+// regenerate the CRL and, with --broker-pid, have the broker reload it.
+CliResult<Revocation> revoke_previous(const RegisterOptions& o, const Local& local,
+                                      const std::optional<std::string>& previous,
+                                      const BoxCredentials& creds, Environment& env) {
+  Revocation r;
+  if (!previous) return r;
+  auto info = inspect_certificate(*previous);
+  if (info.ok() && info->serial_hex != creds.certificate.info.serial_hex) {
+    if (info->issuer != local.pki.ca().info().subject) {
+      env.console.warn("the previously recorded certificate of " + o.box_id +
+                       " was issued by another CA (" + info->issuer + "); not revoking it");
+    } else if (!local.revoked.contains_serial(info->serial_hex)) {
+      env.console.step("revoking the previous certificate " + info->serial_hex +
+                       " (superseded) and regenerating the CRL");
+      RC_TRY(detail::local(local.pki.revoke(*previous, RevocationReason::kSuperseded, env.clock)));
+      r.serial = info->serial_hex;
+      r.reload_needed = true;
     }
   }
-  bool reloaded = false;
-  if (reload_needed && o.broker_pid) {
+  if (r.reload_needed && o.broker_pid) {
     RC_TRY(detail::local(signal_broker_reload(*o.broker_pid)));
-    console.step("sent SIGHUP to the broker (pid " + std::to_string(*o.broker_pid) + ")");
-    reloaded = true;
+    env.console.step("sent SIGHUP to the broker (pid " + std::to_string(*o.broker_pid) + ")");
+    r.reloaded = true;
   }
-  client->logout();
+  return r;
+}
 
+// ---- the report ---------------------------------------------------------------------------------
+
+// Everything the report names.
+struct Registered {
+  const RegisterOptions& o;
+  const Request& request;
+  const Local& local;
+  bool reused = false;
+  Ordered controller_box;
+  KeysFound keys;
+  BoxCredentials creds;
+  Revocation revocation;
+};
+
+std::vector<std::string> next_steps(const Registered& r) {
   std::vector<std::string> next = {
-      "copy " + out.string() +
+      "copy " + r.local.out.string() +
           " to the box (e.g. /etc/reclothes/), keep box.key 0600 and owned by "
           "the firmware's user",
-      "run `reclothes-provision selftest --config " + (out / kBoxConfigFile).string() +
+      "run `reclothes-provision selftest --config " + (r.local.out / kBoxConfigFile).string() +
           "` on the box, then start reclothes-box"};
-  if (reload_needed && !reloaded) {
-    next.push_back("copy " + s.broker_dir.string() +
+  if (r.revocation.reload_needed && !r.revocation.reloaded) {
+    next.push_back("copy " + r.local.pki.settings().broker_dir.string() +
                    "/crl.pem to the broker and send it SIGHUP (kill -HUP <mosquitto pid>) so the "
                    "old certificate is refused");
   }
+  return next;
+}
 
-  CommandOutput result;
-  result.json["ok"] = true;
-  result.json["box_id"] = o.box_id;
-  result.json["registration"] = registered ? "reused" : "created";
-  result.json["controller"] = controller_box;
-  result.json["out_dir"] = out.string();
-  result.json["files"] = Ordered{{"config", (out / kBoxConfigFile).string()},
-                                 {"key", (out / kBoxKeyFile).string()},
-                                 {"certificate", (out / kBoxCertFile).string()},
-                                 {"ca", (out / kBoxCaFile).string()}};
-  result.json["certificate"] = detail::certificate_json(creds.certificate.info, env.clock);
+Ordered output_json(const Registered& r, const std::vector<std::string>& next, const Clock& clock) {
+  const std::filesystem::path& out = r.local.out;
+  Ordered j;
+  j["ok"] = true;
+  j["box_id"] = r.o.box_id;
+  j["registration"] = r.reused ? "reused" : "created";
+  j["controller"] = r.controller_box;
+  j["out_dir"] = out.string();
+  j["files"] = Ordered{{"config", (out / kBoxConfigFile).string()},
+                       {"key", (out / kBoxKeyFile).string()},
+                       {"certificate", (out / kBoxCertFile).string()},
+                       {"ca", (out / kBoxCaFile).string()}};
+  j["certificate"] = detail::certificate_json(r.creds.certificate.info, clock);
   std::vector<int> key_ids;
-  for (const auto& k : keys.keys) key_ids.push_back(k.key_id);
-  result.json["trusted_keys"] =
-      Ordered{{"source", keys.source}, {"key_ids", key_ids}, {"note", keys.note}};
-  result.json["compartments"] = plan.compartments.size();
-  result.json["backend"] = std::string(to_string(backend));
-  result.json["revoked_previous_certificate"] =
-      revoked_serial ? Ordered(*revoked_serial) : Ordered(nullptr);
-  result.json["broker_reloaded"] = reloaded;
-  result.json["next_steps"] = next;
+  for (const auto& k : r.keys.keys) key_ids.push_back(k.key_id);
+  j["trusted_keys"] =
+      Ordered{{"source", r.keys.source}, {"key_ids", key_ids}, {"note", r.keys.note}};
+  j["compartments"] = r.request.plan.compartments.size();
+  j["backend"] = std::string(to_string(r.request.backend));
+  j["revoked_previous_certificate"] =
+      r.revocation.serial ? Ordered(*r.revocation.serial) : Ordered(nullptr);
+  j["broker_reloaded"] = r.revocation.reloaded;
+  j["next_steps"] = next;
+  return j;
+}
 
-  result.text = "Box " + o.box_id + (registered ? " re-provisioned" : " registered") + "\n";
-  result.text +=
-      "  compartments: " + describe(plan) + ", backend " + std::string(to_string(backend)) + "\n";
-  result.text += "  certificate:  serial " + creds.certificate.info.serial_hex + ", valid until " +
-                 detail::iso_time(creds.certificate.info.not_after) + "\n";
-  result.text += "  trusted keys: " + (key_ids.empty() ? std::string("none") : [&] {
-    std::vector<std::string> ids;
-    for (int id : key_ids) ids.push_back(std::to_string(id));
-    return detail::join(ids, ", ");
-  }()) + " (from " + keys.source + ")\n";
-  result.text += "  written:      " + out.string() + "\n";
-  if (revoked_serial)
-    result.text += "  revoked:      previous certificate " + *revoked_serial + "\n";
-  result.text += "Next:\n";
-  for (const auto& n : next) result.text += "  - " + n + "\n";
+std::string output_text(const Registered& r, const std::vector<std::string>& next) {
+  std::vector<std::string> ids;
+  for (const auto& k : r.keys.keys) ids.push_back(std::to_string(k.key_id));
+  std::string text = "Box " + r.o.box_id + (r.reused ? " re-provisioned" : " registered") + "\n";
+  text += "  compartments: " + describe(r.request.plan) + ", backend " +
+          std::string(to_string(r.request.backend)) + "\n";
+  text += "  certificate:  serial " + r.creds.certificate.info.serial_hex + ", valid until " +
+          detail::iso_time(r.creds.certificate.info.not_after) + "\n";
+  text += "  trusted keys: " + (ids.empty() ? std::string("none") : detail::join(ids, ", ")) +
+          " (from " + r.keys.source + ")\n";
+  text += "  written:      " + r.local.out.string() + "\n";
+  if (r.revocation.serial) {
+    text += "  revoked:      previous certificate " + *r.revocation.serial + "\n";
+  }
+  text += "Next:\n";
+  for (const auto& n : next) text += "  - " + n + "\n";
+  return text;
+}
+
+}  // namespace
+
+CliResult<CommandOutput> run_register(const RegisterOptions& o, Environment& env) {
+  Console& console = env.console;
+  RC_ASSIGN_OR_RETURN(const Request request, check_arguments(o));
+  RC_ASSIGN_OR_RETURN(const Local local, check_pki_and_out(o, console));
+  console.detail("compartments: " + describe(request.plan) + ", backend " +
+                 std::string(to_string(request.backend)));
+
+  RC_ASSIGN_OR_RETURN(auto client, detail::login(o.controller, env));
+  RC_ASSIGN_OR_RETURN(auto looked_up, look_up_box(*client, o, request.plan, local, console));
+  const auto& [reused, existing] = looked_up;
+  RC_ASSIGN_OR_RETURN(std::optional<std::int64_t> location_id,
+                      resolve_location(*client, o.location));
+
+  Registered r{o, request, local, reused, {}, {}, {}, {}};
+  RC_ASSIGN_OR_RETURN(r.keys, find_trusted_keys(*client, request.arg_keys, console));
+  console.step("generating the box's key (EC P-256) and certificate (CN=" + o.box_id + ")");
+  RC_ASSIGN_OR_RETURN(r.creds,
+                      detail::local(local.pki.issue_box(o.box_id, env.clock, o.validity_days)));
+  const BoxFile file = make_box_file(o, request, r.keys);
+  if (!reused) {
+    RC_ASSIGN_OR_RETURN(r.controller_box,
+                        register_at_controller(*client, o, request.plan, location_id, console));
+  } else {
+    r.controller_box = Ordered{{"status", existing.body.value("status", "")},
+                               {"online", existing.body.value("online", false)}};
+  }
+  RC_ASSIGN_OR_RETURN(std::optional<std::string> previous,
+                      write_box_directory(o, local, file, r.creds, console));
+  RC_ASSIGN_OR_RETURN(r.revocation, revoke_previous(o, local, previous, r.creds, env));
+  client->logout();
+
+  const std::vector<std::string> next = next_steps(r);
+  CommandOutput result;
+  result.json = output_json(r, next, env.clock);
+  result.text = output_text(r, next);
   return result;
 }
 

@@ -114,23 +114,27 @@ std::optional<std::filesystem::path> optional_path(const std::string& s) {
   return std::filesystem::path(s);
 }
 
-int run(int argc, char** argv) {
-  CLI::App app{
-      "reclothes-provision: register ReClothes boxes, give them their broker identity, test their "
-      "hardware and decommission them."};
-  app.footer(kExitCodesHelp);
-  app.set_version_flag("--version", kVersion);
-  app.require_subcommand(1);
-  bool json = false;
-  bool verbose = false;
-  app.add_flag("--json", json, "print one machine-readable JSON document on stdout");
-  app.add_flag("-v,--verbose", verbose, "more progress detail on stderr");
-  app.fallthrough();
+std::optional<Backend> backend_of(const std::string& s) {
+  return s.empty() ? std::nullopt : backend_from_string(s);
+}
 
-  // ---- ca init ----
+// A bad command line found after parsing, reported as the parser's own errors are.
+CliError usage_error(const std::string& message) {
+  return cli_error(ExitCode::kUsage, ErrorCode::kInvalidArgument, message);
+}
+
+// ---- the commands: each one's options as the command line gives them, added to the parser, and
+// turned into the options of commands.h once parsed -----------------------------------------------
+
+struct CaInitCommand {
+  CLI::App* cmd = nullptr;
   CaInitOptions ca;
   std::string broker_dir;
   bool include_only = false;
+};
+
+void add_ca_init(CLI::App& app, CaInitCommand& c) {
+  CaInitOptions& ca = c.ca;
   CLI::App* ca_cmd = app.add_subcommand("ca", "the fleet certificate authority");
   ca_cmd->footer(kExitCodesHelp);
   ca_cmd->require_subcommand(1);
@@ -138,9 +142,10 @@ int run(int argc, char** argv) {
       "init",
       "create the fleet CA, the broker's certificate and configuration, controller "
       "certificates (once per fleet; refuses to replace a CA without --force)");
+  c.cmd = ca_init;
   ca_init->footer(kExitCodesHelp);
   ca_init->add_option("--dir", ca.dir, "the PKI directory to create (keep it offline)")->required();
-  ca_init->add_option("--broker-dir", broker_dir,
+  ca_init->add_option("--broker-dir", c.broker_dir,
                       "where the broker's files go (default DIR/broker); the configuration names "
                       "files by their path there");
   ca.settings.server_names.clear();
@@ -161,7 +166,7 @@ int run(int argc, char** argv) {
       ->add_option("--broker-user", ca.settings.broker_user,
                    "the user mosquitto runs as (owns its files when run as root)")
       ->capture_default_str();
-  ca_init->add_flag("--include-only", include_only,
+  ca_init->add_flag("--include-only", c.include_only,
                     "write only the listener and security lines (for /etc/mosquitto/conf.d/)");
   ca_init->add_option("--persistence-dir", ca.settings.persistence_dir,
                       "mosquitto persistence directory (standalone configuration)");
@@ -173,25 +178,44 @@ int run(int argc, char** argv) {
   ca_init->add_option("--ca-validity-days", ca.ca_validity_days, "the CA's lifetime")
       ->capture_default_str();
   ca_init->add_flag("--force", ca.force, "replace an existing CA (a new fleet)");
+}
 
-  // ---- register ----
+CliResult<CommandOutput> ca_init(CaInitCommand& c, Environment& env) {
+  CaInitOptions& ca = c.ca;
+  ca.settings.broker_dir = c.broker_dir;
+  ca.settings.standalone = !c.include_only;
+  if (ca.settings.server_names.empty() && ca.settings.server_ips.empty()) {
+    ca.settings.server_names = {"localhost"};
+    ca.settings.server_ips = {"127.0.0.1"};
+  }
+  if (ca.settings.controllers.empty()) ca.settings.controllers = {"controller.eu-1"};
+  return run_ca_init(ca, env);
+}
+
+struct RegisterCommand {
+  CLI::App* cmd = nullptr;
   RegisterOptions reg;
-  std::string reg_ca;
-  std::string reg_backend;
-  bool reg_no_camera = false;
-  int reg_broker_pid = 0;
-  std::string reg_location;
-  std::string reg_owner;
-  std::int64_t reg_validity = 0;
+  std::string ca;
+  std::string backend;
+  bool no_camera = false;
+  int broker_pid = 0;
+  std::string location;
+  std::string owner;
+  std::int64_t validity = 0;
+};
+
+void add_register(CLI::App& app, RegisterCommand& c) {
+  RegisterOptions& reg = c.reg;
   CLI::App* reg_cmd = app.add_subcommand(
       "register",
       "register a box at the controller, issue its key and certificate, and write its "
       "configuration directory (box.json, box.key, box.crt, ca.crt) atomically");
+  c.cmd = reg_cmd;
   reg_cmd->footer(kExitCodesHelp);
-  add_controller_options(reg_cmd, reg.controller, reg_ca, true);
+  add_controller_options(reg_cmd, reg.controller, c.ca, true);
   reg_cmd->add_option("--pki", reg.pki, "the fleet's PKI directory (ca init)")->required();
   reg_cmd->add_option("--box-id", reg.box_id, "the box id, 1..32 of [A-Za-z0-9_-]")->required();
-  reg_cmd->add_option("--location", reg_location, "a location id or an existing location's name");
+  reg_cmd->add_option("--location", c.location, "a location id or an existing location's name");
   reg_cmd
       ->add_option("--compartments", reg.compartments,
                    "\"S:8,M:8,L:4,XL:4\", or a JSON file with per-compartment pins "
@@ -202,12 +226,12 @@ int run(int argc, char** argv) {
   reg_cmd->add_option("--out", reg.out, "the box directory to write")->required();
   reg_cmd->add_option("--journal", reg.journal_path, "the box's journal path")
       ->capture_default_str();
-  reg_cmd->add_option("--backend", reg_backend,
+  reg_cmd->add_option("--backend", c.backend,
                       "sim or linux (default: linux with a pin map, else sim)");
-  reg_cmd->add_flag("--no-camera", reg_no_camera, "the box has no camera (remote opens only)");
+  reg_cmd->add_flag("--no-camera", c.no_camera, "the box has no camera (remote opens only)");
   reg_cmd->add_option("--keepalive", reg.keepalive_s, "MQTT keep-alive of the box, seconds")
       ->capture_default_str();
-  reg_cmd->add_option("--validity-days", reg_validity, "certificate lifetime (default: fleet's)");
+  reg_cmd->add_option("--validity-days", c.validity, "certificate lifetime (default: fleet's)");
   reg_cmd->add_option("--trusted-key", reg.trusted_keys,
                       "KEY_ID:FILE token signing public key, used when the controller does not "
                       "list its keys to this account (repeatable)");
@@ -215,115 +239,244 @@ int run(int argc, char** argv) {
                     "re-provision an already registered box (replaced board): new credentials, "
                     "the old certificate revoked");
   reg_cmd->add_flag("--force", reg.force, "replace an existing --out directory");
-  reg_cmd->add_option("--owner", reg_owner, "give the written files to this user (when root)");
-  reg_cmd->add_option("--broker-pid", reg_broker_pid,
+  reg_cmd->add_option("--owner", c.owner, "give the written files to this user (when root)");
+  reg_cmd->add_option("--broker-pid", c.broker_pid,
                       "with --reuse: send SIGHUP to this mosquitto after revoking");
+}
 
-  // ---- show ----
+CliResult<CommandOutput> register_box(RegisterCommand& c, Environment& env,
+                                      std::string& prompt_email) {
+  RegisterOptions& reg = c.reg;
+  if (!c.backend.empty() && !backend_of(c.backend)) return usage_error("--backend: sim or linux");
+  reg.backend = backend_of(c.backend);
+  reg.controller.endpoint.ca = optional_path(c.ca);
+  reg.camera = !c.no_camera;
+  if (!c.location.empty()) reg.location = c.location;
+  if (!c.owner.empty()) reg.owner = c.owner;
+  if (c.validity != 0) reg.validity_days = c.validity;
+  if (c.broker_pid != 0) reg.broker_pid = c.broker_pid;
+  prompt_email = reg.controller.staff_email;
+  return run_register(reg, env);
+}
+
+struct ShowCommand {
+  CLI::App* cmd = nullptr;
   ShowOptions show;
-  ControllerLogin show_login;
-  std::string show_ca;
-  std::string show_config;
-  std::string show_box;
-  std::string show_pki;
+  ControllerLogin login;
+  std::string ca;
+  std::string config;
+  std::string box;
+  std::string pki;
+};
+
+void add_show(CLI::App& app, ShowCommand& c) {
   CLI::App* show_cmd = app.add_subcommand(
       "show", "a box's configuration, certificate and controller view; or the fleet (--all)");
+  c.cmd = show_cmd;
   show_cmd->footer(kExitCodesHelp);
-  show_cmd->add_option("--config", show_config, "the box configuration (box.json)");
-  show_cmd->add_option("--box-id", show_box, "a box id (with --controller)");
-  show_cmd->add_option("--pki", show_pki, "the PKI directory: recorded certificate, revocation");
-  show_cmd->add_flag("--all", show.all, "every box of the fleet, with a progress line per box");
+  show_cmd->add_option("--config", c.config, "the box configuration (box.json)");
+  show_cmd->add_option("--box-id", c.box, "a box id (with --controller)");
+  show_cmd->add_option("--pki", c.pki, "the PKI directory: recorded certificate, revocation");
+  show_cmd->add_flag("--all", c.show.all, "every box of the fleet, with a progress line per box");
   show_cmd
-      ->add_option("--expiry-warning-days", show.expiry_warning_days,
+      ->add_option("--expiry-warning-days", c.show.expiry_warning_days,
                    "--all: flag certificates expiring within this many days")
       ->capture_default_str();
-  add_controller_options(show_cmd, show_login, show_ca, false);
+  add_controller_options(show_cmd, c.login, c.ca, false);
+}
 
-  // ---- rotate-credentials ----
+CliResult<CommandOutput> show(ShowCommand& c, Environment& env, std::string& prompt_email) {
+  if (!c.config.empty()) c.show.config = c.config;
+  if (!c.box.empty()) c.show.box_id = c.box;
+  if (!c.pki.empty()) c.show.pki = c.pki;
+  if (!c.login.endpoint.url.empty()) {
+    c.login.endpoint.ca = optional_path(c.ca);
+    c.show.controller = c.login;
+    prompt_email = c.login.staff_email;
+  } else if (!c.login.staff_email.empty()) {
+    return usage_error("--staff-email needs --controller");
+  }
+  return run_show(c.show, env);
+}
+
+struct RotateCommand {
+  CLI::App* cmd = nullptr;
   RotateOptions rot;
-  std::string rot_owner;
-  int rot_broker_pid = 0;
-  std::int64_t rot_validity = 0;
+  std::string owner;
+  int broker_pid = 0;
+  std::int64_t validity = 0;
+};
+
+void add_rotate(CLI::App& app, RotateCommand& c) {
   CLI::App* rot_cmd = app.add_subcommand(
       "rotate-credentials",
       "a new key and certificate for a box; the old certificate is revoked (superseded) after "
       "the new one is written, and the CRL regenerated");
+  c.cmd = rot_cmd;
   rot_cmd->footer(kExitCodesHelp);
-  rot_cmd->add_option("--config", rot.config, "the box configuration (box.json)")->required();
-  rot_cmd->add_option("--pki", rot.pki, "the fleet's PKI directory")->required();
-  rot_cmd->add_option("--validity-days", rot_validity, "certificate lifetime (default: fleet's)");
-  rot_cmd->add_option("--owner", rot_owner, "give the written files to this user (when root)");
-  rot_cmd->add_option("--broker-pid", rot_broker_pid, "send SIGHUP to this mosquitto afterwards");
+  rot_cmd->add_option("--config", c.rot.config, "the box configuration (box.json)")->required();
+  rot_cmd->add_option("--pki", c.rot.pki, "the fleet's PKI directory")->required();
+  rot_cmd->add_option("--validity-days", c.validity, "certificate lifetime (default: fleet's)");
+  rot_cmd->add_option("--owner", c.owner, "give the written files to this user (when root)");
+  rot_cmd->add_option("--broker-pid", c.broker_pid, "send SIGHUP to this mosquitto afterwards");
+}
 
-  // ---- decommission ----
+CliResult<CommandOutput> rotate(RotateCommand& c, Environment& env) {
+  if (!c.owner.empty()) c.rot.owner = c.owner;
+  if (c.validity != 0) c.rot.validity_days = c.validity;
+  if (c.broker_pid != 0) c.rot.broker_pid = c.broker_pid;
+  return run_rotate(c.rot, env);
+}
+
+struct DecommissionCommand {
+  CLI::App* cmd = nullptr;
   DecommissionOptions dec;
-  std::string dec_ca;
-  std::string dec_cert;
-  int dec_broker_pid = 0;
+  std::string ca;
+  std::string cert;
+  int broker_pid = 0;
+};
+
+void add_decommission(CLI::App& app, DecommissionCommand& c) {
   CLI::App* dec_cmd =
       app.add_subcommand("decommission",
                          "retire a box: the controller refuses it, its certificate is revoked, the "
                          "broker ACL denies its id");
+  c.cmd = dec_cmd;
   dec_cmd->footer(kExitCodesHelp);
-  add_controller_options(dec_cmd, dec.controller, dec_ca, true);
-  dec_cmd->add_option("--box-id", dec.box_id, "the box id")->required();
-  dec_cmd->add_option("--pki", dec.pki, "the fleet's PKI directory")->required();
-  dec_cmd->add_option("--cert", dec_cert, "the box's certificate, if the PKI has no record of it");
-  dec_cmd->add_option("--broker-pid", dec_broker_pid, "send SIGHUP to this mosquitto afterwards");
+  add_controller_options(dec_cmd, c.dec.controller, c.ca, true);
+  dec_cmd->add_option("--box-id", c.dec.box_id, "the box id")->required();
+  dec_cmd->add_option("--pki", c.dec.pki, "the fleet's PKI directory")->required();
+  dec_cmd->add_option("--cert", c.cert, "the box's certificate, if the PKI has no record of it");
+  dec_cmd->add_option("--broker-pid", c.broker_pid, "send SIGHUP to this mosquitto afterwards");
+}
 
-  // ---- selftest ----
+CliResult<CommandOutput> decommission(DecommissionCommand& c, Environment& env,
+                                      std::string& prompt_email) {
+  c.dec.controller.endpoint.ca = optional_path(c.ca);
+  c.dec.cert = optional_path(c.cert);
+  if (c.broker_pid != 0) c.dec.broker_pid = c.broker_pid;
+  prompt_email = c.dec.controller.staff_email;
+  return run_decommission(c.dec, env);
+}
+
+struct SelfTestCommand {
+  CLI::App* cmd = nullptr;
   SelfTestCommandOptions st;
-  std::string st_backend;
-  int st_auto_open_ms = 300;
-  int st_door_timeout_s = 10;
-  int st_close_timeout_s = 60;
+  std::string backend;
+  int auto_open_ms = 300;
+  int door_timeout_s = 10;
+  int close_timeout_s = 60;
+};
+
+void add_selftest(CLI::App& app, SelfTestCommand& c) {
   CLI::App* st_cmd = app.add_subcommand(
       "selftest",
       "through the HAL: pulse each lock and watch its door, read each sensor; print "
       "a table; exit 1 on any fault");
+  c.cmd = st_cmd;
   st_cmd->footer(kExitCodesHelp);
-  st_cmd->add_option("--config", st.config, "the box configuration (box.json)")->required();
-  st_cmd->add_option("--backend", st_backend, "sim or linux (default: the configuration's)");
-  st_cmd->add_option("--sim-fault", st.sim_faults,
+  st_cmd->add_option("--config", c.st.config, "the box configuration (box.json)")->required();
+  st_cmd->add_option("--backend", c.backend, "sim or linux (default: the configuration's)");
+  st_cmd->add_option("--sim-fault", c.st.sim_faults,
                      "sim: inject jam:N, lock:N, door:N, fill:N, camera, environment, tamper or "
                      "indicator (repeatable)");
   st_cmd
-      ->add_option("--sim-auto-open-ms", st_auto_open_ms,
+      ->add_option("--sim-auto-open-ms", c.auto_open_ms,
                    "sim: a pulsed door springs open after this long")
       ->capture_default_str();
   st_cmd
-      ->add_option("--door-timeout", st_door_timeout_s,
+      ->add_option("--door-timeout", c.door_timeout_s,
                    "seconds a door may take to open after its pulse (then: jammed)")
       ->capture_default_str();
   st_cmd
-      ->add_option("--close-timeout", st_close_timeout_s,
+      ->add_option("--close-timeout", c.close_timeout_s,
                    "seconds to wait for an opened door to be closed again")
       ->capture_default_str();
+}
 
-  // CLI11 reports an unknown command as "A subcommand is required"; name it instead. The global
-  // options take no values, so the first word without a dash is the command.
-  bool wants_json = false;
-  for (int i = 1; i < argc; ++i) wants_json = wants_json || std::string(argv[i]) == "--json";
+CliResult<CommandOutput> selftest(SelfTestCommand& c, Environment& env) {
+  if (!c.backend.empty() && !backend_of(c.backend)) return usage_error("--backend: sim or linux");
+  c.st.backend = backend_of(c.backend);
+  if (c.auto_open_ms < 1 || c.auto_open_ms > 60'000) {
+    return usage_error("--sim-auto-open-ms must be 1..60000");
+  }
+  c.st.sim_auto_open = std::chrono::milliseconds(c.auto_open_ms);
+  c.st.door_open_timeout = std::chrono::seconds(c.door_timeout_s);
+  c.st.door_close_timeout = std::chrono::seconds(c.close_timeout_s);
+  return run_selftest(c.st, env);
+}
+
+struct Commands {
+  CaInitCommand ca;
+  RegisterCommand reg;
+  ShowCommand show;
+  RotateCommand rot;
+  DecommissionCommand dec;
+  SelfTestCommand st;
+};
+
+// In the order --help lists them.
+void add_commands(CLI::App& app, Commands& c) {
+  add_ca_init(app, c.ca);
+  add_register(app, c.reg);
+  add_show(app, c.show);
+  add_rotate(app, c.rot);
+  add_decommission(app, c.dec);
+  add_selftest(app, c.st);
+}
+
+// The command the parser found, run. `prompt_email` is set to the account a password prompt
+// names.
+CliResult<CommandOutput> run_parsed(Commands& c, Environment& env, std::string& prompt_email) {
+  if (c.ca.cmd->parsed()) return ca_init(c.ca, env);
+  if (c.reg.cmd->parsed()) return register_box(c.reg, env, prompt_email);
+  if (c.show.cmd->parsed()) return show(c.show, env, prompt_email);
+  if (c.rot.cmd->parsed()) return rotate(c.rot, env);
+  if (c.dec.cmd->parsed()) return decommission(c.dec, env, prompt_email);
+  if (c.st.cmd->parsed()) return selftest(c.st, env);
+  return usage_error("no command given; see --help");
+}
+
+// CLI11 reports an unknown command as "A subcommand is required"; name it instead. The global
+// options take no values, so the first word without a dash is the command. The message, if the
+// command is unknown.
+std::optional<std::string> unknown_command(const CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string word = argv[i];
     if (word.empty() || word[0] == '-') continue;
-    std::vector<std::string> names;
+    std::string list;
     bool known = false;
     for (const CLI::App* sub : app.get_subcommands({})) {
-      names.push_back(sub->get_name());
+      list += (list.empty() ? "" : ", ") + sub->get_name();
       known = known || sub->get_name() == word;
     }
-    if (!known) {
-      std::string list;
-      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-      const std::string message =
-          "unknown command \"" + word + "\" (commands: " + list + "; see --help)";
-      std::cerr << "error: " << message << std::endl;
-      return usage_exit(message, wants_json);
-    }
-    break;
+    if (known) return std::nullopt;
+    return "unknown command \"" + word + "\" (commands: " + list + "; see --help)";
   }
+  return std::nullopt;
+}
 
+int run(int argc, char** argv) {
+  CLI::App app{
+      "reclothes-provision: register ReClothes boxes, give them their broker identity, test their "
+      "hardware and decommission them."};
+  app.footer(kExitCodesHelp);
+  app.set_version_flag("--version", kVersion);
+  app.require_subcommand(1);
+  bool json = false;
+  bool verbose = false;
+  app.add_flag("--json", json, "print one machine-readable JSON document on stdout");
+  app.add_flag("-v,--verbose", verbose, "more progress detail on stderr");
+  app.fallthrough();
+  Commands commands;
+  add_commands(app, commands);
+
+  bool wants_json = false;
+  for (int i = 1; i < argc; ++i) wants_json = wants_json || std::string(argv[i]) == "--json";
+  if (const auto unknown = unknown_command(app, argc, argv)) {
+    std::cerr << "error: " << *unknown << std::endl;
+    return usage_exit(*unknown, wants_json);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -335,74 +488,7 @@ int run(int argc, char** argv) {
   SystemClock clock;
   std::string email_for_prompt;
   Environment env{console, clock, [&email_for_prompt] { return read_password(email_for_prompt); }};
-  auto usage = [&](const std::string& message) {
-    return finish(CliError{ExitCode::kUsage, make_error(ErrorCode::kInvalidArgument, message), {}},
-                  json);
-  };
-  auto backend_of = [](const std::string& s) -> std::optional<Backend> {
-    return s.empty() ? std::nullopt : backend_from_string(s);
-  };
-
-  if (ca_init->parsed()) {
-    ca.settings.broker_dir = broker_dir;
-    ca.settings.standalone = !include_only;
-    if (ca.settings.server_names.empty() && ca.settings.server_ips.empty()) {
-      ca.settings.server_names = {"localhost"};
-      ca.settings.server_ips = {"127.0.0.1"};
-    }
-    if (ca.settings.controllers.empty()) ca.settings.controllers = {"controller.eu-1"};
-    return finish(run_ca_init(ca, env), json);
-  }
-  if (reg_cmd->parsed()) {
-    if (!reg_backend.empty() && !backend_of(reg_backend)) return usage("--backend: sim or linux");
-    reg.backend = backend_of(reg_backend);
-    reg.controller.endpoint.ca = optional_path(reg_ca);
-    reg.camera = !reg_no_camera;
-    if (!reg_location.empty()) reg.location = reg_location;
-    if (!reg_owner.empty()) reg.owner = reg_owner;
-    if (reg_validity != 0) reg.validity_days = reg_validity;
-    if (reg_broker_pid != 0) reg.broker_pid = reg_broker_pid;
-    email_for_prompt = reg.controller.staff_email;
-    return finish(run_register(reg, env), json);
-  }
-  if (show_cmd->parsed()) {
-    if (!show_config.empty()) show.config = show_config;
-    if (!show_box.empty()) show.box_id = show_box;
-    if (!show_pki.empty()) show.pki = show_pki;
-    if (!show_login.endpoint.url.empty()) {
-      show_login.endpoint.ca = optional_path(show_ca);
-      show.controller = show_login;
-      email_for_prompt = show_login.staff_email;
-    } else if (!show_login.staff_email.empty()) {
-      return usage("--staff-email needs --controller");
-    }
-    return finish(run_show(show, env), json);
-  }
-  if (rot_cmd->parsed()) {
-    if (!rot_owner.empty()) rot.owner = rot_owner;
-    if (rot_validity != 0) rot.validity_days = rot_validity;
-    if (rot_broker_pid != 0) rot.broker_pid = rot_broker_pid;
-    return finish(run_rotate(rot, env), json);
-  }
-  if (dec_cmd->parsed()) {
-    dec.controller.endpoint.ca = optional_path(dec_ca);
-    dec.cert = optional_path(dec_cert);
-    if (dec_broker_pid != 0) dec.broker_pid = dec_broker_pid;
-    email_for_prompt = dec.controller.staff_email;
-    return finish(run_decommission(dec, env), json);
-  }
-  if (st_cmd->parsed()) {
-    if (!st_backend.empty() && !backend_of(st_backend)) return usage("--backend: sim or linux");
-    st.backend = backend_of(st_backend);
-    if (st_auto_open_ms < 1 || st_auto_open_ms > 60'000) {
-      return usage("--sim-auto-open-ms must be 1..60000");
-    }
-    st.sim_auto_open = std::chrono::milliseconds(st_auto_open_ms);
-    st.door_open_timeout = std::chrono::seconds(st_door_timeout_s);
-    st.door_close_timeout = std::chrono::seconds(st_close_timeout_s);
-    return finish(run_selftest(st, env), json);
-  }
-  return usage("no command given; see --help");
+  return finish(run_parsed(commands, env, email_for_prompt), json);
 }
 
 }  // namespace

@@ -31,4 +31,10 @@ inline constexpr int kExitBadCommand = 2;  // bad command line
 int run_benchmark(int argc, char** argv, CLI::App& app, CommonOptions& options,
                   const std::function<Status(Output&)>& body);
 
+// The same, with the common options handed to the body: a benchmark's whole main is
+//   CLI::App app{"B1: what it measures", "bench_b1_name"};
+//   return run_benchmark(argc, argv, app, run);
+using BenchmarkBody = std::function<Status(Output&, const CommonOptions&)>;
+int run_benchmark(int argc, char** argv, CLI::App& app, const BenchmarkBody& body);
+
 }  // namespace reclothes::bench

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -37,5 +38,17 @@ double per_second(std::size_t operations, std::chrono::nanoseconds elapsed);
 
 // The time from `from` to `to` in milliseconds, with the clock's resolution.
 double ms_between(SteadyClock::time_point from, SteadyClock::time_point to);
+
+// The rounds one side of a benchmark ran (the figure's side and its baseline's alternate, so that
+// load bursts hit both): operations and seconds in all, and the rate of each round.
+struct RoundTotals {
+  std::uint64_t operations = 0;
+  double seconds = 0;
+  std::vector<double> rates;  // operations per second, one per round (0 for a round without time)
+
+  void add(std::uint64_t round_operations, double round_seconds);
+  // Operations per second over all rounds; 0 without time.
+  double rate() const;
+};
 
 }  // namespace reclothes::bench

@@ -96,6 +96,16 @@ class BoxWebServer {
  private:
   BoxWebServer(SimBox& box, PendingTokens& tokens, WebServerOptions options);
   void install_routes();
+  void install_page_routes();     // the page, its state, the journal, the camera's frame
+  void install_token_routes();    // presenting a token, the pending tokens
+  void install_cabinet_routes();  // doors, sensors, network, power: what a person does
+  void install_command_routes();  // the controller's side: commands, minted tokens
+  // The routes whose handling does not fit in a few lines. Each returns the JSON of a 200 answer,
+  // or the error that is answered instead.
+  Result<nlohmann::json> present(const nlohmann::json& body);
+  Result<nlohmann::json> command(const nlohmann::json& body);
+  Result<nlohmann::json> mint(const nlohmann::json& body);
+  std::string next_command_id();
 
   SimBox& box_;
   PendingTokens& tokens_;
