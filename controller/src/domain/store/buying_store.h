@@ -37,11 +37,6 @@ struct ProductQuery {
   std::int64_t offset = 0;
 };
 
-struct ProductPage {
-  nlohmann::json items = nlohmann::json::array();  // product_json of each
-  std::int64_t total = 0;                          // listed products matching, over all pages
-};
-
 // Listed products (available and priced) matching the query, one page.
 StoreResult<ProductPage> list_products(pqxx::transaction_base& tx, const ProductQuery& q);
 // One listed product. not_found "product".

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "outcome.h"
+#include "shared.h"
 
 namespace reclothes::controller::domain {
 
@@ -24,10 +25,6 @@ struct StaffProductQuery {
   std::optional<std::string> title = std::nullopt;  // case-insensitive substring of the title
   std::int64_t limit = 50;
   std::int64_t offset = 0;
-};
-struct ProductPage {
-  nlohmann::json items = nlohmann::json::array();  // product JSON, newest first
-  std::int64_t total = 0;                          // matches without limit/offset
 };
 StoreResult<ProductPage> list_staff_products(pqxx::work& tx, const StaffProductQuery& query);
 

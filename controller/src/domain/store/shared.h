@@ -150,6 +150,12 @@ Status on_courier_load(DomainContext& d, pqxx::work& tx, const BoxEventContext& 
 Status on_pickup(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx, const msg::Event& e);
 Status on_return(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx, const msg::Event& e);
 
+// One page of products (product_json of each) and how many match over all pages.
+struct ProductPage {
+  nlohmann::json items = nlohmann::json::array();
+  std::int64_t total = 0;
+};
+
 // Customer-facing order JSON (also used by the GDPR export).
 nlohmann::json donation_json(pqxx::work& tx, std::int64_t id, bool with_token);
 nlohmann::json buying_order_json(pqxx::work& tx, std::int64_t id, bool with_tokens);
