@@ -1,9 +1,10 @@
 // libFuzzer target for the QR token parser, the verifier and Base45.
 //
 // Build (the lead's fuzz/CMakeLists.txt does the same with RECLOTHES_FUZZ=ON):
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I common/include \
-//     fuzz/fuzz_token.cpp common/src/token.cpp common/src/base45.cpp common/src/bytes.cpp \
-//     common/src/result.cpp /usr/lib/x86_64-linux-gnu/libmbedcrypto.so -o fuzz_token
+//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined \
+//     -I common/include -I common/tests fuzz/fuzz_token.cpp common/src/token.cpp \
+//     common/src/base45.cpp common/src/bytes.cpp common/src/result.cpp \
+//     /usr/lib/x86_64-linux-gnu/libmbedcrypto.so -o fuzz_token
 //
 // The trusted key is fixed (not generated per run) so that a seed corpus of tokens signed with it
 // gets past the signature check and the fuzzer also explores the time, box and compartment
@@ -15,6 +16,7 @@
 
 #include "reclothes/common/base45.h"
 #include "reclothes/common/token.h"
+#include "test_keys.h"  // common/tests: the P-256 key the token tests use too
 
 namespace {
 
@@ -24,14 +26,6 @@ constexpr std::uint16_t kKeyId = 1;
 constexpr std::int64_t kNow = 1'767'225'600;  // 2026-01-01T00:00:00Z
 constexpr std::string_view kBoxId = "box-0001";
 constexpr std::uint8_t kCompartment = 3;
-
-// A P-256 test key; it signs nothing outside tests and fuzzing.
-constexpr std::string_view kFuzzKey = R"(-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg8ABRoa0c3DEEtpeA
-obo1nI9lXH/xF2qCTVNED8MWRU2hRANCAATPoD35+r/XmbKyIClCKm159fXMqJDG
-hIR5CsjAWZoi+48sj/DMMlDXao9NThTomfH0K9gG+dEL7x0fnIeOVlwx
------END PRIVATE KEY-----
-)";
 
 void check(bool ok) {
   if (!ok) std::abort();
@@ -44,7 +38,7 @@ struct Fixture {
     check(keys.add(kKeyId, *pem).ok());
   }
   static TokenSigner load_signer() {
-    auto s = TokenSigner::from_private_pem(kKeyId, kFuzzKey);
+    auto s = TokenSigner::from_private_pem(kKeyId, test_keys::kP256Pkcs8);
     check(s.ok());
     return std::move(s).value();
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "reclothes/common/base45.h"
+#include "test_keys.h"
 
 namespace reclothes {
 namespace {
@@ -21,19 +22,6 @@ namespace {
 constexpr std::int64_t kT0 = 1'767'225'600;  // 2026-01-01T00:00:00Z
 constexpr std::int64_t kLeeway = 60;
 
-// A PKCS#8 P-256 key and its SubjectPublicKeyInfo, made with
-// `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256` and `openssl pkey -pubout`.
-constexpr std::string_view kOpensslPkcs8Key = R"(-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg8ABRoa0c3DEEtpeA
-obo1nI9lXH/xF2qCTVNED8MWRU2hRANCAATPoD35+r/XmbKyIClCKm159fXMqJDG
-hIR5CsjAWZoi+48sj/DMMlDXao9NThTomfH0K9gG+dEL7x0fnIeOVlwx
------END PRIVATE KEY-----
-)";
-constexpr std::string_view kOpensslPublicKey = R"(-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEz6A9+fq/15mysiApQiptefX1zKiQ
-xoSEeQrIwFmaIvuPLI/wzDJQ12qPTU4U6Jnx9CvYBvnRC+8dH5yHjlZcMQ==
------END PUBLIC KEY-----
-)";
 // An RSA-1024 public key (openssl genpkey -algorithm RSA): a real key, the wrong kind.
 constexpr std::string_view kRsaPublicKey = R"(-----BEGIN PUBLIC KEY-----
 MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDF7t5WZxppf5Wx5jeFPHSAE2i+
@@ -686,11 +674,11 @@ TEST(TokenKeys, PemRoundTrip) {
 }
 
 TEST(TokenKeys, AcceptsOpensslPkcs8AndSpki) {
-  auto signer = TokenSigner::from_private_pem(3, kOpensslPkcs8Key);
+  auto signer = TokenSigner::from_private_pem(3, test_keys::kP256Pkcs8);
   ASSERT_TRUE(signer.ok()) << signer.error().to_string();
-  EXPECT_EQ(*signer->public_pem(), kOpensslPublicKey);
+  EXPECT_EQ(*signer->public_pem(), test_keys::kP256Public);
   TrustedKeys keys;
-  ASSERT_TRUE(keys.add(3, kOpensslPublicKey).ok());
+  ASSERT_TRUE(keys.add(3, test_keys::kP256Public).ok());
   EXPECT_TRUE(TokenVerifier(keys).verify(sign(*signer, deposit_claims()), request_at(kT0)).ok());
 }
 
@@ -740,14 +728,14 @@ TEST(TokenKeys, RefusesGarbageAndTheWrongKind) {
   for (std::string_view bad : {std::string_view(""), std::string_view("hello"),
                                std::string_view("-----BEGIN PUBLIC KEY-----\nAAAA\n"
                                                 "-----END PUBLIC KEY-----\n"),
-                               kOpensslPkcs8Key}) {
+                               test_keys::kP256Pkcs8}) {
     Status st = keys.add(1, bad);
     ASSERT_FALSE(st.ok()) << bad;
     EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument);
   }
   EXPECT_EQ(keys.size(), 0u);
   for (std::string_view bad :
-       {std::string_view(""), std::string_view("garbage"), kOpensslPublicKey, kRsaPublicKey}) {
+       {std::string_view(""), std::string_view("garbage"), test_keys::kP256Public, kRsaPublicKey}) {
     auto signer = TokenSigner::from_private_pem(1, bad);
     ASSERT_FALSE(signer.ok()) << bad;
     EXPECT_EQ(signer.error().code, ErrorCode::kInvalidArgument);

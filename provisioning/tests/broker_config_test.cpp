@@ -3,7 +3,6 @@
 #include "reclothes/provisioning/broker_config.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "reclothes/provisioning/files.h"
+#include "reclothes/testsupport/temp_dir.h"
 
 namespace reclothes::provisioning {
 namespace {
@@ -223,9 +223,7 @@ TEST(BrokerConfigTest, ShippedTemplatesMatchTheGenerator) {
 }
 
 TEST(BrokerConfigTest, WriteBrokerConfigWritesBothFiles) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("reclothes-broker-config-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = testsupport::TempDir::create_or_throw("reclothes-broker-config-");
   BrokerConfig c = template_config();
   c.acl_file = dir / "reclothes.acl";
   ASSERT_TRUE(write_broker_config(c, dir / "mosquitto.conf").ok());
@@ -235,7 +233,6 @@ TEST(BrokerConfigTest, WriteBrokerConfigWritesBothFiles) {
   ASSERT_TRUE(acl.ok());
   EXPECT_TRUE(has_line(*conf, "acl_file " + c.acl_file.string()));
   EXPECT_EQ(*acl, *render_acl(c));
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "pki_test_util.h"
 #include "reclothes/common/clock.h"
 #include "reclothes/provisioning/broker_config.h"
 #include "reclothes/provisioning/files.h"
@@ -46,10 +47,7 @@ std::string topic(std::string_view box, std::string_view leaf) {
   return std::string(kRoot) + std::string(box) + "/" + std::string(leaf);
 }
 
-const SystemClock& system_clock() {
-  static const SystemClock clock;
-  return clock;
-}
+using testing::system_clock;
 
 // A client certificate and key on disk.
 struct Identity {

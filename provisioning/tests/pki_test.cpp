@@ -20,30 +20,15 @@
 #include <set>
 #include <string>
 
-#include "reclothes/common/clock.h"
+#include "pki_test_util.h"
 #include "reclothes/provisioning/files.h"
+#include "reclothes/testsupport/temp_dir.h"
 
 namespace reclothes::provisioning {
 namespace {
 
-// mbedTLS judges validity by the system clock, so the tests' clock is the system's; logic that
-// depends on time uses ManualClock where the system clock would not matter.
-const SystemClock& system_clock() {
-  static const SystemClock clock;
-  return clock;
-}
-
-struct ParsedCrt {
-  ParsedCrt() { mbedtls_x509_crt_init(&crt); }
-  ~ParsedCrt() { mbedtls_x509_crt_free(&crt); }
-  ParsedCrt(const ParsedCrt&) = delete;
-  ParsedCrt& operator=(const ParsedCrt&) = delete;
-  int parse(const std::string& pem) {
-    return mbedtls_x509_crt_parse(&crt, reinterpret_cast<const unsigned char*>(pem.c_str()),
-                                  pem.size() + 1);
-  }
-  mbedtls_x509_crt crt;
-};
+using testing::ParsedCrt;
+using testing::system_clock;
 
 // mbedtls_x509_crt_verify against the CA; returns the flags (0: trusted).
 std::uint32_t mbedtls_verify(const std::string& leaf_pem, const std::string& ca_pem,
@@ -75,9 +60,8 @@ std::unique_ptr<X509, X509Deleter> openssl_parse(const std::string& pem) {
 class PkiTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto ca = CertificateAuthority::create({}, system_clock());
-    ASSERT_TRUE(ca.ok()) << ca.error().to_string();
-    ca_ = std::make_unique<CertificateAuthority>(std::move(ca).value());
+    ca_ = testing::new_test_ca();
+    ASSERT_NE(ca_, nullptr);
     auto key = generate_private_key_pem();
     ASSERT_TRUE(key.ok()) << key.error().to_string();
     box_key_ = *key;
@@ -334,9 +318,7 @@ TEST_F(PkiTest, ServerCertificateRequestsAreValidated) {
 }
 
 TEST_F(PkiTest, CaRoundTripsThroughFilesWithAPrivateKeyMode) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("reclothes-pki-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = testsupport::TempDir::create_or_throw("reclothes-pki-test-");
   ASSERT_TRUE(ca_->save(dir / "ca.crt", dir / "ca.key").ok());
   struct stat key_info {};
   struct stat cert_info {};
@@ -368,13 +350,10 @@ TEST_F(PkiTest, CaRoundTripsThroughFilesWithAPrivateKeyMode) {
   auto leaf = CertificateAuthority::from_pem(cert->certificate_pem, box_key_);
   ASSERT_FALSE(leaf.ok());
   EXPECT_NE(leaf.error().message.find("not a CA"), std::string::npos);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(FilesTest, AtomicWriteReplacesContentsAndLeavesNoTemporaryFiles) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("reclothes-files-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = testsupport::TempDir::create_or_throw("reclothes-files-test-");
   const auto path = dir / "f.txt";
   ASSERT_TRUE(write_file_atomic(path, "one").ok());
   ASSERT_TRUE(write_file_atomic(path, "two", private_file()).ok());
@@ -385,7 +364,7 @@ TEST(FilesTest, AtomicWriteReplacesContentsAndLeavesNoTemporaryFiles) {
   ASSERT_EQ(::stat(path.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600u);
   int entries = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++entries;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++entries;
   EXPECT_EQ(entries, 1);
   Status no_dir = write_file_atomic(dir / "missing" / "f.txt", "x");
   ASSERT_FALSE(no_dir.ok());
@@ -396,7 +375,6 @@ TEST(FilesTest, AtomicWriteReplacesContentsAndLeavesNoTemporaryFiles) {
     ASSERT_FALSE(bad_owner.ok());
     EXPECT_EQ(bad_owner.error().code, ErrorCode::kNotFound);
   }
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -6,22 +6,20 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
 
-#include "reclothes/common/clock.h"
+#include "pki_test_util.h"
 #include "reclothes/provisioning/files.h"
 #include "reclothes/provisioning/pki.h"
+#include "reclothes/testsupport/temp_dir.h"
 
 namespace reclothes::provisioning {
 namespace {
 
-const SystemClock& system_clock() {
-  static const SystemClock clock;
-  return clock;
-}
+using testing::ParsedCrt;
+using testing::system_clock;
 
 struct ParsedCrl {
   ParsedCrl() { mbedtls_x509_crl_init(&crl); }
@@ -42,35 +40,12 @@ struct ParsedCrl {
   mbedtls_x509_crl crl;
 };
 
-struct ParsedCrt {
-  ParsedCrt() { mbedtls_x509_crt_init(&crt); }
-  ~ParsedCrt() { mbedtls_x509_crt_free(&crt); }
-  ParsedCrt(const ParsedCrt&) = delete;
-  ParsedCrt& operator=(const ParsedCrt&) = delete;
-  int parse(const std::string& pem) {
-    return mbedtls_x509_crt_parse(&crt, reinterpret_cast<const unsigned char*>(pem.c_str()),
-                                  pem.size() + 1);
-  }
-  mbedtls_x509_crt crt;
-};
-
 class RevocationTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    auto ca = CertificateAuthority::create({}, system_clock());
-    ASSERT_TRUE(ca.ok()) << ca.error().to_string();
-    ca_ = std::make_unique<CertificateAuthority>(std::move(ca).value());
-  }
+  static void SetUpTestSuite() { ca_ = testing::new_test_ca(); }
   static void TearDownTestSuite() { ca_.reset(); }
 
-  void SetUp() override {
-    ASSERT_NE(ca_, nullptr);
-    dir_ = std::filesystem::temp_directory_path() /
-           ("reclothes-revocation-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override { ASSERT_NE(ca_, nullptr); }
 
   static IssuedCertificate issue(const std::string& box_id) {
     auto key = generate_private_key_pem();
@@ -81,7 +56,7 @@ class RevocationTest : public ::testing::Test {
   }
 
   static inline std::unique_ptr<CertificateAuthority> ca_;
-  std::filesystem::path dir_;
+  const testsupport::TempDir dir_ = testsupport::TempDir::create_or_throw("reclothes-revocation-");
 };
 
 TEST_F(RevocationTest, CrlListsTheRevokedSerialAndMbedtlsHonoursIt) {

@@ -89,7 +89,7 @@ class BoxSyncTest : public ::testing::Test {
   }
 
   SystemClock clock_;
-  testing::TempDir dir_;
+  testing::TempDir dir_ = testing::temp_dir();
   std::unique_ptr<testsupport::MosquittoServer> broker_;
   std::unique_ptr<SimBox> box_;
   std::unique_ptr<SimBoxRunner> runner_;

@@ -146,12 +146,9 @@ TEST(DegradeTest, PngEncodingGivesAPngOfTheFrame) {
 class DegradedThroughTheBox : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto signer = TokenSigner::generate(1);
-    ASSERT_TRUE(signer.ok());
-    signer_ = std::make_unique<TokenSigner>(std::move(signer).value());
-    SimBoxOptions o;
-    o.config = testing::box_config(dir_.path(), "box-0001", signer_->public_pem().value());
-    o.sync = false;
+    signer_ = testing::test_signer();
+    ASSERT_NE(signer_, nullptr);
+    SimBoxOptions o = testing::offline_box(dir_.path(), "box-0001", *signer_);
     o.auto_open = false;
     auto box = SimBox::create(o, clock_);
     ASSERT_TRUE(box.ok()) << box.error().to_string();
@@ -160,13 +157,7 @@ class DegradedThroughTheBox : public ::testing::Test {
   }
 
   std::string courier_token(std::uint8_t compartment) {
-    MintRequest m;
-    m.box_id = "box-0001";
-    m.action = TokenAction::kCourierLoad;
-    m.compartments = {compartment};
-    m.not_before = clock_.wall_seconds() - 60;
-    m.expires = clock_.wall_seconds() + 600;
-    return mint_token(*signer_, m).value();
+    return testing::courier_token(*signer_, clock_, compartment);
   }
 
   void run_for(milliseconds total) {
@@ -187,7 +178,7 @@ class DegradedThroughTheBox : public ::testing::Test {
   }
 
   ManualClock clock_;
-  testing::TempDir dir_;
+  testing::TempDir dir_ = testing::temp_dir();
   std::unique_ptr<TokenSigner> signer_;
   std::unique_ptr<SimBox> box_;
 };

@@ -1,13 +1,13 @@
 // Scenario files: good ones parse into the steps they say; every mistake is refused with the file,
 // the line and the step named.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "reclothes/simulator/scenario.h"
+#include "test_util.h"
 
 namespace reclothes::simulator {
 namespace {
@@ -165,9 +165,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // `include` splices another file's steps in; its vars are defaults under the includer's.
 TEST(ScenarioParserTest, IncludedStepsRunInPlaceAndNameTheirFile) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("rc-include-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const testing::TempDir dir = testing::temp_dir();
   const auto write = [&](const std::string& name, const std::string& text) {
     std::ofstream(dir / name) << text;
   };
@@ -205,7 +203,6 @@ TEST(ScenarioParserTest, IncludedStepsRunInPlaceAndNameTheirFile) {
   EXPECT_NE(missing.error().message.find("x.yaml:2: step 1 (include): "), std::string::npos)
       << missing.error().message;
   EXPECT_NE(missing.error().message.find("no such scenario file"), std::string::npos);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ScenarioParserTest, LoadingAMissingFileNamesIt) {

@@ -1,40 +1,30 @@
-// Helpers shared by the simulator's tests: a temporary directory, a signing key and a box
-// configuration that trusts it.
+// Helpers shared by the simulator's tests: a temporary directory, a signing key, a box
+// configuration that trusts it, and tokens signed with it.
 #pragma once
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
+#include "reclothes/common/clock.h"
 #include "reclothes/common/token.h"
 #include "reclothes/firmware/config.h"
+#include "reclothes/simulator/sim_box.h"
+#include "reclothes/simulator/tokens.h"
+#include "reclothes/testsupport/temp_dir.h"
 
 namespace reclothes::simulator::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "reclothes-sim-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+using testsupport::TempDir;
 
- private:
-  std::filesystem::path path_;
-};
+// A fresh directory for one test under $TMPDIR, removed with everything in it when it goes away.
+inline TempDir temp_dir() { return TempDir::create_or_throw("reclothes-sim-test-"); }
 
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
@@ -67,6 +57,35 @@ inline firmware::BoxConfig box_config(const std::filesystem::path& dir, const st
       box_config_json(dir, box_id, public_pem, compartments, broker).dump(), dir);
   EXPECT_TRUE(parsed.ok()) << parsed.error().to_string();
   return parsed.ok() ? *parsed : firmware::BoxConfig{};
+}
+
+// A signing key (key id 1) for a test box's tokens; null (and the test failed) if none was made.
+inline std::unique_ptr<TokenSigner> test_signer() {
+  auto signer = TokenSigner::generate(1);
+  EXPECT_TRUE(signer.ok()) << signer.error().to_string();
+  return signer.ok() ? std::make_unique<TokenSigner>(std::move(signer).value()) : nullptr;
+}
+
+// A box that works offline (no sync), configured by box_config() to trust `signer`.
+inline SimBoxOptions offline_box(const std::filesystem::path& dir, const std::string& box_id,
+                                 const TokenSigner& signer) {
+  SimBoxOptions o;
+  o.config = box_config(dir, box_id, signer.public_pem().value());
+  o.sync = false;
+  return o;
+}
+
+// A courier's load token for `compartment` of box-0001, valid from a minute before `clock`'s time
+// for ten minutes.
+inline std::string courier_token(const TokenSigner& signer, const Clock& clock,
+                                 std::uint8_t compartment) {
+  MintRequest m;
+  m.box_id = "box-0001";
+  m.action = TokenAction::kCourierLoad;
+  m.compartments = {compartment};
+  m.not_before = clock.wall_seconds() - 60;
+  m.expires = clock.wall_seconds() + 600;
+  return mint_token(signer, m).value();
 }
 
 }  // namespace reclothes::simulator::testing

@@ -22,12 +22,9 @@ using std::chrono::milliseconds;
 class WebApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto signer = TokenSigner::generate(1);
-    ASSERT_TRUE(signer.ok());
-    signer_ = std::make_unique<TokenSigner>(std::move(signer).value());
-    SimBoxOptions o;
-    o.config = testing::box_config(dir_.path(), "box-0001", signer_->public_pem().value(), 4);
-    o.sync = false;
+    signer_ = testing::test_signer();
+    ASSERT_NE(signer_, nullptr);
+    SimBoxOptions o = testing::offline_box(dir_.path(), "box-0001", *signer_);
     o.auto_open = true;
     o.auto_open_delay = milliseconds(200);
     auto box = SimBox::create(o, clock_);
@@ -49,16 +46,6 @@ class WebApiTest : public ::testing::Test {
     web_.reset();
     runner_.reset();
     box_.reset();
-  }
-
-  std::string courier_token(std::uint8_t compartment, const TokenSigner& signer) {
-    MintRequest m;
-    m.box_id = "box-0001";
-    m.action = TokenAction::kCourierLoad;
-    m.compartments = {compartment};
-    m.not_before = clock_.wall_seconds() - 60;
-    m.expires = clock_.wall_seconds() + 600;
-    return mint_token(signer, m).value();
   }
 
   std::pair<int, json> post(const std::string& path, const json& body) {
@@ -97,7 +84,7 @@ class WebApiTest : public ::testing::Test {
   }
 
   SystemClock clock_;
-  testing::TempDir dir_;
+  testing::TempDir dir_ = testing::temp_dir();
   std::unique_ptr<TokenSigner> signer_;
   std::unique_ptr<SimBox> box_;
   std::unique_ptr<SimBoxRunner> runner_;
@@ -132,8 +119,10 @@ TEST_F(WebApiTest, StateDescribesTheCabinet) {
 }
 
 TEST_F(WebApiTest, PresentingAValidTokenUnlocksThenTheCustomerOpensAndClosing) {
-  auto [status, report] = post(
-      "/api/present", {{"token", courier_token(2, *signer_)}, {"rotation_deg", 12}, {"noise", 10}});
+  auto [status, report] =
+      post("/api/present", {{"token", testing::courier_token(*signer_, clock_, 2)},
+                            {"rotation_deg", 12},
+                            {"noise", 10}});
   ASSERT_EQ(status, 200) << report.dump();
   EXPECT_TRUE(report["camera_sees_code"].get<bool>());
   EXPECT_TRUE(eventually([](const json& s) {
@@ -162,7 +151,8 @@ TEST_F(WebApiTest, PresentingAValidTokenUnlocksThenTheCustomerOpensAndClosing) {
 TEST_F(WebApiTest, AForgedTokenIsRejectedAndTheDoorStaysLocked) {
   auto forger = TokenSigner::generate(1);
   ASSERT_TRUE(forger.ok());
-  auto [status, report] = post("/api/present", {{"token", courier_token(3, *forger)}});
+  auto [status, report] =
+      post("/api/present", {{"token", testing::courier_token(*forger, clock_, 3)}});
   ASSERT_EQ(status, 200);
   EXPECT_TRUE(report["camera_sees_code"].get<bool>());
   EXPECT_TRUE(eventually([](const json& s) {
@@ -229,7 +219,7 @@ TEST_F(WebApiTest, BadRequestsGetAClearErrorNotACrash) {
 }
 
 TEST_F(WebApiTest, PendingTokensAreListedWithTheirClaimsAndCanBeRemoved) {
-  const std::string token = courier_token(1, *signer_);
+  const std::string token = testing::courier_token(*signer_, clock_, 1);
   auto [status, added] = post("/api/tokens", {{"token", token}, {"label", "for the courier"}});
   ASSERT_EQ(status, 200);
   json list = state()["pending_tokens"];
@@ -282,7 +272,7 @@ TEST_F(WebApiTest, PullingThePowerStopsTheFirmwareAndRestoringItRecoversFromTheJ
 TEST_F(WebApiTest, AutoOpenCanBeSwitchedOff) {
   EXPECT_EQ(post("/api/auto-open", {{"enabled", false}}).first, 200);
   EXPECT_FALSE(state()["auto_open"]["enabled"].get<bool>());
-  post("/api/present", {{"token", courier_token(2, *signer_)}});
+  post("/api/present", {{"token", testing::courier_token(*signer_, clock_, 2)}});
   ASSERT_TRUE(eventually([](const json& s) { return compartment(s, 2)["state"] == "unlocked"; }));
   std::this_thread::sleep_for(milliseconds(500));
   EXPECT_FALSE(compartment(state(), 2)["door_open"].get<bool>());
@@ -293,6 +283,25 @@ TEST_F(WebApiTest, AutoOpenCanBeSwitchedOff) {
 
 namespace reclothes::simulator {
 namespace {
+
+// The page's state of a fresh box-0042 whose web server lists the tokens `source_url` gives.
+json state_with_token_source(const std::string& source_url) {
+  SystemClock clock;
+  const testing::TempDir dir = testing::temp_dir();
+  const auto signer = testing::test_signer();
+  if (signer == nullptr) return json();
+  auto box = SimBox::create(testing::offline_box(dir.path(), "box-0042", *signer), clock);
+  EXPECT_TRUE(box.ok()) << box.error().to_string();
+  if (!box.ok()) return json();
+  PendingTokens tokens;
+  auto source = make_http_token_source(source_url);
+  WebServerOptions w;
+  w.port = 0;
+  w.token_source = source.get();
+  auto web = BoxWebServer::start(**box, tokens, w);
+  EXPECT_TRUE(web.ok()) << web.error().to_string();
+  return web.ok() ? (*web)->state_json() : json();
+}
 
 // The hook for the controller: tokens issued for the box, fetched from a URL.
 TEST(WebTokenSourceTest, TokensFromTheSourceAreListedBesideThePastedOnes) {
@@ -308,23 +317,8 @@ TEST(WebTokenSourceTest, TokensFromTheSourceAreListedBesideThePastedOnes) {
   std::thread serving([&] { controller.listen_after_bind(); });
   while (!controller.is_running()) std::this_thread::sleep_for(milliseconds(2));
 
-  SystemClock clock;
-  testing::TempDir dir;
-  auto signer = TokenSigner::generate(1);
-  SimBoxOptions o;
-  o.config = testing::box_config(dir.path(), "box-0042", signer->public_pem().value());
-  o.sync = false;
-  auto box = SimBox::create(o, clock);
-  ASSERT_TRUE(box.ok());
-  PendingTokens tokens;
-  auto source = make_http_token_source("http://127.0.0.1:" + std::to_string(port) +
-                                       "/v1/boxes/{box_id}/tokens");
-  WebServerOptions w;
-  w.port = 0;
-  w.token_source = source.get();
-  auto web = BoxWebServer::start(**box, tokens, w);
-  ASSERT_TRUE(web.ok());
-  const json state = (*web)->state_json();
+  const json state = state_with_token_source("http://127.0.0.1:" + std::to_string(port) +
+                                             "/v1/boxes/{box_id}/tokens");
   ASSERT_EQ(state["pending_tokens"].size(), 1u) << state.dump();
   EXPECT_EQ(state["pending_tokens"][0]["label"], "deposit 7");
   EXPECT_EQ(state["pending_tokens"][0]["source"], "controller");
@@ -333,28 +327,12 @@ TEST(WebTokenSourceTest, TokensFromTheSourceAreListedBesideThePastedOnes) {
   EXPECT_NE(state["pending_tokens"][0]["problem"].get<std::string>().find("not a token"),
             std::string::npos);
   EXPECT_EQ(asked_path, "/v1/boxes/box-0042/tokens");
-  web->reset();
   controller.stop();
   serving.join();
 }
 
 TEST(WebTokenSourceTest, AnUnreachableSourceIsReportedOnThePage) {
-  SystemClock clock;
-  testing::TempDir dir;
-  auto signer = TokenSigner::generate(1);
-  SimBoxOptions o;
-  o.config = testing::box_config(dir.path(), "box-0042", signer->public_pem().value());
-  o.sync = false;
-  auto box = SimBox::create(o, clock);
-  ASSERT_TRUE(box.ok());
-  PendingTokens tokens;
-  auto source = make_http_token_source("http://127.0.0.1:1/tokens");
-  WebServerOptions w;
-  w.port = 0;
-  w.token_source = source.get();
-  auto web = BoxWebServer::start(**box, tokens, w);
-  ASSERT_TRUE(web.ok());
-  const json state = (*web)->state_json();
+  const json state = state_with_token_source("http://127.0.0.1:1/tokens");
   EXPECT_TRUE(state["pending_tokens"].empty());
   EXPECT_NE(state["token_source_error"].get<std::string>().find("token source"), std::string::npos);
 }

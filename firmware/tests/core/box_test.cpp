@@ -17,6 +17,7 @@ using S = CompartmentState;
 using hal::IndicatorPattern;
 using testing::claims_for;
 using testing::kTestNowS;
+using testing::temp_dir;
 using testing::TempDir;
 
 constexpr std::uint64_t kOrder = 123456;
@@ -111,13 +112,25 @@ class BoxTest : public ::testing::Test {
     step();
   }
 
+  static msg::Command command(std::string id, msg::CommandOp op,
+                              std::optional<int> compartment = std::nullopt) {
+    msg::Command c;
+    c.id = std::move(id);
+    c.op = op;
+    c.compartment = compartment;
+    return c;
+  }
+
+  // A command from the controller, into the box's inbox (the box runs it on its next step).
+  void send(const msg::Command& c) { ASSERT_TRUE(mailbox_.push_inbound(c)); }
+
   void reserve(int compartment, TokenAction action, std::uint64_t order_ref = kOrder,
                std::int64_t until = kTestNowS + 3600) {
-    msg::Command c;
-    c.id = "reserve-" + std::to_string(compartment) + "-" + std::to_string(next_command_++);
-    c.op = msg::CommandOp::kReserve;
+    msg::Command c = command(
+        "reserve-" + std::to_string(compartment) + "-" + std::to_string(next_command_++),
+        msg::CommandOp::kReserve);
     c.reservation = msg::Reservation{compartment, order_ref, action, until};
-    ASSERT_TRUE(mailbox_.push_inbound(c));
+    send(c);
     step();
     drain_results();
   }
@@ -154,7 +167,7 @@ class BoxTest : public ::testing::Test {
   std::uint64_t last_seq() { return journal_->last_seq().value(); }
 
   ManualClock clock_;
-  TempDir dir_;
+  TempDir dir_ = temp_dir();
   BoxConfig config_;
   std::unique_ptr<TokenSigner> signer_;
   std::unique_ptr<hal::sim::SimCabinet> sim_;
@@ -417,11 +430,9 @@ TEST_F(BoxTest, ARevokedTokenIsRefused) {
   reserve(3, TokenAction::kDeposit);
   const std::string token = deposit_token(3);
   const std::string id = parse_token_unverified(token)->claims.token_id_hex();
-  msg::Command revoke;
-  revoke.id = "revoke-1";
-  revoke.op = msg::CommandOp::kRevoke;
+  msg::Command revoke = command("revoke-1", msg::CommandOp::kRevoke);
   revoke.token_ids = {id};
-  ASSERT_TRUE(mailbox_.push_inbound(revoke));
+  send(revoke);
   step();
   EXPECT_TRUE(journal_->is_revoked(id).value());
   scan(token);
@@ -476,10 +487,7 @@ TEST_F(BoxTest, ALockThatFailsToPulseTakesItsCompartmentOutOfService) {
 TEST_F(BoxTest, MaintenanceRefusesCustomerTokensButLetsCouriersIn) {
   start_box();
   reserve(3, TokenAction::kDeposit);
-  msg::Command on;
-  on.id = "maint-1";
-  on.op = msg::CommandOp::kMaintenanceOn;
-  ASSERT_TRUE(mailbox_.push_inbound(on));
+  send(command("maint-1", msg::CommandOp::kMaintenanceOn));
   step();
   EXPECT_TRUE(box_->maintenance());
   EXPECT_EQ(sim_->indicator()->pattern, IndicatorPattern::kMaintenance);
@@ -552,12 +560,9 @@ TEST_F(BoxTest, ADoorLeftOpenIsAjar) {
 
 TEST_F(BoxTest, ADuplicatedCommandIdExecutesOnce) {
   start_box();
-  msg::Command open;
-  open.id = "cmd-81723";
-  open.op = msg::CommandOp::kOpen;
-  open.compartment = 2;
-  ASSERT_TRUE(mailbox_.push_inbound(open));
-  ASSERT_TRUE(mailbox_.push_inbound(open));
+  const msg::Command open = command("cmd-81723", msg::CommandOp::kOpen, 2);
+  send(open);
+  send(open);
   step();
   ASSERT_EQ(sim_->pulses().size(), 1u);
   EXPECT_EQ(sim_->pulses()[0].compartment, 1u);
@@ -574,7 +579,7 @@ TEST_F(BoxTest, ADuplicatedCommandIdExecutesOnce) {
   // Even after a restart.
   box_.reset();
   start_box();
-  ASSERT_TRUE(mailbox_.push_inbound(open));
+  send(open);
   step();
   EXPECT_EQ(sim_->pulses().size(), 1u);
   EXPECT_EQ(drain_results().at(0).code, "duplicate");
@@ -582,22 +587,11 @@ TEST_F(BoxTest, ADuplicatedCommandIdExecutesOnce) {
 
 TEST_F(BoxTest, CommandsThatCannotRunAreAnsweredAndRecorded) {
   start_box();
-  msg::Command open;
-  open.id = "cmd-1";
-  open.op = msg::CommandOp::kOpen;
-  open.compartment = 9;
-  ASSERT_TRUE(mailbox_.push_inbound(open));
-  msg::Command release;
-  release.id = "cmd-2";
-  release.op = msg::CommandOp::kRelease;
-  release.compartment = 1;
-  ASSERT_TRUE(mailbox_.push_inbound(release));
+  send(command("cmd-1", msg::CommandOp::kOpen, 9));
+  send(command("cmd-2", msg::CommandOp::kRelease, 1));
   ASSERT_TRUE(sim_->open_door(3).ok());
   step();  // door 4 is now forced open
-  msg::Command open_open = open;
-  open_open.id = "cmd-3";
-  open_open.compartment = 4;
-  ASSERT_TRUE(mailbox_.push_inbound(open_open));
+  send(command("cmd-3", msg::CommandOp::kOpen, 4));
   step();
   const auto results = drain_results();
   ASSERT_EQ(results.size(), 3u);
@@ -828,11 +822,7 @@ TEST_F(BoxTest, TheStateReportFollowsChangesAndCountsTheBacklog) {
 
 TEST_F(BoxTest, StopReleasesTheLocks) {
   start_box();
-  msg::Command open;
-  open.id = "cmd-1";
-  open.op = msg::CommandOp::kOpen;
-  open.compartment = 1;
-  ASSERT_TRUE(mailbox_.push_inbound(open));
+  send(command("cmd-1", msg::CommandOp::kOpen, 1));
   step();
   EXPECT_TRUE(sim_->lock_energised(0).value());
   box_->stop();

@@ -5,8 +5,7 @@
 namespace reclothes::firmware {
 namespace {
 
-using std::chrono::milliseconds;
-using std::chrono::seconds;
+using namespace std::chrono_literals;
 using Kind = msg::EventKind;
 using S = CompartmentState;
 
@@ -15,9 +14,9 @@ constexpr const char* kToken = "0123456789abcdef";
 
 CompartmentTiming timing() {
   CompartmentTiming t;
-  t.pulse = milliseconds(450);
-  t.door_open_after_unlock = seconds(15);
-  t.door_ajar = seconds(120);
+  t.pulse = 450ms;
+  t.door_open_after_unlock = 15s;
+  t.door_ajar = 120s;
   return t;
 }
 
@@ -30,10 +29,16 @@ struct Start {
   bool command_visit = false;               // a remote open in progress
 };
 
-CompartmentMachine make(const Start& start) {
+// What the journal holds for compartment `id` in `state`, with no visit in progress.
+CompartmentRecord record(int id, std::string_view state) {
   CompartmentRecord r;
-  r.id = 3;
-  r.state = std::string(to_string(start.state));
+  r.id = id;
+  r.state = std::string(state);
+  return r;
+}
+
+CompartmentMachine make(const Start& start) {
+  CompartmentRecord r = record(3, to_string(start.state));
   r.occupied = start.occupied;
   if (start.visit_action) {
     r.token_id = kToken;
@@ -75,7 +80,7 @@ struct Row {
   const char* name;
   Start start;
   CompartmentInput input;
-  seconds elapsed{0};  // the input happens this long after the start
+  std::chrono::seconds elapsed{0};  // the input happens this long after the start
   // Expected:
   bool accepted = true;
   const char* refusal = "";
@@ -168,17 +173,17 @@ const Row kRows[] = {
      S::kOutOfService, {}, false, true},
     // ---- timers ----
     {"unlocked_before_jam", st(S::kUnlocked, false, false, TokenAction::kDeposit), Tick{},
-     seconds(14), true, "", S::kUnlocked, {}},
-    {"unlocked_jams", st(S::kUnlocked, false, false, TokenAction::kDeposit), Tick{}, seconds(15),
+     14s, true, "", S::kUnlocked, {}},
+    {"unlocked_jams", st(S::kUnlocked, false, false, TokenAction::kDeposit), Tick{}, 15s,
      true, "", S::kJammed, {Kind::kJammed}},
-    {"open_before_ajar", st(S::kOpen, false, false, TokenAction::kDeposit), Tick{}, seconds(119),
+    {"open_before_ajar", st(S::kOpen, false, false, TokenAction::kDeposit), Tick{}, 119s,
      true, "", S::kOpen, {}},
-    {"open_goes_ajar", st(S::kOpen, false, false, TokenAction::kDeposit), Tick{}, seconds(120),
+    {"open_goes_ajar", st(S::kOpen, false, false, TokenAction::kDeposit), Tick{}, 120s,
      true, "", S::kAjar, {Kind::kAjar}},
-    {"forced_goes_ajar", st(S::kForced), Tick{}, seconds(500), true, "", S::kAjar, {Kind::kAjar}},
-    {"ajar_reported_once", st(S::kAjar), Tick{}, seconds(5000), true, "", S::kAjar, {}},
-    {"free_tick_nothing", st(S::kFree), Tick{}, seconds(5000), true, "", S::kFree, {}},
-    {"jammed_tick_nothing", st(S::kJammed), Tick{}, seconds(5000), true, "", S::kJammed, {}},
+    {"forced_goes_ajar", st(S::kForced), Tick{}, 500s, true, "", S::kAjar, {Kind::kAjar}},
+    {"ajar_reported_once", st(S::kAjar), Tick{}, 5000s, true, "", S::kAjar, {}},
+    {"free_tick_nothing", st(S::kFree), Tick{}, 5000s, true, "", S::kFree, {}},
+    {"jammed_tick_nothing", st(S::kJammed), Tick{}, 5000s, true, "", S::kJammed, {}},
     // ---- reservations ----
     {"free_reserved", st(S::kFree), ReservationChanged{true}, {}, true, "", S::kReserved, {}},
     {"reserved_released", st(S::kReserved, false, true), ReservationChanged{false}, {}, true, "",
@@ -220,7 +225,7 @@ TEST_P(CompartmentTransition, GivesTheExpectedStateAndEffects) {
   if (row.pulse) {
     ASSERT_EQ(p.size(), 1u);
     EXPECT_EQ(p[0].compartment, 3);
-    EXPECT_EQ(p[0].duration, milliseconds(450));
+    EXPECT_EQ(p[0].duration, 450ms);
   } else {
     EXPECT_TRUE(p.empty());
   }
@@ -252,16 +257,16 @@ TEST(CompartmentMachine, AWholeDepositVisitJournalsTheDomainEventWithItsFields) 
   EXPECT_EQ(unlocked->token_id, std::optional<std::string>(kToken));
   EXPECT_EQ(unlocked->action, std::optional<TokenAction>(TokenAction::kDeposit));
   EXPECT_EQ(unlocked->order_ref, std::optional<std::uint64_t>(42));
-  EXPECT_EQ(m.deadline(), kT0 + seconds(15));
+  EXPECT_EQ(m.deadline(), kT0 + 15s);
   ASSERT_FALSE(unlock.effects.empty());
   const auto* shown = std::get_if<ShowIndicator>(&unlock.effects.back());
   ASSERT_NE(shown, nullptr);
   EXPECT_EQ(shown->pattern, hal::IndicatorPattern::kAccepted);
   EXPECT_EQ(shown->message, "Open door 3");
 
-  EXPECT_EQ(kinds(m.handle(DoorOpened{}, kT0 + seconds(2))), std::vector<Kind>{Kind::kDoorOpened});
-  EXPECT_EQ(m.deadline(), kT0 + seconds(2) + seconds(120));
-  Outcome close = m.handle(DoorClosed{}, kT0 + seconds(30));
+  EXPECT_EQ(kinds(m.handle(DoorOpened{}, kT0 + 2s)), std::vector<Kind>{Kind::kDoorOpened});
+  EXPECT_EQ(m.deadline(), kT0 + 2s + 120s);
+  Outcome close = m.handle(DoorClosed{}, kT0 + 30s);
   const msg::Event* done = find_event(close, Kind::kAccessCompleted);
   ASSERT_NE(done, nullptr);
   EXPECT_EQ(done->token_id, std::optional<std::string>(kToken));
@@ -278,14 +283,14 @@ TEST(CompartmentMachine, AWholeDepositVisitJournalsTheDomainEventWithItsFields) 
 TEST(CompartmentMachine, ARemoteOpenOfAJammedVisitStillCompletesTheTokenAccess) {
   CompartmentMachine m = make(st(S::kReserved, false, true));
   (void)m.handle(token(TokenAction::kDeposit), kT0);
-  EXPECT_EQ(kinds(m.handle(Tick{}, kT0 + seconds(15))), std::vector<Kind>{Kind::kJammed});
-  Outcome retry = m.handle(CommandUnlock{"cmd-9"}, kT0 + seconds(60));
+  EXPECT_EQ(kinds(m.handle(Tick{}, kT0 + 15s)), std::vector<Kind>{Kind::kJammed});
+  Outcome retry = m.handle(CommandUnlock{"cmd-9"}, kT0 + 60s);
   const msg::Event* unlocked = find_event(retry, Kind::kUnlocked);
   ASSERT_NE(unlocked, nullptr);
   EXPECT_EQ(unlocked->command_id, std::optional<std::string>("cmd-9"));
   EXPECT_EQ(unlocked->token_id, std::optional<std::string>(kToken));
-  (void)m.handle(DoorOpened{}, kT0 + seconds(61));
-  Outcome close = m.handle(DoorClosed{}, kT0 + seconds(70));
+  (void)m.handle(DoorOpened{}, kT0 + 61s);
+  Outcome close = m.handle(DoorClosed{}, kT0 + 70s);
   ASSERT_NE(find_event(close, Kind::kAccessCompleted), nullptr);
   EXPECT_EQ(m.state(), S::kOccupied);
 }
@@ -293,25 +298,23 @@ TEST(CompartmentMachine, ARemoteOpenOfAJammedVisitStillCompletesTheTokenAccess) 
 TEST(CompartmentMachine, JammedEventNamesTheVisit) {
   CompartmentMachine m = make(st(S::kFree));
   (void)m.handle(CommandUnlock{"cmd-3"}, kT0);
-  Outcome o = m.handle(Tick{}, kT0 + seconds(20));
+  Outcome o = m.handle(Tick{}, kT0 + 20s);
   const msg::Event* jammed = find_event(o, Kind::kJammed);
   ASSERT_NE(jammed, nullptr);
   EXPECT_EQ(jammed->command_id, std::optional<std::string>("cmd-3"));
 }
 
 TEST(CompartmentMachine, RestoreRestartsTimersAtTheGivenTime) {
-  CompartmentRecord r;
-  r.id = 2;
-  r.state = "unlocked";
+  CompartmentRecord r = record(2, "unlocked");
   r.token_id = kToken;
   r.action = TokenAction::kPickup;
   r.order_ref = 1;
   r.occupied = true;
-  const Clock::Monotonic boot = kT0 + seconds(1000);
+  const Clock::Monotonic boot = kT0 + 1000s;
   auto m = CompartmentMachine::restore(2, timing(), r, true, boot);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->state(), S::kUnlocked);
-  EXPECT_EQ(m->deadline(), boot + seconds(15));
+  EXPECT_EQ(m->deadline(), boot + 15s);
   EXPECT_EQ(m->record(5), [&] {
     CompartmentRecord expected = r;
     expected.since_ms = 5;
@@ -320,22 +323,16 @@ TEST(CompartmentMachine, RestoreRestartsTimersAtTheGivenTime) {
 }
 
 TEST(CompartmentMachine, RestoreRecomputesFreeOrReservedFromTheReservations) {
-  CompartmentRecord r;
-  r.id = 1;
-  r.state = "reserved";
-  auto expired = CompartmentMachine::restore(1, timing(), r, false, kT0);
+  auto expired = CompartmentMachine::restore(1, timing(), record(1, "reserved"), false, kT0);
   ASSERT_TRUE(expired.ok());
   EXPECT_EQ(expired->state(), S::kFree);
-  r.state = "free";
-  auto fresh = CompartmentMachine::restore(1, timing(), r, true, kT0);
+  auto fresh = CompartmentMachine::restore(1, timing(), record(1, "free"), true, kT0);
+  ASSERT_TRUE(fresh.ok());
   EXPECT_EQ(fresh->state(), S::kReserved);
 }
 
 TEST(CompartmentMachine, RestoreRefusesAnUnknownState) {
-  CompartmentRecord r;
-  r.id = 1;
-  r.state = "exploded";
-  auto m = CompartmentMachine::restore(1, timing(), r, false, kT0);
+  auto m = CompartmentMachine::restore(1, timing(), record(1, "exploded"), false, kT0);
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.error().code, ErrorCode::kDataLoss);
 }

@@ -18,6 +18,7 @@ namespace reclothes::firmware {
 namespace {
 
 using Json = nlohmann::json;
+using testing::temp_dir;
 using testing::TempDir;
 
 std::filesystem::path example_path() {
@@ -215,7 +216,7 @@ TEST(Config, TextThatIsNotJsonIsRefused) {
 }
 
 TEST(Config, PublicKeyFileIsReadRelativeToTheConfigFile) {
-  TempDir dir;
+  const TempDir dir = temp_dir();
   Json j = example();
   const std::string pem = j["trusted_keys"][0]["public_key_pem"];
   std::ofstream(dir / "controller-1.pem") << pem;

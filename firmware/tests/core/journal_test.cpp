@@ -13,6 +13,7 @@
 namespace reclothes::firmware {
 namespace {
 
+using testing::temp_dir;
 using testing::TempDir;
 
 constexpr std::int64_t kT0 = 1'767'225'600'000;
@@ -65,7 +66,7 @@ class JournalTest : public ::testing::Test {
     return seq;
   }
 
-  TempDir dir_;
+  TempDir dir_ = temp_dir();
 };
 
 TEST_F(JournalTest, FreshJournalIsEmpty) {
@@ -434,7 +435,7 @@ TEST(JournalOpen, MissingDirectoryIsAnIoErrorNamingThePath) {
 }
 
 TEST(JournalOpen, AFileThatIsNotSqliteIsDataLoss) {
-  TempDir dir;
+  const TempDir dir = temp_dir();
   std::ofstream(dir / "journal.db") << std::string(8192, 'x');
   auto j = Journal::open({.path = dir / "journal.db"});
   ASSERT_FALSE(j.ok());
@@ -442,7 +443,7 @@ TEST(JournalOpen, AFileThatIsNotSqliteIsDataLoss) {
 }
 
 TEST(JournalOpen, SomeoneElsesSqliteDatabaseIsRefused) {
-  TempDir dir;
+  const TempDir dir = temp_dir();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir / "other.db").c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE t(x)", nullptr, nullptr, nullptr), SQLITE_OK);
@@ -454,7 +455,7 @@ TEST(JournalOpen, SomeoneElsesSqliteDatabaseIsRefused) {
 }
 
 TEST(JournalOpen, ASchemaFromNewerFirmwareIsRefused) {
-  TempDir dir;
+  const TempDir dir = temp_dir();
   { ASSERT_TRUE(Journal::open({.path = dir / "journal.db"}).ok()); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir / "journal.db").c_str(), &db), SQLITE_OK);
@@ -466,7 +467,7 @@ TEST(JournalOpen, ASchemaFromNewerFirmwareIsRefused) {
 }
 
 TEST(JournalOpen, ACorruptedFileIsDataLoss) {
-  TempDir dir;
+  const TempDir dir = temp_dir();
   {
     auto j = Journal::open({.path = dir / "journal.db"});
     ASSERT_TRUE(j.ok());

@@ -21,6 +21,7 @@ namespace reclothes::firmware {
 namespace {
 
 using testing::claims_for;
+using testing::temp_dir;
 using testing::TempDir;
 
 class ScannerTest : public ::testing::Test {
@@ -155,7 +156,7 @@ TEST_F(ScannerTest, RenderRefusesWhatItCannotDraw) {
 }
 
 TEST_F(ScannerTest, ScanImageFileReadsAPngAndAJpeg) {
-  TempDir dir;
+  const TempDir dir = temp_dir();
   QrRenderOptions o;
   o.module_px = 5;
   auto frame = render_qr(deposit_, o);
@@ -175,7 +176,7 @@ TEST_F(ScannerTest, ScanImageFileReadsWhatQrencodeWrites) {
   if (std::system("command -v qrencode >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "qrencode is not installed";
   }
-  TempDir dir;
+  const TempDir dir = temp_dir();
   const auto png = dir / "qrencode.png";
   // The token alphabet has no shell metacharacters except space, $, %, *, +, /, : and '.'; it is
   // single-quoted here and holds no quote.
@@ -187,7 +188,7 @@ TEST_F(ScannerTest, ScanImageFileReadsWhatQrencodeWrites) {
 }
 
 TEST_F(ScannerTest, ScanImageFileErrorsAreClear) {
-  TempDir dir;
+  const TempDir dir = temp_dir();
   auto missing = scan_image_file(dir / "nope.png");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);

@@ -1,46 +1,20 @@
-// Helpers shared by the firmware core tests: a temporary directory and small builders.
+// Helpers shared by the firmware core tests: a temporary directory and token claims.
 #pragma once
 
-#include <gtest/gtest.h>
-
-#include <cstdlib>
-#include <filesystem>
-#include <string>
-#include <system_error>
-
-namespace reclothes::firmware::testing {
-
-// A fresh directory under $TMPDIR, removed with everything in it when the object goes away.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "reclothes-fw-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
-
-}  // namespace reclothes::firmware::testing
-
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "reclothes/common/token.h"
+#include "reclothes/testsupport/temp_dir.h"
 
 namespace reclothes::firmware::testing {
+
+using testsupport::TempDir;
+
+// A fresh directory for one test under $TMPDIR, removed with everything in it when it goes away.
+inline TempDir temp_dir() { return TempDir::create_or_throw("reclothes-fw-test-"); }
 
 inline constexpr std::int64_t kTestNowS = 1'767'225'600;  // ManualClock's default start
 

@@ -2,10 +2,11 @@
 #include "reclothes/provisioning/cli/cabinet_spec.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include "reclothes/testsupport/temp_dir.h"
 
 namespace reclothes::provisioning::cli {
 namespace {
@@ -125,9 +126,7 @@ TEST(CabinetSpecTest, JsonErrorsNameTheField) {
 }
 
 TEST(CabinetSpecTest, ArgumentIsAFileOrShorthand) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("reclothes-spec-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = testsupport::TempDir::create_or_throw("reclothes-spec-");
   const auto file = dir / "pins.json";
   std::ofstream(file) << kPinMap;
   auto from_file = load_cabinet_spec(file.string());
@@ -151,7 +150,6 @@ TEST(CabinetSpecTest, ArgumentIsAFileOrShorthand) {
   auto shorthand = load_cabinet_spec("M:3");
   ASSERT_TRUE(shorthand.ok());
   EXPECT_EQ(shorthand->compartments.size(), 3u);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "reclothes/provisioning/cli/commands.h"
 #include "reclothes/provisioning/cli/fleet_pki.h"
 #include "reclothes/provisioning/files.h"
+#include "reclothes/testsupport/temp_dir.h"
 
 namespace reclothes::provisioning::cli {
 namespace {
@@ -24,13 +25,6 @@ using testing::RunResult;
 
 class CliBinaryTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char templ[] = "/tmp/reclothes-cli-bin-XXXXXX";
-    ASSERT_NE(::mkdtemp(templ), nullptr);
-    root_ = templ;
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
   std::string path(const std::string& name) const { return (root_ / name).string(); }
 
   RunResult ca_init() {
@@ -61,7 +55,7 @@ class CliBinaryTest : public ::testing::Test {
     serial_ = creds->certificate.info.serial_hex;
   }
 
-  fs::path root_;
+  const testsupport::TempDir root_ = testsupport::TempDir::create_or_throw("reclothes-cli-bin-");
   SystemClock clock_;
   std::string serial_;
 };

@@ -11,6 +11,7 @@
 
 #include "reclothes/provisioning/cli/commands.h"
 #include "reclothes/provisioning/files.h"
+#include "reclothes/testsupport/temp_dir.h"
 
 namespace reclothes::provisioning::cli {
 namespace {
@@ -31,13 +32,6 @@ std::string slurp(const fs::path& p) {
 
 class FleetPkiTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char templ[] = "/tmp/reclothes-fleet-pki-XXXXXX";
-    ASSERT_NE(::mkdtemp(templ), nullptr);
-    root_ = templ;
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
   FleetPki::InitOptions options() const {
     FleetPki::InitOptions o;
     o.dir = root_ / "pki";
@@ -50,7 +44,7 @@ class FleetPkiTest : public ::testing::Test {
     return o;
   }
 
-  fs::path root_;
+  const testsupport::TempDir root_ = testsupport::TempDir::create_or_throw("reclothes-fleet-pki-");
   ManualClock clock_;
 };
 
@@ -217,7 +211,7 @@ TEST_F(FleetPkiTest, BoxDirectoryAppearsWholeAndReplacesAtomically) {
   EXPECT_EQ(slurp(out / "box.json"), "{\"new\": true}\n");
   EXPECT_FALSE(fs::exists(out / "stale.txt")) << "the old directory is gone as a whole";
   EXPECT_FALSE(fs::exists(out / "box.key"));
-  for (const auto& entry : fs::directory_iterator(root_)) {
+  for (const auto& entry : fs::directory_iterator(root_.path())) {
     EXPECT_EQ(entry.path().filename().string().find(".box.tmp-"), std::string::npos)
         << "temporary directory left behind: " << entry.path();
   }

@@ -22,40 +22,9 @@
 #include <sstream>
 #include <thread>
 
-#include "internal.h"
-
 extern char** environ;
 
 namespace reclothes::testsupport {
-namespace internal {
-
-std::string env_or(const char* name, std::string_view fallback) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') return std::string(fallback);
-  return value;
-}
-
-std::uintmax_t file_size_or_zero(const std::filesystem::path& path) {
-  std::error_code ec;
-  const std::uintmax_t size = std::filesystem::file_size(path, ec);
-  return ec ? 0 : size;
-}
-
-std::string read_log_from(const std::filesystem::path& path, std::uintmax_t offset,
-                          std::size_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "(no log at " + path.string() + ")";
-  const std::uintmax_t size = file_size_or_zero(path);
-  std::uintmax_t start = std::max(offset, size > max_bytes ? size - max_bytes : 0);
-  in.seekg(static_cast<std::streamoff>(start));
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-void sleep_for(std::chrono::milliseconds duration) { std::this_thread::sleep_for(duration); }
-
-}  // namespace internal
 
 namespace {
 
@@ -113,6 +82,35 @@ Result<Fd> above_stdio(Fd fd) {
   const int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
   if (moved < 0) return errno_error("fcntl(F_DUPFD_CLOEXEC)", errno);
   return Fd(moved);
+}
+
+// The child's stdin, stdout and stderr, opened before fork on descriptors above 0..2. O_CLOEXEC
+// everywhere: another thread may fork+exec at the same time, and its child must not keep our
+// pipe's write end open (we would never see EOF) or our log files.
+struct ChildStdio {
+  Fd in;
+  Fd out;
+  Fd err;  // -1: stderr goes to `out`
+};
+
+// `path` opened for the child: read-only, or appended to (created 0644) when `write`; /dev/null
+// when the path is empty.
+Result<Fd> open_for_child(const std::filesystem::path& path, bool write, const std::string& what) {
+  const std::string name = path.empty() ? std::string("/dev/null") : path.string();
+  const int flags = write ? O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC : O_RDONLY | O_CLOEXEC;
+  Fd fd(::open(name.c_str(), flags, 0644));
+  if (fd.get() < 0) return errno_error(what + ": opening " + name, errno);
+  return above_stdio(std::move(fd));
+}
+
+Result<ChildStdio> open_child_stdio(const SpawnOptions& options, const std::string& what) {
+  ChildStdio stdio;
+  RC_ASSIGN_OR_RETURN(stdio.in, open_for_child(options.stdin_path, false, what));
+  RC_ASSIGN_OR_RETURN(stdio.out, open_for_child(options.log_path, true, what));
+  if (!options.stderr_path.empty()) {
+    RC_ASSIGN_OR_RETURN(stdio.err, open_for_child(options.stderr_path, true, what));
+  }
+  return stdio;
 }
 
 struct UserIds {
@@ -198,6 +196,7 @@ struct ChildPlan {
   const char* working_dir = nullptr;  // null: inherit
   int stdin_fd = -1;
   int output_fd = -1;
+  int error_fd = -1;  // output_fd when stderr goes with stdout
   int error_pipe = -1;
   bool switch_user = false;
   uid_t uid = 0;
@@ -276,7 +275,7 @@ bool move_fd(int from, int to) {
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &default_action, nullptr);
 
   if (!move_fd(plan.stdin_fd, STDIN_FILENO) || !move_fd(plan.output_fd, STDOUT_FILENO) ||
-      !move_fd(plan.output_fd, STDERR_FILENO)) {
+      !move_fd(plan.error_fd, STDERR_FILENO)) {
     child_fail(plan, kStageStdio, errno);
   }
   // No other descriptor of ours (sockets of the test, other children's pipes) may leak into the
@@ -411,22 +410,7 @@ Result<std::unique_ptr<Process>> Process::spawn(std::vector<std::string> argv,
   argv_ptrs.push_back(nullptr);
   const std::string working_dir = options.working_dir.string();
 
-  // O_CLOEXEC everywhere: another thread may fork+exec at the same time, and its child must not
-  // keep our pipe's write end open (we would never see EOF) or our log file.
-  Fd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (null_fd.get() < 0) return errno_error(what + ": opening /dev/null", errno);
-  RC_ASSIGN_OR_RETURN(Fd stdin_fd, above_stdio(std::move(null_fd)));
-  Fd output_fd;
-  if (options.log_path.empty()) {
-    output_fd = Fd(::fcntl(stdin_fd.get(), F_DUPFD_CLOEXEC, 3));
-  } else {
-    output_fd =
-        Fd(::open(options.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-  }
-  if (output_fd.get() < 0) {
-    return errno_error(what + ": opening log " + options.log_path.string(), errno);
-  }
-  RC_ASSIGN_OR_RETURN(output_fd, above_stdio(std::move(output_fd)));
+  RC_ASSIGN_OR_RETURN(const ChildStdio stdio, open_child_stdio(options, what));
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return errno_error(what + ": pipe2", errno);
   Fd read_end(pipe_fds[0]);
@@ -437,8 +421,9 @@ Result<std::unique_ptr<Process>> Process::spawn(std::vector<std::string> argv,
   plan.argv = argv_ptrs.data();
   plan.envp = envp.data();
   plan.working_dir = working_dir.empty() ? nullptr : working_dir.c_str();
-  plan.stdin_fd = stdin_fd.get();
-  plan.output_fd = output_fd.get();
+  plan.stdin_fd = stdio.in.get();
+  plan.output_fd = stdio.out.get();
+  plan.error_fd = stdio.err.get() >= 0 ? stdio.err.get() : stdio.out.get();
   plan.error_pipe = write_end.get();
   if (user) {
     plan.switch_user = true;
@@ -531,7 +516,7 @@ Result<int> Process::wait(milliseconds timeout) {
                                                           " still running after " +
                                                           std::to_string(timeout.count()) + " ms");
     }
-    internal::sleep_for(std::min(pause, std::chrono::ceil<milliseconds>(deadline - now)));
+    std::this_thread::sleep_for(std::min(pause, std::chrono::ceil<milliseconds>(deadline - now)));
     pause = std::min(pause * 2, milliseconds{20});
   }
   return *status_;
@@ -588,7 +573,7 @@ Status wait_for_tcp_port(int port, milliseconds timeout) {
                         "nothing accepted connections on 127.0.0.1:" + std::to_string(port) +
                             " within " + std::to_string(timeout.count()) + " ms");
     }
-    internal::sleep_for(milliseconds{10});
+    std::this_thread::sleep_for(milliseconds{10});
   }
   return ok_status();
 }
@@ -612,7 +597,7 @@ Status wait_until_listening(Process& process, int port, milliseconds timeout) {
                             " within " + std::to_string(timeout.count()) + " ms" +
                             (inode && !ours ? " (another process holds the port)" : ""));
     }
-    internal::sleep_for(milliseconds{10});
+    std::this_thread::sleep_for(milliseconds{10});
   }
 }
 
@@ -625,58 +610,4 @@ Status chown_to_user(const std::filesystem::path& path, const std::string& user)
   return ok_status();
 }
 
-Result<TempDir> TempDir::create(std::string_view prefix) {
-  if (prefix.find('/') != std::string_view::npos) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "temp dir prefix must not contain '/': " + std::string(prefix));
-  }
-  std::error_code ec;
-  const auto base = std::filesystem::temp_directory_path(ec);
-  if (ec) return make_error(ErrorCode::kIo, "no temp directory: " + ec.message());
-  std::string pattern = (base / (std::string(prefix) + "XXXXXX")).string();
-  if (::mkdtemp(pattern.data()) == nullptr) return errno_error("mkdtemp " + pattern, errno);
-  return TempDir(std::filesystem::path(pattern));
-}
-
-TempDir::TempDir(TempDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
-
-TempDir& TempDir::operator=(TempDir&& other) noexcept {
-  if (this != &other) {
-    TempDir old(std::move(*this));
-    path_ = std::exchange(other.path_, {});
-  }
-  return *this;
-}
-
-TempDir::~TempDir() {
-  if (path_.empty()) return;
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 }  // namespace reclothes::testsupport
-
-namespace reclothes::testsupport::internal {
-
-Status start_with_port_retries(int& port, const StartAttempt& attempt) {
-  constexpr int kAttempts = 5;
-  const bool fresh_port = port == 0;
-  std::string ports;
-  std::string last_failure;
-  for (int i = 1; i <= kAttempts; ++i) {
-    if (fresh_port) {
-      RC_ASSIGN_OR_RETURN(port, free_tcp_port());
-    }
-    bool port_taken = false;
-    Status started = attempt(port, port_taken);
-    if (started.ok() || !port_taken) return started;
-    ports += " " + std::to_string(port);
-    last_failure = started.error().message;
-    if (!fresh_port) sleep_for(std::chrono::milliseconds{200});
-  }
-  return make_error(ErrorCode::kUnavailable, "port already in use on all " +
-                                                 std::to_string(kAttempts) + " attempts (port" +
-                                                 ports + "); last attempt: " + last_failure);
-}
-
-}  // namespace reclothes::testsupport::internal

@@ -5,13 +5,14 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "reclothes/common/result.h"
-#include "reclothes/testsupport/process.h"
+#include "reclothes/testsupport/local_server.h"
 
 namespace reclothes::testsupport {
 
-class MosquittoServer {
+class MosquittoServer : public LocalServer {
  public:
   struct Options {
     // Keep sessions, subscriptions, queued QoS 1 messages and retained messages across restart():
@@ -29,12 +30,8 @@ class MosquittoServer {
   static Result<std::unique_ptr<MosquittoServer>> start() { return start(Options{}); }
   ~MosquittoServer();  // stops the broker and removes the directory
 
-  int port() const { return port_; }
+  // port(), dir(), log_path() (mosquitto.log), pid() and running(): LocalServer.
   std::string uri() const;  // "tcp://127.0.0.1:<port>"
-  const std::filesystem::path& dir() const;
-  std::filesystem::path log_path() const;  // the broker's log (stdout and stderr)
-  pid_t pid() const;                       // -1 before the first start
-  bool running() const;
 
   Status stop();  // SIGTERM: a clean shutdown that saves persistence
   Status kill();  // SIGKILL: a crash
@@ -47,12 +44,11 @@ class MosquittoServer {
   Status wait_for_autosave(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
  private:
-  MosquittoServer() = default;
+  MosquittoServer(Options options, TempDir dir);
   Status launch();
+  // Writes mosquitto.conf for a start on `port`; the broker's command line.
+  Result<std::vector<std::string>> command_line(int port) const;
   Options options_;
-  std::unique_ptr<TempDir> dir_;
-  std::unique_ptr<Process> process_;
-  int port_ = 0;
 };
 
 }  // namespace reclothes::testsupport

@@ -92,21 +92,39 @@ std::optional<SharedMemoryRecord> read_shared_memory_record(const std::filesyste
   return record;
 }
 
+const LocalServer::Kind& postgres_kind() {
+  // initdb and postgres run as `postgres` (initdb refuses root): they create data/ and the socket
+  // in the directory.
+  static const LocalServer::Kind server{"postgres", kUser, "postgres.log"};
+  return server;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<PostgresServer>> PostgresServer::start(Options options) {
   RC_TRY(parse_extra_args(options.extra_args));  // fail before the slow initdb
-  std::unique_ptr<PostgresServer> server(new PostgresServer());
-  server->options_ = std::move(options);
-  RC_ASSIGN_OR_RETURN(TempDir dir, TempDir::create("reclothes-postgres-"));
-  server->dir_ = std::make_unique<TempDir>(std::move(dir));
-  // initdb and postgres run as `postgres`: they create data/ and the socket here.
-  RC_TRY(chown_to_user(server->dir(), kUser));
+  RC_ASSIGN_OR_RETURN(TempDir dir, make_dir(postgres_kind()));
+  std::unique_ptr<PostgresServer> server(new PostgresServer(std::move(options), std::move(dir)));
+  RC_TRY(server->initdb());
+  RC_TRY(server->launch());
+  return server;
+}
 
-  const auto initdb_log = server->dir() / "initdb.log";
+PostgresServer::PostgresServer(Options options, TempDir dir)
+    : LocalServer(postgres_kind(), std::move(dir)), options_(std::move(options)) {}
+
+PostgresServer::~PostgresServer() {
+  // Immediate shutdown (SIGQUIT): the postmaster ends its backends and waits for them; nothing of
+  // the cluster needs to survive.
+  stop_quietly(kDestructorGrace, SIGQUIT);
+  (void)await_backends_gone();
+}
+
+Status PostgresServer::initdb() {
+  const auto initdb_log = dir() / "initdb.log";
   std::vector<std::string> argv = {(bin_dir() / "initdb").string(),
                                    "-D",
-                                   (server->dir() / "data").string(),
+                                   (dir() / "data").string(),
                                    "-U",
                                    "postgres",
                                    "-A",
@@ -114,11 +132,11 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::start(Options options) {
                                    "-E",
                                    "UTF8",
                                    "--locale=C.UTF-8"};
-  if (!server->options_.durable) argv.emplace_back("--no-sync");
+  if (!options_.durable) argv.emplace_back("--no-sync");
   SpawnOptions spawn_options;
   spawn_options.log_path = initdb_log;
-  spawn_options.working_dir = server->dir();
-  spawn_options.run_as_user = kUser;  // initdb refuses to run as root
+  spawn_options.working_dir = dir();
+  spawn_options.run_as_user = kUser;
   auto initdb = Process::spawn(std::move(argv), spawn_options);
   if (!initdb.ok()) return std::move(initdb).error().with_context("running initdb");
   auto status = (*initdb)->wait(kInitdbTimeout);
@@ -129,21 +147,11 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::start(Options options) {
             (status.ok() ? "exit status " + std::to_string(*status) : status.error().to_string()) +
             "); " + initdb_log.string() + " ends with:\n" + internal::read_log_from(initdb_log, 0));
   }
-  RC_TRY(server->launch());
-  return server;
-}
-
-PostgresServer::~PostgresServer() {
-  // Immediate shutdown (SIGQUIT): the postmaster ends its backends and waits for them; nothing of
-  // the cluster needs to survive.
-  if (process_ && process_->running()) (void)process_->stop(kDestructorGrace, SIGQUIT);
-  (void)await_backends_gone();
-  process_.reset();
-  dir_.reset();
+  return ok_status();
 }
 
 std::string PostgresServer::connection_string(const std::string& dbname) const {
-  return "host=127.0.0.1 port=" + std::to_string(port_) +
+  return "host=127.0.0.1 port=" + std::to_string(port()) +
          " user=postgres dbname=" + conninfo_value(dbname);
 }
 
@@ -174,17 +182,9 @@ Result<std::string> PostgresServer::create_database(const std::string& name) {
   return connection_string(name);
 }
 
-const std::filesystem::path& PostgresServer::dir() const { return dir_->path(); }
-
-std::filesystem::path PostgresServer::log_path() const { return dir() / "postgres.log"; }
-
-pid_t PostgresServer::pid() const { return process_ ? process_->pid() : -1; }
-
-bool PostgresServer::running() const { return process_ && process_->running(); }
-
 Status PostgresServer::launch() {
   RC_ASSIGN_OR_RETURN(const std::vector<std::string> extra, parse_extra_args(options_.extra_args));
-  return internal::start_with_port_retries(port_, [&](int port, bool& port_taken) -> Status {
+  const auto command_line = [&](int port) -> Result<std::vector<std::string>> {
     // The postgres binary itself rather than pg_ctl: the pid we hold is then the postmaster.
     std::vector<std::string> argv = {(bin_dir() / "postgres").string(),
                                      "-D",
@@ -207,62 +207,38 @@ Status PostgresServer::launch() {
       argv.emplace_back("recovery_init_sync_method=syncfs");
     }
     argv.insert(argv.end(), extra.begin(), extra.end());
-    const auto log_offset = internal::file_size_or_zero(log_path());
-    SpawnOptions spawn_options;
-    spawn_options.log_path = log_path();
-    spawn_options.working_dir = dir();
-    spawn_options.run_as_user = kUser;
-    auto process = Process::spawn(std::move(argv), spawn_options);
-    if (!process.ok()) return std::move(process).error().with_context("starting postgres");
-    process_ = std::move(process).value();
-
-    const auto deadline = Clock::now() + kReadyTimeout;
-    Status ready = wait_until_listening(*process_, port, kReadyTimeout);
-    // Listening is not ready: during start-up and recovery the server answers "starting up".
+    return argv;
+  };
+  // Listening is not ready: during start-up and recovery the server answers "starting up".
+  const auto answers_queries = [this](Process& server, Clock::time_point deadline) -> Status {
     const std::string ping = connection_string() + " connect_timeout=5";
-    while (ready.ok() && PQping(ping.c_str()) != PQPING_OK) {
-      if (!process_->running()) {
-        ready = make_error(
+    while (PQping(ping.c_str()) != PQPING_OK) {
+      if (!server.running()) {
+        return make_error(
             ErrorCode::kUnavailable,
-            "postgres exited with status " + std::to_string(process_->exit_status().value_or(-1)));
-      } else if (Clock::now() >= deadline) {
-        ready = make_error(ErrorCode::kDeadlineExceeded, "postgres did not answer PQping in time");
-      } else {
-        internal::sleep_for(milliseconds{20});
+            "postgres exited with status " + std::to_string(server.exit_status().value_or(-1)));
       }
+      if (Clock::now() >= deadline) {
+        return make_error(ErrorCode::kDeadlineExceeded, "postgres did not answer PQping in time");
+      }
+      internal::sleep_for(milliseconds{20});
     }
-    if (ready.ok()) return ok_status();
-    (void)process_->kill();
-    (void)await_backends_gone();
-    const std::string log = internal::read_log_from(log_path(), log_offset);
-    port_taken = log.find("Address already in use") != std::string::npos;
-    return std::move(ready).error().with_context("starting postgres (log " + log_path().string() +
-                                                 " ends with:\n" + log + ")");
-  });
+    return ok_status();
+  };
+  return LocalServer::launch(command_line, kReadyTimeout, answers_queries,
+                             [this] { (void)await_backends_gone(); });
 }
 
-Status PostgresServer::stop() {
-  if (!running()) return ok_status();
-  RC_ASSIGN_OR_RETURN(const int status, process_->stop(kStopGrace, SIGINT));
-  if (status != 0) {
-    return make_error(ErrorCode::kInternal, "postgres exited with status " +
-                                                std::to_string(status) + " on fast shutdown; see " +
-                                                log_path().string());
-  }
-  return ok_status();
-}
+Status PostgresServer::stop() { return stop_with(kStopGrace, SIGINT, "on fast shutdown"); }
 
 Status PostgresServer::kill() {
   if (!running()) return ok_status();
-  RC_TRY(process_->kill());
+  RC_TRY(kill_now());
   return await_backends_gone();
 }
 
 Status PostgresServer::restart() {
-  if (running()) {
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "postgres is still running: stop() or kill() it before restart()");
-  }
+  RC_TRY(check_stopped());
   return launch();
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "reclothes/common/result.h"
+#include "reclothes/testsupport/temp_dir.h"  // TempDir, for the users of this header
 
 namespace reclothes::testsupport {
 
@@ -32,6 +33,10 @@ struct SpawnOptions {
   std::optional<std::string> run_as_user;
   std::map<std::string, std::string> env;  // added to (or replacing in) the inherited environment
   std::filesystem::path working_dir;       // empty: inherit
+  // Read as the child's stdin; empty: /dev/null. Not found: kNotFound.
+  std::filesystem::path stdin_path = {};
+  // The child's stderr apart from its stdout (appended); empty: into log_path with stdout.
+  std::filesystem::path stderr_path = {};
 };
 
 class Process {
@@ -83,20 +88,5 @@ Status wait_until_listening(Process& process, int port, std::chrono::millisecond
 
 // chown of one path (not recursive) to user and its primary group, when root; no-op otherwise.
 Status chown_to_user(const std::filesystem::path& path, const std::string& user);
-
-// A fresh temporary directory (mode 0700, under $TMPDIR or /tmp), removed (recursively) by the
-// destructor. A moved-from TempDir removes nothing.
-class TempDir {
- public:
-  static Result<TempDir> create(std::string_view prefix = "reclothes-test-");
-  TempDir(TempDir&&) noexcept;
-  TempDir& operator=(TempDir&&) noexcept;
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  explicit TempDir(std::filesystem::path p) : path_(std::move(p)) {}
-  std::filesystem::path path_;
-};
 
 }  // namespace reclothes::testsupport

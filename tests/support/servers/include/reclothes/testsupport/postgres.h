@@ -7,11 +7,11 @@
 #include <string>
 
 #include "reclothes/common/result.h"
-#include "reclothes/testsupport/process.h"
+#include "reclothes/testsupport/local_server.h"
 
 namespace reclothes::testsupport {
 
-class PostgresServer {
+class PostgresServer : public LocalServer {
  public:
   struct Options {
     // false: initdb --no-sync, fsync=off, synchronous_commit=off, full_page_writes=off (fast);
@@ -29,16 +29,13 @@ class PostgresServer {
   static Result<std::unique_ptr<PostgresServer>> start() { return start(Options{}); }
   ~PostgresServer();  // stops the server (immediate) and removes the directory
 
-  int port() const { return port_; }
+  // port(), dir() (data/ is the cluster), log_path() (postgres.log), pid() (the postmaster) and
+  // running(): LocalServer.
   // libpq keyword/value connection string: "host=127.0.0.1 port=N user=postgres dbname=<db>".
   std::string connection_string(const std::string& dbname = "postgres") const;
   // CREATE DATABASE name; returns its connection string. name: [a-z_][a-z0-9_]*, at most 63
   // characters (kInvalidArgument otherwise); kAlreadyExists if it exists.
   Result<std::string> create_database(const std::string& name);
-  const std::filesystem::path& dir() const;  // data/ is the cluster, postgres.log its log
-  std::filesystem::path log_path() const;
-  pid_t pid() const;  // the postmaster; -1 before the first start
-  bool running() const;
 
   Status stop();  // fast shutdown (SIGINT)
   // SIGKILL of the postmaster: a crash; restart() runs recovery. Returns once the backends, which
@@ -48,13 +45,11 @@ class PostgresServer {
   Status restart();
 
  private:
-  PostgresServer() = default;
+  PostgresServer(Options options, TempDir dir);
+  Status initdb();
   Status launch();
   Status await_backends_gone();
   Options options_;
-  std::unique_ptr<TempDir> dir_;
-  std::unique_ptr<Process> process_;
-  int port_ = 0;
 };
 
 }  // namespace reclothes::testsupport
