@@ -9,6 +9,7 @@
 #include <sstream>
 #include <utility>
 
+#include "reclothes/common/box_config_json.h"
 #include "reclothes/common/json_reader.h"
 #include "reclothes/common/token.h"
 
@@ -22,15 +23,12 @@ using json::Json;
 constexpr std::size_t kMaxCompartments = 64;  // the HAL backends' limit
 constexpr std::size_t kMaxTrustedKeys = 32;
 constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
-constexpr unsigned int kMaxGpioLine = 1023;
 
 // ---- readers of the configuration's own value types ---------------------------------------------
 
 auto seconds_in(std::int64_t min, std::int64_t max) {
   return json::duration_in<std::chrono::seconds>(min, max);
 }
-
-const auto read_line = json::integer_in<unsigned int>(0, kMaxGpioLine);
 
 // ---- sections -----------------------------------------------------------------------------------
 
@@ -162,27 +160,6 @@ Result<CompartmentSize> read_size(const Json& v, std::string_view p) {
   return json::expected_error(p, "one of \"S\", \"M\", \"L\", \"XL\"", v);
 }
 
-Result<PinConfig> read_pin(const Json& j, std::string_view p) {
-  RC_TRY(json::check_object(
-      j, p, {"chip", "lock_line", "lock_active_low", "door_line", "door_active_low"}));
-  PinConfig pin;
-  RC_TRY(json::read_optional(j, p, "chip", pin.chip, json::read_nonempty_string));
-  RC_ASSIGN_OR_RETURN(pin.lock_line, json::read_field(j, p, "lock_line", read_line));
-  RC_ASSIGN_OR_RETURN(pin.door_line, json::read_field(j, p, "door_line", read_line));
-  RC_TRY(json::read_optional(j, p, "lock_active_low", pin.lock_active_low, json::read_bool));
-  RC_TRY(json::read_optional(j, p, "door_active_low", pin.door_active_low, json::read_bool));
-  return pin;
-}
-
-Result<GpioPinConfig> read_gpio_pin(const Json& j, std::string_view p) {
-  RC_TRY(json::check_object(j, p, {"chip", "line", "active_low"}));
-  GpioPinConfig pin;
-  RC_TRY(json::read_optional(j, p, "chip", pin.chip, json::read_nonempty_string));
-  RC_ASSIGN_OR_RETURN(pin.line, json::read_field(j, p, "line", read_line));
-  RC_TRY(json::read_optional(j, p, "active_low", pin.active_low, json::read_bool));
-  return pin;
-}
-
 Result<CompartmentConfig> read_compartment(const Json& c, std::string_view p, std::size_t index) {
   RC_TRY(json::check_object(c, p, {"id", "size", "pulse_ms", "fill_sensor", "pin"}));
   CompartmentConfig cc;
@@ -193,10 +170,9 @@ Result<CompartmentConfig> read_compartment(const Json& c, std::string_view p, st
                                            std::to_string(cc.id));
   }
   RC_ASSIGN_OR_RETURN(cc.size, json::read_field(c, p, "size", read_size));
-  RC_TRY(json::read_optional(c, p, "pulse_ms", cc.pulse,
-                             json::duration_in<std::chrono::milliseconds>(50, 2000)));
-  RC_TRY(json::read_optional(c, p, "fill_sensor", cc.fill_sensor, json::read_bool));
-  RC_TRY(json::read_optional(c, p, "pin", cc.pin, read_pin));
+  RC_TRY(box_config_json::read_pulse_and_fill(c, p, cc));
+  RC_TRY(
+      json::read_optional(c, p, "pin", cc.pin, box_config_json::read_compartment_pins<PinConfig>));
   return cc;
 }
 
@@ -239,21 +215,8 @@ Result<HalConfig> read_hal(const Json& j, std::string_view p) {
   RC_TRY(json::check_object(j, p, {"backend", "tamper", "led_green", "led_red"}));
   HalConfig h;
   RC_ASSIGN_OR_RETURN(h.backend, json::read_field(j, p, "backend", read_backend));
-  RC_TRY(json::read_optional(j, p, "tamper", h.tamper, read_gpio_pin));
-  RC_TRY(json::read_optional(j, p, "led_green", h.led_green, read_gpio_pin));
-  RC_TRY(json::read_optional(j, p, "led_red", h.led_red, read_gpio_pin));
+  RC_TRY(box_config_json::read_cabinet_pins(j, p, h));
   return h;
-}
-
-Result<CameraConfig> read_camera(const Json& j, std::string_view p) {
-  RC_TRY(json::check_object(j, p, {"device", "width", "height", "fps"}));
-  CameraConfig c;
-  const auto pixels = json::integer_in<std::uint32_t>(16, 8192);
-  RC_TRY(json::read_optional(j, p, "device", c.device, json::read_nonempty_string));
-  RC_TRY(json::read_optional(j, p, "width", c.width, pixels));
-  RC_TRY(json::read_optional(j, p, "height", c.height, pixels));
-  RC_TRY(json::read_optional(j, p, "fps", c.fps, json::integer_in<std::uint32_t>(1, 60)));
-  return c;
 }
 
 // The linux backend needs every line once; saying which two fields collide beats the backend's
@@ -334,7 +297,8 @@ Result<BoxConfig> parse_config(std::string_view json_text, const std::filesystem
                       json::read_field(root, top, "compartments", read_compartments));
   RC_TRY(json::read_optional(root, top, "timeouts", config.timeouts, read_timeouts));
   RC_ASSIGN_OR_RETURN(config.hal, json::read_field(root, top, "hal", read_hal));
-  RC_TRY(json::read_optional(root, top, "camera", config.camera, read_camera));
+  RC_TRY(json::read_optional(root, top, "camera", config.camera,
+                             box_config_json::read_camera<CameraConfig>));
   RC_TRY(json::read_optional(root, top, "state_report_interval_s", config.state_report_interval,
                              seconds_in(5, 86400)));
   RC_TRY(check_pins(config));

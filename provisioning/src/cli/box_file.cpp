@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cabinet_json.h"
+#include "reclothes/common/box_config_json.h"
 #include "reclothes/common/json_reader.h"
 #include "reclothes/provisioning/files.h"
 
@@ -63,7 +63,9 @@ Result<CompartmentPlan> read_compartment(const Json& j, std::size_t i, std::stri
   RC_ASSIGN_OR_RETURN(c.size, json::read_field(j, p, "size", json::read_string));
   auto normal = normalise_size(c.size);
   if (!normal || *normal != c.size) return field_error(child(p, "size"), "must be S, M, L or XL");
-  RC_TRY(cabinet_json::read_hardware(j, p, c));
+  RC_TRY(box_config_json::read_pulse_and_fill(j, p, c));
+  RC_TRY(json::read_optional(j, p, "pin", c.pins,
+                             box_config_json::read_compartment_pins<CompartmentPins>));
   return c;
 }
 
@@ -85,18 +87,7 @@ Status read_hal(const Json& j, std::string_view p, BoxFile& f) {
   const auto backend = backend_from_string(name);
   if (!backend) return field_error(child(p, "backend"), "must be \"sim\" or \"linux\"");
   f.backend = *backend;
-  return cabinet_json::read_cabinet_pins(j, p, f.cabinet);
-}
-
-Result<CameraSettings> read_camera(const Json& j, std::string_view p) {
-  RC_TRY(json::read_object(j, p));
-  CameraSettings c;
-  const auto pixels = json::integer_in<std::uint32_t>(16, 8192);
-  RC_TRY(json::read_optional(j, p, "device", c.device, json::read_string));
-  RC_TRY(json::read_optional(j, p, "width", c.width, pixels));
-  RC_TRY(json::read_optional(j, p, "height", c.height, pixels));
-  RC_TRY(json::read_optional(j, p, "fps", c.fps, json::integer_in<std::uint32_t>(1, 60)));
-  return c;
+  return box_config_json::read_cabinet_pins(j, p, f.cabinet);
 }
 
 }  // namespace
@@ -179,7 +170,8 @@ Result<BoxFile> parse_box_file(std::string_view json_text) {
   RC_ASSIGN_OR_RETURN(const Json* hal, json::require(j, top, "hal"));
   RC_TRY(read_hal(*hal, "/hal", f));
   f.camera.reset();
-  RC_TRY(json::read_optional(j, top, "camera", f.camera, read_camera));
+  RC_TRY(json::read_optional(j, top, "camera", f.camera,
+                             box_config_json::read_camera<CameraSettings>));
   RC_TRY(json::read_optional(j, top, "state_report_interval_s", f.state_report_interval_s,
                              json::integer_in<int>(5, 86400)));
   return f;

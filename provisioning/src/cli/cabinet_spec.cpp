@@ -7,7 +7,8 @@
 #include <set>
 #include <utility>
 
-#include "cabinet_json.h"
+#include "reclothes/common/box_config_json.h"
+#include "reclothes/common/json_reader.h"
 #include "reclothes/provisioning/files.h"
 
 namespace reclothes::provisioning::cli {
@@ -28,8 +29,6 @@ Error spec_error(std::string_view item, std::string_view problem) {
                     "compartments \"" + std::string(item) + "\": " + std::string(problem));
 }
 
-const auto read_line = json::integer_in<unsigned int>(0, kMaxGpioLine);
-
 Result<CompartmentPlan> read_compartment(const Json& j, std::size_t i, std::string_view p) {
   RC_TRY(json::check_object(j, p, {"number", "size", "pulse_ms", "fill_sensor", "pin"}));
   CompartmentPlan c;
@@ -48,7 +47,9 @@ Result<CompartmentPlan> read_compartment(const Json& j, std::size_t i, std::stri
     return field_error(child(p, "size"), "must be S, M, L or XL, got " + json::quote(size));
   }
   c.size = *normal;
-  RC_TRY(cabinet_json::read_hardware(j, p, c));
+  RC_TRY(box_config_json::read_pulse_and_fill(j, p, c));
+  RC_TRY(json::read_optional(j, p, "pin", c.pins,
+                             box_config_json::read_compartment_pins<CompartmentPins>));
   return c;
 }
 
@@ -152,7 +153,7 @@ Result<CabinetPlan> parse_cabinet_json(std::string_view json_text) {
     RC_TRY(json::check_object(j, "", {"compartments", "tamper", "led_green", "led_red"}));
     list_pointer = "/compartments";
     RC_ASSIGN_OR_RETURN(list, json::require(j, "", "compartments"));
-    RC_TRY(cabinet_json::read_cabinet_pins(j, "", plan));
+    RC_TRY(box_config_json::read_cabinet_pins(j, "", plan));
   }
   if (!list->is_array())
     return json::expected_error(list_pointer, "an array of compartments", *list);
@@ -206,48 +207,5 @@ std::string describe(const CabinetPlan& plan) {
          (plan.has_pin_map() ? ", with pin map)" : ", no pin map)");
   return out;
 }
-
-// ---- the cabinet's JSON pieces (cabinet_json.h) -----------------------------------------------
-
-namespace cabinet_json {
-
-Result<CompartmentPins> read_pins(const Json& j, std::string_view p) {
-  RC_TRY(json::check_object(
-      j, p, {"chip", "lock_line", "lock_active_low", "door_line", "door_active_low"}));
-  CompartmentPins pins;
-  RC_TRY(json::read_optional(j, p, "chip", pins.chip, json::read_nonempty_string));
-  RC_ASSIGN_OR_RETURN(pins.lock_line, json::read_field(j, p, "lock_line", read_line));
-  RC_ASSIGN_OR_RETURN(pins.door_line, json::read_field(j, p, "door_line", read_line));
-  RC_TRY(json::read_optional(j, p, "lock_active_low", pins.lock_active_low, json::read_bool));
-  RC_TRY(json::read_optional(j, p, "door_active_low", pins.door_active_low, json::read_bool));
-  return pins;
-}
-
-Result<GpioPin> read_gpio(const Json& j, std::string_view p) {
-  RC_TRY(json::check_object(j, p, {"chip", "line", "active_low"}));
-  GpioPin pin;
-  RC_TRY(json::read_optional(j, p, "chip", pin.chip, json::read_nonempty_string));
-  RC_ASSIGN_OR_RETURN(pin.line, json::read_field(j, p, "line", read_line));
-  RC_TRY(json::read_optional(j, p, "active_low", pin.active_low, json::read_bool));
-  return pin;
-}
-
-Status read_cabinet_pins(const Json& object, std::string_view p, CabinetPlan& plan) {
-  RC_TRY(json::read_optional(object, p, "tamper", plan.tamper, read_gpio));
-  RC_TRY(json::read_optional(object, p, "led_green", plan.led_green, read_gpio));
-  RC_TRY(json::read_optional(object, p, "led_red", plan.led_red, read_gpio));
-  return ok_status();
-}
-
-Status read_hardware(const Json& compartment, std::string_view p, CompartmentPlan& out) {
-  RC_TRY(json::read_optional(
-      compartment, p, "pulse_ms", out.pulse,
-      json::duration_in<std::chrono::milliseconds>(kMinPulse.count(), kMaxPulse.count())));
-  RC_TRY(json::read_optional(compartment, p, "fill_sensor", out.fill_sensor, json::read_bool));
-  RC_TRY(json::read_optional(compartment, p, "pin", out.pins, read_pins));
-  return ok_status();
-}
-
-}  // namespace cabinet_json
 
 }  // namespace reclothes::provisioning::cli
