@@ -126,15 +126,19 @@ TEST_F(BridgeTest, ReplayedEventsChangeNothingAfterTheirFirstApplicationAndAreAc
 TEST_F(BridgeTest, StoredEventsHaveTheShapeTheyHadOnTheWire) {
   FakeBox box(broker_->uri(), box_);
   ASSERT_TRUE(box.connect());
-  msg::Event full = event(1, K::kUnlocked, 2);
-  full.token_id = "0123456789ABCDEF";  // normalised to lower case on the wire
-  full.action = TokenAction::kPickup;
-  full.order_ref = 9'000'000'000ULL;
-  full.reason = "remote_open";
-  full.occupied = false;
-  full.fill_percent = 40;
-  full.command_id = "cmd-stored-shape";
-  full.detail = "caf\xc3\xa9 \"quoted\"\nsecond line";
+  // Every field set; the token id in upper case, which the wire normalises.
+  const msg::Event full{.seq = 1,
+                        .kind = K::kUnlocked,
+                        .at_ms = 1'767'225'601'000,
+                        .compartment = 2,
+                        .token_id = "0123456789ABCDEF",
+                        .action = TokenAction::kPickup,
+                        .order_ref = 9'000'000'000ULL,
+                        .reason = "remote_open",
+                        .occupied = false,
+                        .fill_percent = 40,
+                        .command_id = "cmd-stored-shape",
+                        .detail = "caf\xc3\xa9 \"quoted\"\nsecond line"};
   const auto payload = msg::serialize(
       msg::make_envelope(box_, 1'767'225'600'000, msg::Events{{full, event(2, K::kBoot)}}));
   ASSERT_TRUE(payload.ok()) << payload.error().message;
