@@ -16,7 +16,7 @@
 //    bodies carry passwords): "/mqtt/keepalive_s: must be between 1 and 3600". The controller's
 //    configuration and its REST routes use it.
 //
-// All functions are pure and thread-safe; none throws.
+// The free functions are pure and thread-safe; a FieldReader is used by one thread. None throws.
 #pragma once
 
 #include <chrono>
