@@ -6,7 +6,8 @@
 //
 // Build by hand (see docs/mqtt-contract.md, "Fuzzing"):
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I common/include \
-//     fuzz/fuzz_messages.cpp common/src/{messages,token,base45,result,bytes,clock}.cpp \
+//     fuzz/fuzz_messages.cpp \
+//     common/src/{messages,json_reader,token,mbedtls_util,base45,result,bytes,clock}.cpp \
 //     -lmbedcrypto -o fuzz_messages
 #include <cstddef>
 #include <cstdint>

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "reclothes/common/bytes.h"
+#include "reclothes/common/json_reader.h"
 
 namespace reclothes::msg {
 namespace {
@@ -114,115 +115,26 @@ std::string one_of(const std::array<Name<E>, N>& table) {
   return out;
 }
 
-// ---- error helpers ------------------------------------------------------------------------------
-
-// A string from the input, safe to put into a log line or into another JSON message: escaped to
-// ASCII (so truncation cannot split a UTF-8 sequence) and cut short.
-std::string quote(std::string_view s) {
-  constexpr std::size_t kMaxQuoted = 48;
-  std::string quoted =
-      Json(std::string(s)).dump(-1, ' ', /*ensure_ascii=*/true, Json::error_handler_t::replace);
-  if (quoted.size() > kMaxQuoted) quoted = quoted.substr(0, kMaxQuoted) + "...\"";
-  return quoted;
-}
-
-// Library messages may quote input bytes (nlohmann's "last read: '...'"). Error messages end up
-// in logs and in command results, so they are kept to printable ASCII and a bounded length.
-std::string printable(std::string_view s, std::size_t max_length = 200) {
-  std::string out;
-  out.reserve(std::min(s.size(), max_length) + 3);
-  for (char c : s.substr(0, max_length)) out.push_back(c >= 0x20 && c <= 0x7e ? c : '?');
-  if (s.size() > max_length) out += "...";
-  return out;
-}
-
-std::string describe(const Json& v) {
-  switch (v.type()) {
-    case Json::value_t::null:
-      return "null";
-    case Json::value_t::boolean:
-      return "a boolean";
-    case Json::value_t::string:
-      return "a string";
-    case Json::value_t::object:
-      return "an object";
-    case Json::value_t::array:
-      return "an array";
-    case Json::value_t::number_float:
-      return "a float";
-    case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned:
-      return v.dump();
-    case Json::value_t::binary:
-    case Json::value_t::discarded:
-      break;
-  }
-  return "an unexpected value";
-}
-
-Error field_error(const std::string& pointer, std::string_view what) {
-  return make_error(ErrorCode::kInvalidArgument, pointer + ": " + std::string(what));
-}
-
-Error expected_error(const std::string& pointer, std::string_view what, const Json& got) {
-  return field_error(pointer, "expected " + std::string(what) + ", got " + describe(got));
-}
-
-std::string child(const std::string& pointer, std::string_view key) {
-  return pointer + "/" + std::string(key);
-}
-
-std::string child(const std::string& pointer, std::size_t index) {
-  return pointer + "/" + std::to_string(index);
-}
-
 // ---- reading typed values -----------------------------------------------------------------------
+// The generic reads (types, ranges, pointers, descriptions) are the common JSON reader's; what
+// follows are the schema's own value types.
 
-const Json* find(const Json& object, std::string_view key) {
-  auto it = object.find(key);
-  return it == object.end() ? nullptr : &*it;
-}
-
-Result<const Json*> require(const Json& object, const std::string& pointer, std::string_view key) {
-  const Json* value = find(object, key);
-  if (value == nullptr) return field_error(child(pointer, key), "missing required field");
-  return value;
-}
-
-std::string range_text(std::uint64_t min, std::uint64_t max) {
-  if (max == kU64Max) {
-    return min == 0 ? "an unsigned integer" : "an unsigned integer >= " + std::to_string(min);
-  }
-  return "an integer " + std::to_string(min) + ".." + std::to_string(max);
-}
-
-Result<std::uint64_t> read_uint(const Json& v, const std::string& pointer, std::uint64_t min = 0,
-                                std::uint64_t max = kU64Max) {
-  std::uint64_t value = 0;
-  if (v.is_number_unsigned()) {
-    value = v.get<std::uint64_t>();
-  } else if (v.is_number_integer() && v.get<std::int64_t>() >= 0) {
-    value = static_cast<std::uint64_t>(v.get<std::int64_t>());  // "-0"
-  } else {
-    return expected_error(pointer, range_text(min, max), v);
-  }
-  if (value < min || value > max) return expected_error(pointer, range_text(min, max), v);
-  return value;
-}
-
-Result<std::int64_t> read_int(const Json& v, const std::string& pointer, std::int64_t min,
-                              std::int64_t max) {
-  const std::string what = max == kI64Max && min == 0
-                               ? std::string("a non-negative integer")
-                               : "an integer " + std::to_string(min) + ".." + std::to_string(max);
-  if (!v.is_number_integer()) return expected_error(pointer, what, v);
-  if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(kI64Max)) {
-    return expected_error(pointer, what, v);
-  }
-  const auto value = v.get<std::int64_t>();
-  if (value < min || value > max) return expected_error(pointer, what, v);
-  return value;
-}
+using json::child;
+using json::describe;
+using json::expected_error;
+using json::field_error;
+using json::find;
+using json::printable;
+using json::quote;
+using json::read_array;
+using json::read_bool;
+using json::read_int;
+using json::read_number;
+using json::read_object;
+using json::read_string;
+using json::read_text;
+using json::read_uint;
+using json::require;
 
 Result<int> read_compartment(const Json& v, const std::string& pointer) {
   RC_ASSIGN_OR_RETURN(std::int64_t value, read_int(v, pointer, 1, kMaxCompartment));
@@ -232,39 +144,6 @@ Result<int> read_compartment(const Json& v, const std::string& pointer) {
 Result<int> read_percent(const Json& v, const std::string& pointer) {
   RC_ASSIGN_OR_RETURN(std::int64_t value, read_int(v, pointer, 0, 100));
   return static_cast<int>(value);
-}
-
-Result<bool> read_bool(const Json& v, const std::string& pointer) {
-  if (!v.is_boolean()) return expected_error(pointer, "a boolean", v);
-  return v.get<bool>();
-}
-
-Result<double> read_double(const Json& v, const std::string& pointer, double min, double max) {
-  // The parser refuses 1e400, but a struct handed to serialize() may hold infinity or NaN, which
-  // JSON cannot carry.
-  if (!v.is_number()) return expected_error(pointer, "a number", v);
-  const auto value = v.get<double>();
-  if (!std::isfinite(value) || value < min || value > max) {
-    return field_error(pointer, "expected a number in " + Json(min).dump() + ".." +
-                                    Json(max).dump() + ", got " + v.dump());
-  }
-  return value;
-}
-
-Result<std::string> read_string(const Json& v, const std::string& pointer) {
-  if (!v.is_string()) return expected_error(pointer, "a string", v);
-  return v.get<std::string>();
-}
-
-Result<std::string> read_text(const Json& v, const std::string& pointer, std::size_t max_bytes,
-                              bool allow_empty = true) {
-  RC_ASSIGN_OR_RETURN(std::string s, read_string(v, pointer));
-  if (s.size() > max_bytes || (!allow_empty && s.empty())) {
-    return field_error(pointer, "expected a string of " + std::string(allow_empty ? "0" : "1") +
-                                    ".." + std::to_string(max_bytes) + " bytes, got " +
-                                    std::to_string(s.size()) + " bytes");
-  }
-  return s;
 }
 
 bool is_id_char(char c) {
@@ -362,23 +241,6 @@ Result<E> read_enum(const Json& v, const std::string& pointer, const std::array<
         pointer, "unknown " + std::string(what) + " " + quote(s) + "; expected " + one_of(table));
   }
   return *value;
-}
-
-Result<const Json*> read_object(const Json& v, const std::string& pointer) {
-  if (!v.is_object()) return expected_error(pointer, "an object", v);
-  return &v;
-}
-
-Result<const Json*> read_array(const Json& v, const std::string& pointer, std::size_t min,
-                               std::size_t max) {
-  const std::string what =
-      "an array of " + std::to_string(min) + ".." + std::to_string(max) + " items";
-  if (!v.is_array()) return expected_error(pointer, what, v);
-  if (v.size() < min || v.size() > max) {
-    return field_error(pointer,
-                       "expected " + what + ", got " + std::to_string(v.size()) + " items");
-  }
-  return &v;
 }
 
 Result<std::vector<std::string>> read_token_ids(const Json& v, const std::string& pointer,
@@ -568,10 +430,10 @@ Result<State> state_from_json(const Json& body, const std::string& p) {
     s.compartments.push_back(std::move(c));
   }
   if (const Json* f = find(body, "temperature_c")) {
-    RC_ASSIGN_OR_RETURN(s.temperature_c, read_double(*f, child(p, "temperature_c"), -100, 200));
+    RC_ASSIGN_OR_RETURN(s.temperature_c, read_number(*f, child(p, "temperature_c"), -100, 200));
   }
   if (const Json* f = find(body, "humidity_percent")) {
-    RC_ASSIGN_OR_RETURN(s.humidity_percent, read_double(*f, child(p, "humidity_percent"), 0, 100));
+    RC_ASSIGN_OR_RETURN(s.humidity_percent, read_number(*f, child(p, "humidity_percent"), 0, 100));
   }
   RC_ASSIGN_OR_RETURN(const Json* tamper, require(body, p, "tamper"));
   RC_ASSIGN_OR_RETURN(s.tamper, read_bool(*tamper, child(p, "tamper")));
@@ -891,67 +753,6 @@ reclothes::Status check_command_fields_used(const Command& c) {
 
 // ---- the text layer -----------------------------------------------------------------------------
 
-// A first pass over the text with nlohmann's SAX parser, before any DOM is built: it checks the
-// syntax, the nesting depth and duplicate keys, and stops at the first problem. nlohmann's parser
-// is iterative, so depth is not a stack risk for it, but every consumer of the DOM (our readers,
-// dump(), a debugger) may recurse, and the schema never needs more than 4 levels.
-class Precheck final : public nlohmann::json_sax<Json> {
- public:
-  bool null() override { return true; }
-  bool boolean(bool /*val*/) override { return true; }
-  bool number_integer(number_integer_t /*val*/) override { return true; }
-  bool number_unsigned(number_unsigned_t /*val*/) override { return true; }
-  bool number_float(number_float_t /*val*/, const string_t& /*s*/) override { return true; }
-  bool string(string_t& /*val*/) override { return true; }
-  bool binary(binary_t& /*val*/) override { return true; }
-
-  bool start_object(std::size_t /*elements*/) override {
-    if (!enter()) return false;
-    keys_.emplace_back();
-    return true;
-  }
-  bool key(string_t& val) override {
-    // Different JSON libraries keep the first or the last of duplicate keys; refusing them means
-    // every reader of a message sees the same values.
-    if (!keys_.back().insert(val).second) {
-      error_ = "payload has a duplicate key " + quote(val);
-      return false;
-    }
-    return true;
-  }
-  bool end_object() override {
-    keys_.pop_back();
-    --depth_;
-    return true;
-  }
-  bool start_array(std::size_t /*elements*/) override { return enter(); }
-  bool end_array() override {
-    --depth_;
-    return true;
-  }
-  bool parse_error(std::size_t position, const std::string& /*last_token*/,
-                   const nlohmann::detail::exception& ex) override {
-    error_ = "payload is not valid JSON (byte " + std::to_string(position) +
-             "): " + printable(ex.what());
-    return false;
-  }
-
-  const std::string& error() const { return error_; }
-
- private:
-  bool enter() {
-    if (++depth_ > kMaxNestingDepth) {
-      error_ = "payload nests deeper than " + std::to_string(kMaxNestingDepth) + " levels";
-      return false;
-    }
-    return true;
-  }
-
-  int depth_ = 0;
-  std::vector<std::set<std::string, std::less<>>> keys_;
-  std::string error_;
-};
-
 Result<Envelope> parse_impl(std::string_view payload, std::optional<MessageType> expected_type) {
   // The size is checked before a single byte is parsed. Without a known type only the largest
   // limit applies here; envelope_from_json applies the type's own limit once it has read "type".
@@ -963,16 +764,10 @@ Result<Envelope> parse_impl(std::string_view payload, std::optional<MessageType>
                           " bytes, over the largest limit of " + std::to_string(kMaxPayloadBytes) +
                           " bytes");
   }
+  // The schema never needs more than 4 levels; the strict pass refuses duplicate keys too, so
+  // every receiver of a message sees the same values.
+  RC_ASSIGN_OR_RETURN(const Json j, json::parse_strict(payload, kMaxNestingDepth));
   try {
-    Precheck precheck;
-    const bool ok = Json::sax_parse(payload.begin(), payload.end(), &precheck);
-    if (!ok) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        precheck.error().empty() ? "payload is not valid JSON" : precheck.error());
-    }
-    const Json j = Json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded())
-      return make_error(ErrorCode::kInvalidArgument, "payload is not valid JSON");
     return envelope_from_json(j, payload.size(), expected_type);
   } catch (const nlohmann::json::exception& e) {
     // Not expected (every access above is type-checked first), but a library surprise must not
@@ -1148,6 +943,8 @@ Result<std::string> serialize(const Envelope& envelope) {
         "cannot serialize: a text field is not valid UTF-8 (" + printable(e.what()) + ")");
   }
 }
+
+nlohmann::json event_json(const Event& event) { return to_json<Json>(event); }
 
 Result<Envelope> parse(std::string_view payload) { return parse_impl(payload, std::nullopt); }
 

@@ -1,12 +1,6 @@
 #include "reclothes/common/token.h"
 
-#include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecdsa.h>
-#include <mbedtls/ecp.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 
 #include <algorithm>
@@ -17,6 +11,7 @@
 #include <utility>
 
 #include "reclothes/common/base45.h"
+#include "reclothes/common/mbedtls_util.h"
 
 namespace reclothes {
 
@@ -28,89 +23,17 @@ constexpr std::size_t kMaxVarintBytes = 10;  // ceil(64 / 7)
 
 static_assert(kTokenSignatureBytes == 2 * kP256ScalarBytes);
 
-// --- Small RAII holders for mbedTLS contexts (each *_init has a matching *_free). ---
-
-struct Mpi {
-  Mpi() { mbedtls_mpi_init(&v); }
-  ~Mpi() { mbedtls_mpi_free(&v); }
-  Mpi(const Mpi&) = delete;
-  Mpi& operator=(const Mpi&) = delete;
-  mbedtls_mpi v;
-};
-
-struct EcpGroup {
-  EcpGroup() { mbedtls_ecp_group_init(&v); }
-  ~EcpGroup() { mbedtls_ecp_group_free(&v); }
-  EcpGroup(const EcpGroup&) = delete;
-  EcpGroup& operator=(const EcpGroup&) = delete;
-  mbedtls_ecp_group v;
-};
-
-struct EcpPoint {
-  EcpPoint() { mbedtls_ecp_point_init(&v); }
-  ~EcpPoint() { mbedtls_ecp_point_free(&v); }
-  EcpPoint(const EcpPoint&) = delete;
-  EcpPoint& operator=(const EcpPoint&) = delete;
-  mbedtls_ecp_point v;
-};
-
-struct PkContext {
-  PkContext() { mbedtls_pk_init(&v); }
-  ~PkContext() { mbedtls_pk_free(&v); }
-  PkContext(const PkContext&) = delete;
-  PkContext& operator=(const PkContext&) = delete;
-  mbedtls_pk_context v;
-};
-
-std::string mbedtls_message(int ret) {
-  std::array<char, 160> buf{};
-  mbedtls_strerror(ret, buf.data(), buf.size());
-  return std::string(buf.data()) + " (-0x" +
-         to_hex(std::array<std::uint8_t, 2>{static_cast<std::uint8_t>((-ret >> 8) & 0xff),
-                                            static_cast<std::uint8_t>(-ret & 0xff)}) +
-         ")";
-}
+using crypto::EcpGroup;
+using crypto::EcpPoint;
+using crypto::Mpi;
+using crypto::PkContext;
 
 Error mbedtls_error(std::string_view what, int ret) {
-  return make_error(ErrorCode::kInternal, std::string(what) + ": " + mbedtls_message(ret));
+  return crypto::mbedtls_error(ErrorCode::kInternal, what, ret);
 }
-
-// The parsers want a NUL-terminated buffer whose length includes the NUL for PEM (mbedTLS 2.x).
-// The copy of a private key is wiped before it is released.
-class PemBuffer {
- public:
-  explicit PemBuffer(std::string_view pem) : buf_(pem) {}
-  ~PemBuffer() { mbedtls_platform_zeroize(buf_.data(), buf_.size()); }
-  PemBuffer(const PemBuffer&) = delete;
-  PemBuffer& operator=(const PemBuffer&) = delete;
-  const unsigned char* data() const { return reinterpret_cast<const unsigned char*>(buf_.c_str()); }
-  std::size_t size_with_nul() const { return buf_.size() + 1; }
-
- private:
-  std::string buf_;
-};
 
 // Tokens are P-256 only: the signature size (64 bytes) and the QR sizes depend on it.
-Status require_p256(const mbedtls_pk_context& pk) {
-  if (!mbedtls_pk_can_do(&pk, MBEDTLS_PK_ECKEY)) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      std::string("token keys must be EC secp256r1 (P-256), this key is ") +
-                          mbedtls_pk_get_name(&pk));
-  }
-  const mbedtls_ecp_keypair* keypair = mbedtls_pk_ec(pk);
-  if (keypair == nullptr) {
-    return make_error(ErrorCode::kInvalidArgument, "token key has no EC key pair");
-  }
-  const mbedtls_ecp_group_id id = keypair->grp.id;
-  if (id != MBEDTLS_ECP_DP_SECP256R1) {
-    const mbedtls_ecp_curve_info* info = mbedtls_ecp_curve_info_from_grp_id(id);
-    return make_error(
-        ErrorCode::kInvalidArgument,
-        std::string("token keys must be EC secp256r1 (P-256), this key is on curve ") +
-            (info != nullptr ? info->name : "unknown"));
-  }
-  return ok_status();
-}
+Status require_p256(const mbedtls_pk_context& pk) { return crypto::require_p256(pk, "token keys"); }
 
 // mbedTLS caches a precomputed table for the generator inside an ecp_group on first use, so one
 // group must not be shared by threads. Each thread gets its own, loaded once.
@@ -443,39 +366,20 @@ Result<SignedToken, TokenRejection> parse_token_unverified(std::string_view text
 // --- Signer ---
 
 struct TokenSigner::Impl {
-  Impl() {
-    mbedtls_entropy_init(&entropy);
-    mbedtls_ctr_drbg_init(&drbg);
-  }
-  ~Impl() {
-    mbedtls_ctr_drbg_free(&drbg);
-    mbedtls_entropy_free(&entropy);
-  }
-  Impl(const Impl&) = delete;
-  Impl& operator=(const Impl&) = delete;
-
-  Status seed() {
-    static constexpr std::string_view kPersonalization = "reclothes-token-signer";
-    int ret = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
-                                    reinterpret_cast<const unsigned char*>(kPersonalization.data()),
-                                    kPersonalization.size());
-    if (ret != 0) return mbedtls_error("seeding the random generator", ret);
-    return ok_status();
-  }
+  Status seed() { return drbg.seed("reclothes-token-signer"); }
 
   // The DRBG is the only mutable state sign() touches, so it alone is locked: signatures from
   // several threads run in parallel and only the few random draws for blinding are serialised.
   static int random(void* self, unsigned char* out, std::size_t len) {
     auto* impl = static_cast<Impl*>(self);
     std::lock_guard<std::mutex> lock(impl->drbg_mu);
-    return mbedtls_ctr_drbg_random(&impl->drbg, out, len);
+    return crypto::Drbg::random(impl->drbg.context(), out, len);
   }
 
   std::uint16_t key_id = 0;
   // mutable: the mbedTLS 2.x writers take a non-const context although they only read it.
   mutable PkContext pk;
-  mbedtls_entropy_context entropy;
-  mbedtls_ctr_drbg_context drbg;
+  crypto::Drbg drbg;
   std::mutex drbg_mu;
 };
 
@@ -500,12 +404,11 @@ Result<TokenSigner> TokenSigner::from_private_pem(std::uint16_t key_id, std::str
   auto impl = std::make_unique<Impl>();
   impl->key_id = key_id;
   RC_TRY(impl->seed());
-  PemBuffer buf(pem);
-  int ret = mbedtls_pk_parse_key(&impl->pk.v, buf.data(), buf.size_with_nul(), nullptr, 0);
+  const int ret = crypto::parse_private_key_pem(impl->pk.v, pem);
   if (ret != 0) {
     return make_error(ErrorCode::kInvalidArgument,
                       "not a usable private key PEM (EC PRIVATE KEY or PRIVATE KEY expected): " +
-                          mbedtls_message(ret));
+                          crypto::mbedtls_message(ret));
   }
   RC_TRY(require_p256(impl->pk.v));
   return TokenSigner(std::move(impl));
@@ -514,12 +417,10 @@ Result<TokenSigner> TokenSigner::from_private_pem(std::uint16_t key_id, std::str
 std::uint16_t TokenSigner::key_id() const { return impl_->key_id; }
 
 Result<std::string> TokenSigner::private_pem() const {
-  std::array<unsigned char, 1024> buf{};
-  int ret = mbedtls_pk_write_key_pem(&impl_->pk.v, buf.data(), buf.size());
+  crypto::SecretBuffer<1024> buf;
+  const int ret = mbedtls_pk_write_key_pem(&impl_->pk.v, buf.data(), buf.size());
   if (ret != 0) return mbedtls_error("writing the private key PEM", ret);
-  std::string out(reinterpret_cast<const char*>(buf.data()));
-  mbedtls_platform_zeroize(buf.data(), buf.size());
-  return out;
+  return buf.text();
 }
 
 Result<std::string> TokenSigner::public_pem() const {
@@ -578,13 +479,12 @@ TrustedKeys& TrustedKeys::operator=(TrustedKeys&&) noexcept = default;
 
 Status TrustedKeys::add(std::uint16_t key_id, std::string_view public_pem, bool retired) {
   PkContext pk;
-  PemBuffer buf(public_pem);
-  int ret = mbedtls_pk_parse_public_key(&pk.v, buf.data(), buf.size_with_nul());
+  int ret = crypto::parse_public_key_pem(pk.v, public_pem);
   if (ret != 0) {
     return make_error(
         ErrorCode::kInvalidArgument,
         "key id " + std::to_string(key_id) +
-            ": not a public key PEM (BEGIN PUBLIC KEY expected): " + mbedtls_message(ret));
+            ": not a public key PEM (BEGIN PUBLIC KEY expected): " + crypto::mbedtls_message(ret));
   }
   if (Status p256 = require_p256(pk.v); !p256.ok()) {
     return std::move(p256).error().with_context("key id " + std::to_string(key_id));
@@ -646,13 +546,13 @@ Result<SignedToken, TokenRejection> TokenVerifier::verify(std::string_view text,
     if (ret == 0) ret = mbedtls_mpi_read_binary(&s.v, sig + kP256ScalarBytes, kP256ScalarBytes);
     if (ret != 0) {
       // Not the token's fault, but refusing is the only safe answer; the detail says why.
-      return TokenRejection{TokenError::kBadSignature,
-                            key_name + ": cannot check the signature: " + mbedtls_message(ret)};
+      return TokenRejection{TokenError::kBadSignature, key_name + ": cannot check the signature: " +
+                                                           crypto::mbedtls_message(ret)};
     }
     ret = mbedtls_ecdsa_verify(group, hash.data(), hash.size(), &q.v, &r.v, &s.v);
     if (ret != 0) {
-      return TokenRejection{TokenError::kBadSignature,
-                            "signature does not match " + key_name + ": " + mbedtls_message(ret)};
+      return TokenRejection{TokenError::kBadSignature, "signature does not match " + key_name +
+                                                           ": " + crypto::mbedtls_message(ret)};
     }
   }
 

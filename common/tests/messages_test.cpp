@@ -265,6 +265,20 @@ TEST(MessagesSerialize, EnumStringsAreSnakeCase) {
   EXPECT_NE(command->find(R"("op":"maintenance_off")"), std::string::npos);
 }
 
+// The controller stores events as event_json() encodes them; this is what keeps the stored shape
+// the wire's.
+TEST(MessagesEventJson, IsEachEventAsSerializeWritesIt) {
+  const Event full = full_event(7);
+  const Event bare = bare_event(8, EventKind::kDoorOpened);
+  Result<std::string> text = serialize(envelope_of(Events{{full, bare}}));
+  ASSERT_TRUE(text.ok()) << text.error().to_string();
+  const json wire = json::parse(*text)["body"]["events"];
+  ASSERT_EQ(wire.size(), 2u);
+  EXPECT_EQ(event_json(full), wire[0]);
+  EXPECT_EQ(event_json(bare), wire[1]);
+  EXPECT_FALSE(event_json(bare).contains("compartment"));  // nullopt fields are left out
+}
+
 TEST(MessagesSerialize, NormalisesTokenIdsToLowerCase) {
   Command c;
   c.id = "c";
@@ -633,8 +647,9 @@ std::vector<BadCase> bad_cases() {
       raw("TrailingGarbage", R"({"v":1} x)", "not valid JSON"),
       raw("NotAnObjectArray", "[1,2,3]", "payload: expected a JSON object, got an array"),
       raw("NotAnObjectNumber", "42", "payload: expected a JSON object, got 42"),
-      raw("NotAnObjectString", R"("hello")", "payload: expected a JSON object, got a string"),
-      raw("DuplicateKey", R"({"v":1,"v":1})", "duplicate key \"v\""),
+      raw("NotAnObjectString", R"("hello")",
+          "payload: expected a JSON object, got the string \"hello\""),
+      raw("DuplicateKey", R"({"v":1,"v":1})", "/v: duplicate key"),
       raw("DeepNesting", std::string(17, '[') + std::string(17, ']'), "deeper than 16 levels"),
       mut("DeepNestingInsideABody", E,
           set_at("/body/x", json::parse(std::string(15, '[') + std::string(15, ']'))),
@@ -643,7 +658,7 @@ std::vector<BadCase> bad_cases() {
       mut("WrongVersion", E, set_at("/v", 2),
           "/v: unsupported schema version 2; this build supports version 1"),
       mut("VersionZero", E, set_at("/v", 0), "/v: unsupported schema version 0"),
-      mut("VersionAsString", E, set_at("/v", "1"), "/v: expected an integer, got a string"),
+      mut("VersionAsString", E, set_at("/v", "1"), "/v: expected an integer, got the string \"1\""),
       mut("UnknownType", E, set_at("/type", "event"), "/type: unknown message type \"event\""),
       mut("TypeNotAString", E, set_at("/type", 3), "/type: expected a string, got 3"),
       mut("MissingVersion", E, erase("/v"), "/v: missing required field"),
@@ -656,8 +671,9 @@ std::vector<BadCase> bad_cases() {
       mut("IdTooLong", E, set_at("/id", std::string(65, 'a')), "/id: expected an id"),
       mut("IdEmpty", E, set_at("/id", ""), "/id: expected an id"),
       mut("TsAsString", E, set_at("/ts", "1767225600123"),
-          "/ts: expected a non-negative integer, got a string"),
-      mut("TsAsFloat", E, set_at("/ts", 1.5), "/ts: expected a non-negative integer, got a float"),
+          "/ts: expected a non-negative integer, got the string \"1767225600123\""),
+      mut("TsAsFloat", E, set_at("/ts", 1.5),
+          "/ts: expected a non-negative integer, got the number 1.5"),
       mut("TsNegative", E, set_at("/ts", -1), "/ts: expected a non-negative integer, got -1"),
       mut("TsTooBig", E, set_at("/ts", std::numeric_limits<std::uint64_t>::max()), "/ts: expected"),
       mut("BodyNotAnObject", E, set_at("/body", json::array()), "/body: expected an object"),
@@ -674,19 +690,20 @@ std::vector<BadCase> bad_cases() {
       mut("EventNotAnObject", E, set_at("/body/events/1", 5), "/body/events/1: expected an object"),
       mut("SeqMissing", E, erase("/body/events/0/seq"), "/body/events/0/seq: missing required"),
       mut("SeqAsString", E, set_at("/body/events/0/seq", "5"),
-          "/body/events/0/seq: expected an unsigned integer >= 1, got a string"),
+          "/body/events/0/seq: expected an unsigned integer >= 1, got the string \"5\""),
       mut("SeqAsFloat", E, set_at("/body/events/0/seq", 5.0),
-          "/body/events/0/seq: expected an unsigned integer >= 1, got a float"),
+          "/body/events/0/seq: expected an unsigned integer >= 1, got the number 5.0"),
       mut("SeqNegative", E, set_at("/body/events/0/seq", -5),
           "/body/events/0/seq: expected an unsigned integer >= 1, got -5"),
       mut("SeqZero", E, set_at("/body/events/0/seq", 0),
           "/body/events/0/seq: expected an unsigned integer >= 1, got 0"),
       mut("SeqAsBool", E, set_at("/body/events/0/seq", true),
-          "/body/events/0/seq: expected an unsigned integer >= 1, got a boolean"),
+          "/body/events/0/seq: expected an unsigned integer >= 1, got the boolean true"),
       raw("SeqOverflowsUint64",
           R"({"v":1,"type":"events","id":"i","ts":0,"box":"b","body":{"events":[)"
           R"({"seq":18446744073709551616,"kind":"boot","at_ms":0}]}})",
-          "/body/events/0/seq: expected an unsigned integer >= 1, got a float"),
+          "/body/events/0/seq: expected an unsigned integer >= 1, got the number "
+          "1.8446744073709552e+19"),
       mut("SeqGap", E, set_at("/body/events/2/seq", 8),
           "/body/events/2/seq: seqs in a batch must be consecutive: expected 7, got 8"),
       mut("SeqRepeated", E, set_at("/body/events/1/seq", 5),
@@ -701,7 +718,7 @@ std::vector<BadCase> bad_cases() {
       mut("CompartmentTooBig", E, set_at("/body/events/0/compartment", 256),
           "/body/events/0/compartment: expected an integer 1..255, got 256"),
       mut("CompartmentAsBool", E, set_at("/body/events/0/compartment", false),
-          "/body/events/0/compartment: expected an integer 1..255, got a boolean"),
+          "/body/events/0/compartment: expected an integer 1..255, got the boolean false"),
       mut("OptionalFieldNull", E, set_at("/body/events/0/compartment", nullptr),
           "/body/events/0/compartment: expected an integer 1..255, got null"),
       mut("FillAbove100", E, set_at("/body/events/0/fill_percent", 101),
@@ -793,7 +810,7 @@ std::vector<BadCase> bad_cases() {
           "/body/reason: expected a string of 0..512 bytes"),
       // Command result.
       mut("ResultOkAsString", T::kCommandResult, set_at("/body/ok", "true"),
-          "/body/ok: expected a boolean, got a string"),
+          "/body/ok: expected a boolean, got the string \"true\""),
       mut("ResultCodeNotACode", T::kCommandResult, set_at("/body/code", "Door Open"),
           "/body/code: expected a code"),
       mut("ResultMessageMissing", T::kCommandResult, erase("/body/message"),
@@ -804,7 +821,7 @@ std::vector<BadCase> bad_cases() {
       mut("StateUnknownSize", T::kState, set_at("/body/compartments/0/size", "XXL"),
           "/body/compartments/0/size: unknown compartment size \"XXL\""),
       mut("StateTemperatureAsString", T::kState, set_at("/body/temperature_c", "20"),
-          "/body/temperature_c: expected a number, got a string"),
+          "/body/temperature_c: expected a number, got the string \"20\""),
       raw("StateTemperatureInfinite",
           R"({"v":1,"type":"state","id":"i","ts":0,"box":"b","body":{"compartments":[],)"
           R"("temperature_c":1e400,"tamper":false,"maintenance":false,"backlog":0,"last_seq":0,)"

@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <fstream>
-#include <limits>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "reclothes/common/json_reader.h"
 #include "reclothes/controller/cidr.h"
 #include "reclothes/controller/json_fields.h"
 
@@ -13,187 +12,157 @@ namespace reclothes::controller {
 namespace {
 
 constexpr std::int64_t kMaxPort = 65535;
+constexpr std::int64_t kYear = 366LL * 24 * 3600;
 
-void read_listener(FieldReader& parent, std::string_view key, ListenerConfig& out, bool required) {
+// Reads the object `key` of `parent` with `read(FieldReader&)` when it is there (a missing one is
+// an error when `required`), refuses its unknown fields and hands its first error to `parent`.
+template <typename Read>
+void section(FieldReader& parent, std::string_view key, bool required, Read read) {
   const auto* obj = parent.object(key, required);
   if (!obj) return;
-  auto r = parent.child(key, *obj);
-  if (auto v = r.optional_string("host", 1, 255)) out.host = *v;
-  out.port = static_cast<int>(r.integer("port", 0, kMaxPort));
-  if (auto v = r.optional_integer("threads", 1, 1024)) out.threads = static_cast<int>(*v);
+  FieldReader r = parent.child(key, *obj);
+  read(r);
   r.finish();
   parent.merge(r);
 }
 
-void check_cidrs(FieldReader& r, std::string_view key, const std::vector<std::string>& blocks) {
-  for (std::size_t i = 0; i < blocks.size(); ++i) {
-    auto parsed = CidrBlock::parse(blocks[i]);
+// Sets `out` from an optional integer field in min..max, converted to T (an integer type or a
+// std::chrono duration); leaves it alone when the field is absent.
+template <typename T>
+void optional_integer(FieldReader& r, std::string_view key, std::int64_t min, std::int64_t max,
+                      T& out) {
+  if (auto v = r.optional_integer(key, min, max)) out = static_cast<T>(*v);
+}
+
+void read_listener(FieldReader& r, ListenerConfig& out) {
+  if (auto v = r.optional_string("host", 1, 255)) out.host = *v;
+  out.port = static_cast<int>(r.integer("port", 0, kMaxPort));
+  optional_integer(r, "threads", 1, 1024, out.threads);
+}
+
+void read_cidrs(FieldReader& r, std::string_view key, std::vector<std::string>& out) {
+  auto blocks = r.optional_string_array(key, 1000, 64);
+  if (!blocks) return;
+  out = std::move(*blocks);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    auto parsed = CidrBlock::parse(out[i]);
     if (!parsed.ok()) r.fail(std::string(key) + "/" + std::to_string(i), parsed.error().message);
   }
+}
+
+void read_database(FieldReader& r, ControllerConfig::Database& d) {
+  d.conninfo = r.string("conninfo", 1, 4096);
+  optional_integer(r, "pool_size", 1, 256, d.pool_size);
+  optional_integer(r, "acquire_timeout_ms", 1, 600000, d.acquire_timeout);
+}
+
+void read_http(FieldReader& r, ControllerConfig::Http& h) {
+  optional_integer(r, "body_limit_bytes", 256, 64 * 1024 * 1024, h.body_limit_bytes);
+  optional_integer(r, "read_timeout_s", 1, 3600, h.read_timeout);
+  optional_integer(r, "keep_alive_timeout_s", 1, 3600, h.keep_alive_timeout);
+  optional_integer(r, "max_connections", 1, 1000000, h.max_connections);
+}
+
+void read_sessions(FieldReader& r, ControllerConfig::Sessions& s) {
+  optional_integer(r, "customer_ttl_s", 1, kYear, s.customer_ttl);
+  optional_integer(r, "staff_ttl_s", 1, kYear, s.staff_ttl);
+  optional_integer(r, "cache_ttl_ms", 0, 3600 * 1000, s.cache_ttl);
+  optional_integer(r, "cache_max_entries", 1, 10000000, s.cache_max_entries);
+}
+
+void read_passwords(FieldReader& r, ControllerConfig::Passwords& p) {
+  // Bounds are libsodium's Argon2id limits (crypto_pwhash_argon2id_OPSLIMIT_MIN = 1,
+  // MEMLIMIT_MIN = 8192) and a sane maximum.
+  optional_integer(r, "opslimit", 1, 32, p.opslimit);
+  optional_integer(r, "memlimit_bytes", 8192, 4LL * 1024 * 1024 * 1024, p.memlimit);
+  optional_integer(r, "min_length", 8, 128, p.min_length);
+}
+
+void read_throttle(FieldReader& r, ControllerConfig::Throttle& t) {
+  optional_integer(r, "window_s", 1, 24 * 3600, t.window);
+  optional_integer(r, "max_failures_per_account", 1, 1000, t.max_failures_per_account);
+  optional_integer(r, "max_failures_per_address", 1, 100000, t.max_failures_per_address);
+}
+
+void read_mqtt(FieldReader& r, ControllerConfig::Mqtt& m) {
+  m.uri = r.string("uri", 1, 1024);
+  m.client_id = r.string("client_id", 1, 23 * 4);
+  if (auto v = r.optional_string("share_group", 1, 64)) m.share_group = *v;
+  m.username = r.optional_string("username", 1, 256);
+  m.password = r.optional_string("password", 0, 1024);
+  if (auto v = r.optional_string("ca_file", 1, 4096)) m.ca_file = *v;
+  if (auto v = r.optional_string("cert_file", 1, 4096)) m.cert_file = *v;
+  if (auto v = r.optional_string("key_file", 1, 4096)) m.key_file = *v;
+  optional_integer(r, "keepalive_s", 1, 3600, m.keepalive);
+  optional_integer(r, "queue_capacity", 1, 1000000, m.queue_capacity);
+  if (m.cert_file.has_value() != m.key_file.has_value()) {
+    r.fail("key_file", "cert_file and key_file must be given together");
+  }
+}
+
+void read_tokens(FieldReader& r, ControllerConfig::Tokens& t) {
+  t.key_dir = r.string("key_dir", 1, 4096);
+  optional_integer(r, "courier_validity_s", 60, 7 * 24 * 3600, t.courier_validity);
+  optional_integer(r, "max_validity_s", 60, 30LL * 24 * 3600, t.max_validity);
+}
+
+void read_log(FieldReader& r, ControllerConfig::Log& l) {
+  if (auto v = r.optional_string("level", 1, 16)) {
+    static const std::vector<std::string> kLevels = {"trace", "debug", "info",
+                                                     "warn",  "error", "off"};
+    if (std::find(kLevels.begin(), kLevels.end(), *v) == kLevels.end()) {
+      r.fail("level", "must be one of trace, debug, info, warn, error, off");
+    }
+    l.level = *v;
+  }
+  if (auto v = r.optional_string("format", 1, 16)) {
+    if (*v == "text") {
+      l.format = LogFormat::kText;
+    } else if (*v == "json") {
+      l.format = LogFormat::kJson;
+    } else {
+      r.fail("format", "must be \"text\" or \"json\"");
+    }
+  }
+}
+
+// The domain reads its own section (domain::parse_domain_config); its error is reported under
+// /domain: "domain config /payments/x: ..." becomes "/domain: /payments/x: ...".
+void read_domain(FieldReader& root, domain::DomainConfig& out) {
+  const auto* d = root.object("domain", false);
+  if (!d) return;
+  auto parsed = domain::parse_domain_config(*d);
+  if (parsed.ok()) {
+    out = std::move(parsed).value();
+    return;
+  }
+  std::string problem = parsed.error().message;
+  if (problem.rfind("domain config ", 0) == 0) problem.erase(0, 14);
+  root.fail("domain", problem);
 }
 
 }  // namespace
 
 Result<ControllerConfig> parse_config(std::string_view json_text) {
-  const auto doc = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    return make_error(ErrorCode::kInvalidArgument, "config is not valid JSON");
-  }
+  auto doc = json::parse_strict(json_text);
+  if (!doc.ok()) return std::move(doc).error().with_context("config");
   ControllerConfig c;
-  FieldReader root(doc);
-
-  if (const auto* db = root.object("database", true)) {
-    auto r = root.child("database", *db);
-    c.database.conninfo = r.string("conninfo", 1, 4096);
-    if (auto v = r.optional_integer("pool_size", 1, 256))
-      c.database.pool_size = static_cast<int>(*v);
-    if (auto v = r.optional_integer("acquire_timeout_ms", 1, 600000)) {
-      c.database.acquire_timeout = std::chrono::milliseconds(*v);
-    }
-    r.finish();
-    root.merge(r);
-  }
-
-  read_listener(root, "public_listener", c.public_listener, true);
-  read_listener(root, "internal_listener", c.internal_listener, true);
-  if (auto v = root.optional_string_array("internal_allow", 1000, 64)) {
-    c.internal_allow = *v;
-    check_cidrs(root, "internal_allow", c.internal_allow);
-  }
-  if (auto v = root.optional_string_array("trusted_proxies", 1000, 64)) {
-    c.trusted_proxies = *v;
-    check_cidrs(root, "trusted_proxies", c.trusted_proxies);
-  }
-
-  if (const auto* http = root.object("http", false)) {
-    auto r = root.child("http", *http);
-    if (auto v = r.optional_integer("body_limit_bytes", 256, 64 * 1024 * 1024)) {
-      c.http.body_limit_bytes = static_cast<std::size_t>(*v);
-    }
-    if (auto v = r.optional_integer("read_timeout_s", 1, 3600))
-      c.http.read_timeout = std::chrono::seconds(*v);
-    if (auto v = r.optional_integer("keep_alive_timeout_s", 1, 3600))
-      c.http.keep_alive_timeout = std::chrono::seconds(*v);
-    if (auto v = r.optional_integer("max_connections", 1, 1000000))
-      c.http.max_connections = static_cast<std::size_t>(*v);
-    r.finish();
-    root.merge(r);
-  }
-
-  if (const auto* s = root.object("sessions", false)) {
-    auto r = root.child("sessions", *s);
-    constexpr std::int64_t kYear = 366LL * 24 * 3600;
-    if (auto v = r.optional_integer("customer_ttl_s", 1, kYear))
-      c.sessions.customer_ttl = std::chrono::seconds(*v);
-    if (auto v = r.optional_integer("staff_ttl_s", 1, kYear))
-      c.sessions.staff_ttl = std::chrono::seconds(*v);
-    if (auto v = r.optional_integer("cache_ttl_ms", 0, 3600 * 1000))
-      c.sessions.cache_ttl = std::chrono::milliseconds(*v);
-    if (auto v = r.optional_integer("cache_max_entries", 1, 10000000))
-      c.sessions.cache_max_entries = static_cast<std::size_t>(*v);
-    r.finish();
-    root.merge(r);
-  }
-
-  if (const auto* p = root.object("passwords", false)) {
-    auto r = root.child("passwords", *p);
-    // Bounds are libsodium's Argon2id limits (crypto_pwhash_argon2id_OPSLIMIT_MIN = 1,
-    // MEMLIMIT_MIN = 8192) and a sane maximum.
-    if (auto v = r.optional_integer("opslimit", 1, 32))
-      c.passwords.opslimit = static_cast<std::uint64_t>(*v);
-    if (auto v = r.optional_integer("memlimit_bytes", 8192, 4LL * 1024 * 1024 * 1024)) {
-      c.passwords.memlimit = static_cast<std::size_t>(*v);
-    }
-    if (auto v = r.optional_integer("min_length", 8, 128))
-      c.passwords.min_length = static_cast<std::size_t>(*v);
-    r.finish();
-    root.merge(r);
-  }
-
-  if (const auto* t = root.object("throttle", false)) {
-    auto r = root.child("throttle", *t);
-    if (auto v = r.optional_integer("window_s", 1, 24 * 3600))
-      c.throttle.window = std::chrono::seconds(*v);
-    if (auto v = r.optional_integer("max_failures_per_account", 1, 1000)) {
-      c.throttle.max_failures_per_account = static_cast<int>(*v);
-    }
-    if (auto v = r.optional_integer("max_failures_per_address", 1, 100000)) {
-      c.throttle.max_failures_per_address = static_cast<int>(*v);
-    }
-    r.finish();
-    root.merge(r);
-  }
-
-  if (const auto* m = root.object("mqtt", true)) {
-    auto r = root.child("mqtt", *m);
-    c.mqtt.uri = r.string("uri", 1, 1024);
-    c.mqtt.client_id = r.string("client_id", 1, 23 * 4);
-    if (auto v = r.optional_string("share_group", 1, 64)) c.mqtt.share_group = *v;
-    c.mqtt.username = r.optional_string("username", 1, 256);
-    c.mqtt.password = r.optional_string("password", 0, 1024);
-    if (auto v = r.optional_string("ca_file", 1, 4096)) c.mqtt.ca_file = *v;
-    if (auto v = r.optional_string("cert_file", 1, 4096)) c.mqtt.cert_file = *v;
-    if (auto v = r.optional_string("key_file", 1, 4096)) c.mqtt.key_file = *v;
-    if (auto v = r.optional_integer("keepalive_s", 1, 3600))
-      c.mqtt.keepalive = std::chrono::seconds(*v);
-    if (auto v = r.optional_integer("queue_capacity", 1, 1000000)) {
-      c.mqtt.queue_capacity = static_cast<std::size_t>(*v);
-    }
-    if (c.mqtt.cert_file.has_value() != c.mqtt.key_file.has_value()) {
-      r.fail("key_file", "cert_file and key_file must be given together");
-    }
-    r.finish();
-    root.merge(r);
-  }
-
-  if (const auto* t = root.object("tokens", true)) {
-    auto r = root.child("tokens", *t);
-    c.tokens.key_dir = r.string("key_dir", 1, 4096);
-    if (auto v = r.optional_integer("courier_validity_s", 60, 7 * 24 * 3600)) {
-      c.tokens.courier_validity = std::chrono::seconds(*v);
-    }
-    if (auto v = r.optional_integer("max_validity_s", 60, 30LL * 24 * 3600)) {
-      c.tokens.max_validity = std::chrono::seconds(*v);
-    }
-    r.finish();
-    root.merge(r);
-  }
-
-  if (const auto* l = root.object("log", false)) {
-    auto r = root.child("log", *l);
-    if (auto v = r.optional_string("level", 1, 16)) {
-      static const std::vector<std::string> kLevels = {"trace", "debug", "info",
-                                                       "warn",  "error", "off"};
-      if (std::find(kLevels.begin(), kLevels.end(), *v) == kLevels.end()) {
-        r.fail("level", "must be one of trace, debug, info, warn, error, off");
-      }
-      c.log.level = *v;
-    }
-    if (auto v = r.optional_string("format", 1, 16)) {
-      if (*v == "text") {
-        c.log.format = LogFormat::kText;
-      } else if (*v == "json") {
-        c.log.format = LogFormat::kJson;
-      } else {
-        r.fail("format", "must be \"text\" or \"json\"");
-      }
-    }
-    r.finish();
-    root.merge(r);
-  }
-
-  if (const auto* d = root.object("domain", false)) {
-    auto parsed = domain::parse_domain_config(*d);
-    if (parsed.ok()) {
-      c.domain = std::move(parsed).value();
-    } else {
-      // "domain config /payments/x: ..." -> "/domain: /payments/x: ..."
-      std::string problem = parsed.error().message;
-      if (problem.rfind("domain config ", 0) == 0) problem.erase(0, 14);
-      root.fail("domain", problem);
-    }
-  }
-
+  FieldReader root(*doc);
+  section(root, "database", true, [&](FieldReader& r) { read_database(r, c.database); });
+  section(root, "public_listener", true,
+          [&](FieldReader& r) { read_listener(r, c.public_listener); });
+  section(root, "internal_listener", true,
+          [&](FieldReader& r) { read_listener(r, c.internal_listener); });
+  read_cidrs(root, "internal_allow", c.internal_allow);
+  read_cidrs(root, "trusted_proxies", c.trusted_proxies);
+  section(root, "http", false, [&](FieldReader& r) { read_http(r, c.http); });
+  section(root, "sessions", false, [&](FieldReader& r) { read_sessions(r, c.sessions); });
+  section(root, "passwords", false, [&](FieldReader& r) { read_passwords(r, c.passwords); });
+  section(root, "throttle", false, [&](FieldReader& r) { read_throttle(r, c.throttle); });
+  section(root, "mqtt", true, [&](FieldReader& r) { read_mqtt(r, c.mqtt); });
+  section(root, "tokens", true, [&](FieldReader& r) { read_tokens(r, c.tokens); });
+  section(root, "log", false, [&](FieldReader& r) { read_log(r, c.log); });
+  read_domain(root, c.domain);
   if (auto err = root.finish()) {
     return make_error(ErrorCode::kInvalidArgument, "config " + err->to_string());
   }

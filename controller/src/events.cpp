@@ -4,20 +4,6 @@
 
 namespace reclothes::controller {
 
-nlohmann::json event_to_json(const msg::Event& e) {
-  nlohmann::json j = {{"seq", e.seq}, {"kind", msg::to_string(e.kind)}, {"at_ms", e.at_ms}};
-  if (e.compartment) j["compartment"] = *e.compartment;
-  if (e.token_id) j["token_id"] = *e.token_id;
-  if (e.action) j["action"] = to_string(*e.action);
-  if (e.order_ref) j["order_ref"] = *e.order_ref;
-  if (e.reason) j["reason"] = *e.reason;
-  if (e.occupied) j["occupied"] = *e.occupied;
-  if (e.fill_percent) j["fill_percent"] = *e.fill_percent;
-  if (e.command_id) j["command_id"] = *e.command_id;
-  if (e.detail) j["detail"] = *e.detail;
-  return j;
-}
-
 void EventApplier::on(msg::EventKind kind, EventHook hook) {
   hooks_[kind].push_back(std::move(hook));
 }
@@ -60,7 +46,8 @@ Result<ApplyOutcome> EventApplier::apply(Database& db, const std::string& box_id
                             {"kind", msg::to_string(e->kind)},
                             {"at", ts(e->at_ms)},
                             {"compartment", nullptr},
-                            {"payload", event_to_json(*e)}};
+                            // The wire's own encoding: what is stored is what the box sent.
+                            {"payload", msg::event_json(*e)}};
       if (e->compartment) row["compartment"] = *e->compartment;
       rows_to_insert.push_back(std::move(row));
       if (const auto it = hooks_.find(e->kind); it != hooks_.end()) {

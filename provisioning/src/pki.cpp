@@ -155,27 +155,15 @@ Status parse_certificate(std::string_view pem, mbedtls_x509_crt& crt, std::strin
   return ok_status();
 }
 
-Status require_p256(const mbedtls_pk_context& pk, std::string_view what) {
-  if (mbedtls_pk_get_type(&pk) != MBEDTLS_PK_ECKEY) {
-    return invalid(std::string(what) + " must be an EC P-256 key, got " + mbedtls_pk_get_name(&pk));
-  }
-  const mbedtls_ecp_keypair* kp = mbedtls_pk_ec(pk);
-  if (kp == nullptr || kp->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
-    return invalid(std::string(what) + " must be on curve P-256 (secp256r1)");
-  }
-  return ok_status();
-}
-
 Status parse_private_key(std::string_view pem, mbedtls_pk_context& pk, std::string_view what) {
-  PemBuffer buf(pem);
-  const int ret = mbedtls_pk_parse_key(&pk, buf.data(), buf.size_with_nul(), nullptr, 0);
+  const int ret = crypto::parse_private_key_pem(pk, pem);
   if (ret != 0) {
     return mbedtls_error(
         ErrorCode::kInvalidArgument,
         std::string("parsing ") + std::string(what) + " (expected an unencrypted PEM private key)",
         ret);
   }
-  return require_p256(pk, what);
+  return crypto::require_p256(pk, what);
 }
 
 // Accepts a public key PEM, or a private key PEM of which only the public half matters.
@@ -183,13 +171,12 @@ Status parse_any_public_key(std::string_view pem, mbedtls_pk_context& pk) {
   if (pem.find("PRIVATE KEY-----") != std::string_view::npos) {
     return parse_private_key(pem, pk, "the subject key");
   }
-  PemBuffer buf(pem);
-  const int ret = mbedtls_pk_parse_public_key(&pk, buf.data(), buf.size_with_nul());
+  const int ret = crypto::parse_public_key_pem(pk, pem);
   if (ret != 0) {
     return mbedtls_error(ErrorCode::kInvalidArgument,
                          "parsing the subject public key (expected a PEM PUBLIC KEY)", ret);
   }
-  return require_p256(pk, "the subject key");
+  return crypto::require_p256(pk, "the subject key");
 }
 
 // DER writers (mbedtls_asn1_write_* write backwards from the end of the buffer).
@@ -372,7 +359,7 @@ bool is_valid_controller_name(std::string_view name) {
 
 Result<std::string> generate_private_key_pem() {
   Drbg drbg;
-  RC_TRY(drbg.seed());
+  RC_TRY(drbg.seed(internal::kDrbgPersonalization));
   PkContext pk;
   int ret = mbedtls_pk_setup(&pk.v, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
   if (ret != 0) return mbedtls_error(ErrorCode::kInternal, "setting up an EC key", ret);
@@ -403,7 +390,7 @@ Result<std::string> make_csr_pem(std::string_view private_key_pem, std::string_v
   PkContext key;
   RC_TRY(parse_private_key(private_key_pem, key.v, "the private key"));
   Drbg drbg;
-  RC_TRY(drbg.seed());
+  RC_TRY(drbg.seed(internal::kDrbgPersonalization));
   CsrWriter csr;
   mbedtls_x509write_csr_set_key(&csr.v, &key.v);
   mbedtls_x509write_csr_set_md_alg(&csr.v, MBEDTLS_MD_SHA256);
@@ -436,7 +423,7 @@ Result<CertificateAuthority> CertificateAuthority::create(const Options& options
   PkContext key;
   RC_TRY(parse_private_key(key_pem, key.v, "the new CA key"));
   Drbg drbg;
-  RC_TRY(drbg.seed());
+  RC_TRY(drbg.seed(internal::kDrbgPersonalization));
   CertificateSpec spec;
   spec.profile = Profile::kCa;
   spec.subject = "CN=" + options.common_name + ",O=" + options.organization;
@@ -500,13 +487,21 @@ struct LeafRequest {
   std::int64_t validity_days = 0;
 };
 
+// A client certificate (a box, a controller).
+LeafRequest client_leaf(std::string common_name, std::int64_t validity_days) {
+  LeafRequest request;
+  request.common_name = std::move(common_name);
+  request.validity_days = validity_days;
+  return request;
+}
+
 Result<IssuedCertificate> issue_leaf(const CertificateAuthority& ca, const LeafRequest& request,
                                      mbedtls_pk_context& subject_key, const Clock& clock) {
   RC_TRY(check_validity_days(request.validity_days, "a certificate's"));
   PkContext ca_key;
   RC_TRY(parse_private_key(ca.private_key_pem(), ca_key.v, "the CA private key"));
   Drbg drbg;
-  RC_TRY(drbg.seed());
+  RC_TRY(drbg.seed(internal::kDrbgPersonalization));
   const std::int64_t now = clock.wall_seconds();
   if (now > ca.info().not_after) {
     return make_error(ErrorCode::kFailedPrecondition,
@@ -532,6 +527,15 @@ Result<IssuedCertificate> issue_leaf(const CertificateAuthority& ca, const LeafR
   return IssuedCertificate{std::move(pem), std::move(info)};
 }
 
+// As issue_leaf, for a subject key given as a PEM (a public key, or a private key of which only
+// the public half is used).
+Result<IssuedCertificate> issue_leaf_for(const CertificateAuthority& ca, const LeafRequest& request,
+                                         std::string_view public_key_pem, const Clock& clock) {
+  PkContext key;
+  RC_TRY(parse_any_public_key(public_key_pem, key.v));
+  return issue_leaf(ca, request, key.v, clock);
+}
+
 }  // namespace
 
 Result<IssuedCertificate> CertificateAuthority::issue_box_certificate(
@@ -541,12 +545,8 @@ Result<IssuedCertificate> CertificateAuthority::issue_box_certificate(
     return invalid("\"" + std::string(box_id) +
                    "\" is not a valid box id (1..32 characters of [A-Za-z0-9_-])");
   }
-  PkContext key;
-  RC_TRY(parse_any_public_key(public_key_pem, key.v));
-  LeafRequest request;
-  request.common_name = std::string(box_id);
-  request.validity_days = validity_days;
-  return issue_leaf(*this, request, key.v, clock);
+  return issue_leaf_for(*this, client_leaf(std::string(box_id), validity_days), public_key_pem,
+                        clock);
 }
 
 Result<IssuedCertificate> CertificateAuthority::issue_box_certificate_for_csr(
@@ -576,16 +576,13 @@ Result<IssuedCertificate> CertificateAuthority::issue_box_certificate_for_csr(
                          "the CSR's signature does not match its key (corrupted or forged CSR)",
                          ret);
   }
-  RC_TRY(require_p256(csr.v.pk, "the CSR's key"));
+  RC_TRY(crypto::require_p256(csr.v.pk, "the CSR's key"));
   const std::string cn = common_name_of(csr.v.subject);
   if (cn != expected_box_id) {
     return invalid("the CSR is for \"" + cn + "\" but box \"" + std::string(expected_box_id) +
                    "\" is being registered; make the CSR on that box");
   }
-  LeafRequest request;
-  request.common_name = cn;
-  request.validity_days = validity_days;
-  return issue_leaf(*this, request, csr.v.pk, clock);
+  return issue_leaf(*this, client_leaf(cn, validity_days), csr.v.pk, clock);
 }
 
 Result<IssuedCertificate> CertificateAuthority::issue_controller_certificate(
@@ -596,12 +593,8 @@ Result<IssuedCertificate> CertificateAuthority::issue_controller_certificate(
                    "\" is not a valid controller name: 1..64 characters of [A-Za-z0-9_.-] with at "
                    "least one '.', e.g. \"controller.eu-1\" (the '.' keeps it apart from box ids)");
   }
-  PkContext key;
-  RC_TRY(parse_any_public_key(public_key_pem, key.v));
-  LeafRequest request;
-  request.common_name = std::string(controller_name);
-  request.validity_days = validity_days;
-  return issue_leaf(*this, request, key.v, clock);
+  return issue_leaf_for(*this, client_leaf(std::string(controller_name), validity_days),
+                        public_key_pem, clock);
 }
 
 Result<IssuedCertificate> CertificateAuthority::issue_server_certificate(
@@ -616,15 +609,13 @@ Result<IssuedCertificate> CertificateAuthority::issue_server_certificate(
         "a server certificate needs at least one DNS name or IP address: clients check the "
         "subjectAltName, not the common name");
   }
-  PkContext key;
-  RC_TRY(parse_any_public_key(public_key_pem, key.v));
   LeafRequest request;
   request.profile = Profile::kServer;
   request.common_name = server.common_name;
   request.dns_names = server.dns_names;
   request.ip_addresses = server.ip_addresses;
   request.validity_days = validity_days;
-  return issue_leaf(*this, request, key.v, clock);
+  return issue_leaf_for(*this, request, public_key_pem, clock);
 }
 
 Status CertificateAuthority::verify(std::string_view certificate_pem, const Clock& clock,

@@ -1,7 +1,9 @@
 // The revocation list file and the revoke / publish steps. The CRL itself is made in crl.cpp.
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 
+#include "reclothes/common/json_reader.h"
 #include "reclothes/common/token.h"
 #include "reclothes/provisioning/files.h"
 #include "reclothes/provisioning/pki.h"
@@ -13,6 +15,10 @@ using Json = nlohmann::json;
 
 constexpr int kListVersion = 1;
 constexpr std::size_t kMaxSerialHex = 40;  // RFC 5280: at most 20 octets
+const auto kUnsigned =
+    json::integer_in<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max());
+const auto kUnixSeconds =
+    json::integer_in<std::int64_t>(0, std::numeric_limits<std::int64_t>::max());
 
 Error invalid(std::string message) {
   return make_error(ErrorCode::kInvalidArgument, std::move(message));
@@ -60,50 +66,46 @@ std::optional<RevocationReason> revocation_reason_from_string(std::string_view s
   return std::nullopt;
 }
 
-Result<RevocationList> RevocationList::parse(std::string_view json) {
-  const Json doc = Json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    return invalid("the revocation list is not a JSON object");
+namespace {
+
+Result<RevocationReason> read_reason(const Json& v, std::string_view p) {
+  RC_ASSIGN_OR_RETURN(const std::string name, json::read_string(v, p));
+  const auto reason = revocation_reason_from_string(name);
+  if (!reason) return json::field_error(p, "unknown reason " + json::quote(name));
+  return *reason;
+}
+
+// One entry of the list file: {"serial", "cn", "revoked_at", "reason"}.
+Result<RevokedCertificate> read_entry(const Json& item, std::string_view p) {
+  RC_TRY(json::read_object(item, p));
+  RevokedCertificate e;
+  RC_ASSIGN_OR_RETURN(e.serial_hex, json::read_field(item, p, "serial", json::read_string));
+  RC_ASSIGN_OR_RETURN(e.common_name, json::read_field(item, p, "cn", json::read_nonempty_string));
+  RC_ASSIGN_OR_RETURN(e.revoked_at, json::read_field(item, p, "revoked_at", kUnixSeconds));
+  RC_ASSIGN_OR_RETURN(e.reason, json::read_field(item, p, "reason", read_reason));
+  return e;
+}
+
+}  // namespace
+
+Result<RevocationList> RevocationList::parse(std::string_view text) {
+  RC_ASSIGN_OR_RETURN(const Json doc, json::parse_strict(text));
+  const std::string_view top;
+  RC_TRY(json::read_object(doc, top));
+  RC_ASSIGN_OR_RETURN(const Json* version, json::require(doc, top, "version"));
+  if (!version->is_number_integer() || *version != kListVersion) {
+    return json::field_error("/version", "must be " + std::to_string(kListVersion) + ", got " +
+                                             json::describe(*version));
   }
-  auto field = [&](const Json& obj, const char* name, std::string_view where) -> Result<Json> {
-    auto it = obj.find(name);
-    if (it == obj.end()) return invalid(std::string(where) + "/" + name + ": missing");
-    return *it;
-  };
-  RC_ASSIGN_OR_RETURN(Json version, field(doc, "version", ""));
-  if (!version.is_number_integer() || version.get<std::int64_t>() != kListVersion) {
-    return invalid("/version: must be " + std::to_string(kListVersion) + ", got " + version.dump());
-  }
-  RC_ASSIGN_OR_RETURN(Json number, field(doc, "crl_number", ""));
-  if (!number.is_number_unsigned()) {
-    return invalid("/crl_number: expected an unsigned integer, got " + number.dump());
-  }
-  RC_ASSIGN_OR_RETURN(Json revoked, field(doc, "revoked", ""));
-  if (!revoked.is_array()) return invalid("/revoked: expected an array");
   RevocationList list;
-  list.crl_number_ = number.get<std::uint64_t>();
-  for (std::size_t i = 0; i < revoked.size(); ++i) {
-    const std::string where = "/revoked/" + std::to_string(i);
-    const Json& item = revoked[i];
-    if (!item.is_object()) return invalid(where + ": expected an object");
-    RC_ASSIGN_OR_RETURN(Json serial, field(item, "serial", where));
-    RC_ASSIGN_OR_RETURN(Json cn, field(item, "cn", where));
-    RC_ASSIGN_OR_RETURN(Json at, field(item, "revoked_at", where));
-    RC_ASSIGN_OR_RETURN(Json reason, field(item, "reason", where));
-    if (!serial.is_string()) return invalid(where + "/serial: expected a string");
-    if (!cn.is_string() || cn.get<std::string>().empty()) {
-      return invalid(where + "/cn: expected a non-empty string");
-    }
-    if (!at.is_number_integer() || at.get<std::int64_t>() < 0) {
-      return invalid(where + "/revoked_at: expected Unix seconds >= 0");
-    }
-    const auto parsed_reason = reason.is_string()
-                                   ? revocation_reason_from_string(reason.get<std::string>())
-                                   : std::nullopt;
-    if (!parsed_reason) return invalid(where + "/reason: unknown reason " + reason.dump());
-    Status added = list.add(RevokedCertificate{serial.get<std::string>(), cn.get<std::string>(),
-                                               at.get<std::int64_t>(), *parsed_reason});
-    if (!added.ok()) return invalid(where + ": " + added.error().message);
+  RC_ASSIGN_OR_RETURN(list.crl_number_, json::read_field(doc, top, "crl_number", kUnsigned));
+  RC_ASSIGN_OR_RETURN(const Json* revoked, json::require(doc, top, "revoked"));
+  if (!revoked->is_array()) return json::expected_error("/revoked", "an array", *revoked);
+  for (std::size_t i = 0; i < revoked->size(); ++i) {
+    const std::string p = json::child("/revoked", i);
+    RC_ASSIGN_OR_RETURN(RevokedCertificate entry, read_entry((*revoked)[i], p));
+    Status added = list.add(std::move(entry));
+    if (!added.ok()) return invalid(p + ": " + added.error().message);
   }
   return list;
 }

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "pki_test_util.h"
+#include "reclothes/common/clock.h"
 #include "reclothes/provisioning/files.h"
 #include "reclothes/testsupport/temp_dir.h"
 
@@ -38,7 +39,7 @@ std::uint32_t mbedtls_verify(const std::string& leaf_pem, const std::string& ca_
   EXPECT_EQ(leaf.parse(leaf_pem), 0);
   EXPECT_EQ(ca.parse(ca_pem), 0);
   std::uint32_t flags = 0;
-  (void)mbedtls_x509_crt_verify(&leaf.crt, &ca.crt, nullptr, expected_cn, &flags, nullptr, nullptr);
+  (void)mbedtls_x509_crt_verify(&leaf.v, &ca.v, nullptr, expected_cn, &flags, nullptr, nullptr);
   return flags;
 }
 
@@ -102,11 +103,11 @@ TEST_F(PkiTest, GeneratedKeyIsP256AndItsPublicKeyParses) {
 TEST_F(PkiTest, CaCertificateIsASelfSignedV3Ca) {
   ParsedCrt ca;
   ASSERT_EQ(ca.parse(ca_->certificate_pem()), 0);
-  EXPECT_EQ(ca.crt.version, 3);
-  EXPECT_EQ(ca.crt.ca_istrue, 1);
-  EXPECT_EQ(ca.crt.max_pathlen, 1);  // mbedTLS stores pathLenConstraint + 1: 0 = no sub-CAs
-  EXPECT_NE(ca.crt.ext_types & MBEDTLS_X509_EXT_KEY_USAGE, 0);
-  EXPECT_EQ(ca.crt.key_usage, MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN);
+  EXPECT_EQ(ca.v.version, 3);
+  EXPECT_EQ(ca.v.ca_istrue, 1);
+  EXPECT_EQ(ca.v.max_pathlen, 1);  // mbedTLS stores pathLenConstraint + 1: 0 = no sub-CAs
+  EXPECT_NE(ca.v.ext_types & MBEDTLS_X509_EXT_KEY_USAGE, 0);
+  EXPECT_EQ(ca.v.key_usage, MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN);
   EXPECT_EQ(mbedtls_verify(ca_->certificate_pem(), ca_->certificate_pem()), 0u);
   EXPECT_TRUE(ca_->info().is_ca);
   EXPECT_EQ(ca_->info().common_name, "ReClothes Fleet CA");
@@ -129,18 +130,17 @@ TEST_F(PkiTest, BoxCertificateHasTheBoxIdClientAuthAndVerifiesAgainstTheCa) {
   const IssuedCertificate cert = issue_box("box-a");
   ParsedCrt crt;
   ASSERT_EQ(crt.parse(cert.certificate_pem), 0);
-  EXPECT_EQ(crt.crt.version, 3);
-  EXPECT_EQ(crt.crt.ca_istrue, 0);
+  EXPECT_EQ(crt.v.version, 3);
+  EXPECT_EQ(crt.v.ca_istrue, 0);
   EXPECT_EQ(cert.info.common_name, "box-a");
   EXPECT_EQ(cert.info.subject, "CN=box-a, O=ReClothes");
   EXPECT_EQ(cert.info.issuer, ca_->info().subject);
-  EXPECT_TRUE(has_eku(crt.crt, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)));
-  EXPECT_FALSE(
-      has_eku(crt.crt, MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)));
+  EXPECT_TRUE(has_eku(crt.v, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)));
+  EXPECT_FALSE(has_eku(crt.v, MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)));
   EXPECT_TRUE(cert.info.client_auth);
   EXPECT_FALSE(cert.info.server_auth);
   EXPECT_FALSE(cert.info.is_ca);
-  EXPECT_EQ(crt.crt.key_usage, MBEDTLS_X509_KU_DIGITAL_SIGNATURE);
+  EXPECT_EQ(crt.v.key_usage, MBEDTLS_X509_KU_DIGITAL_SIGNATURE);
   EXPECT_EQ(mbedtls_verify(cert.certificate_pem, ca_->certificate_pem()), 0u);
   EXPECT_TRUE(ca_->verify(cert.certificate_pem, system_clock()).ok());
   // The certificate is for the key we generated.
@@ -149,7 +149,7 @@ TEST_F(PkiTest, BoxCertificateHasTheBoxIdClientAuthAndVerifiesAgainstTheCa) {
   ASSERT_EQ(mbedtls_pk_parse_key(&key, reinterpret_cast<const unsigned char*>(box_key_.c_str()),
                                  box_key_.size() + 1, nullptr, 0),
             0);
-  EXPECT_EQ(mbedtls_pk_check_pair(&crt.crt.pk, &key), 0);
+  EXPECT_EQ(mbedtls_pk_check_pair(&crt.v.pk, &key), 0);
   mbedtls_pk_free(&key);
   // OpenSSL (what the broker uses) accepts it as a TLS client certificate, not as a server one.
   auto x = openssl_parse(cert.certificate_pem);

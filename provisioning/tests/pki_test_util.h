@@ -1,8 +1,10 @@
-// Helpers shared by the PKI tests: the clock they judge validity by, a fleet CA, and certificates
-// parsed back with mbedTLS.
+// What the PKI tests share: the system clock, a fleet CA, and mbedTLS's own reading of the certificates and
+// CRLs the PKI writes (the library the boxes use), through the common holders
+// (reclothes/common/mbedtls_util.h).
 #pragma once
 
 #include <gtest/gtest.h>
+#include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
 #include <memory>
@@ -10,6 +12,7 @@
 #include <utility>
 
 #include "reclothes/common/clock.h"
+#include "reclothes/common/mbedtls_util.h"
 #include "reclothes/provisioning/pki.h"
 
 namespace reclothes::provisioning::testing {
@@ -28,17 +31,26 @@ inline std::unique_ptr<CertificateAuthority> new_test_ca() {
   return ca.ok() ? std::make_unique<CertificateAuthority>(std::move(ca).value()) : nullptr;
 }
 
-// A certificate (or chain) parsed by mbedTLS, freed with this object.
-struct ParsedCrt {
-  ParsedCrt() { mbedtls_x509_crt_init(&crt); }
-  ~ParsedCrt() { mbedtls_x509_crt_free(&crt); }
-  ParsedCrt(const ParsedCrt&) = delete;
-  ParsedCrt& operator=(const ParsedCrt&) = delete;
+struct ParsedCrt : crypto::Holder<mbedtls_x509_crt, mbedtls_x509_crt_init, mbedtls_x509_crt_free> {
   int parse(const std::string& pem) {
-    return mbedtls_x509_crt_parse(&crt, reinterpret_cast<const unsigned char*>(pem.c_str()),
-                                  pem.size() + 1);
+    const crypto::PemBuffer buf(pem);
+    return mbedtls_x509_crt_parse(&v, buf.data(), buf.size_with_nul());
   }
-  mbedtls_x509_crt crt;
+};
+
+struct ParsedCrl : crypto::Holder<mbedtls_x509_crl, mbedtls_x509_crl_init, mbedtls_x509_crl_free> {
+  int parse(const std::string& pem) {
+    const crypto::PemBuffer buf(pem);
+    return mbedtls_x509_crl_parse(&v, buf.data(), buf.size_with_nul());
+  }
+  // Revoked certificates listed (mbedTLS keeps an empty first entry for an empty list).
+  int entries() const {
+    int n = 0;
+    for (const mbedtls_x509_crl_entry* e = &v.entry; e != nullptr; e = e->next) {
+      if (e->serial.len != 0) ++n;
+    }
+    return n;
+  }
 };
 
 }  // namespace reclothes::provisioning::testing

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "pki_test_util.h"
+#include "reclothes/common/clock.h"
 #include "reclothes/provisioning/files.h"
 #include "reclothes/provisioning/pki.h"
 #include "reclothes/testsupport/temp_dir.h"
@@ -18,27 +19,9 @@
 namespace reclothes::provisioning {
 namespace {
 
+using testing::ParsedCrl;
 using testing::ParsedCrt;
 using testing::system_clock;
-
-struct ParsedCrl {
-  ParsedCrl() { mbedtls_x509_crl_init(&crl); }
-  ~ParsedCrl() { mbedtls_x509_crl_free(&crl); }
-  ParsedCrl(const ParsedCrl&) = delete;
-  ParsedCrl& operator=(const ParsedCrl&) = delete;
-  int parse(const std::string& pem) {
-    return mbedtls_x509_crl_parse(&crl, reinterpret_cast<const unsigned char*>(pem.c_str()),
-                                  pem.size() + 1);
-  }
-  int entries() const {
-    int n = 0;
-    for (const mbedtls_x509_crl_entry* e = &crl.entry; e != nullptr; e = e->next) {
-      if (e->serial.len != 0) ++n;
-    }
-    return n;
-  }
-  mbedtls_x509_crl crl;
-};
 
 class RevocationTest : public ::testing::Test {
  protected:
@@ -72,14 +55,14 @@ TEST_F(RevocationTest, CrlListsTheRevokedSerialAndMbedtlsHonoursIt) {
 
   ParsedCrl crl;
   ASSERT_EQ(crl.parse(*crl_pem), 0);
-  EXPECT_EQ(crl.crl.version, 2);
+  EXPECT_EQ(crl.v.version, 2);
   EXPECT_EQ(crl.entries(), 1);
   ParsedCrt revoked_crt;
   ParsedCrt kept_crt;
   ASSERT_EQ(revoked_crt.parse(revoked.certificate_pem), 0);
   ASSERT_EQ(kept_crt.parse(kept.certificate_pem), 0);
-  EXPECT_EQ(mbedtls_x509_crt_is_revoked(&revoked_crt.crt, &crl.crl), 1);
-  EXPECT_EQ(mbedtls_x509_crt_is_revoked(&kept_crt.crt, &crl.crl), 0);
+  EXPECT_EQ(mbedtls_x509_crt_is_revoked(&revoked_crt.v, &crl.v), 1);
+  EXPECT_EQ(mbedtls_x509_crt_is_revoked(&kept_crt.v, &crl.v), 0);
 
   // Full verification with the CRL: mbedTLS also checks the CRL's signature by the CA here.
   Status refused = ca_->verify(revoked.certificate_pem, system_clock(), *crl_pem);
@@ -124,7 +107,7 @@ TEST_F(RevocationTest, EmptyCrlParsesAndNextUpdateIsOptional) {
   ParsedCrl crl;
   ASSERT_EQ(crl.parse(*crl_pem), 0);
   EXPECT_EQ(crl.entries(), 0);
-  EXPECT_NE(crl.crl.next_update.year, 0);
+  EXPECT_NE(crl.v.next_update.year, 0);
   EXPECT_FALSE(make_crl_pem(*ca_, empty, 1, system_clock(), {.next_update_days = 0}).ok());
 }
 

@@ -121,6 +121,39 @@ TEST_F(BridgeTest, ReplayedEventsChangeNothingAfterTheirFirstApplicationAndAreAc
   EXPECT_NE(metrics.raw.find("box_events_duplicate_total 5"), std::string::npos);
 }
 
+// What the controller keeps of an event is what the box sent: box_events.payload is each event
+// of the payload on the wire, field for field (both are msg::event_json()).
+TEST_F(BridgeTest, StoredEventsHaveTheShapeTheyHadOnTheWire) {
+  FakeBox box(broker_->uri(), box_);
+  ASSERT_TRUE(box.connect());
+  // Every field set; the token id in upper case, which the wire normalises.
+  const msg::Event full{.seq = 1,
+                        .kind = K::kUnlocked,
+                        .at_ms = 1'767'225'601'000,
+                        .compartment = 2,
+                        .token_id = "0123456789ABCDEF",
+                        .action = TokenAction::kPickup,
+                        .order_ref = 9'000'000'000ULL,
+                        .reason = "remote_open",
+                        .occupied = false,
+                        .fill_percent = 40,
+                        .command_id = "cmd-stored-shape",
+                        .detail = "caf\xc3\xa9 \"quoted\"\nsecond line"};
+  const auto payload = msg::serialize(
+      msg::make_envelope(box_, 1'767'225'600'000, msg::Events{{full, event(2, K::kBoot)}}));
+  ASSERT_TRUE(payload.ok()) << payload.error().message;
+  box.publish_raw(msg::topic(box_, msg::Topic::kEvents), *payload);
+  ASSERT_TRUE(box.wait_for_ack(2));
+
+  const nlohmann::json wire = nlohmann::json::parse(*payload)["body"]["events"];
+  const auto rows =
+      query("SELECT payload::text FROM box_events WHERE box_id = '" + box_ + "' ORDER BY seq");
+  ASSERT_EQ(rows.size(), wire.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(nlohmann::json::parse(rows[i][0].as<std::string>()), wire[i]) << "event " << i;
+  }
+}
+
 // Paho calls the message callback with its client mutex held, and the worker takes that mutex to
 // publish each ack: a callback that waited for room deadlocked the two (B7: 4,060 boxes starting
 // at once), and one that waited a bounded time still starved the worker (B7: 10,000 boxes, a few

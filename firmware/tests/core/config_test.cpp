@@ -97,89 +97,89 @@ TEST_P(ConfigBadField, IsRefusedNamingTheField) {
 
 const BadField kBadFields[] = {
     {"lock line as string", [](Json& j) { j["compartments"][2]["pin"]["lock_line"] = "17"; },
-     "compartments[2].pin.lock_line: expected an integer in 0..1023, got the string \"17\""},
+     "/compartments/2/pin/lock_line: expected an integer 0..1023, got the string \"17\""},
     {"negative door line", [](Json& j) { j["compartments"][0]["pin"]["door_line"] = -1; },
-     "compartments[0].pin.door_line: expected an integer"},
-    {"bad box id", [](Json& j) { j["box_id"] = "box 1!"; }, "box_id: expected 1..32 characters"},
-    {"box id number", [](Json& j) { j["box_id"] = 7; }, "box_id: expected a string"},
+     "/compartments/0/pin/door_line: expected an integer"},
+    {"bad box id", [](Json& j) { j["box_id"] = "box 1!"; }, "/box_id: expected 1..32 characters"},
+    {"box id number", [](Json& j) { j["box_id"] = 7; }, "/box_id: expected a string"},
     {"missing journal", [](Json& j) { j.erase("journal_path"); },
-     "journal_path: required field is missing"},
-    {"empty journal", [](Json& j) { j["journal_path"] = ""; }, "journal_path: must not be empty"},
+     "/journal_path: missing required field"},
+    {"empty journal", [](Json& j) { j["journal_path"] = ""; }, "/journal_path: must not be empty"},
     {"ids not consecutive", [](Json& j) { j["compartments"][1]["id"] = 5; },
-     "compartments[1].id: expected 2"},
+     "/compartments/1/id: expected 2"},
     {"bad size", [](Json& j) { j["compartments"][0]["size"] = "XXL"; },
-     "compartments[0].size: expected one of"},
+     "/compartments/0/size: expected one of"},
     {"missing size", [](Json& j) { j["compartments"][0].erase("size"); },
-     "compartments[0].size: required field is missing"},
+     "/compartments/0/size: missing required field"},
     {"pulse too long", [](Json& j) { j["compartments"][0]["pulse_ms"] = 3000; },
-     "compartments[0].pulse_ms: expected an integer in 50..2000, got 3000"},
+     "/compartments/0/pulse_ms: expected an integer 50..2000, got 3000"},
     {"pulse too short", [](Json& j) { j["compartments"][3]["pulse_ms"] = 10; },
-     "compartments[3].pulse_ms"},
+     "/compartments/3/pulse_ms"},
     {"pulse as float", [](Json& j) { j["compartments"][3]["pulse_ms"] = 400.5; },
-     "compartments[3].pulse_ms: expected an integer"},
+     "/compartments/3/pulse_ms: expected an integer"},
     {"fill sensor as string", [](Json& j) { j["compartments"][3]["fill_sensor"] = "yes"; },
-     "compartments[3].fill_sensor: expected a boolean"},
+     "/compartments/3/fill_sensor: expected a boolean"},
     {"unknown compartment field", [](Json& j) { j["compartments"][0]["pulse"] = 400; },
-     "compartments[0].pulse: unknown field"},
-    {"unknown top-level field", [](Json& j) { j["boxid"] = "x"; }, "boxid: unknown field"},
+     "/compartments/0/pulse: unknown field"},
+    {"unknown top-level field", [](Json& j) { j["boxid"] = "x"; }, "/boxid: unknown field"},
     {"no compartments", [](Json& j) { j["compartments"] = Json::array(); },
-     "compartments: expected 1..64 compartments"},
+     "/compartments: expected 1..64 compartments"},
     {"compartments not an array", [](Json& j) { j["compartments"] = Json::object(); },
-     "compartments: expected an array"},
+     "/compartments: expected an array"},
     {"broker uri scheme", [](Json& j) { j["broker"]["uri"] = "http://broker:80"; },
-     "broker.uri: expected tcp://"},
+     "/broker/uri: expected tcp://"},
     {"ssl without tls", [](Json& j) { j["broker"].erase("tls"); },
-     "broker.tls: required for a ssl:// uri"},
+     "/broker/tls: required for a ssl:// uri"},
     {"cert without key", [](Json& j) { j["broker"]["tls"].erase("key"); },
-     "broker.tls.key: cert and key must be given together"},
+     "/broker/tls/key: cert and key must be given together"},
     {"tls without ca", [](Json& j) { j["broker"]["tls"].erase("ca"); },
-     "broker.tls.ca: required field is missing"},
-    {"keepalive too short", [](Json& j) { j["broker"]["keepalive_s"] = 1; }, "broker.keepalive_s"},
+     "/broker/tls/ca: missing required field"},
+    {"keepalive too short", [](Json& j) { j["broker"]["keepalive_s"] = 1; }, "/broker/keepalive_s"},
     {"password without user", [](Json& j) { j["broker"]["password"] = "x"; },
-     "broker.password: given without a username"},
+     "/broker/password: given without a username"},
     {"bad pem", [](Json& j) { j["trusted_keys"][0]["public_key_pem"] = "garbage"; },
-     "trusted_keys[0].public_key_pem: "},
+     "/trusted_keys/0/public_key_pem: "},
     {"pem and file", [](Json& j) { j["trusted_keys"][0]["public_key_file"] = "k.pem"; },
-     "trusted_keys[0]: give exactly one of"},
+     "/trusted_keys/0: give exactly one of"},
     {"duplicate key id", [](Json& j) { j["trusted_keys"].push_back(j["trusted_keys"][0]); },
-     "trusted_keys[1].key_id: key id 1 is already used by trusted_keys[0]"},
+     "/trusted_keys/1/key_id: key id 1 is already used by /trusted_keys/0"},
     {"key id too big", [](Json& j) { j["trusted_keys"][0]["key_id"] = 70000; },
-     "trusted_keys[0].key_id: expected an integer in 0..65535"},
+     "/trusted_keys/0/key_id: expected an integer 0..65535"},
     {"retired as int", [](Json& j) { j["trusted_keys"][0]["retired"] = 1; },
-     "trusted_keys[0].retired: expected a boolean"},
+     "/trusted_keys/0/retired: expected a boolean"},
     {"ajar too short", [](Json& j) { j["timeouts"]["door_ajar_s"] = 1; },
-     "timeouts.door_ajar_s: expected an integer in 10..86400"},
+     "/timeouts/door_ajar_s: expected an integer 10..86400"},
     {"negative leeway", [](Json& j) { j["timeouts"]["token_leeway_s"] = -1; },
-     "timeouts.token_leeway_s"},
+     "/timeouts/token_leeway_s"},
     {"unknown timeout", [](Json& j) { j["timeouts"]["jam_s"] = 3; },
-     "timeouts.jam_s: unknown field"},
+     "/timeouts/jam_s: unknown field"},
     {"bad backend", [](Json& j) { j["hal"]["backend"] = "gpio"; },
-     "hal.backend: expected \"sim\" or \"linux\""},
-    {"missing hal", [](Json& j) { j.erase("hal"); }, "hal: required field is missing"},
+     "/hal/backend: expected \"sim\" or \"linux\""},
+    {"missing hal", [](Json& j) { j.erase("hal"); }, "/hal: missing required field"},
     {"camera fps", [](Json& j) { j["camera"]["fps"] = 0; },
-     "camera.fps: expected an integer in 1..60"},
+     "/camera/fps: expected an integer 1..60"},
     {"report interval float", [](Json& j) { j["state_report_interval_s"] = 1.5; },
-     "state_report_interval_s: expected an integer"},
+     "/state_report_interval_s: expected an integer"},
     {"null value", [](Json& j) { j["camera"]["device"] = nullptr; },
-     "camera.device: expected a string, got null"},
+     "/camera/device: expected a string, got null"},
     {"linux without pin",
      [](Json& j) {
        j["hal"]["backend"] = "linux";
        j["compartments"][1].erase("pin");
      },
-     "compartments[1].pin: required with the linux backend"},
+     "/compartments/1/pin: required with the linux backend"},
     {"linux line used twice",
      [](Json& j) {
        j["hal"]["backend"] = "linux";
        j["compartments"][1]["pin"]["door_line"] = 17;
      },
-     "compartments[1].pin.door_line: gpiochip0 line 17 is already used by "
-     "compartments[0].pin.lock_line"},
+     "/compartments/1/pin/door_line: gpiochip0 line 17 is already used by "
+     "/compartments/0/pin/lock_line"},
     {"linux tamper collides",
      [](Json& j) {
        j["hal"] = {{"backend", "linux"}, {"tamper", {{"line", 25}}}};
      },
-     "hal.tamper.line: gpiochip0 line 25 is already used by compartments[2].pin.door_line"},
+     "/hal/tamper/line: gpiochip0 line 25 is already used by /compartments/2/pin/door_line"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Fields, ConfigBadField, ::testing::ValuesIn(kBadFields),
@@ -194,7 +194,7 @@ INSTANTIATE_TEST_SUITE_P(Fields, ConfigBadField, ::testing::ValuesIn(kBadFields)
 TEST(Config, DuplicateKeysAreRefusedWithTheirPath) {
   auto top = parse_config(R"({"box_id":"a","box_id":"b"})");
   ASSERT_FALSE(top.ok());
-  EXPECT_EQ(top.error().message, "box_id: duplicate key");
+  EXPECT_EQ(top.error().message, "/box_id: duplicate key");
 
   std::string text = example().dump();
   // Give compartment 2 (index 1) a second "size" key.
@@ -203,7 +203,7 @@ TEST(Config, DuplicateKeysAreRefusedWithTheirPath) {
   text.insert(pos, "\"size\":\"L\",");
   auto nested = parse_config(text);
   ASSERT_FALSE(nested.ok());
-  EXPECT_EQ(nested.error().message, "compartments[1].size: duplicate key");
+  EXPECT_EQ(nested.error().message, "/compartments/1/size: duplicate key");
 }
 
 TEST(Config, TextThatIsNotJsonIsRefused) {
@@ -233,7 +233,7 @@ TEST(Config, PublicKeyFileIsReadRelativeToTheConfigFile) {
   std::ofstream(dir / "box.json") << j.dump(2);
   auto missing = load_config(dir / "box.json");
   ASSERT_FALSE(missing.ok());
-  EXPECT_NE(missing.error().message.find("trusted_keys[0].public_key_file"), std::string::npos)
+  EXPECT_NE(missing.error().message.find("/trusted_keys/0/public_key_file"), std::string::npos)
       << missing.error().message;
 }
 

@@ -2,73 +2,92 @@
 
 #include <nlohmann/json.hpp>
 
-#include "json_reader.h"
+#include "reclothes/common/box_config_json.h"
+#include "reclothes/common/json_reader.h"
 #include "reclothes/provisioning/files.h"
 
 namespace reclothes::provisioning::cli {
 namespace {
 
-namespace jr = json_reader;
-using Json = nlohmann::json;
+using json::child;
+using json::field_error;
+using json::Json;
 using Ordered = nlohmann::ordered_json;
 
 Ordered gpio_json(const GpioPin& pin) {
   return Ordered{{"chip", pin.chip}, {"line", pin.line}, {"active_low", pin.active_low}};
 }
 
-Result<std::optional<GpioPin>> read_gpio(const Json& parent, std::string_view key,
-                                         std::string_view parent_path) {
-  const auto it = parent.find(std::string(key));
-  if (it == parent.end()) return std::optional<GpioPin>();
-  const std::string path = jr::child(parent_path, key);
-  RC_TRY(jr::require_object(*it, path));
-  GpioPin pin;
-  RC_ASSIGN_OR_RETURN(auto chip, jr::optional_string(*it, "chip", path));
-  if (chip) pin.chip = *chip;
-  RC_ASSIGN_OR_RETURN(auto line, jr::required_int(*it, "line", path, 0, kMaxGpioLine));
-  RC_ASSIGN_OR_RETURN(auto low, jr::optional_bool(*it, "active_low", path));
-  pin.line = static_cast<unsigned int>(line);
-  pin.active_low = low.value_or(false);
-  return std::optional<GpioPin>(pin);
+Status read_broker(const Json& j, std::string_view p, BoxFile::Broker& b) {
+  RC_TRY(json::read_object(j, p));
+  RC_ASSIGN_OR_RETURN(b.uri, json::read_field(j, p, "uri", json::read_string));
+  RC_TRY(json::read_optional(j, p, "keepalive_s", b.keepalive_s, json::integer_in<int>(5, 3600)));
+  b.ca.clear();
+  b.cert.clear();
+  b.key.clear();
+  if (const Json* tls = json::find(j, "tls")) {
+    const std::string tp = child(p, "tls");
+    RC_TRY(json::read_object(*tls, tp));
+    RC_ASSIGN_OR_RETURN(b.ca, json::read_field(*tls, tp, "ca", json::read_string));
+    RC_TRY(json::read_optional(*tls, tp, "cert", b.cert, json::read_string));
+    RC_TRY(json::read_optional(*tls, tp, "key", b.key, json::read_string));
+  }
+  return ok_status();
 }
 
-Result<CompartmentPlan> read_compartment(const Json& j, std::size_t i, const std::string& path) {
-  RC_TRY(jr::require_object(j, path));
+Result<TrustedKey> read_key(const Json& k, std::string_view p) {
+  RC_TRY(json::read_object(k, p));
+  TrustedKey key;
+  RC_ASSIGN_OR_RETURN(key.key_id,
+                      json::read_field(k, p, "key_id", json::integer_in<std::uint16_t>(0, 65535)));
+  std::optional<std::string> file;
+  RC_TRY(json::read_optional(k, p, "public_key_pem", key.public_key_pem, json::read_string));
+  RC_TRY(json::read_optional(k, p, "public_key_file", file, json::read_string));
+  if (!json::find(k, "public_key_pem") && !file) {
+    return field_error(p, "needs public_key_pem or public_key_file");
+  }
+  RC_TRY(json::read_optional(k, p, "retired", key.retired, json::read_bool));
+  return key;
+}
+
+Result<CompartmentPlan> read_compartment(const Json& j, std::size_t i, std::string_view p) {
+  RC_TRY(json::read_object(j, p));
   CompartmentPlan c;
-  RC_ASSIGN_OR_RETURN(auto id, jr::required_int(j, "id", path, 1, kMaxCompartments));
-  if (id != static_cast<std::int64_t>(i + 1)) {
-    return jr::field_error(jr::child(path, "id"),
-                           "expected " + std::to_string(i + 1) + " (ids are 1..N in file order)");
+  RC_ASSIGN_OR_RETURN(
+      c.number,
+      json::read_field(j, p, "id", json::integer_in<int>(1, static_cast<int>(kMaxCompartments))));
+  if (c.number != static_cast<int>(i + 1)) {
+    return field_error(child(p, "id"),
+                       "expected " + std::to_string(i + 1) + " (ids are 1..N in file order)");
   }
-  c.number = static_cast<int>(id);
-  RC_ASSIGN_OR_RETURN(auto size, jr::required_string(j, "size", path));
-  auto normal = normalise_size(size);
-  if (!normal || *normal != size) {
-    return jr::field_error(jr::child(path, "size"), "must be S, M, L or XL");
-  }
-  c.size = size;
-  RC_ASSIGN_OR_RETURN(auto pulse,
-                      jr::optional_int(j, "pulse_ms", path, kMinPulse.count(), kMaxPulse.count()));
-  if (pulse) c.pulse = std::chrono::milliseconds(*pulse);
-  RC_ASSIGN_OR_RETURN(auto fill, jr::optional_bool(j, "fill_sensor", path));
-  c.fill_sensor = fill.value_or(false);
-  if (const auto it = j.find("pin"); it != j.end()) {
-    const std::string pin_path = jr::child(path, "pin");
-    RC_TRY(jr::require_object(*it, pin_path));
-    CompartmentPins pins;
-    RC_ASSIGN_OR_RETURN(auto chip, jr::optional_string(*it, "chip", pin_path));
-    if (chip) pins.chip = *chip;
-    RC_ASSIGN_OR_RETURN(auto lock, jr::required_int(*it, "lock_line", pin_path, 0, kMaxGpioLine));
-    RC_ASSIGN_OR_RETURN(auto door, jr::required_int(*it, "door_line", pin_path, 0, kMaxGpioLine));
-    RC_ASSIGN_OR_RETURN(auto lock_low, jr::optional_bool(*it, "lock_active_low", pin_path));
-    RC_ASSIGN_OR_RETURN(auto door_low, jr::optional_bool(*it, "door_active_low", pin_path));
-    pins.lock_line = static_cast<unsigned int>(lock);
-    pins.door_line = static_cast<unsigned int>(door);
-    pins.lock_active_low = lock_low.value_or(false);
-    pins.door_active_low = door_low.value_or(false);
-    c.pins = pins;
-  }
+  RC_ASSIGN_OR_RETURN(c.size, json::read_field(j, p, "size", json::read_string));
+  auto normal = normalise_size(c.size);
+  if (!normal || *normal != c.size) return field_error(child(p, "size"), "must be S, M, L or XL");
+  RC_TRY(box_config_json::read_pulse_and_fill(j, p, c));
+  RC_TRY(json::read_optional(j, p, "pin", c.pins,
+                             box_config_json::read_compartment_pins<CompartmentPins>));
   return c;
+}
+
+Status read_compartments(const Json& list, std::string_view p, CabinetPlan& cabinet) {
+  if (!list.is_array() || list.empty() || list.size() > kMaxCompartments) {
+    return field_error(
+        p, "expected an array of 1.." + std::to_string(kMaxCompartments) + " compartments");
+  }
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    RC_ASSIGN_OR_RETURN(CompartmentPlan c, read_compartment(list[i], i, child(p, i)));
+    cabinet.compartments.push_back(std::move(c));
+  }
+  return ok_status();
+}
+
+Status read_hal(const Json& j, std::string_view p, BoxFile& f) {
+  RC_TRY(json::read_object(j, p));
+  RC_ASSIGN_OR_RETURN(const std::string name, json::read_field(j, p, "backend", json::read_string));
+  const auto backend = backend_from_string(name);
+  if (!backend) return field_error(child(p, "backend"), "must be \"sim\" or \"linux\"");
+  f.backend = *backend;
+  return box_config_json::read_cabinet_pins(j, p, f.cabinet);
 }
 
 }  // namespace
@@ -129,89 +148,32 @@ std::string render_box_file(const BoxFile& file) {
 }
 
 Result<BoxFile> parse_box_file(std::string_view json_text) {
-  RC_ASSIGN_OR_RETURN(Json j, jr::parse(json_text, "box configuration"));
-  RC_TRY(jr::require_object(j, ""));
+  auto parsed = json::parse_strict(json_text);
+  if (!parsed.ok()) return std::move(parsed).error().with_context("box configuration");
+  const Json& j = *parsed;
+  const std::string_view top;
+  RC_TRY(json::read_object(j, top));
   BoxFile f;
-  RC_ASSIGN_OR_RETURN(f.box_id, jr::required_string(j, "box_id", ""));
-  RC_ASSIGN_OR_RETURN(f.journal_path, jr::required_string(j, "journal_path", ""));
-
-  const auto broker = j.find("broker");
-  if (broker == j.end()) return jr::field_error("broker", "missing");
-  RC_TRY(jr::require_object(*broker, "broker"));
-  RC_ASSIGN_OR_RETURN(f.broker.uri, jr::required_string(*broker, "uri", "broker"));
-  RC_ASSIGN_OR_RETURN(auto keepalive, jr::optional_int(*broker, "keepalive_s", "broker", 5, 3600));
-  f.broker.keepalive_s = static_cast<int>(keepalive.value_or(30));
-  f.broker.ca.clear();
-  f.broker.cert.clear();
-  f.broker.key.clear();
-  if (const auto tls = broker->find("tls"); tls != broker->end()) {
-    RC_TRY(jr::require_object(*tls, "broker.tls"));
-    RC_ASSIGN_OR_RETURN(f.broker.ca, jr::required_string(*tls, "ca", "broker.tls"));
-    RC_ASSIGN_OR_RETURN(auto cert, jr::optional_string(*tls, "cert", "broker.tls"));
-    RC_ASSIGN_OR_RETURN(auto key, jr::optional_string(*tls, "key", "broker.tls"));
-    f.broker.cert = cert.value_or("");
-    f.broker.key = key.value_or("");
-  }
-
-  if (const auto keys = j.find("trusted_keys"); keys != j.end()) {
-    if (!keys->is_array()) return jr::field_error("trusted_keys", "expected an array");
+  RC_ASSIGN_OR_RETURN(f.box_id, json::read_field(j, top, "box_id", json::read_string));
+  RC_ASSIGN_OR_RETURN(f.journal_path, json::read_field(j, top, "journal_path", json::read_string));
+  RC_ASSIGN_OR_RETURN(const Json* broker, json::require(j, top, "broker"));
+  RC_TRY(read_broker(*broker, "/broker", f.broker));
+  if (const Json* keys = json::find(j, "trusted_keys")) {
+    if (!keys->is_array()) return json::expected_error("/trusted_keys", "an array", *keys);
     for (std::size_t i = 0; i < keys->size(); ++i) {
-      const std::string path = jr::index("trusted_keys", i);
-      const Json& k = (*keys)[i];
-      RC_TRY(jr::require_object(k, path));
-      TrustedKey key;
-      RC_ASSIGN_OR_RETURN(auto id, jr::required_int(k, "key_id", path, 0, 65535));
-      key.key_id = static_cast<std::uint16_t>(id);
-      RC_ASSIGN_OR_RETURN(auto pem, jr::optional_string(k, "public_key_pem", path));
-      RC_ASSIGN_OR_RETURN(auto file, jr::optional_string(k, "public_key_file", path));
-      if (!pem && !file) return jr::field_error(path, "needs public_key_pem or public_key_file");
-      key.public_key_pem = pem.value_or("");
-      RC_ASSIGN_OR_RETURN(auto retired, jr::optional_bool(k, "retired", path));
-      key.retired = retired.value_or(false);
+      RC_ASSIGN_OR_RETURN(TrustedKey key, read_key((*keys)[i], child("/trusted_keys", i)));
       f.trusted_keys.push_back(std::move(key));
     }
   }
-
-  const auto compartments = j.find("compartments");
-  if (compartments == j.end()) return jr::field_error("compartments", "missing");
-  if (!compartments->is_array() || compartments->empty() ||
-      compartments->size() > kMaxCompartments) {
-    return jr::field_error("compartments", "expected an array of 1.." +
-                                               std::to_string(kMaxCompartments) + " compartments");
-  }
-  for (std::size_t i = 0; i < compartments->size(); ++i) {
-    RC_ASSIGN_OR_RETURN(CompartmentPlan c,
-                        read_compartment((*compartments)[i], i, jr::index("compartments", i)));
-    f.cabinet.compartments.push_back(std::move(c));
-  }
-
-  const auto hal = j.find("hal");
-  if (hal == j.end()) return jr::field_error("hal", "missing");
-  RC_TRY(jr::require_object(*hal, "hal"));
-  RC_ASSIGN_OR_RETURN(auto backend_name, jr::required_string(*hal, "backend", "hal"));
-  const auto backend = backend_from_string(backend_name);
-  if (!backend) return jr::field_error("hal.backend", "must be \"sim\" or \"linux\"");
-  f.backend = *backend;
-  RC_ASSIGN_OR_RETURN(f.cabinet.tamper, read_gpio(*hal, "tamper", "hal"));
-  RC_ASSIGN_OR_RETURN(f.cabinet.led_green, read_gpio(*hal, "led_green", "hal"));
-  RC_ASSIGN_OR_RETURN(f.cabinet.led_red, read_gpio(*hal, "led_red", "hal"));
-
+  RC_ASSIGN_OR_RETURN(const Json* compartments, json::require(j, top, "compartments"));
+  RC_TRY(read_compartments(*compartments, "/compartments", f.cabinet));
+  RC_ASSIGN_OR_RETURN(const Json* hal, json::require(j, top, "hal"));
+  RC_TRY(read_hal(*hal, "/hal", f));
   f.camera.reset();
-  if (const auto camera = j.find("camera"); camera != j.end()) {
-    RC_TRY(jr::require_object(*camera, "camera"));
-    CameraSettings c;
-    RC_ASSIGN_OR_RETURN(auto device, jr::optional_string(*camera, "device", "camera"));
-    RC_ASSIGN_OR_RETURN(auto width, jr::optional_int(*camera, "width", "camera", 16, 8192));
-    RC_ASSIGN_OR_RETURN(auto height, jr::optional_int(*camera, "height", "camera", 16, 8192));
-    RC_ASSIGN_OR_RETURN(auto fps, jr::optional_int(*camera, "fps", "camera", 1, 60));
-    if (device) c.device = *device;
-    if (width) c.width = static_cast<std::uint32_t>(*width);
-    if (height) c.height = static_cast<std::uint32_t>(*height);
-    if (fps) c.fps = static_cast<std::uint32_t>(*fps);
-    f.camera = c;
-  }
-  RC_ASSIGN_OR_RETURN(auto interval, jr::optional_int(j, "state_report_interval_s", "", 5, 86400));
-  f.state_report_interval_s = static_cast<int>(interval.value_or(60));
+  RC_TRY(json::read_optional(j, top, "camera", f.camera,
+                             box_config_json::read_camera<CameraSettings>));
+  RC_TRY(json::read_optional(j, top, "state_report_interval_s", f.state_report_interval_s,
+                             json::integer_in<int>(5, 86400)));
   return f;
 }
 

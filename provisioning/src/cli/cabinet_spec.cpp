@@ -7,14 +7,16 @@
 #include <set>
 #include <utility>
 
-#include "json_reader.h"
+#include "reclothes/common/box_config_json.h"
+#include "reclothes/common/json_reader.h"
 #include "reclothes/provisioning/files.h"
 
 namespace reclothes::provisioning::cli {
 namespace {
 
-namespace jr = json_reader;
-using Json = nlohmann::json;
+using json::child;
+using json::field_error;
+using json::Json;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -27,79 +29,34 @@ Error spec_error(std::string_view item, std::string_view problem) {
                     "compartments \"" + std::string(item) + "\": " + std::string(problem));
 }
 
-Result<CompartmentPins> read_pins(const Json& j, const std::string& path) {
-  RC_TRY(jr::require_object(j, path));
-  RC_TRY(jr::only_keys(j, path,
-                       {"chip", "lock_line", "lock_active_low", "door_line", "door_active_low"}));
-  CompartmentPins pins;
-  RC_ASSIGN_OR_RETURN(auto chip, jr::optional_string(j, "chip", path));
-  if (chip) {
-    if (chip->empty()) return jr::field_error(jr::child(path, "chip"), "must not be empty");
-    pins.chip = *chip;
-  }
-  RC_ASSIGN_OR_RETURN(auto lock, jr::required_int(j, "lock_line", path, 0, kMaxGpioLine));
-  RC_ASSIGN_OR_RETURN(auto door, jr::required_int(j, "door_line", path, 0, kMaxGpioLine));
-  RC_ASSIGN_OR_RETURN(auto lock_low, jr::optional_bool(j, "lock_active_low", path));
-  RC_ASSIGN_OR_RETURN(auto door_low, jr::optional_bool(j, "door_active_low", path));
-  pins.lock_line = static_cast<unsigned int>(lock);
-  pins.door_line = static_cast<unsigned int>(door);
-  pins.lock_active_low = lock_low.value_or(false);
-  pins.door_active_low = door_low.value_or(false);
-  return pins;
-}
-
-Result<std::optional<GpioPin>> read_gpio(const Json& parent, std::string_view key,
-                                         std::string_view parent_path) {
-  const auto it = parent.find(std::string(key));
-  if (it == parent.end()) return std::optional<GpioPin>();
-  const std::string path = jr::child(parent_path, key);
-  RC_TRY(jr::require_object(*it, path));
-  RC_TRY(jr::only_keys(*it, path, {"chip", "line", "active_low"}));
-  GpioPin pin;
-  RC_ASSIGN_OR_RETURN(auto chip, jr::optional_string(*it, "chip", path));
-  if (chip) {
-    if (chip->empty()) return jr::field_error(jr::child(path, "chip"), "must not be empty");
-    pin.chip = *chip;
-  }
-  RC_ASSIGN_OR_RETURN(auto line, jr::required_int(*it, "line", path, 0, kMaxGpioLine));
-  RC_ASSIGN_OR_RETURN(auto low, jr::optional_bool(*it, "active_low", path));
-  pin.line = static_cast<unsigned int>(line);
-  pin.active_low = low.value_or(false);
-  return std::optional<GpioPin>(pin);
-}
-
-Result<CompartmentPlan> read_compartment(const Json& j, std::size_t i, const std::string& path) {
-  RC_TRY(jr::require_object(j, path));
-  RC_TRY(jr::only_keys(j, path, {"number", "size", "pulse_ms", "fill_sensor", "pin"}));
+Result<CompartmentPlan> read_compartment(const Json& j, std::size_t i, std::string_view p) {
+  RC_TRY(json::check_object(j, p, {"number", "size", "pulse_ms", "fill_sensor", "pin"}));
   CompartmentPlan c;
   c.number = static_cast<int>(i + 1);
-  RC_ASSIGN_OR_RETURN(auto number, jr::optional_int(j, "number", path, 1, kMaxCompartments));
+  std::optional<int> number;
+  RC_TRY(json::read_optional(j, p, "number", number,
+                             json::integer_in<int>(1, static_cast<int>(kMaxCompartments))));
   if (number && *number != c.number) {
-    return jr::field_error(jr::child(path, "number"),
-                           "compartments are numbered 1..N in file order; expected " +
-                               std::to_string(c.number) + ", got " + std::to_string(*number));
+    return field_error(child(p, "number"),
+                       "compartments are numbered 1..N in file order; expected " +
+                           std::to_string(c.number) + ", got " + std::to_string(*number));
   }
-  RC_ASSIGN_OR_RETURN(auto size, jr::required_string(j, "size", path));
+  RC_ASSIGN_OR_RETURN(const std::string size, json::read_field(j, p, "size", json::read_string));
   auto normal = normalise_size(size);
   if (!normal) {
-    return jr::field_error(jr::child(path, "size"),
-                           "must be S, M, L or XL, got \"" + size.substr(0, 8) + "\"");
+    return field_error(child(p, "size"), "must be S, M, L or XL, got " + json::quote(size));
   }
   c.size = *normal;
-  RC_ASSIGN_OR_RETURN(auto pulse,
-                      jr::optional_int(j, "pulse_ms", path, kMinPulse.count(), kMaxPulse.count()));
-  if (pulse) c.pulse = std::chrono::milliseconds(*pulse);
-  RC_ASSIGN_OR_RETURN(auto fill, jr::optional_bool(j, "fill_sensor", path));
-  c.fill_sensor = fill.value_or(false);
-  if (const auto it = j.find("pin"); it != j.end()) {
-    RC_ASSIGN_OR_RETURN(c.pins, read_pins(*it, jr::child(path, "pin")));
-  }
+  RC_TRY(box_config_json::read_pulse_and_fill(j, p, c));
+  RC_TRY(json::read_optional(j, p, "pin", c.pins,
+                             box_config_json::read_compartment_pins<CompartmentPins>));
   return c;
 }
 
 // Every (chip, line) may be used once, as the HAL's validate_pin_map demands; checked here so the
-// technician hears about it at registration rather than when the box starts.
-Status check_unique_lines(const CabinetPlan& plan) {
+// technician hears about it at registration rather than when the box starts. The fields are named
+// by pointer; the compartments are the array at list_pointer.
+Status check_unique_lines(const CabinetPlan& plan, std::string_view list_pointer) {
   std::map<std::pair<std::string, unsigned int>, std::string> used;
   auto claim = [&](const std::string& chip, unsigned int line, const std::string& who) -> Status {
     auto [it, inserted] = used.emplace(std::make_pair(chip, line), who);
@@ -113,13 +70,13 @@ Status check_unique_lines(const CabinetPlan& plan) {
   for (std::size_t i = 0; i < plan.compartments.size(); ++i) {
     const auto& c = plan.compartments[i];
     if (!c.pins) continue;
-    const std::string who = "compartments[" + std::to_string(i) + "]";
-    RC_TRY(claim(c.pins->chip, c.pins->lock_line, who + " lock"));
-    RC_TRY(claim(c.pins->chip, c.pins->door_line, who + " door"));
+    const std::string pin = child(child(list_pointer, i), "pin");
+    RC_TRY(claim(c.pins->chip, c.pins->lock_line, child(pin, "lock_line")));
+    RC_TRY(claim(c.pins->chip, c.pins->door_line, child(pin, "door_line")));
   }
-  if (plan.tamper) RC_TRY(claim(plan.tamper->chip, plan.tamper->line, "tamper"));
-  if (plan.led_green) RC_TRY(claim(plan.led_green->chip, plan.led_green->line, "led_green"));
-  if (plan.led_red) RC_TRY(claim(plan.led_red->chip, plan.led_red->line, "led_red"));
+  if (plan.tamper) RC_TRY(claim(plan.tamper->chip, plan.tamper->line, "/tamper/line"));
+  if (plan.led_green) RC_TRY(claim(plan.led_green->chip, plan.led_green->line, "/led_green/line"));
+  if (plan.led_red) RC_TRY(claim(plan.led_red->chip, plan.led_red->line, "/led_red/line"));
   return ok_status();
 }
 
@@ -186,33 +143,29 @@ Result<CabinetPlan> parse_shorthand(std::string_view spec) {
 }
 
 Result<CabinetPlan> parse_cabinet_json(std::string_view json_text) {
-  RC_ASSIGN_OR_RETURN(Json j, jr::parse(json_text, "compartments file"));
+  auto parsed = json::parse_strict(json_text);
+  if (!parsed.ok()) return std::move(parsed).error().with_context("compartments file");
+  const Json& j = *parsed;
   CabinetPlan plan;
   const Json* list = &j;
-  std::string list_path = "compartments";
+  std::string list_pointer;  // a bare array is the document itself
   if (j.is_object()) {
-    RC_TRY(jr::only_keys(j, "", {"compartments", "tamper", "led_green", "led_red"}));
-    const auto it = j.find("compartments");
-    if (it == j.end()) return jr::field_error("compartments", "missing");
-    list = &*it;
-    RC_ASSIGN_OR_RETURN(plan.tamper, read_gpio(j, "tamper", ""));
-    RC_ASSIGN_OR_RETURN(plan.led_green, read_gpio(j, "led_green", ""));
-    RC_ASSIGN_OR_RETURN(plan.led_red, read_gpio(j, "led_red", ""));
+    RC_TRY(json::check_object(j, "", {"compartments", "tamper", "led_green", "led_red"}));
+    list_pointer = "/compartments";
+    RC_ASSIGN_OR_RETURN(list, json::require(j, "", "compartments"));
+    RC_TRY(box_config_json::read_cabinet_pins(j, "", plan));
   }
-  if (!list->is_array()) {
-    return jr::field_error(list_path,
-                           "expected an array of compartments, got " + jr::describe(*list));
-  }
+  if (!list->is_array())
+    return json::expected_error(list_pointer, "an array of compartments", *list);
   if (list->empty() || list->size() > kMaxCompartments) {
-    return jr::field_error(list_path,
-                           "a box has 1.." + std::to_string(kMaxCompartments) + " compartments");
+    return field_error(list_pointer,
+                       "a box has 1.." + std::to_string(kMaxCompartments) + " compartments");
   }
   for (std::size_t i = 0; i < list->size(); ++i) {
-    RC_ASSIGN_OR_RETURN(CompartmentPlan c,
-                        read_compartment((*list)[i], i, jr::index(list_path, i)));
+    RC_ASSIGN_OR_RETURN(CompartmentPlan c, read_compartment((*list)[i], i, child(list_pointer, i)));
     plan.compartments.push_back(std::move(c));
   }
-  RC_TRY(check_unique_lines(plan));
+  RC_TRY(check_unique_lines(plan, list_pointer));
   return plan;
 }
 

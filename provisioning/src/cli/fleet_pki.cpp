@@ -7,15 +7,16 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "json_reader.h"
+#include "reclothes/common/json_reader.h"
 #include "reclothes/common/token.h"
 #include "reclothes/provisioning/files.h"
 
 namespace reclothes::provisioning::cli {
 namespace {
 
-namespace jr = json_reader;
-using Json = nlohmann::json;
+using json::child;
+using json::field_error;
+using json::Json;
 
 constexpr char kSettingsFile[] = "fleet.json";
 
@@ -64,19 +65,35 @@ Status check_settings(const FleetSettings& s) {
   return ok_status();
 }
 
-Result<std::vector<std::string>> string_list(const Json& object, std::string_view key,
-                                             std::string_view path) {
+Result<std::vector<std::string>> read_strings(const Json& v, std::string_view p) {
+  if (!v.is_array()) return json::expected_error(p, "an array of strings", v);
   std::vector<std::string> out;
-  const auto it = object.find(std::string(key));
-  if (it == object.end()) return out;
-  if (!it->is_array()) return jr::field_error(jr::child(path, key), "expected an array of strings");
-  for (std::size_t i = 0; i < it->size(); ++i) {
-    if (!(*it)[i].is_string()) {
-      return jr::field_error(jr::index(jr::child(path, key), i), "expected a string");
-    }
-    out.push_back((*it)[i].get<std::string>());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    RC_ASSIGN_OR_RETURN(std::string s, json::read_string(v[i], child(p, i)));
+    out.push_back(std::move(s));
   }
   return out;
+}
+
+Status read_broker_settings(const Json& b, std::string_view p, FleetSettings& s) {
+  RC_TRY(json::check_object(b, p,
+                            {"dir", "bind_address", "tls_port", "tls_version", "user", "standalone",
+                             "persistence_dir", "server_names", "server_ips"}));
+  RC_ASSIGN_OR_RETURN(const std::string dir, json::read_field(b, p, "dir", json::read_string));
+  s.broker_dir = dir;
+  if (!s.broker_dir.is_absolute()) return field_error(child(p, "dir"), "must be absolute");
+  RC_ASSIGN_OR_RETURN(s.bind_address, json::read_field(b, p, "bind_address", json::read_string));
+  RC_ASSIGN_OR_RETURN(s.tls_port,
+                      json::read_field(b, p, "tls_port", json::integer_in<int>(1, 65535)));
+  RC_ASSIGN_OR_RETURN(s.tls_version, json::read_field(b, p, "tls_version", json::read_string));
+  RC_ASSIGN_OR_RETURN(s.broker_user, json::read_field(b, p, "user", json::read_string));
+  RC_TRY(json::read_optional(b, p, "standalone", s.standalone, json::read_bool));
+  std::optional<std::string> persistence;
+  RC_TRY(json::read_optional(b, p, "persistence_dir", persistence, json::read_string));
+  if (persistence) s.persistence_dir = *persistence;
+  RC_TRY(json::read_optional(b, p, "server_names", s.server_names, read_strings));
+  RC_TRY(json::read_optional(b, p, "server_ips", s.server_ips, read_strings));
+  return ok_status();
 }
 
 }  // namespace
@@ -99,36 +116,22 @@ std::string render_fleet_settings(const FleetSettings& s) {
 }
 
 Result<FleetSettings> parse_fleet_settings(std::string_view json_text) {
-  RC_ASSIGN_OR_RETURN(Json j, jr::parse(json_text, kSettingsFile));
-  RC_TRY(jr::require_object(j, ""));
-  RC_TRY(jr::only_keys(j, "", {"version", "broker", "controllers", "box_validity_days"}));
-  RC_ASSIGN_OR_RETURN(auto version, jr::required_int(j, "version", "", 1, 1));
-  (void)version;
+  auto parsed = json::parse_strict(json_text);
+  if (!parsed.ok()) return std::move(parsed).error().with_context(kSettingsFile);
+  const Json& j = *parsed;
+  const std::string_view top;
+  RC_TRY(json::check_object(j, top, {"version", "broker", "controllers", "box_validity_days"}));
+  RC_TRY(json::read_field(j, top, "version", json::integer_in<int>(1, 1)));
   FleetSettings s;
-  const auto broker = j.find("broker");
-  if (broker == j.end()) return jr::field_error("broker", "missing");
-  RC_TRY(jr::require_object(*broker, "broker"));
-  RC_TRY(jr::only_keys(*broker, "broker",
-                       {"dir", "bind_address", "tls_port", "tls_version", "user", "standalone",
-                        "persistence_dir", "server_names", "server_ips"}));
-  RC_ASSIGN_OR_RETURN(std::string dir, jr::required_string(*broker, "dir", "broker"));
-  s.broker_dir = dir;
-  if (!s.broker_dir.is_absolute()) return jr::field_error("broker.dir", "must be absolute");
-  RC_ASSIGN_OR_RETURN(s.bind_address, jr::required_string(*broker, "bind_address", "broker"));
-  RC_ASSIGN_OR_RETURN(auto port, jr::required_int(*broker, "tls_port", "broker", 1, 65535));
-  s.tls_port = static_cast<int>(port);
-  RC_ASSIGN_OR_RETURN(s.tls_version, jr::required_string(*broker, "tls_version", "broker"));
-  RC_ASSIGN_OR_RETURN(s.broker_user, jr::required_string(*broker, "user", "broker"));
-  RC_ASSIGN_OR_RETURN(auto standalone, jr::optional_bool(*broker, "standalone", "broker"));
-  s.standalone = standalone.value_or(true);
-  RC_ASSIGN_OR_RETURN(auto persistence, jr::optional_string(*broker, "persistence_dir", "broker"));
-  if (persistence) s.persistence_dir = *persistence;
-  RC_ASSIGN_OR_RETURN(s.server_names, string_list(*broker, "server_names", "broker"));
-  RC_ASSIGN_OR_RETURN(s.server_ips, string_list(*broker, "server_ips", "broker"));
-  RC_ASSIGN_OR_RETURN(s.controllers, string_list(j, "controllers", ""));
-  RC_ASSIGN_OR_RETURN(auto validity,
-                      jr::optional_int(j, "box_validity_days", "", 1, kMaxValidityDays));
-  s.box_validity_days = validity.value_or(kDefaultBoxValidityDays);
+  // The file is what `ca init` wrote: a list it leaves out is empty, not the default.
+  s.server_names.clear();
+  s.server_ips.clear();
+  s.controllers.clear();
+  RC_ASSIGN_OR_RETURN(const Json* broker, json::require(j, top, "broker"));
+  RC_TRY(read_broker_settings(*broker, "/broker", s));
+  RC_TRY(json::read_optional(j, top, "controllers", s.controllers, read_strings));
+  RC_TRY(json::read_optional(j, top, "box_validity_days", s.box_validity_days,
+                             json::integer_in<std::int64_t>(1, kMaxValidityDays)));
   RC_TRY(check_settings(s));
   return s;
 }

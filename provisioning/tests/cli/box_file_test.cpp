@@ -71,16 +71,16 @@ TEST(BoxFileTest, FieldsTheCliDoesNotModelAreIgnoredButModelledOnesAreChecked) {
     const char* expected;
   };
   const Case cases[] = {
-      {[](nlohmann::json& c) { c.erase("box_id"); }, "box_id: missing"},
-      {[](nlohmann::json& c) { c["broker"]["keepalive_s"] = 1; }, "broker.keepalive_s"},
-      {[](nlohmann::json& c) { c["compartments"][1]["id"] = 7; }, "compartments[1].id"},
-      {[](nlohmann::json& c) { c["compartments"][0]["size"] = "m"; }, "compartments[0].size"},
+      {[](nlohmann::json& c) { c.erase("box_id"); }, "/box_id: missing"},
+      {[](nlohmann::json& c) { c["broker"]["keepalive_s"] = 1; }, "/broker/keepalive_s"},
+      {[](nlohmann::json& c) { c["compartments"][1]["id"] = 7; }, "/compartments/1/id"},
+      {[](nlohmann::json& c) { c["compartments"][0]["size"] = "m"; }, "/compartments/0/size"},
       {[](nlohmann::json& c) { c["compartments"][0]["pin"]["lock_line"] = "17"; },
-       "compartments[0].pin.lock_line"},
-      {[](nlohmann::json& c) { c["hal"]["backend"] = "gpio"; }, "hal.backend"},
+       "/compartments/0/pin/lock_line"},
+      {[](nlohmann::json& c) { c["hal"]["backend"] = "gpio"; }, "/hal/backend"},
       {[](nlohmann::json& c) { c["trusted_keys"][0].erase("public_key_pem"); },
-       "trusted_keys[0]: needs public_key_pem or public_key_file"},
-      {[](nlohmann::json& c) { c["camera"]["fps"] = 0; }, "camera.fps"},
+       "/trusted_keys/0: needs public_key_pem or public_key_file"},
+      {[](nlohmann::json& c) { c["camera"]["fps"] = 0; }, "/camera/fps"},
   };
   for (const Case& c : cases) {
     nlohmann::json damaged = j;

@@ -92,28 +92,29 @@ TEST(CabinetSpecTest, JsonErrorsNameTheField) {
     const char* expected;
   };
   const Case cases[] = {
-      {R"({"compartments": [{"size": "M", "colour": "red"}]})", "compartments[0].colour: unknown"},
-      {R"({"compartments": [{"size": "Q"}]})", "compartments[0].size: must be S, M, L or XL"},
-      {R"({"compartments": [{}]})", "compartments[0].size: missing"},
+      {R"({"compartments": [{"size": "M", "colour": "red"}]})", "/compartments/0/colour: unknown"},
+      {R"({"compartments": [{"size": "Q"}]})", "/compartments/0/size: must be S, M, L or XL"},
+      {R"({"compartments": [{}]})", "/compartments/0/size: missing"},
       {R"({"compartments": [{"size": "M", "pulse_ms": 10}]})",
-       "compartments[0].pulse_ms: expected an integer in 50..2000, got 10"},
+       "/compartments/0/pulse_ms: expected an integer 50..2000, got 10"},
       {R"({"compartments": [{"size": "M", "pulse_ms": "400"}]})",
-       "compartments[0].pulse_ms: expected an integer in 50..2000, got the string \"400\""},
+       "/compartments/0/pulse_ms: expected an integer 50..2000, got the string \"400\""},
       {R"({"compartments": [{"size": "M", "pin": {"lock_line": 1024, "door_line": 1}}]})",
-       "compartments[0].pin.lock_line: expected an integer in 0..1023, got 1024"},
+       "/compartments/0/pin/lock_line: expected an integer 0..1023, got 1024"},
       {R"({"compartments": [{"size": "M", "pin": {"lock_line": 3}}]})",
-       "compartments[0].pin.door_line: missing"},
+       "/compartments/0/pin/door_line: missing"},
       {R"({"compartments": [{"size": "M"}, {"number": 3, "size": "M"}]})",
-       "compartments[1].number: compartments are numbered 1..N in file order"},
-      {R"({"compartments": []})", "compartments: a box has 1..64 compartments"},
-      {R"({"compartments": 3})", "compartments: expected an array"},
-      {R"({"boxes": []})", "boxes: unknown field"},
+       "/compartments/1/number: compartments are numbered 1..N in file order"},
+      {R"({"compartments": []})", "/compartments: a box has 1..64 compartments"},
+      {R"({"compartments": 3})", "/compartments: expected an array"},
+      {R"({"boxes": []})", "/boxes: unknown field"},
       {R"({"compartments": [{"size": "M", "pin": {"lock_line": 1, "door_line": 2}},
                             {"size": "M", "pin": {"lock_line": 2, "door_line": 3}}]})",
-       "gpiochip0 line 2 is used by compartments[0] door and compartments[1] lock"},
+       "gpiochip0 line 2 is used by /compartments/0/pin/door_line and "
+       "/compartments/1/pin/lock_line"},
       {R"({"compartments": [{"size": "M", "pin": {"lock_line": 1, "door_line": 2}}],
            "tamper": {"line": 1}})",
-       "gpiochip0 line 1 is used by compartments[0] lock and tamper"},
+       "gpiochip0 line 1 is used by /compartments/0/pin/lock_line and /tamper/line"},
       {R"({"compartments": [)", "not valid JSON"},
   };
   for (const Case& c : cases) {
@@ -144,7 +145,7 @@ TEST(CabinetSpecTest, ArgumentIsAFileOrShorthand) {
   std::ofstream(dir / "bad.json") << R"({"compartments": [{"size": "Q"}]})";
   auto bad = load_cabinet_spec((dir / "bad.json").string());
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().message.find("bad.json: compartments[0].size"), std::string::npos)
+  EXPECT_NE(bad.error().message.find("bad.json: /compartments/0/size"), std::string::npos)
       << bad.error().message;
 
   auto shorthand = load_cabinet_spec("M:3");

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -234,6 +235,13 @@ Envelope make_envelope(std::string box_id, std::int64_t ts_ms, Body body);
 // its op does not use; with kResourceExhausted if the result is over max_payload_bytes(). So
 // nothing is ever sent that a receiver would reject.
 Result<std::string> serialize(const Envelope& envelope);
+
+// The JSON object of one event as serialize() writes it into an events body: the same keys and
+// values, nullopt fields left out. A receiver that keeps events as JSON (the controller's
+// box_events.payload) stores this, so what it stores has the wire's shape by construction. The
+// event is taken as it is: parse() has already normalised token ids, serialize() does it on the
+// way out.
+nlohmann::json event_json(const Event& event);
 
 // Parses and validates a payload. The error message names the failing field as a JSON pointer
 // ("/body/events/3/seq: expected an unsigned integer >= 1, got 0"). kInvalidArgument for bad

@@ -8,6 +8,7 @@
 //     otherwise                     -> INSERT box_events (PRIMARY KEY (box_id, seq)) and run every
 //                                      hook registered for its kind, in the same transaction
 //   UPDATE boxes SET last_applied_seq; COMMIT
+// box_events.payload holds each event as msg::event_json() encodes it: the wire's shape.
 // The caller then acks `upto = last_applied_seq` (also for all-duplicate batches, so a box whose
 // ack was lost moves on). A hook error rolls the whole batch back and nothing is acked; the box
 // redelivers later.
@@ -62,8 +63,5 @@ class EventApplier {
 // The core's own effects: door and compartment state, faults (jammed, forced, ajar, tamper,
 // out_of_service, unlock_unknown) opened and cleared, commands marked executed.
 void register_core_event_hooks(EventApplier& applier);
-
-// The JSON stored in box_events.payload for an event.
-nlohmann::json event_to_json(const msg::Event& e);
 
 }  // namespace reclothes::controller

@@ -112,8 +112,9 @@ struct BoxConfig {
 };
 
 // Parses and checks a configuration. Strict: unknown fields, duplicate keys, wrong JSON types
-// and out-of-range values are refused with kInvalidArgument, and the message names the field as
-// a path, e.g. "compartments[2].pin.lock_line: expected an unsigned integer, got \"17\"".
+// and out-of-range values are refused with kInvalidArgument, and the message names the field by
+// its JSON pointer, e.g. "/compartments/2/pin/lock_line: expected an integer 0..1023, got the
+// string \"17\"" (the common reader, reclothes/common/json_reader.h).
 // Every trusted key must be a P-256 public key PEM. Relative file names (public_key_file) are
 // resolved against base_dir. Pure apart from reading public_key_file.
 Result<BoxConfig> parse_config(std::string_view json_text,

@@ -21,7 +21,7 @@ inline Result<hal::linux_backend::PinMap> to_pin_map(const BoxConfig& config) {
   for (const CompartmentConfig& c : config.compartments) {
     if (!c.pin) {
       return make_error(ErrorCode::kInvalidArgument,
-                        "compartments[" + std::to_string(c.id - 1) + "].pin: missing");
+                        "/compartments/" + std::to_string(c.id - 1) + "/pin: missing");
     }
     lb::CompartmentPins pins;
     pins.chip = c.pin->chip;
