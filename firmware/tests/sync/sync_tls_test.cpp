@@ -27,14 +27,13 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TestController;
 using testsupport::MosquittoServer;
-using testsupport::Process;
 
 constexpr char kBox[] = "box-tls-1";
 
 Status run(std::vector<std::string> argv, const std::filesystem::path& log) {
   testsupport::SpawnOptions options;
   options.log_path = log;
-  RC_ASSIGN_OR_RETURN(auto process, Process::spawn(argv, options));
+  RC_ASSIGN_OR_RETURN(auto process, testsupport::Process::spawn(argv, options));
   RC_ASSIGN_OR_RETURN(int code, process->wait(30s));
   if (code != 0) {
     return make_error(ErrorCode::kInternal, argv[0] + " " + argv[1] + " exited with " +
