@@ -146,7 +146,7 @@ class Sync {
   bool pass();
   void run();
   void wait_for_work();
-  // Paho threads: there is work (call with mu_ held for the flag, wake after).
+  // Paho threads: marks that there is work and wakes the poller (takes mu_: call without it).
   void wake();
   void drive_connection();
   Status start_connect();
