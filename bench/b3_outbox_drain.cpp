@@ -18,25 +18,19 @@
 //
 // STACK.md saw mosquitto_pub -l lose messages at 100k lines; every round checks that all N
 // arrived (they did at 10k in every run here) and fails the benchmark otherwise.
-#include <mqtt/async_client.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -55,6 +49,7 @@
 #include "reclothes/firmware/journal.h"
 #include "reclothes/firmware/mailbox.h"
 #include "reclothes/firmware/sync.h"
+#include "reclothes/simulator/acker.h"
 #include "reclothes/testsupport/mosquitto.h"
 #include "reclothes/testsupport/process.h"
 
@@ -78,117 +73,10 @@ constexpr std::chrono::microseconds kPollEvery{250};
 
 // ---- the acker: the controller's side, in a child process ---------------------------------
 
-// Subscribes to every box's events (QoS 1) and acknowledges cumulatively, like the controller and
-// the simulator's fleet acker: a batch that continues what was applied moves `applied` to its
-// last seq, and every batch is answered with msg::Ack{applied}. Acks go out from its own thread,
-// never from inside Paho's callback.
-class Acker {
- public:
-  static Result<std::unique_ptr<Acker>> start(const std::string& uri) {
-    std::unique_ptr<Acker> acker(new Acker());
-    try {
-      mqtt::create_options create(MQTTVERSION_3_1_1, 100'000);
-      acker->client_ = std::make_unique<mqtt::async_client>(
-          uri, "bench-b3-acker-" + std::to_string(::getpid()), create);
-      acker->client_->set_message_callback([raw = acker.get()](mqtt::const_message_ptr m) {
-        if (!m) return;
-        {
-          std::lock_guard lock(raw->mu_);
-          raw->queue_.emplace_back(m->get_topic(), m->get_payload_str());
-        }
-        raw->cv_.notify_one();
-      });
-      mqtt::connect_options options;
-      options.set_clean_session(true);
-      options.set_keep_alive_interval(seconds(30));
-      options.set_connect_timeout(seconds(10));
-      acker->client_->connect(options)->wait();
-      acker->client_->subscribe(std::string(msg::kTopicRoot) + "+/events", 1)->wait();
-    } catch (const mqtt::exception& e) {
-      return make_error(ErrorCode::kUnavailable,
-                        "acker: cannot subscribe at " + uri + ": " + e.what());
-    }
-    acker->thread_ = std::thread([raw = acker.get()] { raw->run(); });
-    return acker;
-  }
-
-  ~Acker() { stop(); }
-
-  void stop() {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-    try {
-      if (client_ && client_->is_connected()) client_->disconnect()->wait_for(seconds(2));
-      // The client goes before the queue and mutex its callback uses.
-      client_.reset();
-    } catch (const mqtt::exception&) {
-    }
-  }
-
-  std::uint64_t events() const { return events_.load(); }
-  std::uint64_t acks() const { return acks_.load(); }
-  std::uint64_t rejected() const { return rejected_.load(); }
-
- private:
-  Acker() = default;
-
-  void run() {
-    for (;;) {
-      std::deque<std::pair<std::string, std::string>> batch;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (stopping_) return;
-        batch.swap(queue_);
-      }
-      for (const auto& [topic, payload] : batch) handle(topic, payload);
-    }
-  }
-
-  void handle(const std::string& topic, const std::string& payload) {
-    auto envelope = msg::parse_received(topic, payload);
-    if (!envelope.ok()) {
-      ++rejected_;
-      std::cerr << "acker: dropped a message on " << topic << ": " << envelope.error().message
-                << std::endl;
-      return;
-    }
-    const auto* events = std::get_if<msg::Events>(&envelope->body);
-    if (events == nullptr || events->events.empty()) return;
-    events_ += events->events.size();
-    std::uint64_t& applied = applied_[envelope->box_id];
-    const std::uint64_t first = events->events.front().seq;
-    const std::uint64_t last = events->events.back().seq;
-    if (first <= applied + 1) applied = std::max(applied, last);
-    if (applied == 0) return;
-    auto text = msg::serialize(
-        msg::make_envelope(envelope->box_id, SystemClock().wall_ms(), msg::Ack{applied}));
-    if (!text.ok()) return;
-    try {
-      client_->publish(
-          mqtt::make_message(msg::topic(envelope->box_id, msg::Topic::kAcks), *text, 1, false));
-      ++acks_;
-    } catch (const mqtt::exception& e) {
-      std::cerr << "acker: cannot ack " << envelope->box_id << ": " << e.what() << std::endl;
-    }
-  }
-
-  std::unique_ptr<mqtt::async_client> client_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::deque<std::pair<std::string, std::string>> queue_;
-  std::map<std::string, std::uint64_t> applied_;  // the acker thread only
-  std::atomic<std::uint64_t> events_{0};
-  std::atomic<std::uint64_t> acks_{0};
-  std::atomic<std::uint64_t> rejected_{0};
-};
+// simulator::Acker (reclothes/simulator/acker.h), as the simulator's fleet uses it: subscribes to
+// every box's events (QoS 1) and answers every batch with msg::Ack{highest seq applied}, applying
+// a batch only if it continues what was applied. Acks go out from its own thread, never from
+// inside Paho's callback.
 
 // `bench_b3_outbox_drain acker URI`: runs the acker until SIGTERM or SIGINT. Prints kAckerReady
 // once subscribed (the parent waits for that line in the child's log).
@@ -199,7 +87,8 @@ int acker_main(const std::string& uri) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  auto acker = Acker::start(uri);
+  auto acker = simulator::Acker::start(
+      {.uri = uri, .client_id = "bench-b3-acker-" + std::to_string(::getpid())});
   if (!acker.ok()) {
     std::cerr << acker.error().to_string() << std::endl;
     return kExitCannotRun;

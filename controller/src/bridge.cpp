@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "reclothes/common/backoff.h"
 #include "reclothes/controller/fleet.h"
 
 namespace reclothes::controller {
@@ -132,7 +133,9 @@ void MqttBridge::publish_command(const std::string& box_id, const msg::Command& 
 }
 
 void MqttBridge::supervisor_loop() {
-  auto backoff = std::chrono::milliseconds(500);
+  // Between failed connects: 0.5 s, 1 s, 2 s ... 8 s (common/backoff.h); a connect resets it.
+  Backoff backoff(std::chrono::milliseconds(500), std::chrono::milliseconds(8000));
+  auto retry_in = std::chrono::milliseconds(500);
   while (!stopping_) {
     if (!client_->is_connected()) {
       connected_ = false;
@@ -160,11 +163,11 @@ void MqttBridge::supervisor_loop() {
         if (!tok->wait_for(std::chrono::seconds(6))) {
           deps_.log.warn("mqtt connect timed out", {{"uri", deps_.config.uri}});
         } else {
-          backoff = std::chrono::milliseconds(500);
+          backoff.reset();
         }
       } catch (const std::exception& e) {
         deps_.log.warn("mqtt connect failed", {{"uri", deps_.config.uri}, {"error", e.what()}});
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(8000));
+        retry_in = backoff.next();
       }
     }
     {
@@ -188,7 +191,7 @@ void MqttBridge::supervisor_loop() {
     }
     // Never call into Paho while holding mu_: Paho holds its own lock while it runs our
     // callbacks, which take mu_.
-    const auto pause = !client_->is_connected() ? backoff
+    const auto pause = !client_->is_connected() ? retry_in
                        : subscribed_.load()     ? std::chrono::milliseconds(250)
                                                 : std::chrono::milliseconds(20);
     std::unique_lock lock(mu_);

@@ -334,26 +334,6 @@ Result<std::unique_ptr<Hardware>> open_hardware(const BoxConfig& config, const R
 #endif
 }
 
-SyncOptions sync_options(const BoxConfig& config) {
-  SyncOptions o;
-  o.broker_uri = config.broker.uri;
-  o.client_id = config.broker.client_id;
-  o.keepalive = config.broker.keepalive;
-  o.username = config.broker.username;
-  o.password = config.broker.password;
-  if (config.broker.tls) {
-    SyncTlsOptions tls;
-    tls.trust_store = config.broker.tls->ca.string();
-    if (config.broker.tls->cert) tls.key_store = config.broker.tls->cert->string();
-    if (config.broker.tls->key) tls.private_key = config.broker.tls->key->string();
-    o.tls = tls;
-  }
-  o.engine.box_id = config.box_id;
-  o.engine.firmware_version = std::string(kFirmwareVersion);
-  o.engine.state_interval = config.state_report_interval;
-  return o;
-}
-
 // ---- subcommands --------------------------------------------------------------------------------
 
 int run_box(const RunOptions& options) {

@@ -1,7 +1,6 @@
 #include "reclothes/simulator/fleet.h"
 
 #include <httplib.h>
-#include <mqtt/async_client.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -10,8 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
-#include <deque>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -29,9 +26,8 @@
 #include "reclothes/firmware/sim_config.h"
 #include "reclothes/firmware/sync.h"
 #include "reclothes/hal/sim/sim_cabinet.h"
+#include "reclothes/simulator/acker.h"
 #include "reclothes/simulator/network_link.h"
-#include "reclothes/simulator/pooled_sync.h"
-#include "reclothes/simulator/sim_box.h"
 #include "reclothes/simulator/tokens.h"
 
 namespace reclothes::simulator {
@@ -50,6 +46,8 @@ constexpr milliseconds kAutoOpenAfter{400};
 // Threads that create boxes, and that shut them down, side by side.
 constexpr std::size_t kSetupLanes = 8;
 constexpr std::size_t kStopLanes = 16;
+// How long a box's goodbye (status offline) may take to reach the broker at stop.
+constexpr milliseconds kStopDrain{500};
 
 double seconds_between(std::chrono::steady_clock::time_point a,
                        std::chrono::steady_clock::time_point b) {
@@ -75,115 +73,6 @@ Status ensure_fd_limit(std::uint64_t needed) {
                         " (ulimit -Hn); run fewer boxes or raise it");
 }
 
-// ---- the acker: plays the controller's side of the outbox ------------------------------------
-
-class FleetAcker {
- public:
-  static Result<std::unique_ptr<FleetAcker>> start(const std::string& uri) {
-    std::unique_ptr<FleetAcker> acker(new FleetAcker());
-    try {
-      mqtt::create_options create(MQTTVERSION_3_1_1, 100'000);
-      acker->client_ = std::make_unique<mqtt::async_client>(
-          uri, "reclothes-fleet-acker-" + std::to_string(::getpid()), create);
-      acker->client_->set_message_callback([raw = acker.get()](mqtt::const_message_ptr m) {
-        if (!m) return;
-        {
-          std::lock_guard lock(raw->mu_);
-          raw->queue_.emplace_back(m->get_topic(), m->get_payload_str());
-        }
-        raw->cv_.notify_one();
-      });
-      mqtt::connect_options options;
-      options.set_clean_session(true);
-      options.set_keep_alive_interval(std::chrono::seconds(30));
-      options.set_connect_timeout(std::chrono::seconds(5));
-      acker->client_->connect(options)->wait();
-      acker->client_->subscribe(std::string(msg::kTopicRoot) + "+/events", 1)->wait();
-    } catch (const mqtt::exception& e) {
-      return make_error(ErrorCode::kUnavailable,
-                        "fleet acker: cannot subscribe at " + uri + ": " + e.what());
-    }
-    acker->thread_ = std::thread([raw = acker.get()] { raw->run(); });
-    return acker;
-  }
-
-  ~FleetAcker() { stop(); }
-
-  void stop() {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-    try {
-      if (client_ && client_->is_connected())
-        client_->disconnect()->wait_for(std::chrono::seconds(2));
-      // The client goes before the queue and mutex its callback uses (see ~PooledSync).
-      client_.reset();
-    } catch (const mqtt::exception&) {
-    }
-  }
-
-  std::uint64_t events() const { return events_.load(); }
-  std::uint64_t acks() const { return acks_.load(); }
-
- private:
-  FleetAcker() = default;
-
-  void run() {
-    for (;;) {
-      std::deque<std::pair<std::string, std::string>> batch;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (stopping_) return;
-        batch.swap(queue_);
-      }
-      for (const auto& [topic, payload] : batch) handle(topic, payload);
-    }
-  }
-
-  void handle(const std::string& topic, const std::string& payload) {
-    auto envelope = msg::parse_received(topic, payload);
-    if (!envelope.ok()) {
-      spdlog::warn("fleet acker: dropped a message on {}: {}", topic, envelope.error().message);
-      return;
-    }
-    const auto* events = std::get_if<msg::Events>(&envelope->body);
-    if (events == nullptr || events->events.empty()) return;
-    events_ += events->events.size();
-    // Cumulative, like the controller: only a batch that continues what was applied moves it.
-    std::uint64_t& applied = applied_[envelope->box_id];
-    const std::uint64_t first = events->events.front().seq;
-    const std::uint64_t last = events->events.back().seq;
-    if (first <= applied + 1) applied = std::max(applied, last);
-    if (applied == 0) return;
-    const msg::Envelope ack =
-        msg::make_envelope(envelope->box_id, SystemClock().wall_ms(), msg::Ack{applied});
-    auto text = msg::serialize(ack);
-    if (!text.ok()) return;
-    try {
-      client_->publish(
-          mqtt::make_message(msg::topic(envelope->box_id, msg::Topic::kAcks), *text, 1, false));
-      ++acks_;
-    } catch (const mqtt::exception& e) {
-      spdlog::warn("fleet acker: cannot ack {}: {}", envelope->box_id, e.what());
-    }
-  }
-
-  std::unique_ptr<mqtt::async_client> client_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::deque<std::pair<std::string, std::string>> queue_;
-  std::map<std::string, std::uint64_t> applied_;  // the acker thread only
-  std::atomic<std::uint64_t> events_{0};
-  std::atomic<std::uint64_t> acks_{0};
-};
-
 // ---- one box ------------------------------------------------------------------------------------
 
 enum class VisitPhase { kIdle, kShown, kOpen };
@@ -195,8 +84,7 @@ struct FleetBox {
   std::unique_ptr<firmware::Journal> journal;
   std::unique_ptr<firmware::Mailbox> mailbox;
   std::unique_ptr<firmware::Box> box;
-  std::unique_ptr<PooledSync> pooled;
-  std::unique_ptr<firmware::Sync> threaded;
+  std::unique_ptr<firmware::Sync> sync;
   bool running = false;
   Clock::Monotonic next_step{};
   // The synthetic visit in progress.
@@ -241,7 +129,7 @@ struct Fleet::Impl {
   bool remove_state_dir = false;
   std::vector<std::unique_ptr<FleetBox>> boxes;
   std::vector<std::unique_ptr<Worker>> workers;
-  std::unique_ptr<FleetAcker> acker;
+  std::unique_ptr<Acker> acker;
   std::unique_ptr<httplib::Server> http;
   std::thread http_thread;
 
@@ -261,6 +149,8 @@ struct Fleet::Impl {
 
   std::mutex error_mu;
   std::string last_error;
+
+  bool pooled() const { return o.sync_mode == "pooled"; }
 
   void note_error(const std::string& text) {
     std::lock_guard lock(error_mu);
@@ -321,23 +211,19 @@ struct Fleet::Impl {
     if (!box.ok()) return fail(box.error());
     if (Status s = (*box)->start(); !s.ok()) return fail(s.error());
     b.box = std::move(box).value();
-    firmware::SyncOptions so = to_sync_options(b.config);
-    so.reconnect_min = milliseconds(1000);
-    so.reconnect_max = milliseconds(30'000);
-    const auto connect_at =
-        first_connect + milliseconds(static_cast<std::int64_t>(
-                            1000.0 * static_cast<double>(b.index) / std::max(o.connect_rate, 1)));
-    if (o.sync_mode == "pooled") {
-      auto pooled =
-          PooledSync::create(so, *b.journal, *b.mailbox, clock, [&worker] { worker.wake(); });
-      if (!pooled.ok()) return fail(pooled.error());
-      b.pooled = std::move(pooled).value();
-      b.pooled->connect_not_before(connect_at);
-    } else if (o.sync_mode == "threaded") {
-      auto sync = firmware::Sync::create(so, *b.journal, *b.mailbox, clock);
+    if (o.sync_mode != "none") {
+      auto sync =
+          firmware::Sync::create(firmware::sync_options(b.config), *b.journal, *b.mailbox, clock);
       if (!sync.ok()) return fail(sync.error());
-      b.threaded = std::move(sync).value();
-      if (Status s = b.threaded->start(); !s.ok()) return fail(s.error());
+      b.sync = std::move(sync).value();
+      // Pooled: the box's own Sync without a thread, polled by its worker; connects spread out.
+      const auto connect_at =
+          first_connect + milliseconds(static_cast<std::int64_t>(
+                              1000.0 * static_cast<double>(b.index) / std::max(o.connect_rate, 1)));
+      Status sync_started = pooled()
+                                ? b.sync->start_polled([&worker] { worker.wake(); }, connect_at)
+                                : b.sync->start();
+      if (!sync_started.ok()) return fail(sync_started.error());
     }
     b.running = true;
   }
@@ -433,7 +319,7 @@ struct Fleet::Impl {
       for (FleetBox* bp : w.boxes) {
         FleetBox& b = *bp;
         if (!b.running) continue;
-        bool poll_sync = b.pooled && b.pooled->has_work();
+        bool poll_sync = pooled() && b.sync->has_work();
         if (now >= b.next_step) {
           const auto lag = std::chrono::duration_cast<std::chrono::microseconds>(now - b.next_step);
           if (lag.count() > w.max_lag_us) w.max_lag_us = lag.count();
@@ -453,9 +339,9 @@ struct Fleet::Impl {
           }
           b.next_step += period;
           if (b.next_step < now) b.next_step = now + period;  // too late: skip, do not catch up
-          poll_sync = b.pooled != nullptr;
+          poll_sync = pooled();
         }
-        if (poll_sync && b.pooled->poll()) next_wake = now;  // more to send right away
+        if (poll_sync && b.sync->poll()) next_wake = now;  // more to send right away
         next_wake = std::min(next_wake, b.next_step);
       }
       std::unique_lock lock(w.mu);
@@ -496,14 +382,9 @@ struct Fleet::Impl {
       s.events_journaled += *last;
       s.events_acked += *acked;
       s.backlog += *last - std::min(*last, *acked);
-      firmware::SyncStats st;
-      if (b->pooled) {
-        st = b->pooled->stats();
-        if (b->pooled->connected()) ++s.connected;
-      } else if (b->threaded) {
-        st = b->threaded->stats();
-        if (b->threaded->connected()) ++s.connected;
-      }
+      if (!b->sync) continue;
+      const firmware::SyncStats st = b->sync->stats();
+      if (b->sync->connected()) ++s.connected;
       s.events_sent += st.events_sent;
       s.state_reports += st.state_reports;
     }
@@ -631,7 +512,9 @@ Status Fleet::start() {
                         "--state-dir " + f.state_dir.string() + ": " + ec.message());
   }
   if (f.o.ack) {
-    RC_ASSIGN_OR_RETURN(f.acker, FleetAcker::start(f.o.broker_uri));
+    RC_ASSIGN_OR_RETURN(f.acker, Acker::start({.uri = f.o.broker_uri,
+                                               .client_id = "reclothes-fleet-acker-" +
+                                                            std::to_string(::getpid())}));
   }
   const ProcessResources before = read_process_resources();
   f.rss_baseline_kb = before.rss_kb;
@@ -723,11 +606,12 @@ FleetSummary Fleet::stop() {
   FleetSummary summary = f.summary();
   const auto stop_began = std::chrono::steady_clock::now();
 
-  // A clean shutdown of every box: locks de-energised, status offline. The Syncs of threaded mode
-  // each block for a moment, so several threads stop them side by side.
+  // A clean shutdown of every box: locks de-energised, status offline. Polled Syncs publish their
+  // "offline" all at once here; a threaded one's worker may be asleep for an idle tick, so those
+  // are stopped side by side in the lanes below.
   for (auto& b : f.boxes) {
     if (b->box) b->box->stop();
-    if (b->pooled) b->pooled->stop(true);
+    if (b->sync && f.pooled()) b->sync->begin_stop();
   }
   // Then each lane waits for its sessions to end and closes its journals (each close checkpoints
   // the WAL: a disk wait).
@@ -735,8 +619,7 @@ FleetSummary Fleet::stop() {
   for (std::size_t lane = 0; lane < kStopLanes; ++lane) {
     stoppers.emplace_back([&f, lane] {
       for (std::size_t i = lane; i < f.boxes.size(); i += kStopLanes) {
-        if (f.boxes[i]->threaded) f.boxes[i]->threaded->stop(milliseconds(500));
-        if (f.boxes[i]->pooled) f.boxes[i]->pooled->wait_disconnected(milliseconds(2000));
+        if (f.boxes[i]->sync) f.boxes[i]->sync->stop(kStopDrain);
         f.boxes[i].reset();
       }
     });

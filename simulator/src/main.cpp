@@ -18,6 +18,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -383,14 +384,231 @@ int run_fleet_command(FleetOptions options, const std::string& json_out) {
   return summary.boxes_failed == 0 ? kExitOk : kExitFailure;
 }
 
-}  // namespace
-}  // namespace reclothes::simulator
+// ---- the command line ---------------------------------------------------------------------------
 
-int main(int argc, char** argv) {
-  using namespace reclothes::simulator;
+// One subcommand: its CLI11 definition, and how it runs once the command line parsed (its
+// arguments live in the closure).
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+Command add_box_command(CLI::App& app) {
+  auto box = std::make_shared<BoxArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "box", "one box with a web page: present QR codes, open doors, pull the network or power");
+  cmd->add_option("--config,-c", box->config, "the box configuration (JSON, as reclothes-box)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--http", box->http, "HOST:PORT of the page (port 0: any free port)")
+      ->capture_default_str();
+  cmd->add_option("--state-dir", box->state_dir,
+                  "keep the journal here (DIR/<box_id>.journal.db) instead of the "
+                  "configuration's journal_path");
+  cmd->add_option("--broker", box->broker, "use this broker URI instead of the configuration's");
+  cmd->add_flag("--no-sync", box->no_sync, "do not connect to a broker (an offline box)");
+  cmd->add_flag("--no-network-link", box->no_link,
+                "connect directly, without the relay that makes 'pull network' a real "
+                "connection loss");
+  cmd->add_option("--auto-open-ms", box->auto_open_ms,
+                  "the customer opens the door this long after the lock clicks (0: never; "
+                  "a page toggle too)")
+      ->check(CLI::Range(0, 60'000))
+      ->capture_default_str();
+  cmd->add_option("--signing-key", box->signing_key,
+                  "a P-256 private key PEM the box trusts: the page can mint test tokens")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--key-id", box->key_id, "the key id of --signing-key")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--pending-tokens-url", box->token_source_url,
+                  "GET this URL ({box_id} is replaced) for tokens issued for the box: a JSON "
+                  "array of {token, label}");
+  cmd->footer(kExitCodesHelp);
+  return {cmd, [box] { return run_box(*box); }};
+}
+
+struct FleetArgs {
+  FleetOptions options;
+  std::string json_out;
+  int duration_s = 0;
+  double progress_s = 5;
+};
+
+// The fleet's shape and load: how many boxes, how busy, how fast they step.
+void add_fleet_load_options(CLI::App* cmd, FleetArgs& a) {
+  FleetOptions& o = a.options;
+  cmd->add_option("--boxes,-n", o.boxes, "how many boxes")
+      ->required()
+      ->check(CLI::Range(1, 100'000));
+  cmd->add_option("--compartments", o.compartments, "compartments per box")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--events-per-minute", o.events_per_minute,
+                  "journal events per box per minute from synthetic visits (4 per visit: "
+                  "unlocked, door_opened, door_closed, access_completed); 0: heartbeats only")
+      ->check(CLI::Range(0.0, 6000.0))
+      ->capture_default_str();
+  cmd->add_option("--duration", a.duration_s, "seconds to run (0: until SIGINT)")
+      ->check(CLI::Range(0, 86'400))
+      ->capture_default_str();
+  cmd->add_option("--threads", o.threads, "worker threads stepping the boxes")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--step-hz", o.step_hz, "main-loop steps per box per second")
+      ->check(CLI::Range(0.1, 20.0))
+      ->capture_default_str();
+  cmd->add_option("--state-interval", o.state_interval_s,
+                  "seconds between state reports (heartbeats) per box")
+      ->check(CLI::Range(5, 86'400))
+      ->capture_default_str();
+  cmd->add_flag("--no-fsync", o.no_fsync,
+                "journals with synchronous=NORMAL (load tests of everything but the disk)");
+}
+
+// Where the fleet connects, who it is, and what it reports.
+void add_fleet_wiring_options(CLI::App* cmd, FleetArgs& a) {
+  FleetOptions& o = a.options;
+  cmd->add_option("--broker", o.broker_uri, "the MQTT broker (tcp://host:port)")->required();
+  cmd->add_option("--sync", o.sync_mode,
+                  "pooled: each box's firmware Sync without a thread, polled by the workers; "
+                  "threaded: the same Sync with a thread per box (as on a board); none")
+      ->check(CLI::IsMember({"pooled", "threaded", "none"}))
+      ->capture_default_str();
+  cmd->add_option("--state-dir", o.state_dir,
+                  "journals go here (default: a temporary directory, removed at the end)");
+  cmd->add_option("--box-prefix", o.box_prefix, "box ids are PREFIX00001 ...")
+      ->capture_default_str();
+  cmd->add_option("--signing-key", o.signing_key,
+                  "P-256 private key PEM for the visit tokens (default: a fresh key)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--key-id", o.key_id, "the key id of --signing-key")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_flag("--ack", o.ack,
+                "play the controller's ack: an in-process subscriber acks every box's events");
+  cmd->add_option("--connect-rate", o.connect_rate,
+                  "new broker connections per second while the fleet starts")
+      ->check(CLI::Range(1, 100'000))
+      ->capture_default_str();
+  cmd->add_option("--progress", a.progress_s, "seconds between progress lines")
+      ->check(CLI::Range(0.5, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--http", o.http, "HOST:PORT serving GET /api/fleet (progress JSON)");
+  cmd->add_option("--json-out", a.json_out, "also write the summary JSON to this file");
+}
+
+Command add_fleet_command(CLI::App& app) {
+  auto fleet = std::make_shared<FleetArgs>();
+  CLI::App* cmd =
+      app.add_subcommand("fleet", "many boxes in one process, for load and scale tests");
+  add_fleet_load_options(cmd, *fleet);
+  add_fleet_wiring_options(cmd, *fleet);
+  cmd->footer(kExitCodesHelp);
+  return {cmd, [fleet] {
+            fleet->options.duration = std::chrono::seconds(fleet->duration_s);
+            fleet->options.progress_interval =
+                std::chrono::milliseconds(static_cast<std::int64_t>(fleet->progress_s * 1000));
+            return run_fleet_command(fleet->options, fleet->json_out);
+          }};
+}
+
+Command add_scenario_command(CLI::App& app) {
+  auto scenario = std::make_shared<ScenarioArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "scenario", "play a scenario file (YAML or JSON), fail on the first bad step");
+  cmd->add_option("FILE", scenario->file, "the scenario")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--var", scenario->vars, "NAME=VALUE, overrides the file's vars (repeatable)");
+  cmd->add_flag("--virtual-time", scenario->virtual_time,
+                "step the boxes on a virtual clock: waits take no real time (MQTT and HTTP "
+                "still do)");
+  cmd->add_flag("--check", scenario->check_only, "only parse and check the file");
+  cmd->add_flag("--timeline", scenario->timeline,
+                "print only the log steps (the story), with times, and a failure");
+  cmd->add_option("--keep-state", scenario->keep_state,
+                  "put journals here and keep them (default: a temporary directory)");
+  cmd->footer(kExitCodesHelp);
+  return {cmd, [scenario] { return run_scenario_command(*scenario); }};
+}
+
+struct KeygenArgs {
+  int key_id = 1;
+  std::string private_path;
+  std::string public_path;
+};
+
+Command add_keygen_command(CLI::App& app) {
+  auto keygen = std::make_shared<KeygenArgs>();
+  CLI::App* cmd = app.add_subcommand("keygen", "write a new token signing key pair (PEM)");
+  cmd->add_option("--key-id", keygen->key_id, "the key id")->check(CLI::Range(0, 65535));
+  cmd->add_option("--private", keygen->private_path, "private key file (mode 0600)")->required();
+  cmd->add_option("--public", keygen->public_path, "public key file")->required();
+  cmd->footer(kExitCodesHelp);
+  return {cmd, [keygen] {
+            return run_keygen(keygen->key_id, keygen->private_path, keygen->public_path);
+          }};
+}
+
+Command add_mint_command(CLI::App& app) {
+  auto mint = std::make_shared<MintArgs>();
+  CLI::App* cmd = app.add_subcommand("mint", "sign a test token and print it");
+  cmd->add_option("--key", mint->key, "private key PEM")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--key-id", mint->key_id, "its key id")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--box", mint->box, "the box id")->required();
+  cmd->add_option("--action", mint->action,
+                  "deposit, pickup, courier_collect, courier_load or return")
+      ->capture_default_str();
+  cmd->add_option("--compartments", mint->compartments, "e.g. 3 or 1,2,5")->capture_default_str();
+  cmd->add_option("--order-ref", mint->order_ref, "the order id")->capture_default_str();
+  cmd->add_option("--valid-s", mint->valid_s, "expires this many seconds from now")
+      ->capture_default_str();
+  cmd->add_option("--not-before-s", mint->not_before_s,
+                  "valid from this many seconds from now (negative: in the past)")
+      ->capture_default_str();
+  cmd->footer(kExitCodesHelp);
+  return {cmd, [mint] { return run_mint(*mint); }};
+}
+
+Command add_render_command(CLI::App& app) {
+  auto render = std::make_shared<RenderArgs>();
+  CLI::App* cmd =
+      app.add_subcommand("render", "write the camera frame of a presented token as PNG");
+  cmd->add_option("--token", render->token, "the text to encode")->required();
+  cmd->add_option("--out,-o", render->out, "PNG file")->required();
+  cmd->add_option("--width", render->width, "frame width")
+      ->check(CLI::Range(16, 4096))
+      ->capture_default_str();
+  cmd->add_option("--height", render->height, "frame height")
+      ->check(CLI::Range(16, 4096))
+      ->capture_default_str();
+  PresentOptions& p = render->present;
+  cmd->add_option("--module-px", p.module_px, "pixels per module")->capture_default_str();
+  cmd->add_option("--scale", p.degrade.scale, "zoom 0.25..4")->capture_default_str();
+  cmd->add_option("--rotation", p.degrade.rotation_deg, "degrees")->capture_default_str();
+  cmd->add_option("--blur", p.degrade.blur_sigma, "Gaussian sigma, px")->capture_default_str();
+  cmd->add_option("--noise", p.degrade.noise, "+- grey levels")->capture_default_str();
+  cmd->add_option("--seed", p.degrade.seed, "noise seed")->capture_default_str();
+  cmd->footer(kExitCodesHelp);
+  return {cmd, [render] { return run_render(*render); }};
+}
+
+// Logs go to stderr: stdout carries the box's URL line, scenario results and fleet summaries.
+bool set_up_logging(const std::string& log_level) {
+  const auto level = spdlog::level::from_str(log_level);
+  if (level == spdlog::level::off && log_level != "off") {
+    std::cerr << "--log-level: unknown level \"" << log_level << "\"\n";
+    return false;
+  }
+  spdlog::set_default_logger(spdlog::stderr_color_mt("reclothes-sim"));
+  spdlog::set_level(level);
+  return true;
+}
+
+int run(int argc, char** argv) {
   CLI::App app{"reclothes-sim: runs the real box firmware on the simulated hardware"};
-  app.set_version_flag("--version",
-                       "reclothes-sim " + std::string(reclothes::firmware::kFirmwareVersion));
+  app.set_version_flag("--version", "reclothes-sim " + std::string(firmware::kFirmwareVersion));
   app.footer(kExitCodesHelp);
   app.require_subcommand(1);
   // --log-level may follow the subcommand too (`reclothes-sim box ... --log-level warn`).
@@ -398,208 +616,23 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->capture_default_str();
-
-  BoxArgs box;
-  CLI::App* box_cmd = app.add_subcommand(
-      "box", "one box with a web page: present QR codes, open doors, pull the network or power");
-  box_cmd->add_option("--config,-c", box.config, "the box configuration (JSON, as reclothes-box)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  box_cmd->add_option("--http", box.http, "HOST:PORT of the page (port 0: any free port)")
-      ->capture_default_str();
-  box_cmd->add_option("--state-dir", box.state_dir,
-                      "keep the journal here (DIR/<box_id>.journal.db) instead of the "
-                      "configuration's journal_path");
-  box_cmd->add_option("--broker", box.broker, "use this broker URI instead of the configuration's");
-  box_cmd->add_flag("--no-sync", box.no_sync, "do not connect to a broker (an offline box)");
-  box_cmd->add_flag("--no-network-link", box.no_link,
-                    "connect directly, without the relay that makes 'pull network' a real "
-                    "connection loss");
-  box_cmd
-      ->add_option("--auto-open-ms", box.auto_open_ms,
-                   "the customer opens the door this long after the lock clicks (0: never; "
-                   "a page toggle too)")
-      ->check(CLI::Range(0, 60'000))
-      ->capture_default_str();
-  box_cmd
-      ->add_option("--signing-key", box.signing_key,
-                   "a P-256 private key PEM the box trusts: the page can mint test tokens")
-      ->check(CLI::ExistingFile);
-  box_cmd->add_option("--key-id", box.key_id, "the key id of --signing-key")
-      ->check(CLI::Range(0, 65535))
-      ->capture_default_str();
-  box_cmd->add_option("--pending-tokens-url", box.token_source_url,
-                      "GET this URL ({box_id} is replaced) for tokens issued for the box: a JSON "
-                      "array of {token, label}");
-  box_cmd->footer(kExitCodesHelp);
-
-  FleetOptions fleet;
-  std::string fleet_json_out;
-  int fleet_duration_s = 0;
-  double fleet_progress_s = 5;
-  CLI::App* fleet_cmd =
-      app.add_subcommand("fleet", "many boxes in one process, for load and scale tests");
-  fleet_cmd->add_option("--boxes,-n", fleet.boxes, "how many boxes")
-      ->required()
-      ->check(CLI::Range(1, 100'000));
-  fleet_cmd->add_option("--broker", fleet.broker_uri, "the MQTT broker (tcp://host:port)")
-      ->required();
-  fleet_cmd->add_option("--compartments", fleet.compartments, "compartments per box")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
-  fleet_cmd
-      ->add_option("--events-per-minute", fleet.events_per_minute,
-                   "journal events per box per minute from synthetic visits (4 per visit: "
-                   "unlocked, door_opened, door_closed, access_completed); 0: heartbeats only")
-      ->check(CLI::Range(0.0, 6000.0))
-      ->capture_default_str();
-  fleet_cmd->add_option("--duration", fleet_duration_s, "seconds to run (0: until SIGINT)")
-      ->check(CLI::Range(0, 86'400))
-      ->capture_default_str();
-  fleet_cmd->add_option("--threads", fleet.threads, "worker threads stepping the boxes")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
-  fleet_cmd
-      ->add_option("--sync", fleet.sync_mode,
-                   "pooled: the firmware's SyncEngine per box driven by the workers; "
-                   "threaded: the firmware's Sync (one thread per box); none")
-      ->check(CLI::IsMember({"pooled", "threaded", "none"}))
-      ->capture_default_str();
-  fleet_cmd->add_option("--step-hz", fleet.step_hz, "main-loop steps per box per second")
-      ->check(CLI::Range(0.1, 20.0))
-      ->capture_default_str();
-  fleet_cmd
-      ->add_option("--state-interval", fleet.state_interval_s,
-                   "seconds between state reports (heartbeats) per box")
-      ->check(CLI::Range(5, 86'400))
-      ->capture_default_str();
-  fleet_cmd->add_option("--state-dir", fleet.state_dir,
-                        "journals go here (default: a temporary directory, removed at the end)");
-  fleet_cmd->add_option("--box-prefix", fleet.box_prefix, "box ids are PREFIX00001 ...")
-      ->capture_default_str();
-  fleet_cmd
-      ->add_option("--signing-key", fleet.signing_key,
-                   "P-256 private key PEM for the visit tokens (default: a fresh key)")
-      ->check(CLI::ExistingFile);
-  fleet_cmd->add_option("--key-id", fleet.key_id, "the key id of --signing-key")
-      ->check(CLI::Range(0, 65535))
-      ->capture_default_str();
-  fleet_cmd->add_flag(
-      "--ack", fleet.ack,
-      "play the controller's ack: an in-process subscriber acks every box's events");
-  fleet_cmd->add_flag("--no-fsync", fleet.no_fsync,
-                      "journals with synchronous=NORMAL (load tests of everything but the disk)");
-  fleet_cmd
-      ->add_option("--connect-rate", fleet.connect_rate,
-                   "new broker connections per second while the fleet starts")
-      ->check(CLI::Range(1, 100'000))
-      ->capture_default_str();
-  fleet_cmd->add_option("--progress", fleet_progress_s, "seconds between progress lines")
-      ->check(CLI::Range(0.5, 3600.0))
-      ->capture_default_str();
-  fleet_cmd->add_option("--http", fleet.http, "HOST:PORT serving GET /api/fleet (progress JSON)");
-  fleet_cmd->add_option("--json-out", fleet_json_out, "also write the summary JSON to this file");
-  fleet_cmd->footer(kExitCodesHelp);
-
-  ScenarioArgs scenario;
-  CLI::App* scenario_cmd = app.add_subcommand(
-      "scenario", "play a scenario file (YAML or JSON), fail on the first bad step");
-  scenario_cmd->add_option("FILE", scenario.file, "the scenario")
-      ->required()
-      ->check(CLI::ExistingFile);
-  scenario_cmd->add_option("--var", scenario.vars,
-                           "NAME=VALUE, overrides the file's vars (repeatable)");
-  scenario_cmd->add_flag("--virtual-time", scenario.virtual_time,
-                         "step the boxes on a virtual clock: waits take no real time (MQTT and "
-                         "HTTP still do)");
-  scenario_cmd->add_flag("--check", scenario.check_only, "only parse and check the file");
-  scenario_cmd->add_flag("--timeline", scenario.timeline,
-                         "print only the log steps (the story), with times, and a failure");
-  scenario_cmd->add_option("--keep-state", scenario.keep_state,
-                           "put journals here and keep them (default: a temporary directory)");
-  scenario_cmd->footer(kExitCodesHelp);
-
-  int keygen_id = 1;
-  std::string keygen_private;
-  std::string keygen_public;
-  CLI::App* keygen_cmd = app.add_subcommand("keygen", "write a new token signing key pair (PEM)");
-  keygen_cmd->add_option("--key-id", keygen_id, "the key id")->check(CLI::Range(0, 65535));
-  keygen_cmd->add_option("--private", keygen_private, "private key file (mode 0600)")->required();
-  keygen_cmd->add_option("--public", keygen_public, "public key file")->required();
-  keygen_cmd->footer(kExitCodesHelp);
-
-  MintArgs mint;
-  CLI::App* mint_cmd = app.add_subcommand("mint", "sign a test token and print it");
-  mint_cmd->add_option("--key", mint.key, "private key PEM")->required()->check(CLI::ExistingFile);
-  mint_cmd->add_option("--key-id", mint.key_id, "its key id")
-      ->check(CLI::Range(0, 65535))
-      ->capture_default_str();
-  mint_cmd->add_option("--box", mint.box, "the box id")->required();
-  mint_cmd
-      ->add_option("--action", mint.action,
-                   "deposit, pickup, courier_collect, courier_load or return")
-      ->capture_default_str();
-  mint_cmd->add_option("--compartments", mint.compartments, "e.g. 3 or 1,2,5")
-      ->capture_default_str();
-  mint_cmd->add_option("--order-ref", mint.order_ref, "the order id")->capture_default_str();
-  mint_cmd->add_option("--valid-s", mint.valid_s, "expires this many seconds from now")
-      ->capture_default_str();
-  mint_cmd
-      ->add_option("--not-before-s", mint.not_before_s,
-                   "valid from this many seconds from now (negative: in the past)")
-      ->capture_default_str();
-  mint_cmd->footer(kExitCodesHelp);
-
-  RenderArgs render;
-  CLI::App* render_cmd =
-      app.add_subcommand("render", "write the camera frame of a presented token as PNG");
-  render_cmd->add_option("--token", render.token, "the text to encode")->required();
-  render_cmd->add_option("--out,-o", render.out, "PNG file")->required();
-  render_cmd->add_option("--width", render.width, "frame width")
-      ->check(CLI::Range(16, 4096))
-      ->capture_default_str();
-  render_cmd->add_option("--height", render.height, "frame height")
-      ->check(CLI::Range(16, 4096))
-      ->capture_default_str();
-  render_cmd->add_option("--module-px", render.present.module_px, "pixels per module")
-      ->capture_default_str();
-  render_cmd->add_option("--scale", render.present.degrade.scale, "zoom 0.25..4")
-      ->capture_default_str();
-  render_cmd->add_option("--rotation", render.present.degrade.rotation_deg, "degrees")
-      ->capture_default_str();
-  render_cmd->add_option("--blur", render.present.degrade.blur_sigma, "Gaussian sigma, px")
-      ->capture_default_str();
-  render_cmd->add_option("--noise", render.present.degrade.noise, "+- grey levels")
-      ->capture_default_str();
-  render_cmd->add_option("--seed", render.present.degrade.seed, "noise seed")
-      ->capture_default_str();
-  render_cmd->footer(kExitCodesHelp);
-
+  const Command commands[] = {add_box_command(app),      add_fleet_command(app),
+                              add_scenario_command(app), add_keygen_command(app),
+                              add_mint_command(app),     add_render_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }
-  const auto level = spdlog::level::from_str(log_level);
-  if (level == spdlog::level::off && log_level != "off") {
-    std::cerr << "--log-level: unknown level \"" << log_level << "\"\n";
-    return kExitUsage;
+  if (!set_up_logging(log_level)) return kExitUsage;
+  for (const Command& command : commands) {
+    if (*command.app) return command.run();
   }
-  // Logs go to stderr: stdout carries the box's URL line, scenario results and fleet summaries.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("reclothes-sim"));
-  spdlog::set_level(level);
-
-  if (*box_cmd) return run_box(box);
-  if (*fleet_cmd) {
-    fleet.duration = std::chrono::seconds(fleet_duration_s);
-    fleet.progress_interval =
-        std::chrono::milliseconds(static_cast<std::int64_t>(fleet_progress_s * 1000));
-    return run_fleet_command(fleet, fleet_json_out);
-  }
-  if (*scenario_cmd) return run_scenario_command(scenario);
-  if (*keygen_cmd) return run_keygen(keygen_id, keygen_private, keygen_public);
-  if (*mint_cmd) return run_mint(mint);
-  if (*render_cmd) return run_render(render);
   return kExitUsage;
 }
+
+}  // namespace
+}  // namespace reclothes::simulator
+
+int main(int argc, char** argv) { return reclothes::simulator::run(argc, argv); }

@@ -12,26 +12,6 @@ namespace reclothes::simulator {
 
 using std::chrono::milliseconds;
 
-firmware::SyncOptions to_sync_options(const firmware::BoxConfig& config) {
-  firmware::SyncOptions o;
-  o.broker_uri = config.broker.uri;
-  o.client_id = config.broker.client_id;
-  o.keepalive = config.broker.keepalive;
-  o.username = config.broker.username;
-  o.password = config.broker.password;
-  if (config.broker.tls) {
-    firmware::SyncTlsOptions tls;
-    tls.trust_store = config.broker.tls->ca.string();
-    if (config.broker.tls->cert) tls.key_store = config.broker.tls->cert->string();
-    if (config.broker.tls->key) tls.private_key = config.broker.tls->key->string();
-    o.tls = tls;
-  }
-  o.engine.box_id = config.box_id;
-  o.engine.firmware_version = std::string(firmware::kFirmwareVersion);
-  o.engine.state_interval = config.state_report_interval;
-  return o;
-}
-
 // ---- SimBox -------------------------------------------------------------------------------------
 
 Result<std::unique_ptr<SimBox>> SimBox::create(SimBoxOptions options, const Clock& clock) {
@@ -47,7 +27,7 @@ Result<std::unique_ptr<SimBox>> SimBox::create(SimBoxOptions options, const Cloc
     RC_ASSIGN_OR_RETURN(link, NetworkLink::create(broker.host, broker.port));
   }
   if (options.sync) {
-    RC_TRY(firmware::validate(to_sync_options(options.config)));
+    RC_TRY(firmware::validate(firmware::sync_options(options.config)));
   }
   return std::unique_ptr<SimBox>(
       new SimBox(std::move(options), clock, std::move(sim), std::move(link)));
@@ -100,7 +80,7 @@ Status SimBox::power_on() {
 }
 
 Status SimBox::start_sync_locked() {
-  firmware::SyncOptions o = to_sync_options(options_.config);
+  firmware::SyncOptions o = firmware::sync_options(options_.config);
   if (link_) {
     RC_ASSIGN_OR_RETURN(BrokerAddress broker, parse_broker_uri(options_.config.broker.uri));
     o.broker_uri = broker.scheme + "://127.0.0.1:" + std::to_string(link_->port());

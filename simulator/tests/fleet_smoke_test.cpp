@@ -39,6 +39,9 @@ TEST(FleetSmokeTest, FiftyBoxesConnectJournalAndGetAcked) {
   }
   EXPECT_EQ(s.connected, 50u) << to_json(s).dump(2);
   EXPECT_GE(s.visits_completed, 20u) << to_json(s).dump(2);
+  // Pooled: each box's Sync is polled by the 2 workers, no thread per box (this process: the test,
+  // the workers, Paho's two, the acker, gtest's and the sanitizers' own; far fewer than 50).
+  EXPECT_LT(s.resources.threads, 20) << to_json(s).dump(2);
   const std::string progress = (*fleet)->progress_line();
   EXPECT_NE(progress.find("boxes=50/50 connected=50"), std::string::npos) << progress;
 

@@ -47,14 +47,6 @@ TEST(CircuitBreaker, OpensAfterConsecutiveFailuresAndProbesAfterTheCooldown) {
   EXPECT_TRUE(b.allow());
 }
 
-TEST(Backoff, DoublesUpToTheCap) {
-  EXPECT_EQ(backoff_delay(1, 100ms, 1000ms), 100ms);
-  EXPECT_EQ(backoff_delay(2, 100ms, 1000ms), 200ms);
-  EXPECT_EQ(backoff_delay(4, 100ms, 1000ms), 800ms);
-  EXPECT_EQ(backoff_delay(5, 100ms, 1000ms), 1000ms);
-  EXPECT_EQ(backoff_delay(60, 100ms, 1000ms), 1000ms);
-}
-
 class PaymentClientTest : public ::testing::Test {
  protected:
   void SetUp() override {

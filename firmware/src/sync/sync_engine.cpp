@@ -65,25 +65,6 @@ void SendWindow::rewind(Clock::Monotonic now) {
   progress_at_ = now;
 }
 
-// ---- Backoff ------------------------------------------------------------------------------------
-
-Backoff::Backoff(std::chrono::milliseconds min, std::chrono::milliseconds max, double jitter,
-                 std::uint32_t seed)
-    : min_(min),
-      max_(std::max(min, max)),
-      jitter_(std::clamp(jitter, 0.0, 1.0)),
-      current_(min),
-      rng_(seed == 0 ? 1 : seed) {}
-
-std::chrono::milliseconds Backoff::next() {
-  const std::chrono::milliseconds d = current_;
-  current_ = std::min(max_, current_ * 2);
-  if (jitter_ <= 0.0) return d;
-  std::uniform_real_distribution<double> dist(1.0 - jitter_, 1.0);
-  const double scaled = static_cast<double>(d.count()) * dist(rng_);
-  return std::chrono::milliseconds(std::max<std::int64_t>(1, static_cast<std::int64_t>(scaled)));
-}
-
 // ---- SyncEngine ---------------------------------------------------------------------------------
 
 SyncEngine::SyncEngine(SyncSettings settings, Journal& journal, Mailbox& mailbox,

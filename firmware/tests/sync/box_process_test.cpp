@@ -268,8 +268,7 @@ TEST_F(BoxProcessTest, DuplicateCommandIdExecutesOnce) {
   auto ctl = controller();
   auto box = spawn_box();
   ASSERT_NE(box, nullptr);
-  ASSERT_TRUE(ctl->wait_until(
-      [&] { return !ctl->statuses().empty() && ctl->statuses().back().online; }, 15s));
+  ASSERT_TRUE(ctl->wait_status(true, 15s));
 
   send_open(*ctl, "cmd-dup-1", 2);
   send_open(*ctl, "cmd-dup-1", 2);
@@ -305,24 +304,22 @@ TEST_F(BoxProcessTest, LastWillAfterKillAndOfflineAfterCleanStop) {
   auto ctl = controller();
   auto box = spawn_box();
   ASSERT_NE(box, nullptr);
-  auto online = [&] { return !ctl->statuses().empty() && ctl->statuses().back().online; };
-  auto offline = [&] { return !ctl->statuses().empty() && !ctl->statuses().back().online; };
-  ASSERT_TRUE(ctl->wait_until(online, 15s));
+  ASSERT_TRUE(ctl->wait_status(true, 15s));
 
   ASSERT_TRUE(box->running()) << "the box exited by itself (see its log)";
   ASSERT_TRUE(box->kill().ok());
   // The broker sees the TCP close at once; silent link loss would take 1.5 x keepalive (7.5 s).
   const auto killed_at = std::chrono::steady_clock::now();
-  ASSERT_TRUE(ctl->wait_until(offline, 8s)) << "no last will";
+  ASSERT_TRUE(ctl->wait_status(false, 8s)) << "no last will";
   EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 7500ms);
 
   box = spawn_box();
   ASSERT_NE(box, nullptr);
-  ASSERT_TRUE(ctl->wait_until(online, 15s));
+  ASSERT_TRUE(ctl->wait_status(true, 15s));
   auto stopped = box->stop(10s);
   ASSERT_TRUE(stopped.ok());
   EXPECT_EQ(*stopped, 0) << "SIGTERM is a clean stop";
-  ASSERT_TRUE(ctl->wait_until(offline, 5s)) << "no offline status after a clean stop";
+  ASSERT_TRUE(ctl->wait_status(false, 5s)) << "no offline status after a clean stop";
 
   // And a new subscriber sees the retained offline status.
   auto late = std::make_unique<TestController>(
@@ -384,8 +381,7 @@ TEST_F(BoxProcessTest, MalformedPayloadsAreLoggedAndIgnored) {
   auto ctl = controller();
   auto box = spawn_box();
   ASSERT_NE(box, nullptr);
-  ASSERT_TRUE(ctl->wait_until(
-      [&] { return !ctl->statuses().empty() && ctl->statuses().back().online; }, 15s));
+  ASSERT_TRUE(ctl->wait_status(true, 15s));
 
   const std::vector<std::string> garbage = {
       "",
@@ -436,8 +432,7 @@ TEST_F(BoxProcessTest, KilledDuringAPulseRecordsUnlockUnknownAndNeverPulsesAgain
   auto ctl = controller();
   auto box = spawn_box();
   ASSERT_NE(box, nullptr);
-  ASSERT_TRUE(ctl->wait_until(
-      [&] { return !ctl->statuses().empty() && ctl->statuses().back().online; }, 15s));
+  ASSERT_TRUE(ctl->wait_status(true, 15s));
 
   auto unlocked_by = [&](const std::string& what) {
     for (const msg::Event& e : ctl->received()) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "reclothes/firmware/sync.h"
 #include "reclothes/testsupport/mosquitto.h"
 #include "reclothes/testsupport/process.h"
+#include "sync_fixture.h"
 #include "test_controller.h"
 
 namespace reclothes::firmware {
@@ -26,51 +28,28 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TestController;
 using testsupport::MosquittoServer;
-using testsupport::TempDir;
 
 constexpr char kBox[] = "box-sync-1";
 
-class SyncBrokerTest : public ::testing::Test {
+class SyncBrokerTest : public testing::SyncFixture {
  protected:
   void SetUp() override {
     if (std::getenv("RECLOTHES_TEST_DEBUG") != nullptr) spdlog::set_level(spdlog::level::debug);
-    auto dir = TempDir::create("reclothes-sync-");
-    ASSERT_TRUE(dir.ok()) << dir.error().to_string();
-    dir_ = std::make_unique<TempDir>(std::move(dir).value());
+    ASSERT_NO_FATAL_FAILURE(make_dir_and_journal("reclothes-sync-"));
     auto broker = MosquittoServer::start();
     ASSERT_TRUE(broker.ok()) << broker.error().to_string();
     broker_ = std::move(broker).value();
-    auto journal = Journal::open({.path = dir_->path() / "journal.db"});
-    ASSERT_TRUE(journal.ok()) << journal.error().to_string();
-    journal_ = std::move(journal).value();
-  }
-
-  void TearDown() override {
-    if (sync_) sync_->stop();
   }
 
   SyncOptions options() const {
-    SyncOptions o;
-    o.broker_uri = broker_->uri();
-    o.keepalive = 5s;
-    o.connect_timeout = 2s;
-    o.reconnect_min = 100ms;
-    o.reconnect_max = 500ms;
-    o.idle_tick = 20ms;
-    o.engine.box_id = kBox;
-    o.engine.firmware_version = "test";
+    SyncOptions o = quick_options(broker_->uri(), kBox);
     o.engine.batch_events = 16;
     o.engine.window_events = 64;
     o.engine.ack_timeout = 2s;
     return o;
   }
 
-  void start_sync() {
-    auto sync = Sync::create(options(), *journal_, mailbox_, clock_);
-    ASSERT_TRUE(sync.ok()) << sync.error().to_string();
-    sync_ = std::move(sync).value();
-    ASSERT_TRUE(sync_->start().ok());
-  }
+  void start_sync() { SyncFixture::start_sync(options()); }
 
   std::unique_ptr<TestController> controller() {
     auto c = std::make_unique<TestController>(
@@ -80,19 +59,14 @@ class SyncBrokerTest : public ::testing::Test {
   }
 
   void append(int n) {
-    for (int i = 0; i < n; ++i) {
-      Status s = journal_->transact([&](Txn& txn) -> Status {
-        msg::Event e;
-        e.kind = (i % 2 == 0) ? msg::EventKind::kDoorOpened : msg::EventKind::kDoorClosed;
-        e.at_ms = clock_.wall_ms();
-        e.compartment = 1 + i % 4;
-        if (e.kind == msg::EventKind::kDoorClosed) e.occupied = (i % 3 == 0);
-        auto seq = txn.append_event(e);
-        if (!seq.ok()) return seq.error();
-        return ok_status();
-      });
-      ASSERT_TRUE(s.ok()) << s.error().to_string();
-    }
+    append_events(n, [&](int i) {
+      msg::Event e;
+      e.kind = (i % 2 == 0) ? msg::EventKind::kDoorOpened : msg::EventKind::kDoorClosed;
+      e.at_ms = clock_.wall_ms();
+      e.compartment = 1 + i % 4;
+      if (e.kind == msg::EventKind::kDoorClosed) e.occupied = (i % 3 == 0);
+      return e;
+    });
   }
 
   // Journal backlog 0, polled (the sync thread marks acks).
@@ -114,13 +88,6 @@ class SyncBrokerTest : public ::testing::Test {
       ++expected;
     }
   }
-
-  std::unique_ptr<TempDir> dir_;
-  std::unique_ptr<MosquittoServer> broker_;
-  std::unique_ptr<Journal> journal_;
-  Mailbox mailbox_;
-  SystemClock clock_;
-  std::unique_ptr<Sync> sync_;
 };
 
 TEST_F(SyncBrokerTest, WithoutABrokerEventsAreJournaledAndDrainInOrderWhenItAppears) {
@@ -242,6 +209,60 @@ TEST_F(SyncBrokerTest, NoAckMeansResendAfterTheAckTimeout) {
   EXPECT_GE(sync_->stats().rewinds, 1u);
   EXPECT_EQ(journal_->backlog().value_or(0), 10u);
   EXPECT_TRUE(ctl->problems().empty()) << ctl->problems().front();
+}
+
+// The number of threads of this process (/proc/self/status).
+int thread_count() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+TEST_F(SyncBrokerTest, PolledModeSyncsOnTheCallersThreadWithoutOneOfItsOwn) {
+  // The simulator's fleet: the owner polls, Paho's callbacks only call `wake`.
+  auto ctl = controller();
+  auto created = Sync::create(options(), *journal_, mailbox_, clock_);
+  ASSERT_TRUE(created.ok()) << created.error().to_string();
+  sync_ = std::move(created).value();
+  std::atomic<int> wakes{0};
+  const int threads_before = thread_count();
+  ASSERT_TRUE(sync_->start_polled([&] { ++wakes; }).ok());
+  const Status again = sync_->start();
+  ASSERT_FALSE(again.ok()) << "one mode per Sync";
+  EXPECT_EQ(again.error().code, ErrorCode::kFailedPrecondition);
+  append(50);
+  const auto poll_until = [&](auto done) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      if (!sync_->poll()) std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  };
+  ASSERT_TRUE(poll_until([&] { return journal_->backlog().value_or(1) == 0; }))
+      << "applied up to " << ctl->applied_upto();
+  expect_exactly(ctl->applied(), 50);
+  EXPECT_TRUE(sync_->connected());
+  EXPECT_EQ(thread_count(), threads_before);
+
+  // An ack arriving between polls is noticed through wake and has_work, and the next poll
+  // applies it.
+  append(1);
+  ASSERT_TRUE(poll_until([&] { return sync_->stats().events_sent >= 51; }));
+  const int wakes_before = wakes.load();
+  ASSERT_TRUE(ctl->wait_until([&] { return sync_->has_work(); }, 10s));
+  EXPECT_GT(wakes.load(), wakes_before);
+  ASSERT_TRUE(poll_until([&] { return journal_->backlog().value_or(1) == 0; }));
+
+  // A fleet's stop: the goodbye goes out at once, the wait comes later.
+  sync_->begin_stop();
+  EXPECT_FALSE(sync_->poll()) << "nothing is done after the stop began";
+  ASSERT_TRUE(ctl->wait_status(false, 5s));
+  sync_->stop();
+  EXPECT_FALSE(sync_->connected());
 }
 
 TEST_F(SyncBrokerTest, StatusIsOnlineWhileConnectedAndOfflineAfterACleanStop) {

@@ -18,6 +18,7 @@
 #include "reclothes/firmware/sync.h"
 #include "reclothes/testsupport/mosquitto.h"
 #include "reclothes/testsupport/process.h"
+#include "sync_fixture.h"
 #include "test_controller.h"
 
 namespace reclothes::firmware {
@@ -26,15 +27,13 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TestController;
 using testsupport::MosquittoServer;
-using testsupport::Process;
-using testsupport::TempDir;
 
 constexpr char kBox[] = "box-tls-1";
 
 Status run(std::vector<std::string> argv, const std::filesystem::path& log) {
   testsupport::SpawnOptions options;
   options.log_path = log;
-  RC_ASSIGN_OR_RETURN(auto process, Process::spawn(argv, options));
+  RC_ASSIGN_OR_RETURN(auto process, testsupport::Process::spawn(argv, options));
   RC_ASSIGN_OR_RETURN(int code, process->wait(30s));
   if (code != 0) {
     return make_error(ErrorCode::kInternal, argv[0] + " " + argv[1] + " exited with " +
@@ -44,12 +43,10 @@ Status run(std::vector<std::string> argv, const std::filesystem::path& log) {
   return ok_status();
 }
 
-class SyncTlsTest : public ::testing::Test {
+class SyncTlsTest : public testing::SyncFixture {
  protected:
   void SetUp() override {
-    auto dir = TempDir::create("reclothes-sync-tls-");
-    ASSERT_TRUE(dir.ok()) << dir.error().to_string();
-    dir_ = std::make_unique<TempDir>(std::move(dir).value());
+    ASSERT_NO_FATAL_FAILURE(make_dir_and_journal("reclothes-sync-tls-"));
     // The broker runs as `mosquitto` when we are root: it must reach the directory and files.
     std::filesystem::permissions(dir_->path(), std::filesystem::perms::owner_all |
                                                    std::filesystem::perms::group_exec |
@@ -68,14 +65,6 @@ class SyncTlsTest : public ::testing::Test {
     ASSERT_TRUE(broker.ok()) << broker.error().to_string();
     broker_ = std::move(broker).value();
     ASSERT_TRUE(testsupport::wait_for_tcp_port(tls_port_, 5s).ok());
-
-    auto journal = Journal::open({.path = dir_->path() / "journal.db"});
-    ASSERT_TRUE(journal.ok()) << journal.error().to_string();
-    journal_ = std::move(journal).value();
-  }
-
-  void TearDown() override {
-    if (sync_) sync_->stop();
   }
 
   std::string path(const std::string& name) const { return (dir_->path() / name).string(); }
@@ -128,8 +117,7 @@ class SyncTlsTest : public ::testing::Test {
   }
 
   SyncOptions options(bool with_client_certificate) const {
-    SyncOptions o;
-    o.broker_uri = "ssl://127.0.0.1:" + std::to_string(tls_port_);
+    SyncOptions o = quick_options("ssl://127.0.0.1:" + std::to_string(tls_port_), kBox);
     SyncTlsOptions tls;
     tls.trust_store = path("ca.crt");
     if (with_client_certificate) {
@@ -137,45 +125,24 @@ class SyncTlsTest : public ::testing::Test {
       tls.private_key = path("client.key");
     }
     o.tls = tls;
-    o.keepalive = 5s;
-    o.connect_timeout = 2s;
-    o.reconnect_min = 100ms;
-    o.reconnect_max = 500ms;
-    o.idle_tick = 20ms;
-    o.engine.box_id = kBox;
-    o.engine.firmware_version = "test";
     return o;
   }
 
   void start_sync(bool with_client_certificate) {
-    auto sync = Sync::create(options(with_client_certificate), *journal_, mailbox_, clock_);
-    ASSERT_TRUE(sync.ok()) << sync.error().to_string();
-    sync_ = std::move(sync).value();
-    ASSERT_TRUE(sync_->start().ok());
+    SyncFixture::start_sync(options(with_client_certificate));
   }
 
   void append(int n) {
-    for (int i = 0; i < n; ++i) {
-      Status s = journal_->transact([&](Txn& txn) -> Status {
-        msg::Event e;
-        e.kind = msg::EventKind::kTamper;
-        e.at_ms = clock_.wall_ms();
-        e.detail = "tls " + std::to_string(i);
-        auto seq = txn.append_event(e);
-        if (!seq.ok()) return seq.error();
-        return ok_status();
-      });
-      ASSERT_TRUE(s.ok()) << s.error().to_string();
-    }
+    append_events(n, [&](int i) {
+      msg::Event e;
+      e.kind = msg::EventKind::kTamper;
+      e.at_ms = clock_.wall_ms();
+      e.detail = "tls " + std::to_string(i);
+      return e;
+    });
   }
 
-  std::unique_ptr<TempDir> dir_;
   int tls_port_ = 0;
-  std::unique_ptr<MosquittoServer> broker_;
-  std::unique_ptr<Journal> journal_;
-  Mailbox mailbox_;
-  SystemClock clock_;
-  std::unique_ptr<Sync> sync_;
 };
 
 TEST_F(SyncTlsTest, ClientCertificateConnectsAndSyncs) {

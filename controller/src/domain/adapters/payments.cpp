@@ -7,6 +7,8 @@
 #include <regex>
 #include <thread>
 
+#include "reclothes/common/backoff.h"
+
 namespace reclothes::controller::domain {
 
 std::string_view to_string(PaymentOutcome::Kind k) {
@@ -82,13 +84,6 @@ CircuitBreaker::State CircuitBreaker::state() const {
 }
 
 // ---- HTTP client ------------------------------------------------------------------------------
-
-std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds initial,
-                                        std::chrono::milliseconds max) {
-  auto d = initial;
-  for (int i = 1; i < attempt && d < max; ++i) d *= 2;
-  return std::min(d, max);
-}
 
 Result<std::unique_ptr<HttpPaymentClient>> HttpPaymentClient::create(Options options,
                                                                      const Clock& clock,
@@ -167,7 +162,7 @@ PaymentOutcome HttpPaymentClient::post(const std::string& path, const std::strin
       last.message = "the payment provider answered " + std::to_string(res->status);
     }
     if (attempt < options_.max_attempts) {
-      sleeper_(backoff_delay(attempt, options_.backoff_initial, options_.backoff_max));
+      sleeper_(reclothes::backoff_delay(attempt, options_.backoff_initial, options_.backoff_max));
     }
   }
   return last;

@@ -21,7 +21,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 
@@ -125,24 +124,6 @@ class SendWindow {
   std::uint64_t acked_ = 0;
   std::uint64_t next_ = 1;
   Clock::Monotonic progress_at_{};
-};
-
-// Exponential reconnect back-off: min, 2*min, 4*min ... max, with optional jitter (each delay is
-// drawn from [d * (1 - jitter), d]) so a fleet does not reconnect in lock step after a broker
-// restart.
-class Backoff {
- public:
-  Backoff(std::chrono::milliseconds min, std::chrono::milliseconds max, double jitter = 0.0,
-          std::uint32_t seed = 1);
-  std::chrono::milliseconds next();
-  void reset() { current_ = min_; }
-
- private:
-  std::chrono::milliseconds min_;
-  std::chrono::milliseconds max_;
-  double jitter_;
-  std::chrono::milliseconds current_;
-  std::minstd_rand rng_;
 };
 
 // Single-threaded: every method must be called from the same thread (Sync's worker). The Journal

@@ -1,43 +1,23 @@
-// SyncEngine, SendWindow and Backoff without a broker: a recording transport, a real Journal in a
+// SyncEngine and SendWindow without a broker: a recording transport, a real Journal in a
 // temporary directory, a real Mailbox and a ManualClock. The broker-facing behaviour is proven
 // again, end to end, by the integration tests in tests/sync/.
 #include "reclothes/firmware/sync_engine.h"
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <set>
 #include <string>
-#include <system_error>
 #include <vector>
+
+#include "../../core/test_util.h"
 
 namespace reclothes::firmware {
 namespace {
 
 using std::chrono::milliseconds;
+using testing::TempDir;
 
 constexpr char kBox[] = "box-07";
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "reclothes-sync-unit-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 struct Published {
   std::string topic;
@@ -149,75 +129,57 @@ class SyncEngineTest : public ::testing::Test {
   FakeTransport transport_;
 };
 
-// ---- SendWindow and Backoff ---------------------------------------------------------------------
+// ---- SendWindow ---------------------------------------------------------------------------
 
-TEST(SendWindowTest, RoomShrinksWithEventsInFlightAndGrowsWithAcks) {
-  ManualClock clock;
-  SendWindow w(10, milliseconds(1000));
-  w.reset(5, clock.monotonic());
-  EXPECT_EQ(w.next(), 6u);
-  EXPECT_EQ(w.room(), 10u);
-  w.sent_through(12, clock.monotonic());
-  EXPECT_EQ(w.in_flight(), 7u);
-  EXPECT_EQ(w.room(), 3u);
-  EXPECT_TRUE(w.on_ack(9, clock.monotonic()));
-  EXPECT_EQ(w.in_flight(), 3u);
-  EXPECT_EQ(w.room(), 7u);
+// A window of 10 events with a 1 s ack timeout, on a clock the test moves.
+class SendWindowTest : public ::testing::Test {
+ protected:
+  Clock::Monotonic now() const { return clock_.monotonic(); }
+  ManualClock clock_;
+  SendWindow w_{10, milliseconds(1000)};
+};
+
+TEST_F(SendWindowTest, RoomShrinksWithEventsInFlightAndGrowsWithAcks) {
+  w_.reset(5, now());
+  EXPECT_EQ(w_.next(), 6u);
+  EXPECT_EQ(w_.room(), 10u);
+  w_.sent_through(12, now());
+  EXPECT_EQ(w_.in_flight(), 7u);
+  EXPECT_EQ(w_.room(), 3u);
+  EXPECT_TRUE(w_.on_ack(9, now()));
+  EXPECT_EQ(w_.in_flight(), 3u);
+  EXPECT_EQ(w_.room(), 7u);
 }
 
-TEST(SendWindowTest, OldAndRepeatedAcksAreIgnored) {
-  ManualClock clock;
-  SendWindow w(10, milliseconds(1000));
-  w.reset(0, clock.monotonic());
-  w.sent_through(5, clock.monotonic());
-  EXPECT_TRUE(w.on_ack(4, clock.monotonic()));
-  EXPECT_FALSE(w.on_ack(4, clock.monotonic()));
-  EXPECT_FALSE(w.on_ack(2, clock.monotonic()));
-  EXPECT_EQ(w.acked(), 4u);
+TEST_F(SendWindowTest, OldAndRepeatedAcksAreIgnored) {
+  w_.reset(0, now());
+  w_.sent_through(5, now());
+  EXPECT_TRUE(w_.on_ack(4, now()));
+  EXPECT_FALSE(w_.on_ack(4, now()));
+  EXPECT_FALSE(w_.on_ack(2, now()));
+  EXPECT_EQ(w_.acked(), 4u);
 }
 
-TEST(SendWindowTest, AckBeyondWhatWasSentMovesTheNextSeqAlong) {
+TEST_F(SendWindowTest, AckBeyondWhatWasSentMovesTheNextSeqAlong) {
   // After a restart the controller may ack events sent by the previous run.
-  ManualClock clock;
-  SendWindow w(10, milliseconds(1000));
-  w.reset(0, clock.monotonic());
-  EXPECT_TRUE(w.on_ack(20, clock.monotonic()));
-  EXPECT_EQ(w.next(), 21u);
-  EXPECT_EQ(w.in_flight(), 0u);
+  w_.reset(0, now());
+  EXPECT_TRUE(w_.on_ack(20, now()));
+  EXPECT_EQ(w_.next(), 21u);
+  EXPECT_EQ(w_.in_flight(), 0u);
 }
 
-TEST(SendWindowTest, AckOverdueOnlyWithEventsInFlightAndAfterTheTimeout) {
-  ManualClock clock;
-  SendWindow w(10, milliseconds(1000));
-  w.reset(0, clock.monotonic());
-  clock.advance(milliseconds(5000));
-  EXPECT_FALSE(w.ack_overdue(clock.monotonic())) << "nothing in flight";
-  w.sent_through(3, clock.monotonic());
-  clock.advance(milliseconds(999));
-  EXPECT_FALSE(w.ack_overdue(clock.monotonic()));
-  clock.advance(milliseconds(1));
-  EXPECT_TRUE(w.ack_overdue(clock.monotonic()));
-  w.rewind(clock.monotonic());
-  EXPECT_EQ(w.next(), 1u);
-  EXPECT_FALSE(w.ack_overdue(clock.monotonic()));
-}
-
-TEST(BackoffTest, DoublesUpToTheMaximumAndResets) {
-  Backoff b(milliseconds(1000), milliseconds(30'000));
-  std::vector<std::int64_t> delays;
-  for (int i = 0; i < 7; ++i) delays.push_back(b.next().count());
-  EXPECT_EQ(delays, (std::vector<std::int64_t>{1000, 2000, 4000, 8000, 16000, 30000, 30000}));
-  b.reset();
-  EXPECT_EQ(b.next(), milliseconds(1000));
-}
-
-TEST(BackoffTest, JitterStaysWithinItsFraction) {
-  Backoff b(milliseconds(1000), milliseconds(1000), 0.2, 42);
-  for (int i = 0; i < 100; ++i) {
-    const auto d = b.next();
-    EXPECT_GE(d, milliseconds(800));
-    EXPECT_LE(d, milliseconds(1000));
-  }
+TEST_F(SendWindowTest, AckOverdueOnlyWithEventsInFlightAndAfterTheTimeout) {
+  w_.reset(0, now());
+  clock_.advance(milliseconds(5000));
+  EXPECT_FALSE(w_.ack_overdue(now())) << "nothing in flight";
+  w_.sent_through(3, now());
+  clock_.advance(milliseconds(999));
+  EXPECT_FALSE(w_.ack_overdue(now()));
+  clock_.advance(milliseconds(1));
+  EXPECT_TRUE(w_.ack_overdue(now()));
+  w_.rewind(now());
+  EXPECT_EQ(w_.next(), 1u);
+  EXPECT_FALSE(w_.ack_overdue(now()));
 }
 
 // ---- SyncEngine ---------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 //
 // Every box is the real firmware: its own SimCabinet, Journal (SQLite file in the state dir),
 // Mailbox, Box and MQTT session. A small pool of worker threads steps the boxes (box i belongs to
-// worker i % threads, so each Box and SyncEngine is always used by the same thread), drives their
-// MQTT sync (--sync pooled: the firmware's SyncEngine through PooledSync, no thread per box;
-// --sync threaded: the firmware's Sync, one thread per box, for comparison) and plays synthetic
+// worker i % threads, so each Box and Sync is always used by the same thread), drives their MQTT
+// sync (--sync pooled: the firmware's own Sync in polled mode, no thread per box; --sync threaded:
+// the same Sync with a thread of its own, as on a board, for comparison) and plays synthetic
 // visits: a courier token for a random compartment is minted, rendered and shown to the camera,
 // the lock pulses, the door springs open (the sim's auto-open knob), stays open a moment and is
 // closed: unlocked, door_opened, door_closed, access_completed. Heartbeats are the firmware's own
@@ -44,7 +44,7 @@ struct FleetOptions {
   std::string box_prefix = "fleet-";
   std::string signing_key;  // empty: a fresh key for this run
   int key_id = 1;
-  bool ack = false;        // an in-process acker plays the controller's side of the outbox
+  bool ack = false;        // an in-process Acker (acker.h) plays the controller's side
   bool no_fsync = false;   // journals with durable=false
   int connect_rate = 500;  // new connections per second at start-up
   std::chrono::milliseconds progress_interval{5000};

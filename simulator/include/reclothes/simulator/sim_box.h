@@ -238,7 +238,4 @@ class SimBoxRunner {
   std::thread thread_;
 };
 
-// The firmware's SyncOptions for a configuration (what reclothes-box's main builds).
-firmware::SyncOptions to_sync_options(const firmware::BoxConfig& config);
-
 }  // namespace reclothes::simulator

@@ -124,8 +124,4 @@ class HttpPaymentClient final : public PaymentProvider {
   Sleeper sleeper_;
 };
 
-// Exponential back-off: initial * 2^(attempt-1), capped at max. attempt counts from 1.
-std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds initial,
-                                        std::chrono::milliseconds max);
-
 }  // namespace reclothes::controller::domain
