@@ -1,5 +1,5 @@
-// What the PKI tests share: the system clock, a fleet CA, and mbedTLS's own reading of the certificates and
-// CRLs the PKI writes (the library the boxes use), through the common holders
+// What the PKI tests share: the system clock, a fleet CA, and mbedTLS's own reading of the
+// certificates and CRLs the PKI writes (the library the boxes use), through the common holders
 // (reclothes/common/mbedtls_util.h).
 #pragma once
 

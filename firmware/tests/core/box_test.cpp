@@ -126,9 +126,9 @@ class BoxTest : public ::testing::Test {
 
   void reserve(int compartment, TokenAction action, std::uint64_t order_ref = kOrder,
                std::int64_t until = kTestNowS + 3600) {
-    msg::Command c = command(
-        "reserve-" + std::to_string(compartment) + "-" + std::to_string(next_command_++),
-        msg::CommandOp::kReserve);
+    msg::Command c =
+        command("reserve-" + std::to_string(compartment) + "-" + std::to_string(next_command_++),
+                msg::CommandOp::kReserve);
     c.reservation = msg::Reservation{compartment, order_ref, action, until};
     send(c);
     step();

@@ -121,7 +121,7 @@ class SyncEngineTest : public ::testing::Test {
     engine.on_message(transport_, msg::topic(kBox, msg::Topic::kCommands), payload(c, ts));
   }
 
-  TempDir dir_;
+  TempDir dir_ = testing::temp_dir();
   std::unique_ptr<Journal> journal_;
   Mailbox mailbox_;
   ManualClock clock_;
