@@ -88,6 +88,19 @@ bool plausible_token(std::string_view token) {
            return std::isxdigit(static_cast<unsigned char>(c));
          });
 }
+
+// The principal of a session row whose first columns are session id, account id, expiry (ms) and
+// email.
+Principal session_principal(const pqxx::row& row, AccountKind kind) {
+  Principal p;
+  p.kind = kind;
+  p.session_id = row[0].as<std::int64_t>();
+  p.account_id = row[1].as<std::int64_t>();
+  p.session_expires_ms = row[2].as<std::int64_t>();
+  p.email = row[3].as<std::string>();
+  return p;
+}
+
 }  // namespace
 
 Result<std::optional<Principal>> SessionStore::authenticate(std::string_view token,
@@ -117,13 +130,7 @@ Result<std::optional<Principal>> SessionStore::authenticate(pqxx::transaction_ba
           "s.revoked_at IS NULL AND s.expires_at > $2::timestamptz AND c.status = 'active'";
       const auto rows = exec_hot(tx, "auth_customer_session", kSql, digest, now);
       if (rows.empty()) return out;
-      Principal p;
-      p.kind = AccountKind::kCustomer;
-      p.session_id = rows[0][0].as<std::int64_t>();
-      p.account_id = rows[0][1].as<std::int64_t>();
-      p.session_expires_ms = rows[0][2].as<std::int64_t>();
-      p.email = rows[0][3].as<std::string>();
-      out = std::move(p);
+      out = session_principal(rows[0], kind);
       return out;
     }
     static const std::string kSql =
@@ -134,12 +141,7 @@ Result<std::optional<Principal>> SessionStore::authenticate(pqxx::transaction_ba
         "s.revoked_at IS NULL AND s.expires_at > $2::timestamptz AND st.active";
     const auto rows = exec_hot(tx, "auth_staff_session", kSql, digest, now);
     if (rows.empty()) return out;
-    Principal p;
-    p.kind = AccountKind::kStaff;
-    p.session_id = rows[0][0].as<std::int64_t>();
-    p.account_id = rows[0][1].as<std::int64_t>();
-    p.session_expires_ms = rows[0][2].as<std::int64_t>();
-    p.email = rows[0][3].as<std::string>();
+    Principal p = session_principal(rows[0], kind);
     const auto roles = rows[0][4].as<std::string>();
     std::size_t start = 0;
     while (start < roles.size()) {

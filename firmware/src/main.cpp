@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "reclothes/common/clock.h"
+#include "reclothes/common/stop_signals.h"
 #include "reclothes/firmware/box.h"
 #include "reclothes/firmware/config.h"
 #include "reclothes/firmware/journal.h"
@@ -337,15 +338,8 @@ Result<std::unique_ptr<Hardware>> open_hardware(const BoxConfig& config, const R
 // ---- subcommands --------------------------------------------------------------------------------
 
 int run_box(const RunOptions& options) {
-  // Before any thread exists, so every thread (Paho's too) inherits the mask: SIGTERM and SIGINT
-  // then wait for the main loop's sigtimedwait and never interrupt anyone.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  // A broken broker socket must give an error, not kill the process.
-  std::signal(SIGPIPE, SIG_IGN);
+  // Before any thread exists (see block_stop_signals).
+  const sigset_t signals = block_stop_signals();
 
   auto config = load_config(options.config_path);
   if (!config.ok()) {

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "reclothes/common/stop_signals.h"
 #include "reclothes/firmware/config.h"
 #include "reclothes/firmware/scanner.h"
 #include "reclothes/simulator/fleet.h"
@@ -51,16 +52,6 @@ constexpr char kExitCodesHelp[] =
     "  2  bad command line\n"
     "  3  a configuration or scenario file is missing or invalid\n"
     "  4  box/fleet: the box, the web server or the broker connection could not be set up\n";
-
-sigset_t block_stop_signals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
-  return signals;
-}
 
 // Waits for SIGTERM/SIGINT, or until `deadline` if given. True if a signal came.
 bool wait_for_stop(const sigset_t& signals,

@@ -28,13 +28,7 @@ class BuyingTest : public DomainTest {
   };
   Delivered deliver(std::int64_t order) {
     Delivered out;
-    const auto packing = task_of("packing", order);
-    EXPECT_NE(packing, 0);
-    EXPECT_EQ(assign(packing, packer_id_).status, 200);
-    auto packed = internal("POST", "/internal/v1/orders/" + std::to_string(packing) + "/complete",
-                           std::nullopt, packer_);
-    EXPECT_EQ(packed.status, 200) << describe(packed);
-    out.shipping = task_of("shipping", order);
+    out.shipping = pack(order);
     EXPECT_NE(out.shipping, 0);
     EXPECT_EQ(assign(out.shipping, delivery_id_).status, 200);
     auto task = get_task(out.shipping, delivery_);
@@ -216,12 +210,7 @@ TEST_F(BuyingTest, CancelBeforeShippingRefundsExactlyOnce) {
   ASSERT_EQ(r.status, 201);
   const auto order = r.body["id"].get<std::int64_t>();
   // Packed already (a pickup compartment is reserved): cancelling frees it too.
-  const auto packing = task_of("packing", order);
-  ASSERT_EQ(assign(packing, packer_id_).status, 200);
-  ASSERT_EQ(internal("POST", "/internal/v1/orders/" + std::to_string(packing) + "/complete",
-                     std::nullopt, packer_)
-                .status,
-            200);
+  ASSERT_NE(pack(order), 0);
   auto cancelled =
       pub("POST", "/v1/orders/" + std::to_string(order) + "/cancel", std::nullopt, buyer);
   ASSERT_EQ(cancelled.status, 200) << describe(cancelled);
@@ -490,15 +479,7 @@ TEST_F(BuyingTest, TheInProcessSandboxServesLocalRuns) {
 }
 
 TEST_F(BuyingTest, BrowseFiltersSearchesAndPages) {
-  listed_product("Red wool sweater", 3000, "knitwear");
-  listed_product("Blue wool sweater", 2000, "knitwear");
-  listed_product("Green shirt", 1000, "tops");
-  // An unpriced product is not listed.
-  ASSERT_EQ(internal("POST", "/internal/v1/products",
-                     nlohmann::json{{"title", "Unpriced wool hat"}, {"category", "accessories"}},
-                     manager_)
-                .status,
-            201);
+  list_catalogue_sample();  // three listed, and an unpriced product that is not
   auto all = pub("GET", "/v1/products");
   EXPECT_EQ(all.body["total"], 3);
   auto wool = pub("GET", "/v1/products?q=WOOL&sort=price_asc");

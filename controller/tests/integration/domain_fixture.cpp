@@ -1,24 +1,6 @@
 #include "domain_fixture.h"
 
-#include <ZXing/ReadBarcode.h>
-#include <stb_image.h>
-
 namespace reclothes::controller::testing {
-
-DecodedPng decode_qr_png(const std::string& png) {
-  DecodedPng d;
-  int channels = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
-      stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(png.data()),
-                            static_cast<int>(png.size()), &d.width, &d.height, &channels, 1),
-      stbi_image_free);
-  if (!pixels) return d;
-  const auto result =
-      ZXing::ReadBarcode(ZXing::ImageView(pixels.get(), d.width, d.height, ZXing::ImageFormat::Lum),
-                         ZXing::DecodeHints().setFormats(ZXing::BarcodeFormat::QRCode));
-  if (result.isValid()) d.text = result.text();
-  return d;
-}
 
 void DomainTest::SetUp() {
   ControllerTest::SetUp();
@@ -250,6 +232,27 @@ Reply DomainTest::get_task(std::int64_t id, const std::string& token) {
 Reply DomainTest::assign(std::int64_t task, std::int64_t staff_id) {
   return internal("POST", "/internal/v1/orders/" + std::to_string(task) + "/assign",
                   nlohmann::json{{"staff_id", staff_id}}, manager_);
+}
+
+std::int64_t DomainTest::pack(std::int64_t order) {
+  const auto packing = task_of("packing", order);
+  EXPECT_NE(packing, 0);
+  EXPECT_EQ(assign(packing, packer_id_).status, 200);
+  auto packed = internal("POST", "/internal/v1/orders/" + std::to_string(packing) + "/complete",
+                         std::nullopt, packer_);
+  EXPECT_EQ(packed.status, 200) << describe(packed);
+  return packed.status == 200 ? task_of("shipping", order) : 0;
+}
+
+void DomainTest::list_catalogue_sample() {
+  listed_product("Red wool sweater", 3000, "knitwear");
+  listed_product("Blue wool sweater", 2000, "knitwear");
+  listed_product("Green shirt", 1000, "tops");
+  EXPECT_EQ(internal("POST", "/internal/v1/products",
+                     nlohmann::json{{"title", "Unpriced wool hat"}, {"category", "accessories"}},
+                     manager_)
+                .status,
+            201);
 }
 
 }  // namespace reclothes::controller::testing

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../domain/qr_png_reader.h"
 #include "box_client.h"
 #include "fixture.h"
 #include "reclothes/controller/domain/domain.h"
@@ -17,13 +18,6 @@
 #include "reclothes/controller/domain/worker.h"
 
 namespace reclothes::controller::testing {
-
-struct DecodedPng {
-  int width = 0;
-  int height = 0;
-  std::string text;  // the QR code's text, empty if none was found
-};
-DecodedPng decode_qr_png(const std::string& png);
 
 class DomainTest : public ControllerTest {
  protected:
@@ -67,6 +61,12 @@ class DomainTest : public ControllerTest {
   std::int64_t last_task(const std::string& kind);
   Reply get_task(std::int64_t id, const std::string& token);
   Reply assign(std::int64_t task, std::int64_t staff_id);
+  // Packs a paid order through the API (its packing order assigned to the packer and completed):
+  // its shipping order, 0 (and the test failed) when packing did not go through.
+  std::int64_t pack(std::int64_t order);
+  // Three listed products (two wool sweaters in knitwear at 30 and 20, a shirt in tops at 10) and
+  // an unpriced wool hat that is not listed: what the catalogue's filters are tried on.
+  void list_catalogue_sample();
 
   std::unique_ptr<domain::SandboxPaymentProvider> sandbox_;
   nlohmann::json domain_overrides_ = nlohmann::json::object();

@@ -237,13 +237,8 @@ TEST_F(ManagementTest, CoinBalanceIsAlwaysTheSumOfItsRecords) {
   auto r = buy(holder, {listed_product("Tee", 1250)});
   ASSERT_EQ(r.status, 201);
   const auto order = r.body["id"].get<std::int64_t>();
-  const auto packing = task_of("packing", order);
-  ASSERT_EQ(assign(packing, packer_id_).status, 200);
-  ASSERT_EQ(internal("POST", "/internal/v1/orders/" + std::to_string(packing) + "/complete",
-                     std::nullopt, packer_)
-                .status,
-            200);
-  const auto shipping = task_of("shipping", order);
+  const auto shipping = pack(order);
+  ASSERT_NE(shipping, 0);
   ASSERT_EQ(assign(shipping, delivery_id_).status, 200);
   auto task = get_task(shipping, delivery_);
   const int compartment = task.body["compartments"][0].get<int>();

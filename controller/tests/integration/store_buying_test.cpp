@@ -150,14 +150,7 @@ void expect_refusal(const DomainError& e, ErrorCode kind, const std::string& cod
 // ---- catalogue and cart -------------------------------------------------------------------------
 
 TEST_F(StoreBuyingTest, ListProductsFiltersSortsAndPagesListedProducts) {
-  listed_product("Red wool sweater", 3000, "knitwear");
-  listed_product("Blue wool sweater", 2000, "knitwear");
-  listed_product("Green shirt", 1000, "tops");
-  ASSERT_EQ(internal("POST", "/internal/v1/products",
-                     nlohmann::json{{"title", "Unpriced wool hat"}, {"category", "accessories"}},
-                     manager_)
-                .status,
-            201);
+  list_catalogue_sample();
   const auto page = [&](const domain::ProductQuery& q) {
     auto r = in_tx([&](pqxx::work& tx) { return domain::list_products(tx, q); });
     EXPECT_TRUE(r.ok()) << why(r.error());

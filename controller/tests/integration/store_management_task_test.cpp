@@ -70,14 +70,7 @@ class TaskStoreTest : public DomainTest {
   }
 
   // A packed order's shipping order (the packing done through the API).
-  std::int64_t shipping_order() {
-    const auto [order, packing] = bought("Parcel");
-    EXPECT_EQ(assign(packing, packer_id_).status, 200);
-    auto done = internal("POST", "/internal/v1/orders/" + std::to_string(packing) + "/complete",
-                         std::nullopt, packer_);
-    EXPECT_EQ(done.status, 200) << describe(done);
-    return task_of("shipping", order);
-  }
+  std::int64_t shipping_order() { return pack(bought("Parcel").first); }
 
   // A collected donation of two items (tops x2, shoes x1) and its checking order, assigned to the
   // checker. Returns {donation, checking order}.

@@ -113,11 +113,8 @@ HandlerResult get_product(DomainContext& d, RequestContext& ctx) {
 HandlerResult patch_product(DomainContext& d, RequestContext& ctx) {
   FieldReader r(ctx.body());
   ProductEdit edit;
-  edit.title = r.optional_string("title", 1, 200);
-  edit.description = r.optional_string("description", 0, 2000);
+  read_item_description(r, edit);
   edit.category = r.optional_string("category", 1, 32);
-  edit.size = r.optional_string("size", 0, 32);
-  edit.condition = r.optional_string("condition", 0, 64);
   edit.status = r.optional_string("status", 1, 16);
   if (r.ok() && edit.status && *edit.status != "available" && *edit.status != "withdrawn") {
     r.fail("status", "must be available or withdrawn");

@@ -38,6 +38,16 @@ inline ApiError transition_error(const TransitionError& e) {
   return to_api(DomainError::transition(e));
 }
 
+// The descriptive fields staff may write on an item or a product, each optional: title (1..200),
+// description (..2000), size (..32) and condition (..64). T has those four optional strings.
+template <typename T>
+void read_item_description(FieldReader& r, T& out) {
+  out.title = r.optional_string("title", 1, 200);
+  out.description = r.optional_string("description", 0, 2000);
+  out.size = r.optional_string("size", 0, 32);
+  out.condition = r.optional_string("condition", 0, 64);
+}
+
 // pack_order (store/shared.h) with its refusal as the API's error (the 404/409 the packing
 // completion answers), for the task routes. Defined in routes/buying_routes.cpp.
 Result<std::string, ApiError> complete_packing(DomainContext& d, pqxx::work& tx,

@@ -100,10 +100,7 @@ HandlerResult grade_item_handler(DomainContext& d, RequestContext& ctx) {
   FieldReader r(ctx.body());
   GradeInput in;
   in.grade = r.string("grade", 1, 16);
-  in.title = r.optional_string("title", 1, 200);
-  in.description = r.optional_string("description", 0, 2000);
-  in.size = r.optional_string("size", 0, 32);
-  in.condition = r.optional_string("condition", 0, 64);
+  read_item_description(r, in);
   if (r.ok() && in.grade != "publish" && in.grade != "recycle") {
     r.fail("grade", "must be publish or recycle");
   }

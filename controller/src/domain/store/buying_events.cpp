@@ -165,11 +165,7 @@ std::vector<std::string> expire_returns(DomainContext& d, pqxx::work& tx, std::i
       "return_until <= $1::timestamptz ORDER BY return_until LIMIT 100",
       ts(now));
   for (const auto& r : rows) {
-    if (tx.exec_params("SELECT 1 FROM boxes WHERE id = $1 FOR UPDATE SKIP LOCKED",
-                       r[1].as<std::string>())
-            .empty()) {
-      continue;
-    }
+    if (!try_lock_box(tx, r[1].as<std::string>())) continue;
     const auto o = lock_order(tx, r[0].as<std::int64_t>());
     auto to = next(o->state, BuyingEvent::kReturnExpire);
     if (!to.ok()) continue;

@@ -201,13 +201,7 @@ std::vector<std::string> expire_donations(DomainContext& d, pqxx::work& tx, std:
       "$1::timestamptz ORDER BY reserved_until LIMIT 100",
       ts(now));
   for (const auto& r : rows) {
-    // Box first (as event application does), skipping a box another replica or an event batch
-    // is busy with: the next pass takes it.
-    if (tx.exec_params("SELECT 1 FROM boxes WHERE id = $1 FOR UPDATE SKIP LOCKED",
-                       r[1].as<std::string>())
-            .empty()) {
-      continue;
-    }
+    if (!try_lock_box(tx, r[1].as<std::string>())) continue;
     const auto row = lock_donation(tx, r[0].as<std::int64_t>());
     auto to = next(row->state, DonationEvent::kExpire);
     if (!to.ok()) continue;

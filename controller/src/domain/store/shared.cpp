@@ -84,6 +84,11 @@ std::optional<Allocation> allocate_compartment(pqxx::work& tx, std::int64_t loca
   return std::nullopt;
 }
 
+bool try_lock_box(pqxx::work& tx, const std::string& box_id) {
+  return !tx.exec_params("SELECT 1 FROM boxes WHERE id = $1 FOR UPDATE SKIP LOCKED", box_id)
+              .empty();
+}
+
 bool location_has_active_box(pqxx::work& tx, std::int64_t location_id) {
   return !tx.exec_params("SELECT 1 FROM boxes WHERE location_id = $1 AND status = 'active' LIMIT 1",
                          location_id)

@@ -43,6 +43,9 @@ std::optional<Allocation> allocate_compartment(pqxx::work& tx, std::int64_t loca
                                                std::int64_t order_id, const std::string& purpose,
                                                std::int64_t now_ms);
 // Whether the location has at least one active box.
+// Worker passes lock the box first (as event application does) and skip a box another replica or
+// an event batch is busy with: the next pass takes it. False: skipped.
+bool try_lock_box(pqxx::work& tx, const std::string& box_id);
 bool location_has_active_box(pqxx::work& tx, std::int64_t location_id);
 void set_hold_filled(pqxx::work& tx, const std::string& box_id, int compartment,
                      std::int64_t now_ms);
