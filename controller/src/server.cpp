@@ -85,6 +85,26 @@ bool is_denial(Listener listener, int status) {
   return status == 403;
 }
 
+// The request's JSON body as the route wants it: none, optional (an empty body is {}) or required;
+// anything but a JSON object is refused with 400 malformed_json.
+Result<nlohmann::json, ApiError> read_body(BodyKind kind, const std::string& text) {
+  if (kind == BodyKind::kNone) return nlohmann::json();
+  if (text.empty()) {
+    if (kind == BodyKind::kRequired) {
+      return ApiError::bad_request("malformed_json", "a JSON object body is required");
+    }
+    return nlohmann::json::object();
+  }
+  auto body = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    return ApiError::bad_request("malformed_json", "the body is not valid JSON");
+  }
+  if (!body.is_object()) {
+    return ApiError::bad_request("malformed_json", "the body must be a JSON object");
+  }
+  return body;
+}
+
 }  // namespace
 
 std::string choose_request_id(std::string_view incoming) {
@@ -301,24 +321,9 @@ void HttpServer::handle(Listener listener, const httplib::Request& req, httplib:
                              {"error", error_code.empty() ? "-" : error_code}});
 }
 
-Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib::Request& req,
-                                                const std::string& request_id,
-                                                const std::string& address,
-                                                std::string& route_label, std::string& actor) {
-  if (listener == Listener::kInternal && !internal_allow_.allows(address)) {
-    ApiError e = ApiError::forbidden("network_not_allowed",
-                                     "the internal API is not reachable from this network");
-    e.details = {{"address", address}};
-    audit_denial(listener, "network", req.path, std::nullopt, address, request_id, e, std::nullopt);
-    return e;
-  }
-
-  const auto method = method_from_string(req.method);
-  if (!method) {
-    return ApiError{405, "method_not_allowed", "method " + req.method + " is not supported",
-                    nlohmann::json::object(), std::nullopt};
-  }
-  const auto match = deps_.router.match(listener, *method, req.path);
+Result<RouteMatch, ApiError> HttpServer::route_for(Listener listener, const httplib::Request& req,
+                                                   HttpMethod method) const {
+  auto match = deps_.router.match(listener, method, req.path);
   if (!match.route) {
     if (!match.allowed.empty()) {
       nlohmann::json allowed = nlohmann::json::array();
@@ -332,64 +337,54 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
     return ApiError{404, "not_found", "no route for " + req.path, nlohmann::json::object(),
                     std::nullopt};
   }
-  const Route& route = match.route->route;
-  route_label = route.path;
+  return match;
+}
 
-  if (req.body.size() > deps_.config.http.body_limit_bytes) {
-    return ApiError{413,
-                    "payload_too_large",
-                    "the request body is larger than the limit",
-                    {{"limit_bytes", deps_.config.http.body_limit_bytes}},
-                    std::nullopt};
+std::optional<ApiError> HttpServer::authenticate(RequestContext& ctx, const httplib::Request& req,
+                                                 bool& token_sent, std::string& actor) const {
+  // A customer token is never valid on the internal listener and a staff token never on the
+  // public one.
+  const auto kind =
+      ctx.listener() == Listener::kInternal ? AccountKind::kStaff : AccountKind::kCustomer;
+  auto token = bearer_token(req);
+  if (!token) return std::nullopt;
+  token_sent = true;
+  // A cached customer session needs no database; otherwise one autocommit statement on the
+  // request's own connection (no second lease, no BEGIN/COMMIT of its own).
+  Result<std::optional<Principal>> principal = std::optional<Principal>{};
+  try {
+    principal = deps_.sessions.authenticate(
+        [&ctx]() -> pqxx::transaction_base& { return ctx.read(); }, *token, kind);
+  } catch (...) {
+    principal = error_from_exception(std::current_exception());
   }
-
-  RequestContext ctx(deps_.db, request_id, listener, address, *method, req.path);
-  ctx.params_ = match.params;
-  for (const auto& [k, v] : req.params) ctx.query_.emplace(k, v);
-  for (const auto& [k, v] : req.headers) {
-    std::string lower = k;
-    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    ctx.headers_.emplace(lower, v);
+  if (!principal.ok()) {
+    deps_.log.error("session lookup failed",
+                    {{"request_id", ctx.request_id()}, {"error", principal.error().message}});
+    return ApiError::from(principal.error());
   }
-
-  // Authentication: a customer token is never valid on the internal listener and a staff token
-  // never on the public one.
-  const auto kind = listener == Listener::kInternal ? AccountKind::kStaff : AccountKind::kCustomer;
-  bool token_sent = false;
-  if (auto token = bearer_token(req)) {
-    token_sent = true;
-    // A cached customer session needs no database; otherwise one autocommit statement on the
-    // request's own connection (no second lease, no BEGIN/COMMIT of its own).
-    Result<std::optional<Principal>> principal = std::optional<Principal>{};
-    try {
-      principal = deps_.sessions.authenticate(
-          [&ctx]() -> pqxx::transaction_base& { return ctx.read(); }, *token, kind);
-    } catch (...) {
-      principal = error_from_exception(std::current_exception());
-    }
-    if (!principal.ok()) {
-      deps_.log.error("session lookup failed",
-                      {{"request_id", request_id}, {"error", principal.error().message}});
-      return ApiError::from(principal.error());
-    }
-    ctx.principal_ = std::move(principal).value();
-    if (ctx.principal_) {
-      actor = std::string(to_string(ctx.principal_->kind)) + ":" +
-              std::to_string(ctx.principal_->account_id);
-    }
+  ctx.principal_ = std::move(principal).value();
+  if (ctx.principal_) {
+    actor = std::string(to_string(ctx.principal_->kind)) + ":" +
+            std::to_string(ctx.principal_->account_id);
   }
+  return std::nullopt;
+}
 
+std::optional<ApiError> HttpServer::authorize(RequestContext& ctx, const Route& route,
+                                              const httplib::Request& req, bool token_sent) const {
+  const Listener listener = ctx.listener();
   // The audit log writes on its own connection: give the request's back first (a pool of one
   // would otherwise wait for itself).
   const auto release_db = [&] {
     ctx.read_tx_.reset();
     ctx.lease_.reset();
   };
-  const auto deny = [&](ApiError e) -> Result<Response, ApiError> {
+  const auto deny = [&](ApiError e) {
     release_db();
     if (is_denial(listener, e.status)) {
-      audit_denial(listener, route.action, req.path, ctx.principal_, address, request_id, e,
-                   std::nullopt);
+      audit_denial(listener, route.action, req.path, ctx.principal_, ctx.address(),
+                   ctx.request_id(), e, std::nullopt);
     }
     return e;
   };
@@ -418,66 +413,34 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
       }
       break;
   }
-  if (route.owner_param) {
-    if (ctx.param(*route.owner_param) != std::to_string(ctx.principal().account_id)) {
-      // Answered like a missing id so other customers' ids cannot be probed; audited.
-      ApiError e = ApiError::not_found("resource");
-      ApiError audited = e;
-      audited.code = "not_owner";
-      release_db();
-      audit_denial(listener, route.action, req.path, ctx.principal_, address, request_id, audited,
-                   std::nullopt);
-      return e;
-    }
+  if (route.owner_param &&
+      ctx.param(*route.owner_param) != std::to_string(ctx.principal().account_id)) {
+    // Answered like a missing id so other customers' ids cannot be probed; audited.
+    ApiError e = ApiError::not_found("resource");
+    ApiError audited = e;
+    audited.code = "not_owner";
+    release_db();
+    audit_denial(listener, route.action, req.path, ctx.principal_, ctx.address(), ctx.request_id(),
+                 audited, std::nullopt);
+    return e;
   }
+  return std::nullopt;
+}
 
-  if (route.body != BodyKind::kNone) {
-    if (req.body.empty()) {
-      if (route.body == BodyKind::kRequired) {
-        return ApiError::bad_request("malformed_json", "a JSON object body is required");
-      }
-      ctx.body_ = nlohmann::json::object();
-    } else {
-      ctx.body_ = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-      if (ctx.body_.is_discarded()) {
-        return ApiError::bad_request("malformed_json", "the body is not valid JSON");
-      }
-      if (!ctx.body_.is_object()) {
-        return ApiError::bad_request("malformed_json", "the body must be a JSON object");
-      }
-    }
-  }
-
+Result<Response, ApiError> HttpServer::run_handler(RequestContext& ctx, const Route& route,
+                                                   const httplib::Request& req) {
   std::optional<HandlerResult> result;
   try {
     result = route.handler(ctx);
     if (result->ok() && result->value().status < 300) {
-      if (route.audited) {
-        AuditEntry e;
-        e.actor_kind = ctx.principal_ ? std::string(to_string(ctx.principal_->kind)) : "anonymous";
-        if (ctx.principal_) e.actor_id = ctx.principal_->account_id;
-        e.action = route.action;
-        if (ctx.audit_) {
-          e.target_type = ctx.audit_->target_type;
-          e.target_id = ctx.audit_->target_id;
-          e.before = ctx.audit_->before;
-          e.after = ctx.audit_->after;
-          e.reason = ctx.audit_->reason;
-        } else {
-          e.target_type = "route";
-          e.target_id = req.path;
-        }
-        e.address = address;
-        e.request_id = request_id;
-        deps_.audit.write(ctx.tx(), e);
-      }
+      if (route.audited) write_audit(ctx, route, req);
       if (ctx.tx_) ctx.tx_->commit();
     }
   } catch (...) {
     const auto err = error_from_exception(std::current_exception());
     deps_.log.error(
         "request failed",
-        {{"request_id", request_id}, {"route", route.path}, {"error", err.to_string()}});
+        {{"request_id", ctx.request_id()}, {"route", route.path}, {"error", err.to_string()}});
     ctx.tx_.reset();
     ctx.read_tx_.reset();
     return api_error_from_exception(err);
@@ -489,11 +452,11 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
   if (!result->ok()) {
     const auto& e = result->error();
     if (e.status >= 500) {
-      deps_.log.error("handler error", {{"request_id", request_id}, {"code", e.code}});
+      deps_.log.error("handler error", {{"request_id", ctx.request_id()}, {"code", e.code}});
     }
-    if (is_denial(listener, e.status)) {
-      audit_denial(listener, route.action, req.path, ctx.principal_, address, request_id, e,
-                   ctx.audit_);
+    if (is_denial(ctx.listener(), e.status)) {
+      audit_denial(ctx.listener(), route.action, req.path, ctx.principal_, ctx.address(),
+                   ctx.request_id(), e, ctx.audit_);
     }
     return std::move(*result).error();
   }
@@ -503,11 +466,78 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
         fn();
       } catch (const std::exception& ex) {
         deps_.log.error("after-commit hook failed",
-                        {{"request_id", request_id}, {"error", ex.what()}});
+                        {{"request_id", ctx.request_id()}, {"error", ex.what()}});
       }
     }
   }
   return std::move(*result).value();
+}
+
+void HttpServer::write_audit(RequestContext& ctx, const Route& route,
+                             const httplib::Request& req) const {
+  AuditEntry e;
+  e.actor_kind = ctx.principal_ ? std::string(to_string(ctx.principal_->kind)) : "anonymous";
+  if (ctx.principal_) e.actor_id = ctx.principal_->account_id;
+  e.action = route.action;
+  if (ctx.audit_) {
+    e.target_type = ctx.audit_->target_type;
+    e.target_id = ctx.audit_->target_id;
+    e.before = ctx.audit_->before;
+    e.after = ctx.audit_->after;
+    e.reason = ctx.audit_->reason;
+  } else {
+    e.target_type = "route";
+    e.target_id = req.path;
+  }
+  e.address = ctx.address();
+  e.request_id = ctx.request_id();
+  deps_.audit.write(ctx.tx(), e);
+}
+
+Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib::Request& req,
+                                                const std::string& request_id,
+                                                const std::string& address,
+                                                std::string& route_label, std::string& actor) {
+  if (listener == Listener::kInternal && !internal_allow_.allows(address)) {
+    ApiError e = ApiError::forbidden("network_not_allowed",
+                                     "the internal API is not reachable from this network");
+    e.details = {{"address", address}};
+    audit_denial(listener, "network", req.path, std::nullopt, address, request_id, e, std::nullopt);
+    return e;
+  }
+  const auto method = method_from_string(req.method);
+  if (!method) {
+    return ApiError{405, "method_not_allowed", "method " + req.method + " is not supported",
+                    nlohmann::json::object(), std::nullopt};
+  }
+  auto match = route_for(listener, req, *method);
+  if (!match.ok()) return std::move(match).error();
+  const Route& route = match->route->route;
+  route_label = route.path;
+  if (req.body.size() > deps_.config.http.body_limit_bytes) {
+    return ApiError{413,
+                    "payload_too_large",
+                    "the request body is larger than the limit",
+                    {{"limit_bytes", deps_.config.http.body_limit_bytes}},
+                    std::nullopt};
+  }
+
+  RequestContext ctx(deps_.db, request_id, listener, address, *method, req.path);
+  ctx.params_ = std::move(match->params);
+  for (const auto& [k, v] : req.params) ctx.query_.emplace(k, v);
+  for (const auto& [k, v] : req.headers) {
+    std::string lower = k;
+    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    ctx.headers_.emplace(lower, v);
+  }
+
+  bool token_sent = false;
+  if (auto e = authenticate(ctx, req, token_sent, actor)) return std::move(*e);
+  if (auto e = authorize(ctx, route, req, token_sent)) return std::move(*e);
+  auto body = read_body(route.body, req.body);
+  if (!body.ok()) return std::move(body).error();
+  if (route.body != BodyKind::kNone) ctx.body_ = std::move(body).value();
+  return run_handler(ctx, route, req);
 }
 
 }  // namespace reclothes::controller

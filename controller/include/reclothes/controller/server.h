@@ -68,6 +68,22 @@ class HttpServer {
   Result<Response, ApiError> dispatch(Listener listener, const httplib::Request& req,
                                       const std::string& request_id, const std::string& address,
                                       std::string& route_label, std::string& actor);
+  // dispatch's steps, in order; each ends the request with its error.
+  // The route for the method and path, or 405 or 404.
+  Result<RouteMatch, ApiError> route_for(Listener listener, const httplib::Request& req,
+                                         HttpMethod method) const;
+  // The session of the bearer token, if one was sent (token_sent); 5xx when it cannot be read.
+  std::optional<ApiError> authenticate(RequestContext& ctx, const httplib::Request& req,
+                                       bool& token_sent, std::string& actor) const;
+  // The route's access rule and owner parameter: 401, 403, or 404 for another customer's id;
+  // denials are audited.
+  std::optional<ApiError> authorize(RequestContext& ctx, const Route& route,
+                                    const httplib::Request& req, bool token_sent) const;
+  // The handler in the request's transaction: the audit row and the commit on success, the
+  // after-commit hooks after it.
+  Result<Response, ApiError> run_handler(RequestContext& ctx, const Route& route,
+                                         const httplib::Request& req);
+  void write_audit(RequestContext& ctx, const Route& route, const httplib::Request& req) const;
   std::string client_address(const httplib::Request& req) const;
   void audit_denial(Listener listener, const std::string& action, const std::string& path,
                     const std::optional<Principal>& principal, const std::string& address,
