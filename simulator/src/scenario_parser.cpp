@@ -240,7 +240,7 @@ std::vector<StepSpec> tool_steps() {
 }  // namespace
 
 const std::vector<StepSpec>& step_specs() {
-  static const std::vector<StepSpec> specs = [] {
+  static const std::vector<StepSpec> kSpecs = [] {
     std::vector<StepSpec> all;
     for (auto family : {power_steps, person_steps, controller_steps, token_steps, expectation_steps,
                         tool_steps}) {
@@ -250,7 +250,7 @@ const std::vector<StepSpec>& step_specs() {
     }
     return all;
   }();
-  return specs;
+  return kSpecs;
 }
 
 const StepSpec* find_step_spec(std::string_view kind) {

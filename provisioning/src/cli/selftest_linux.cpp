@@ -115,12 +115,12 @@ Result<std::unique_ptr<SelfTestRig>> make_linux_self_test_rig(
 }
 
 Result<std::unique_ptr<SelfTestRig>> make_board_rig(const BoxFile& config) {
-  static const SystemClock system_clock;
+  static const SystemClock kSystemClock;
   auto gpio = lb::make_gpiod_port();
   auto video = config.camera ? lb::make_v4l2_port() : nullptr;
   RC_ASSIGN_OR_RETURN(
       std::unique_ptr<LinuxRig> rig,
-      open_rig(config, *gpio, video.get(), system_clock, {},
+      open_rig(config, *gpio, video.get(), kSystemClock, {},
                [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }));
   rig->own_gpio_ = std::move(gpio);
   rig->own_video_ = std::move(video);
