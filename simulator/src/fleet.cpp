@@ -297,10 +297,17 @@ struct Fleet::Impl {
   }
 
   void schedule_next_visit(FleetBox& b, Clock::Monotonic now) {
-    // A Poisson process: exponential gaps with a mean of 60 s / visits per minute.
+    // Heartbeats only: no visit, ever (an exponential draw of rate 0 is infinite).
+    if (o.events_per_minute <= 0) {
+      b.phase_until = Clock::Monotonic::max();
+      return;
+    }
+    // A Poisson process: exponential gaps with a mean of 60 s / visits per minute, at most a day
+    // (a rare long draw at a tiny rate stays representable).
     const double visits_per_minute = o.events_per_minute / 4.0;
     std::exponential_distribution<double> gap(visits_per_minute / 60.0);
-    b.phase_until = now + milliseconds(static_cast<std::int64_t>(gap(b.rng) * 1000.0));
+    const double gap_ms = std::min(gap(b.rng) * 1000.0, 86'400'000.0);
+    b.phase_until = now + milliseconds(static_cast<std::int64_t>(gap_ms));
   }
 
   void run_worker(Worker& w) {

@@ -69,6 +69,42 @@ TEST(FleetSmokeTest, FiftyBoxesConnectJournalAndGetAcked) {
   EXPECT_EQ((*fleet)->stop().events_journaled, end.events_journaled);
 }
 
+// --events-per-minute 0 is documented as "heartbeats only": the boxes connect, boot and report
+// their state, and nobody visits (an exponential gap of rate 0 once overflowed under UBSan).
+TEST(FleetSmokeTest, ZeroEventsPerMinuteIsHeartbeatsOnly) {
+  auto broker = testsupport::MosquittoServer::start();
+  ASSERT_TRUE(broker.ok()) << broker.error().to_string();
+
+  FleetOptions o;
+  o.boxes = 5;
+  o.broker_uri = (*broker)->uri();
+  o.compartments = 4;
+  o.events_per_minute = 0;
+  o.threads = 1;
+  o.step_hz = 20;
+  o.state_interval_s = 5;
+  o.ack = true;
+  auto fleet = Fleet::create(o);
+  ASSERT_TRUE(fleet.ok()) << fleet.error().to_string();
+  ASSERT_TRUE((*fleet)->start().ok());
+
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  FleetSummary s;
+  while (std::chrono::steady_clock::now() < until) {
+    s = (*fleet)->summary();
+    if (s.connected == 5 && s.state_reports >= 5 && s.events_acked >= 5) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  const FleetSummary end = (*fleet)->stop();
+  EXPECT_EQ(s.connected, 5u) << to_json(s).dump(2);
+  EXPECT_GE(s.state_reports, 5u) << to_json(s).dump(2);
+  EXPECT_EQ(end.boxes_failed, 0u) << end.last_error;
+  EXPECT_EQ(end.errors, 0u) << end.last_error;
+  EXPECT_EQ(end.visits_completed, 0u);
+  EXPECT_EQ(end.events_journaled, 5u) << "each box journals its boot, and nothing else";
+  EXPECT_EQ(end.events_acked, 5u);
+}
+
 TEST(FleetSmokeTest, BadOptionsAreRefusedBeforeAnythingRuns) {
   FleetOptions o;
   o.broker_uri = "tcp://127.0.0.1:1883";
