@@ -342,6 +342,18 @@ Result<std::optional<TokenAction>> action_column(const Stmt& q, int col, const s
   return std::optional<TokenAction>(*action);
 }
 
+// The journal exists (or must be created) but cannot be written: say what to check, and that the
+// file must not be replaced (a new journal restarts the box's event seqs, which the MQTT contract
+// allows only under a new box id).
+Error not_writable(const std::filesystem::path& path, std::string_view why) {
+  return make_error(ErrorCode::kIo,
+                    path.string() + ": the journal cannot be opened for writing (" +
+                        std::string(why) +
+                        "): check that its file system is mounted read-write and that the path "
+                        "is a file the box may write; do not delete or replace the journal (its "
+                        "events may not all be synced, and a new journal needs a new box id)");
+}
+
 }  // namespace
 
 // ---- open ---------------------------------------------------------------------------------------
@@ -371,6 +383,10 @@ Result<std::unique_ptr<Journal>> Journal::open(const JournalOptions& options) {
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(options.path.c_str(), &impl->db, flags, nullptr);
   if (rc != SQLITE_OK) {
+    if ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_PERM) {
+      return not_writable(options.path,
+                          impl->db != nullptr ? sqlite3_errmsg(impl->db) : sqlite3_errstr(rc));
+    }
     Error e = impl->sqlite_error(rc, "cannot open journal");
     e.code = ErrorCode::kIo;
     return e;
@@ -381,9 +397,18 @@ Result<std::unique_ptr<Journal>> Journal::open(const JournalOptions& options) {
   // The first read of the file: a file that is not SQLite fails here with SQLITE_NOTADB.
   auto app_id = pragma_int(*impl, "PRAGMA application_id");
   if (!app_id.ok()) {
+    const int primary = sqlite3_extended_errcode(impl->db) & 0xff;
+    if (primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY || primary == SQLITE_PERM) {
+      return not_writable(options.path, sqlite3_errmsg(impl->db));
+    }
     Error e = std::move(app_id).error();
     if (e.code != ErrorCode::kIo) e.code = ErrorCode::kDataLoss;
-    return e.with_context("not a journal");
+    return e.with_context(primary == SQLITE_NOTADB ? "not a journal" : "cannot read the journal");
+  }
+  // SQLite falls back to reading only when the file cannot be opened for writing (a read-only
+  // mount, an immutable file): a box that cannot journal must not run.
+  if (sqlite3_db_readonly(impl->db, "main") == 1) {
+    return not_writable(options.path, "opened read-only");
   }
   RC_ASSIGN_OR_RETURN(const std::int64_t tables,
                       pragma_int(*impl, "SELECT count(*) FROM sqlite_schema"));

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -432,6 +433,22 @@ TEST(JournalOpen, MissingDirectoryIsAnIoErrorNamingThePath) {
   ASSERT_FALSE(j.ok());
   EXPECT_EQ(j.error().code, ErrorCode::kIo);
   EXPECT_NE(j.error().message.find("/nonexistent-dir-for-test"), std::string::npos);
+}
+
+// What a read-only data partition gives (SQLite cannot open the file to read and write; here a
+// directory stands in the file's place, which fails the same way even for root): an I/O error
+// that says what to check, never "not a journal", which would invite replacing the file.
+TEST(JournalOpen, AJournalThatCannotBeOpenedForWritingSaysWhatToCheck) {
+  const TempDir dir = temp_dir();
+  std::filesystem::create_directory(dir / "journal.db");  // not a file the box can open
+  auto j = Journal::open({.path = dir / "journal.db"});
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.error().code, ErrorCode::kIo) << j.error().to_string();
+  const std::string& m = j.error().message;
+  EXPECT_EQ(m.find("not a journal"), std::string::npos) << m;
+  EXPECT_NE(m.find("cannot be opened for writing"), std::string::npos) << m;
+  EXPECT_NE(m.find("mounted read-write"), std::string::npos) << m;
+  EXPECT_NE(m.find("do not delete or replace"), std::string::npos) << m;
 }
 
 TEST(JournalOpen, AFileThatIsNotSqliteIsDataLoss) {
