@@ -393,6 +393,12 @@ void MqttBridge::handle_events(const std::string& box_id, const std::string& pay
     case ApplyOutcome::Kind::kApplied:
       break;
   }
+  for (const auto& [seq, compartment] : outcome->unknown_compartment) {
+    // Acked with the rest (the box must not resend it forever), never applied.
+    deps_.metrics.event_rejected("unknown_compartment");
+    deps_.log.warn("event rejected: the box has no such compartment",
+                   {{"box", box_id}, {"seq", seq}, {"compartment", compartment}});
+  }
   for (int i = 0; i < outcome->applied; ++i) deps_.metrics.event_applied();
   for (int i = 0; i < outcome->duplicates; ++i) deps_.metrics.event_duplicate();
   deps_.log.debug("events applied", {{"box", box_id},

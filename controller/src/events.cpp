@@ -3,6 +3,23 @@
 #include <algorithm>
 
 namespace reclothes::controller {
+namespace {
+
+// "1,2,3" (string_agg of compartment numbers) as a sorted list.
+std::vector<int> compartment_numbers(const std::string& csv) {
+  std::vector<int> out;
+  std::size_t start = 0;
+  while (start < csv.size()) {
+    std::size_t end = csv.find(',', start);
+    if (end == std::string::npos) end = csv.size();
+    out.push_back(std::stoi(csv.substr(start, end - start)));
+    start = end + 1;
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
 
 void EventApplier::on(msg::EventKind kind, EventHook hook) {
   hooks_[kind].push_back(std::move(hook));
@@ -17,9 +34,12 @@ Result<ApplyOutcome> EventApplier::apply(Database& db, const std::string& box_id
 
   return db.with_transaction([&](pqxx::work& tx) -> Result<ApplyOutcome> {
     ApplyOutcome out;
-    const auto rows =
-        exec_hot(tx, "apply_lock_box",
-                 "SELECT status, last_applied_seq FROM boxes WHERE id = $1 FOR UPDATE", box_id);
+    // With the box's compartment numbers: an event may only name one of them.
+    const auto rows = exec_hot(
+        tx, "apply_lock_box",
+        "SELECT status, last_applied_seq, (SELECT COALESCE(string_agg(number::text, ','), '') "
+        "FROM compartments c WHERE c.box_id = b.id) FROM boxes b WHERE id = $1 FOR UPDATE OF b",
+        box_id);
     if (rows.empty()) {
       out.kind = ApplyOutcome::Kind::kUnknownBox;
       return out;
@@ -29,6 +49,7 @@ Result<ApplyOutcome> EventApplier::apply(Database& db, const std::string& box_id
       return out;
     }
     auto last = rows[0][1].as<std::uint64_t>();
+    const std::vector<int> compartments = compartment_numbers(rows[0][2].as<std::string>());
     const BoxEventContext ctx{box_id, now_ms};
     // The applied events go in with one statement after the loop (the hooks do not read
     // box_events): one round trip per batch instead of one per event.
@@ -41,6 +62,12 @@ Result<ApplyOutcome> EventApplier::apply(Database& db, const std::string& box_id
       if (e->seq != last + 1) {
         out.gap = true;
         break;
+      }
+      if (e->compartment &&
+          !std::binary_search(compartments.begin(), compartments.end(), *e->compartment)) {
+        out.unknown_compartment.emplace_back(e->seq, *e->compartment);
+        last = e->seq;
+        continue;
       }
       nlohmann::json row = {{"seq", e->seq},
                             {"kind", msg::to_string(e->kind)},
@@ -62,7 +89,7 @@ Result<ApplyOutcome> EventApplier::apply(Database& db, const std::string& box_id
       last = e->seq;
       ++out.applied;
     }
-    if (out.applied > 0) {
+    if (out.applied > 0 || !out.unknown_compartment.empty()) {
       exec_hot(tx, "apply_insert_events",
                "INSERT INTO box_events (box_id, seq, kind, at, compartment, payload, applied_at) "
                "SELECT $1, x.seq, x.kind, x.at::timestamptz, x.compartment, x.payload, "

@@ -313,6 +313,38 @@ TEST_F(BridgeTest, FaultEventsOpenAndClearFaults) {
   EXPECT_EQ(open_faults(), (std::set<std::string>{"unlock_unknown"}));
 }
 
+// A box (or someone with its identity) names compartments it does not have (it has 1 to 3): every
+// kind of event that carries a compartment is rejected, never applied (no fault, no state, no
+// stored event), and acked with the rest so the box is not stuck; the events around it apply.
+TEST_F(BridgeTest, EventsForCompartmentsTheBoxDoesNotHaveAreRejectedAndAcked) {
+  FakeBox box(broker_->uri(), box_);
+  ASSERT_TRUE(box.connect());
+  auto fill = event(6, K::kFillLevel, 201);
+  fill.fill_percent = 50;
+  auto oos = event(7, K::kOutOfService, 4);
+  oos.detail = "lock fault";
+  box.publish_events({event(1, K::kJammed, 201), event(2, K::kForced, 255), event(3, K::kAjar, 1),
+                      event(4, K::kDoorOpened, 9), event(5, K::kUnlocked, 4), fill, oos,
+                      event(8, K::kDoorClosed, 1)});
+  ASSERT_TRUE(box.wait_for_ack(8));
+  EXPECT_EQ(last_applied(), 8);
+  // Only compartment 1's ajar (opened by 3, cleared by 8) was applied.
+  EXPECT_EQ(events(), 2);
+  EXPECT_EQ(faults(), 1);
+  EXPECT_EQ(
+      count("SELECT count(*) FROM box_faults WHERE box_id = '" + box_ + "' AND cleared_at IS NULL"),
+      0);
+  EXPECT_EQ((*box_json())["open_faults"], 0);
+  EXPECT_EQ(count("SELECT count(*) FROM compartments WHERE box_id = '" + box_ + "'"), 3);
+  const auto metrics = call(Listener::kInternal, "GET", "/metrics");
+  EXPECT_NE(metrics.raw.find("reason=\"unknown_compartment\"} 6"), std::string::npos)
+      << metrics.raw;
+  // Sent again: duplicates now, acked, still nothing applied.
+  box.publish_events({event(1, K::kJammed, 201), event(2, K::kForced, 255)});
+  ASSERT_TRUE(box.wait_for_ack(8));
+  EXPECT_EQ(faults(), 1);
+}
+
 TEST_F(BridgeTest, StatusAndStateAreTracked) {
   FakeBox box(broker_->uri(), box_);
   ASSERT_TRUE(box.connect());

@@ -44,6 +44,9 @@ struct ApplyOutcome {
   int applied = 0;
   int duplicates = 0;
   bool gap = false;  // events after a missing seq were left for redelivery
+  // Events naming a compartment the box does not have: never applied (not stored, no hook ran),
+  // but their seqs count as done so the box is acked and not stuck. Each is {seq, compartment}.
+  std::vector<std::pair<std::uint64_t, int>> unknown_compartment;
 };
 
 class EventApplier {
