@@ -42,14 +42,39 @@ std::vector<std::string> qr_texts(const ZXing::Results& results) {
   return texts;
 }
 
+// The frame with every pixel's luminance inverted (stride dropped): a light-on-dark code, as a
+// phone in dark mode or with inverted colours shows it, becomes one ZXing 1.4 can read (it has no
+// inverted mode of its own).
+hal::Frame inverted_frame(const hal::Frame& frame) {
+  hal::Frame out;
+  out.width = frame.width;
+  out.height = frame.height;
+  out.stride = frame.width;
+  out.pixels.resize(static_cast<std::size_t>(frame.width) * frame.height);
+  for (std::uint32_t y = 0; y < frame.height; ++y) {
+    const std::uint8_t* in = frame.pixels.data() + static_cast<std::size_t>(y) * frame.stride;
+    std::uint8_t* row = out.pixels.data() + static_cast<std::size_t>(y) * frame.width;
+    for (std::uint32_t x = 0; x < frame.width; ++x) row[x] = static_cast<std::uint8_t>(255 - in[x]);
+  }
+  return out;
+}
+
+std::optional<std::string> read_qr(const hal::Frame& frame, const ZXing::DecodeHints& hints) {
+  const ZXing::Result r = ZXing::ReadBarcode(view_of(frame), hints);
+  if (!r.isValid() || r.format() != ZXing::BarcodeFormat::QRCode) return std::nullopt;
+  return r.text();
+}
+
 }  // namespace
 
 std::optional<std::string> Scanner::decode(const hal::Frame& frame) const {
   if (!hal::validate_frame(frame).ok()) return std::nullopt;
   try {
-    const ZXing::Result r = ZXing::ReadBarcode(view_of(frame), hints_for(options_));
-    if (!r.isValid() || r.format() != ZXing::BarcodeFormat::QRCode) return std::nullopt;
-    return r.text();
+    const auto hints = hints_for(options_);
+    // A dark-on-light code (the usual one) costs one pass as before; only a frame without one is
+    // read again inverted.
+    if (auto text = read_qr(frame, hints)) return text;
+    return read_qr(inverted_frame(frame), hints);
   } catch (const std::exception&) {
     // ZXing does not throw on reading; if a future version does, a bad frame is no code.
     return std::nullopt;
@@ -59,7 +84,10 @@ std::optional<std::string> Scanner::decode(const hal::Frame& frame) const {
 std::vector<std::string> Scanner::decode_all(const hal::Frame& frame) const {
   if (!hal::validate_frame(frame).ok()) return {};
   try {
-    return qr_texts(ZXing::ReadBarcodes(view_of(frame), hints_for(options_)));
+    const auto hints = hints_for(options_);
+    auto texts = qr_texts(ZXing::ReadBarcodes(view_of(frame), hints));
+    if (texts.empty()) texts = qr_texts(ZXing::ReadBarcodes(view_of(inverted_frame(frame)), hints));
+    return texts;
   } catch (const std::exception&) {
     return {};
   }

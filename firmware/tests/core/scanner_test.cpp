@@ -71,6 +71,32 @@ TEST_F(ScannerTest, ACodeOffCentreWithAThinQuietZoneIsRead) {
   EXPECT_EQ(scanner_.decode(*frame), std::optional<std::string>(deposit_));
 }
 
+// A phone in dark mode, or with inverted colours, shows the code light on dark: every pixel's
+// luminance inverted, quiet zone included.
+hal::Frame invert_colours(hal::Frame frame) {
+  for (std::uint32_t y = 0; y < frame.height; ++y) {
+    std::uint8_t* row = frame.pixels.data() + static_cast<std::size_t>(y) * frame.stride;
+    for (std::uint32_t x = 0; x < frame.width; ++x)
+      row[x] = static_cast<std::uint8_t>(255 - row[x]);
+  }
+  return frame;
+}
+
+TEST_F(ScannerTest, ALightOnDarkCodeIsRead) {
+  for (int module_px : {3, 6}) {
+    QrRenderOptions o;
+    o.module_px = module_px;
+    o.noise = 20;
+    o.seed = static_cast<std::uint32_t>(module_px);
+    auto frame = render_qr(deposit_, o);
+    ASSERT_TRUE(frame.ok()) << frame.error().to_string();
+    EXPECT_EQ(scanner_.decode(invert_colours(*frame)), std::optional<std::string>(deposit_))
+        << "module_px " << module_px;
+    const auto all = scanner_.decode_all(invert_colours(*frame));
+    EXPECT_EQ(all, std::vector<std::string>{deposit_}) << "module_px " << module_px;
+  }
+}
+
 TEST_F(ScannerTest, FramesWithoutACodeGiveNothing) {
   EXPECT_EQ(scanner_.decode(hal::Frame::filled(640, 480, 128)), std::nullopt);
   EXPECT_EQ(scanner_.decode(hal::Frame::filled(640, 480, 0)), std::nullopt);
