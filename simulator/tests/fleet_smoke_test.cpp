@@ -13,6 +13,19 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// The fleet's summary once done(summary) holds, or after 15 s.
+template <typename Done>
+FleetSummary summary_when(Fleet& fleet, Done done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  FleetSummary s;
+  while (std::chrono::steady_clock::now() < until) {
+    s = fleet.summary();
+    if (done(s)) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return s;
+}
+
 TEST(FleetSmokeTest, FiftyBoxesConnectJournalAndGetAcked) {
   auto broker = testsupport::MosquittoServer::start();
   ASSERT_TRUE(broker.ok()) << broker.error().to_string();
@@ -30,13 +43,9 @@ TEST(FleetSmokeTest, FiftyBoxesConnectJournalAndGetAcked) {
   ASSERT_TRUE(fleet.ok()) << fleet.error().to_string();
   ASSERT_TRUE((*fleet)->start().ok());
 
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  FleetSummary s;
-  while (std::chrono::steady_clock::now() < until) {
-    s = (*fleet)->summary();
-    if (s.connected == 50 && s.visits_completed >= 20 && s.events_acked >= 50 + 4 * 20) break;
-    std::this_thread::sleep_for(milliseconds(200));
-  }
+  const FleetSummary s = summary_when(**fleet, [](const FleetSummary& x) {
+    return x.connected == 50 && x.visits_completed >= 20 && x.events_acked >= 50 + 4 * 20;
+  });
   EXPECT_EQ(s.connected, 50u) << to_json(s).dump(2);
   EXPECT_GE(s.visits_completed, 20u) << to_json(s).dump(2);
   // Pooled: each box's Sync is polled by the 2 workers, no thread per box (this process: the test,
@@ -79,22 +88,17 @@ TEST(FleetSmokeTest, ZeroEventsPerMinuteIsHeartbeatsOnly) {
   o.boxes = 5;
   o.broker_uri = (*broker)->uri();
   o.compartments = 4;
-  o.events_per_minute = 0;
+  o.events_per_minute = 0;  // heartbeats only
   o.threads = 1;
   o.step_hz = 20;
-  o.state_interval_s = 5;
   o.ack = true;
   auto fleet = Fleet::create(o);
   ASSERT_TRUE(fleet.ok()) << fleet.error().to_string();
   ASSERT_TRUE((*fleet)->start().ok());
 
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  FleetSummary s;
-  while (std::chrono::steady_clock::now() < until) {
-    s = (*fleet)->summary();
-    if (s.connected == 5 && s.state_reports >= 5 && s.events_acked >= 5) break;
-    std::this_thread::sleep_for(milliseconds(100));
-  }
+  const FleetSummary s = summary_when(**fleet, [](const FleetSummary& x) {
+    return x.connected == 5 && x.state_reports >= 5 && x.events_acked >= 5;
+  });
   const FleetSummary end = (*fleet)->stop();
   EXPECT_EQ(s.connected, 5u) << to_json(s).dump(2);
   EXPECT_GE(s.state_reports, 5u) << to_json(s).dump(2);
