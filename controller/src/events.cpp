@@ -5,7 +5,7 @@
 namespace reclothes::controller {
 namespace {
 
-// "1,2,3" (string_agg of compartment numbers) as a sorted list.
+// "1,2,3" (string_agg of compartment numbers, in order) as a list.
 std::vector<int> compartment_numbers(const std::string& csv) {
   std::vector<int> out;
   std::size_t start = 0;
@@ -15,7 +15,6 @@ std::vector<int> compartment_numbers(const std::string& csv) {
     out.push_back(std::stoi(csv.substr(start, end - start)));
     start = end + 1;
   }
-  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -37,7 +36,8 @@ Result<ApplyOutcome> EventApplier::apply(Database& db, const std::string& box_id
     // With the box's compartment numbers: an event may only name one of them.
     const auto rows = exec_hot(
         tx, "apply_lock_box",
-        "SELECT status, last_applied_seq, (SELECT COALESCE(string_agg(number::text, ','), '') "
+        "SELECT status, last_applied_seq, (SELECT COALESCE(string_agg(number::text, ',' ORDER BY "
+        "number), '') "
         "FROM compartments c WHERE c.box_id = b.id) FROM boxes b WHERE id = $1 FOR UPDATE OF b",
         box_id);
     if (rows.empty()) {

@@ -345,6 +345,12 @@ Result<std::optional<TokenAction>> action_column(const Stmt& q, int col, const s
 // The journal exists (or must be created) but cannot be written: say what to check, and that the
 // file must not be replaced (a new journal restarts the box's event seqs, which the MQTT contract
 // allows only under a new box id).
+// SQLite's answers for a file it could not open to read and write.
+bool cannot_write(int rc) {
+  const int primary = rc & 0xff;
+  return primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY || primary == SQLITE_PERM;
+}
+
 Error not_writable(const std::filesystem::path& path, std::string_view why) {
   return make_error(ErrorCode::kIo,
                     path.string() + ": the journal cannot be opened for writing (" +
@@ -383,7 +389,7 @@ Result<std::unique_ptr<Journal>> Journal::open(const JournalOptions& options) {
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(options.path.c_str(), &impl->db, flags, nullptr);
   if (rc != SQLITE_OK) {
-    if ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_PERM) {
+    if (cannot_write(rc)) {
       return not_writable(options.path,
                           impl->db != nullptr ? sqlite3_errmsg(impl->db) : sqlite3_errstr(rc));
     }
@@ -397,13 +403,12 @@ Result<std::unique_ptr<Journal>> Journal::open(const JournalOptions& options) {
   // The first read of the file: a file that is not SQLite fails here with SQLITE_NOTADB.
   auto app_id = pragma_int(*impl, "PRAGMA application_id");
   if (!app_id.ok()) {
-    const int primary = sqlite3_extended_errcode(impl->db) & 0xff;
-    if (primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY || primary == SQLITE_PERM) {
-      return not_writable(options.path, sqlite3_errmsg(impl->db));
-    }
+    const int rc_read = sqlite3_extended_errcode(impl->db);
+    if (cannot_write(rc_read)) return not_writable(options.path, sqlite3_errmsg(impl->db));
     Error e = std::move(app_id).error();
     if (e.code != ErrorCode::kIo) e.code = ErrorCode::kDataLoss;
-    return e.with_context(primary == SQLITE_NOTADB ? "not a journal" : "cannot read the journal");
+    return e.with_context((rc_read & 0xff) == SQLITE_NOTADB ? "not a journal"
+                                                            : "cannot read the journal");
   }
   // SQLite falls back to reading only when the file cannot be opened for writing (a read-only
   // mount, an immutable file): a box that cannot journal must not run.
