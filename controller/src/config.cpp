@@ -61,6 +61,9 @@ void read_http(FieldReader& r, ControllerConfig::Http& h) {
   optional_integer(r, "read_timeout_s", 1, 3600, h.read_timeout);
   optional_integer(r, "keep_alive_timeout_s", 1, 3600, h.keep_alive_timeout);
   optional_integer(r, "max_connections", 1, 1000000, h.max_connections);
+  optional_integer(r, "min_request_rate_bytes_per_s", 0, 1000000000, h.min_request_rate);
+  optional_integer(r, "max_unfinished_requests_per_address", 0, 1000000,
+                   h.max_unfinished_per_address);
 }
 
 void read_sessions(FieldReader& r, ControllerConfig::Sessions& s) {

@@ -16,7 +16,10 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <optional>
+
+#include "reclothes/controller/request_framing.h"
 
 namespace reclothes::controller {
 namespace {
@@ -53,28 +56,35 @@ void address_of(const sockaddr_storage& sa, std::string& ip, int& port) {
   ip = buf;
 }
 
-bool iequals_prefix(std::string_view text, std::size_t at, std::string_view lower) {
-  if (text.size() - at < lower.size()) return false;
-  for (std::size_t i = 0; i < lower.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(text[at + i])) != lower[i]) return false;
+std::string_view epoll_reason_phrase(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    default:
+      return "Error";
   }
-  return true;
 }
 
-// Whether a request's header block declares a body. RFC 9112 section 6.3: a request with neither
-// Content-Length nor Transfer-Encoding has no body. httplib 0.11 would instead read a POST, PUT,
-// PATCH or DELETE without them to the end of the connection (a curl -X DELETE waits for the read
-// timeout), so the stream reports the end of the request after its headers.
-bool declares_body(std::string_view headers) {
-  for (std::size_t i = headers.find('\n'); i != std::string_view::npos;
-       i = headers.find('\n', i + 1)) {
-    if (iequals_prefix(headers, i + 1, "content-length:") ||
-        iequals_prefix(headers, i + 1, "transfer-encoding:")) {
-      return true;
-    }
+std::string_view epoll_refusal_code(int status) {
+  switch (status) {
+    case 408:
+      return "request_timeout";
+    case 413:
+      return "payload_too_large";
+    case 429:
+      return "rate_limited";
+    default:
+      return "bad_request";
   }
-  return false;
 }
+
+constexpr std::string_view kContinueLine = "HTTP/1.1 100 Continue\r\n\r\n";
 
 }  // namespace
 
@@ -92,6 +102,7 @@ struct EpollHttpServer::Conn {
   std::string out;
   bool eof = false;     // the peer closed its side
   bool broken = false;  // a timeout, an error or a request over the limits: close after replying
+  bool continue_sent = false;  // this request's `100 Continue` went out from the event loop
   std::uint64_t requests = 0;
 
   // Guarded by mu_.
@@ -99,6 +110,7 @@ struct EpollHttpServer::Conn {
   bool closed = false;
   SteadyClock::time_point last_active;
   std::optional<SteadyClock::time_point> partial_since;  // part of a request is buffered
+  bool unfinished = false;                               // counted in unfinished_by_address_
 
   std::string_view pending() const { return std::string_view(in).substr(in_off); }
   // Offset (from in_off) just past the blank line ending the next request's headers.
@@ -157,6 +169,11 @@ class EpollHttpServer::ConnStream final : public httplib::Stream {
   }
 
   ssize_t write(const char* ptr, size_t size) override {
+    if (c_.continue_sent && std::string_view(ptr, size) == kContinueLine) {
+      // httplib answers `Expect: 100-continue` too; the loop already did, before the body came.
+      c_.continue_sent = false;
+      return static_cast<ssize_t>(size);
+    }
     c_.out.append(ptr, size);
     if (c_.out.size() >= kSendThreshold && !flush()) return -1;
     return static_cast<ssize_t>(size);
@@ -242,7 +259,8 @@ class EpollHttpServer::ConnStream final : public httplib::Stream {
   std::size_t read_ = 0;
 };
 
-EpollHttpServer::EpollHttpServer(Options options) : options_(std::move(options)) {
+EpollHttpServer::EpollHttpServer(Options options, RefusalBody refusal_body)
+    : options_(std::move(options)), refusal_body_(std::move(refusal_body)) {
   options_.threads = std::max<std::size_t>(1, options_.threads);
   options_.max_connections = std::max<std::size_t>(1, options_.max_connections);
   // The Keep-Alive header httplib writes states these.
@@ -449,7 +467,19 @@ std::shared_ptr<EpollHttpServer::Conn> EpollHttpServer::claim(std::uint64_t key)
   return it->second;
 }
 
-void EpollHttpServer::release(const std::shared_ptr<Conn>& conn) {
+bool EpollHttpServer::set_unfinished(Conn& conn, bool unfinished) {
+  if (conn.unfinished == unfinished) return true;
+  conn.unfinished = unfinished;
+  if (!unfinished) {
+    const auto it = unfinished_by_address_.find(conn.remote_ip);
+    if (it != unfinished_by_address_.end() && --it->second == 0) unfinished_by_address_.erase(it);
+    return true;
+  }
+  const auto count = ++unfinished_by_address_[conn.remote_ip];
+  return options_.max_unfinished_per_address == 0 || count <= options_.max_unfinished_per_address;
+}
+
+bool EpollHttpServer::release(const std::shared_ptr<Conn>& conn) {
   if (conn->in_off == conn->in.size()) {
     // Idle until its next request: hold no buffers (10,000 idle connections would otherwise keep
     // 16 KiB or more each).
@@ -458,20 +488,27 @@ void EpollHttpServer::release(const std::shared_ptr<Conn>& conn) {
   }
   std::string().swap(conn->out);
   std::lock_guard lock(mu_);
-  conn->busy = false;
   conn->last_active = SteadyClock::now();
-  if (conn->in_off < conn->in.size()) {
+  const bool unfinished = conn->in_off < conn->in.size();
+  if (unfinished) {
     if (!conn->partial_since) conn->partial_since = conn->last_active;
   } else {
     conn->partial_since.reset();
   }
+  if (!set_unfinished(*conn, unfinished)) {
+    ++stats_.refused_address;
+    return false;  // still claimed: the caller refuses it
+  }
+  conn->busy = false;
   rearm(conn->fd, conn->key);
+  return true;
 }
 
 void EpollHttpServer::close_conn(const std::shared_ptr<Conn>& conn, bool idle, bool timeout) {
   std::lock_guard lock(mu_);
   if (conn->closed) return;
   conn->closed = true;
+  set_unfinished(*conn, false);
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, conn->fd, nullptr);
   ::close(conn->fd);
   conns_.erase(conn->fd);
@@ -484,28 +521,77 @@ void EpollHttpServer::close_conn(const std::shared_ptr<Conn>& conn, bool idle, b
   }
 }
 
+void EpollHttpServer::refuse(const std::shared_ptr<Conn>& conn, int status,
+                             std::string_view message) {
+  Refusal refusal;
+  if (refusal_body_) {
+    refusal = refusal_body_(status, message, conn->remote_ip);
+  } else {
+    refusal.json_body =
+        nlohmann::json{{"code", epoll_refusal_code(status)}, {"message", message}}.dump();
+  }
+  std::string response = "HTTP/1.1 " + std::to_string(status) + " ";
+  response += epoll_reason_phrase(status);
+  response += "\r\nContent-Type: application/json\r\nContent-Length: " +
+              std::to_string(refusal.json_body.size()) + "\r\nConnection: close\r\n";
+  for (const auto& [name, value] : refusal.headers) response += name + ": " + value + "\r\n";
+  response += "\r\n" + refusal.json_body;
+  // Best effort, without waiting: a client that does not read its refusal does not get it.
+  [[maybe_unused]] const auto n =
+      ::send(conn->fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // Closing a socket with unread input sends a reset, which can discard the refusal before the
+  // client reads it: drop what has arrived of the request first.
+  thread_local std::array<char, kRecvChunk> sink;
+  for (int i = 0; i < 4 && ::recv(conn->fd, sink.data(), sink.size(), MSG_DONTWAIT) > 0; ++i) {
+  }
+  close_conn(conn, false, status == 408);
+}
+
 void EpollHttpServer::sweep() {
   const auto now = SteadyClock::now();
-  std::vector<std::pair<std::shared_ptr<Conn>, bool>> expired;  // (conn, idle rather than timeout)
+  struct Expired {
+    std::shared_ptr<Conn> conn;
+    int status;  // 0: idle, closed without an answer
+    std::string message;
+  };
+  std::vector<Expired> expired;
   {
     std::lock_guard lock(mu_);
     for (const auto& [fd, conn] : conns_) {
       if (conn->busy) continue;
       if (conn->partial_since) {
-        if (now - *conn->partial_since > options_.request_timeout)
-          expired.emplace_back(conn, false);
+        const auto age = now - *conn->partial_since;
+        const auto age_ms = std::chrono::duration_cast<std::chrono::milliseconds>(age).count();
+        const auto received = conn->in.size() - conn->in_off;
+        if (age > options_.request_timeout) {
+          expired.push_back({conn, 408,
+                             "the request did not arrive within " +
+                                 std::to_string(options_.request_timeout.count()) + " ms"});
+        } else if (options_.min_request_rate > 0 && age > options_.min_rate_grace &&
+                   received * 1000 < options_.min_request_rate * static_cast<std::size_t>(age_ms)) {
+          ++stats_.closed_slow;
+          expired.push_back({conn, 408,
+                             "the request is arriving slower than " +
+                                 std::to_string(options_.min_request_rate) + " bytes/s"});
+        }
       } else if (now - conn->last_active > options_.idle_timeout) {
-        expired.emplace_back(conn, true);
+        expired.push_back({conn, 0, {}});
       }
     }
     // Claim them so that no thread starts serving one while it is being closed.
-    for (auto& [conn, idle] : expired) conn->busy = true;
+    for (auto& e : expired) e.conn->busy = true;
     if (accept_paused_ && !stopping_ && conns_.size() < options_.max_connections) {
       accept_paused_ = false;
       rearm(listen_fd_, kListenKey);
     }
   }
-  for (auto& [conn, idle] : expired) close_conn(conn, idle, !idle);
+  for (auto& e : expired) {
+    if (e.status == 0) {
+      close_conn(e.conn, true, false);
+    } else {
+      refuse(e.conn, e.status, e.message);
+    }
+  }
 }
 
 void EpollHttpServer::serve_connection(const std::shared_ptr<Conn>& conn) {
@@ -513,8 +599,9 @@ void EpollHttpServer::serve_connection(const std::shared_ptr<Conn>& conn) {
   // connection's own buffer can stay empty (released in release()).
   thread_local std::array<char, kRecvChunk> chunk;
   conn->compact();
+  const std::size_t buffer_cap = options_.max_header_bytes + payload_max_length_ + kRecvChunk;
   for (;;) {
-    if (conn->in.size() >= options_.max_header_bytes + kRecvChunk) break;
+    if (conn->in.size() >= buffer_cap) break;
     const auto n = ::recv(conn->fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
     if (n > 0) {
       conn->in.append(chunk.data(), static_cast<std::size_t>(n));
@@ -535,8 +622,8 @@ void EpollHttpServer::serve_connection(const std::shared_ptr<Conn>& conn) {
     return;
   }
 
-  // Serve every request whose headers are complete (pipelining keeps them in order). A header
-  // block that never ends is handed to httplib at the size limit, which answers it with an error.
+  // Serve every request that is whole (pipelining keeps them in order). A header block that never
+  // ends is handed to httplib at the size limit, which answers it with an error.
   for (;;) {
     auto end = conn->headers_end();
     const bool oversize = !end && conn->pending().size() >= options_.max_header_bytes;
@@ -544,14 +631,49 @@ void EpollHttpServer::serve_connection(const std::shared_ptr<Conn>& conn) {
     if (!end && !oversize && !last_bytes) break;
 
     std::optional<std::size_t> end_of_request;
-    if (end && !declares_body(conn->pending().substr(0, *end))) {
-      end_of_request = conn->in_off + *end;
+    if (end) {
+      const auto framing = frame_request(conn->pending(), *end, payload_max_length_);
+      using Kind = RequestFraming::Kind;
+      if (framing.kind == Kind::kTooLarge) {
+        {
+          std::lock_guard lock(mu_);
+          ++stats_.refused_framing;
+        }
+        refuse(conn, 413, "the request body is larger than the limit");
+        return;
+      }
+      if (framing.kind == Kind::kBad) {
+        {
+          std::lock_guard lock(mu_);
+          ++stats_.refused_framing;
+        }
+        refuse(conn, 400, framing.reason);
+        return;
+      }
+      if (framing.kind == Kind::kIncomplete) {
+        if (conn->eof) {
+          refuse(conn, 400, "the connection ended before the request's body");
+          return;
+        }
+        if (framing.expects_continue && !conn->continue_sent) {
+          // The client waits for this before it sends the body.
+          conn->continue_sent = true;
+          conn->out.assign(kContinueLine);
+          ConnStream strm(*conn, SteadyClock::now(), SteadyClock::now() + options_.request_timeout,
+                          0, std::nullopt);
+          if (!strm.flush()) {
+            close_conn(conn, false, false);
+            return;
+          }
+        }
+        break;  // the rest arrives while no thread waits for it
+      }
+      end_of_request = conn->in_off + framing.length;
     }
     // A header block over the limit gets no more time: httplib answers what is buffered.
     const auto now = SteadyClock::now();
     ConnStream strm(*conn, oversize ? now : now + options_.request_timeout,
-                    now + options_.request_timeout,
-                    options_.max_header_bytes + payload_max_length_ + kRecvChunk, end_of_request);
+                    now + options_.request_timeout, buffer_cap, end_of_request);
     ++conn->requests;
     {
       // Counted before it is answered: a client that has its answer sees it in stats() (counted
@@ -564,17 +686,22 @@ void EpollHttpServer::serve_connection(const std::shared_ptr<Conn>& conn) {
     bool connection_closed = false;
     const bool ok = process_request(strm, close_connection, connection_closed, nullptr);
     const bool sent = strm.flush();
+    conn->continue_sent = false;
     if (!ok || !sent || connection_closed || close_connection || conn->broken) {
       close_conn(conn, false, conn->broken);
       return;
     }
+    // What httplib did not read of the request (a GET's body) is not the next request.
+    if (end_of_request && conn->in_off < *end_of_request) conn->in_off = *end_of_request;
     conn->compact();
   }
   if (conn->eof) {
     close_conn(conn, false, false);
     return;
   }
-  release(conn);
+  if (!release(conn)) {
+    refuse(conn, 429, "too many unfinished requests from this address; finish or close them");
+  }
 }
 
 }  // namespace reclothes::controller

@@ -131,22 +131,44 @@ HttpServer::HttpServer(Deps deps, Allowlist internal_allow, Allowlist trusted_pr
     : deps_(deps),
       internal_allow_(std::move(internal_allow)),
       trusted_proxies_(std::move(trusted_proxies)),
-      public_(make_listener(deps.config, deps.config.public_listener)),
-      internal_(make_listener(deps.config, deps.config.internal_listener)) {
+      public_(make_listener(Listener::kPublic, deps.config.public_listener)),
+      internal_(make_listener(Listener::kInternal, deps.config.internal_listener)) {
   configure(*public_, Listener::kPublic);
   configure(*internal_, Listener::kInternal);
 }
 
 HttpServer::~HttpServer() { stop(); }
 
-std::unique_ptr<EpollHttpServer> HttpServer::make_listener(const ControllerConfig& config,
+std::unique_ptr<EpollHttpServer> HttpServer::make_listener(Listener listener,
                                                            const ListenerConfig& lc) {
+  const auto& config = deps_.config;
   EpollHttpServer::Options o;
   o.threads = static_cast<std::size_t>(lc.threads);
   o.max_connections = config.http.max_connections;
   o.idle_timeout = config.http.keep_alive_timeout;
   o.request_timeout = config.http.read_timeout;
-  return std::make_unique<EpollHttpServer>(o);
+  o.min_request_rate = config.http.min_request_rate;
+  o.max_unfinished_per_address = config.http.max_unfinished_per_address;
+  // What the listener answers itself (a request too slow, too large before its body, framed
+  // wrong, or one unfinished request too many from one address): the API's error body, logged
+  // and counted like any answer.
+  auto refusal_body = [this, listener](int status, std::string_view message,
+                                       const std::string& remote_ip) {
+    const auto rid = random_id();
+    ApiError e{status, default_code(status), std::string(message), nlohmann::json::object(),
+               std::nullopt};
+    if (status == 413) e.details = {{"limit_bytes", deps_.config.http.body_limit_bytes}};
+    deps_.metrics.observe_request(to_string(listener), "refused", "unknown", status,
+                                  std::chrono::duration<double>(0));
+    deps_.log.info("request refused", {{"request_id", rid},
+                                       {"listener", to_string(listener)},
+                                       {"peer", remote_ip},
+                                       {"status", status},
+                                       {"error", e.code},
+                                       {"message", e.message}});
+    return EpollHttpServer::Refusal{error_body(e, rid).dump(), {{"X-Request-Id", rid}}};
+  };
+  return std::make_unique<EpollHttpServer>(o, std::move(refusal_body));
 }
 
 void HttpServer::configure(httplib::Server& server, Listener listener) {

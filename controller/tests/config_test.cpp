@@ -23,6 +23,8 @@ TEST(Config, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c->public_listener.port, 8080);
   EXPECT_EQ(c->internal_listener.host, "127.0.0.1");
   EXPECT_EQ(c->http.body_limit_bytes, 64u * 1024u);
+  EXPECT_EQ(c->http.min_request_rate, 1024u);
+  EXPECT_EQ(c->http.max_unfinished_per_address, 32u);
   EXPECT_EQ(c->throttle.max_failures_per_account, 5);
   EXPECT_EQ(c->sessions.cache_ttl, std::chrono::milliseconds(10000));
   EXPECT_EQ(c->mqtt.client_id, "c1");
@@ -32,7 +34,9 @@ TEST(Config, MinimalConfigGetsDefaults) {
 TEST(Config, FullConfigIsRead) {
   auto j = minimal();
   j["internal_allow"] = {"10.0.0.0/8", "fd00::/8"};
-  j["http"] = {{"body_limit_bytes", 1024}};
+  j["http"] = {{"body_limit_bytes", 1024},
+               {"min_request_rate_bytes_per_s", 0},
+               {"max_unfinished_requests_per_address", 4}};
   j["sessions"] = {
       {"customer_ttl_s", 60}, {"staff_ttl_s", 30}, {"cache_ttl_ms", 0}, {"cache_max_entries", 50}};
   j["passwords"] = {{"opslimit", 1}, {"memlimit_bytes", 8192}, {"min_length", 12}};
@@ -45,6 +49,8 @@ TEST(Config, FullConfigIsRead) {
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->internal_allow.size(), 2u);
   EXPECT_EQ(c->http.body_limit_bytes, 1024u);
+  EXPECT_EQ(c->http.min_request_rate, 0u);
+  EXPECT_EQ(c->http.max_unfinished_per_address, 4u);
   EXPECT_EQ(c->sessions.staff_ttl, std::chrono::seconds(30));
   EXPECT_EQ(c->sessions.cache_ttl, std::chrono::milliseconds(0));
   EXPECT_EQ(c->sessions.cache_max_entries, 50u);

@@ -240,9 +240,164 @@ TEST_F(EpollServerTest, ABodyThatStopsArrivingTimesOut) {
   const auto t0 = Clock::now();
   auto r = s.read_reply(3000ms);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(r->status, 408);
+  EXPECT_NE(r->body.find("request_timeout"), std::string::npos) << r->body;
   EXPECT_GE(Clock::now() - t0, 250ms);
   EXPECT_TRUE(s.closed_by_server(1000ms));
+}
+
+// Issue 16, finding 1: clients that send full headers and then trickle their bodies held every
+// pool thread until the read timeout, and nothing else was answered meanwhile.
+TEST_F(EpollServerTest, BodiesTricklingInDoNotHoldThePool) {
+  start({.threads = 2, .min_request_rate = 0});
+  std::vector<Socket> slow;
+  for (int i = 0; i < 8; ++i) {
+    slow.emplace_back(port_);
+    ASSERT_TRUE(
+        slow.back().send("POST /size HTTP/1.1\r\nHost: t\r\nContent-Length: 60000\r\n\r\nx"));
+  }
+  for (int round = 0; round < 5; ++round) {
+    for (auto& s : slow) ASSERT_TRUE(s.send("x"));
+    std::this_thread::sleep_for(50ms);
+    Socket fast(port_);
+    ASSERT_TRUE(fast.send(get("/echo?i=" + std::to_string(round))));
+    auto r = fast.read_reply(1000ms);
+    ASSERT_TRUE(r) << "no answer while " << slow.size() << " bodies trickle in (round " << round
+                   << ")";
+    EXPECT_EQ(r->body, std::to_string(round));
+  }
+  // The slow ones are still served once their bodies are whole.
+  const std::string rest(60000 - 6, 'x');
+  ASSERT_TRUE(slow[0].send(rest));
+  auto r = slow[0].read_reply(2000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "60000");
+}
+
+TEST_F(EpollServerTest, ARequestArrivingBelowTheMinimumRateGets408) {
+  start({.min_request_rate = 1000, .min_rate_grace = 300ms});
+  Socket s(port_);
+  ASSERT_TRUE(s.send("POST /size HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n"));
+  std::optional<Socket::Reply> r;
+  for (int i = 0; i < 30 && !r; ++i) {
+    (void)s.send("x");  // fails once the server has closed the connection
+    r = s.read_reply(100ms);
+  }
+  ASSERT_TRUE(r) << "a body at 10 bytes/s was not cut off";
+  EXPECT_EQ(r->status, 408);
+  EXPECT_NE(r->body.find("slower than 1000 bytes/s"), std::string::npos) << r->body;
+  EXPECT_TRUE(s.closed_by_server(1000ms));
+  EXPECT_EQ(server_->stats().closed_slow, 1u);
+  // A request that arrives at once is unaffected.
+  EXPECT_EQ(body_of_get("/echo?i=ok"), "ok");
+}
+
+TEST_F(EpollServerTest, OneAddressHoldsOnlySoManyUnfinishedRequests) {
+  start({.max_unfinished_per_address = 3});
+  const std::string head = "POST /size HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab";
+  std::vector<Socket> held;
+  for (int i = 0; i < 3; ++i) {
+    held.emplace_back(port_);
+    ASSERT_TRUE(held.back().send(head));
+  }
+  std::this_thread::sleep_for(100ms);  // all three are buffered and waiting
+  Socket fourth(port_);
+  ASSERT_TRUE(fourth.send(head));
+  auto r = fourth.read_reply(2000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 429);
+  EXPECT_TRUE(fourth.closed_by_server(1000ms));
+  EXPECT_EQ(server_->stats().refused_address, 1u);
+  // The three finish normally, and finished requests free their places.
+  for (auto& s : held) {
+    ASSERT_TRUE(s.send("cd"));
+    r = s.read_reply(2000ms);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "4");
+  }
+  Socket fifth(port_);
+  ASSERT_TRUE(fifth.send(head + "cd"));
+  r = fifth.read_reply(2000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "4");
+}
+
+TEST_F(EpollServerTest, ExpectContinueIsAnsweredBeforeTheBodyAndOnlyOnce) {
+  start({});
+  Socket s(port_);
+  ASSERT_TRUE(s.send(
+      "POST /size HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  auto r = s.read_reply(1000ms);
+  ASSERT_TRUE(r) << "the client waits for 100 Continue before it sends the body";
+  EXPECT_EQ(r->status, 100);
+  ASSERT_TRUE(s.send("12345"));
+  r = s.read_reply(1000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "5");
+  ASSERT_TRUE(s.send(get("/echo?i=next")));
+  r = s.read_reply(1000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "next");
+}
+
+TEST_F(EpollServerTest, AChunkedBodyArrivingInPiecesIsReadWhole) {
+  start({});
+  Socket s(port_);
+  ASSERT_TRUE(s.send("POST /size HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  for (std::string_view piece : {"5\r\nhel", "lo\r\n", "6;ext=1\r\n world\r\n", "0\r\n", "\r\n"}) {
+    std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(s.send(piece));
+  }
+  auto r = s.read_reply(2000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "11");
+  ASSERT_TRUE(s.send(get("/echo?i=after")));
+  r = s.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "after");
+}
+
+TEST_F(EpollServerTest, AmbiguousFramingIsRefusedWith400) {
+  start({});
+  for (const std::string& fields :
+       {std::string("Content-Length: 3\r\nTransfer-Encoding: chunked\r\n"),
+        std::string("Transfer-Encoding: gzip, chunked\r\n"),
+        std::string("Content-Length: 3\r\nContent-Length: 4\r\n"),
+        std::string("Content-Length: +3\r\n")}) {
+    Socket s(port_);
+    ASSERT_TRUE(s.send("POST /size HTTP/1.1\r\nHost: t\r\n" + fields + "\r\nabc"));
+    auto r = s.read_reply(2000ms);
+    ASSERT_TRUE(r) << fields;
+    EXPECT_EQ(r->status, 400) << fields;
+    EXPECT_TRUE(s.closed_by_server(1000ms)) << fields;
+  }
+  EXPECT_EQ(server_->stats().refused_framing, 4u);
+}
+
+TEST_F(EpollServerTest, AChunkedBodyOverTheLimitGets413BeforeItEnds) {
+  start({}, 1000);
+  Socket s(port_);
+  ASSERT_TRUE(s.send("POST /size HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                     std::string("7d0\r\n") + std::string(500, 'x')));
+  auto r = s.read_reply(2000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_TRUE(s.closed_by_server(1000ms));
+}
+
+TEST_F(EpollServerTest, TheBodyOfAGetIsNotReadAsTheNextRequest) {
+  start({});
+  Socket s(port_);
+  const std::string hidden = get("/echo?i=smuggled");
+  ASSERT_TRUE(s.send("GET /echo?i=first HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                     std::to_string(hidden.size()) + "\r\n\r\n" + hidden + get("/echo?i=second")));
+  auto r = s.read_reply(1000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "first");
+  r = s.read_reply(1000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "second");
 }
 
 TEST_F(EpollServerTest, IdleConnectionsAreClosedAfterTheIdleTimeout) {

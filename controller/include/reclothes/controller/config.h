@@ -42,6 +42,8 @@ struct ControllerConfig {
     std::chrono::seconds read_timeout{10};        // a whole request, once its headers are in
     std::chrono::seconds keep_alive_timeout{60};  // an idle connection is closed after this
     std::size_t max_connections = 10000;          // per listener; more wait in the backlog
+    std::size_t min_request_rate = 1024;          // bytes/s an unfinished request must keep up
+    std::size_t max_unfinished_per_address = 32;  // unfinished requests per client address
   } http;
 
   struct Sessions {

@@ -61,8 +61,7 @@ class HttpServer {
 
  private:
   explicit HttpServer(Deps deps, Allowlist internal_allow, Allowlist trusted_proxies);
-  static std::unique_ptr<EpollHttpServer> make_listener(const ControllerConfig& config,
-                                                        const ListenerConfig& lc);
+  std::unique_ptr<EpollHttpServer> make_listener(Listener listener, const ListenerConfig& lc);
   void configure(httplib::Server& server, Listener listener);
   void handle(Listener listener, const httplib::Request& req, httplib::Response& res);
   Result<Response, ApiError> dispatch(Listener listener, const httplib::Request& req,
