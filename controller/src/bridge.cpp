@@ -92,7 +92,7 @@ bool MqttBridge::wait_connected(std::chrono::milliseconds timeout) const {
 
 bool MqttBridge::idle() const {
   std::lock_guard lock(mu_);
-  return queue_.empty() && !busy_;
+  return queue_.empty() && !busy_ && deferred_.empty();
 }
 
 void MqttBridge::enqueue(Job job, bool from_broker) {
@@ -220,13 +220,35 @@ void MqttBridge::subscribe_all() {
 void MqttBridge::worker_loop() {
   while (true) {
     Job job;
+    bool retry_due = false;
     {
       std::unique_lock lock(mu_);
-      cv_work_.wait(lock, [this] { return !queue_.empty() || stopping_.load(); });
+      const auto ready = [this] { return !queue_.empty() || stopping_.load(); };
+      if (deferred_.empty()) {
+        cv_work_.wait(lock, ready);
+      } else {
+        cv_work_.wait_until(lock, retry_at_, ready);
+      }
       if (stopping_) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      // Batches waiting for the database go first when their time has come: new ones would
+      // only queue behind them.
+      retry_due = !deferred_.empty() && std::chrono::steady_clock::now() >= retry_at_;
+      if (!retry_due) {
+        if (queue_.empty()) continue;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
       busy_ = true;
+    }
+    if (retry_due) {
+      try {
+        retry_deferred();
+      } catch (const std::exception& e) {
+        deps_.log.error("retrying events failed", {{"error", e.what()}});
+      }
+      std::lock_guard lock(mu_);
+      busy_ = false;
+      continue;
     }
     try {
       switch (job.kind) {
@@ -303,9 +325,19 @@ void MqttBridge::handle_message(const std::string& topic, const std::string& pay
   };
 
   switch (parsed->leaf) {
-    case msg::Topic::kEvents:
-      handle_events(box_id, payload);
+    case msg::Topic::kEvents: {
+      bool waiting = false;
+      {
+        std::lock_guard lock(mu_);
+        waiting = !deferred_.empty();
+      }
+      // While batches wait for the database, a new one queues behind them (a box's batches are
+      // applied in the order they came; one tried first would only find a gap).
+      if (waiting || handle_events(box_id, payload) == EventsOutcome::kDatabaseDown) {
+        defer_events(box_id, payload);
+      }
       return;
+    }
     case msg::Topic::kStatus: {
       auto env = parse(msg::MessageType::kStatus);
       if (!env) return;
@@ -360,36 +392,101 @@ void MqttBridge::handle_message(const std::string& topic, const std::string& pay
   }
 }
 
-void MqttBridge::handle_events(const std::string& box_id, const std::string& payload) {
+void MqttBridge::defer_events(const std::string& box_id, const std::string& payload) {
+  std::unique_lock lock(mu_);
+  const bool first = deferred_.empty();
+  if (deferred_.size() >= deps_.config.retry_capacity ||
+      deferred_bytes_ + payload.size() > deps_.config.retry_bytes) {
+    // Never acked, so the box resends it after its ack timeout; one line per outage.
+    lock.unlock();
+    deps_.metrics.count_events_retry_dropped();
+    if (dropped_while_down_++ == 0) {
+      deps_.log.warn("events batches beyond the retry bounds are dropped for the boxes to resend",
+                     {{"box", box_id},
+                      {"retry_capacity", deps_.config.retry_capacity},
+                      {"retry_bytes", deps_.config.retry_bytes}});
+    }
+    return;
+  }
+  deferred_bytes_ += payload.size();
+  deferred_.push_back(Deferred{box_id, payload});
+  if (first) retry_at_ = std::chrono::steady_clock::now() + retry_backoff_.next();
+  const auto waiting = static_cast<double>(deferred_.size());
+  lock.unlock();
+  deps_.metrics.set_events_waiting_for_database(waiting);
+  if (first) {
+    deps_.log.warn("database unavailable: events batches are held and retried", {{"box", box_id}});
+  }
+}
+
+void MqttBridge::retry_deferred() {
+  std::size_t applied = 0;
+  while (!stopping_) {
+    Deferred next;
+    {
+      std::lock_guard lock(mu_);
+      if (deferred_.empty()) break;
+      next = std::move(deferred_.front());
+      deferred_.pop_front();
+    }
+    const auto outcome = handle_events(next.box_id, next.payload);
+    std::unique_lock lock(mu_);
+    if (outcome == EventsOutcome::kDatabaseDown) {
+      deferred_.push_front(std::move(next));
+      const auto delay = retry_backoff_.next();
+      retry_at_ = std::chrono::steady_clock::now() + delay;
+      lock.unlock();
+      deps_.log.debug("database still unavailable",
+                      {{"waiting", static_cast<std::int64_t>(waiting_for_database())},
+                       {"retry_in_ms", static_cast<std::int64_t>(delay.count())}});
+      return;
+    }
+    deferred_bytes_ -= next.payload.size();
+    const auto waiting = static_cast<double>(deferred_.size());
+    lock.unlock();
+    deps_.metrics.set_events_waiting_for_database(waiting);
+    ++applied;
+  }
+  retry_backoff_.reset();
+  deps_.log.info("database back: held events batches applied",
+                 {{"batches", static_cast<std::int64_t>(applied)},
+                  {"dropped", static_cast<std::int64_t>(dropped_while_down_)}});
+  dropped_while_down_ = 0;
+}
+
+MqttBridge::EventsOutcome MqttBridge::handle_events(const std::string& box_id,
+                                                    const std::string& payload) {
   auto env = msg::parse_as(payload, msg::MessageType::kEvents);
   if (!env.ok()) {
     deps_.metrics.event_rejected("malformed");
     deps_.log.warn("events rejected", {{"box", box_id}, {"reason", env.error().message}});
-    return;
+    return EventsOutcome::kDone;
   }
   if (env->box_id != box_id) {
     deps_.metrics.event_rejected("box_mismatch");
     deps_.log.warn("events rejected", {{"box", box_id}, {"reason", "envelope box differs"}});
-    return;
+    return EventsOutcome::kDone;
   }
   const auto& batch = std::get<msg::Events>(env->body);
   auto outcome = deps_.events.apply(deps_.db, box_id, batch, deps_.clock.wall_ms());
   if (!outcome.ok()) {
-    // Nothing was applied and nothing is acked: the box sends the batch again.
+    // Nothing was applied and nothing is acked. The database did not answer: the caller keeps
+    // the batch for a retry. Anything else (a hook's error): the box sends the batch again.
+    if (outcome.error().code == ErrorCode::kUnavailable) return EventsOutcome::kDatabaseDown;
     deps_.metrics.event_rejected("apply_error");
     deps_.log.error("applying events failed",
                     {{"box", box_id}, {"error", outcome.error().message}});
-    return;
+    return EventsOutcome::kDone;
   }
   switch (outcome->kind) {
     case ApplyOutcome::Kind::kUnknownBox:
       deps_.metrics.event_rejected("unknown_box");
       deps_.log.warn("events from an unknown box", {{"box", box_id}});
-      return;
+      return EventsOutcome::kDone;
     case ApplyOutcome::Kind::kDecommissioned:
       deps_.metrics.event_rejected("decommissioned");
       deps_.log.warn("events from a decommissioned box", {{"box", box_id}});
-      return;
+      return EventsOutcome::kDone;
     case ApplyOutcome::Kind::kApplied:
       break;
   }
@@ -411,7 +508,7 @@ void MqttBridge::handle_events(const std::string& box_id, const std::string& pay
       msg::make_envelope(box_id, deps_.clock.wall_ms(), msg::Ack{outcome->ack_upto}));
   if (!ack.ok()) {
     deps_.log.error("ack not serialisable", {{"box", box_id}, {"error", ack.error().message}});
-    return;
+    return EventsOutcome::kDone;
   }
   try {
     // Not waited for: acks are cumulative, the next one supersedes a lost one.
@@ -419,6 +516,7 @@ void MqttBridge::handle_events(const std::string& box_id, const std::string& pay
   } catch (const std::exception& e) {
     deps_.log.warn("ack publish failed", {{"box", box_id}, {"error", e.what()}});
   }
+  return EventsOutcome::kDone;
 }
 
 void MqttBridge::publish_config_now(const std::string& box_id) {
