@@ -3,6 +3,7 @@
 #include <mqtt/async_client.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "reclothes/common/backoff.h"
@@ -325,19 +326,9 @@ void MqttBridge::handle_message(const std::string& topic, const std::string& pay
   };
 
   switch (parsed->leaf) {
-    case msg::Topic::kEvents: {
-      bool waiting = false;
-      {
-        std::lock_guard lock(mu_);
-        waiting = !deferred_.empty();
-      }
-      // While batches wait for the database, a new one queues behind them (a box's batches are
-      // applied in the order they came; one tried first would only find a gap).
-      if (waiting || handle_events(box_id, payload) == EventsOutcome::kDatabaseDown) {
-        defer_events(box_id, payload);
-      }
+    case msg::Topic::kEvents:
+      handle_events(box_id, payload);
       return;
-    }
     case msg::Topic::kStatus: {
       auto env = parse(msg::MessageType::kStatus);
       if (!env) return;
@@ -392,11 +383,11 @@ void MqttBridge::handle_message(const std::string& topic, const std::string& pay
   }
 }
 
-void MqttBridge::defer_events(const std::string& box_id, const std::string& payload) {
+void MqttBridge::defer_events(const std::string& box_id, msg::Events batch, std::size_t bytes) {
   std::unique_lock lock(mu_);
   const bool first = deferred_.empty();
   if (deferred_.size() >= deps_.config.retry_capacity ||
-      deferred_bytes_ + payload.size() > deps_.config.retry_bytes) {
+      deferred_bytes_ + bytes > deps_.config.retry_bytes) {
     // Never acked, so the box resends it after its ack timeout; one line per outage.
     lock.unlock();
     deps_.metrics.count_events_retry_dropped();
@@ -408,8 +399,8 @@ void MqttBridge::defer_events(const std::string& box_id, const std::string& payl
     }
     return;
   }
-  deferred_bytes_ += payload.size();
-  deferred_.push_back(Deferred{box_id, payload});
+  deferred_bytes_ += bytes;
+  deferred_.push_back(Deferred{box_id, std::move(batch), bytes});
   if (first) retry_at_ = std::chrono::steady_clock::now() + retry_backoff_.next();
   const auto waiting = static_cast<double>(deferred_.size());
   lock.unlock();
@@ -420,54 +411,95 @@ void MqttBridge::defer_events(const std::string& box_id, const std::string& payl
 }
 
 void MqttBridge::retry_deferred() {
-  std::size_t applied = 0;
-  while (!stopping_) {
-    Deferred next;
-    {
-      std::lock_guard lock(mu_);
-      if (deferred_.empty()) break;
-      next = std::move(deferred_.front());
-      deferred_.pop_front();
+  // Everything held, merged into one batch per box (in the order the boxes first came, each
+  // box's events by seq, one copy per seq): after an outage one transaction per box catches up,
+  // instead of one per message the boxes sent meanwhile (resends included). Only this thread
+  // adds to the list, so nothing arrives while it runs.
+  std::vector<Deferred> merged;
+  {
+    std::lock_guard lock(mu_);
+    std::map<std::string, std::size_t> index;
+    for (auto& d : deferred_) {
+      const auto [it, added] = index.try_emplace(d.box_id, merged.size());
+      if (added) merged.push_back(Deferred{d.box_id, {}, 0});
+      auto& into = merged[it->second];
+      into.bytes += d.bytes;
+      for (auto& e : d.batch.events) into.batch.events.push_back(std::move(e));
     }
-    const auto outcome = handle_events(next.box_id, next.payload);
-    std::unique_lock lock(mu_);
-    if (outcome == EventsOutcome::kDatabaseDown) {
-      deferred_.push_front(std::move(next));
+    deferred_.clear();
+  }
+  for (auto& m : merged) {
+    auto& events = m.batch.events;
+    std::stable_sort(events.begin(), events.end(),
+                     [](const msg::Event& a, const msg::Event& b) { return a.seq < b.seq; });
+    events.erase(
+        std::unique(events.begin(), events.end(),
+                    [](const msg::Event& a, const msg::Event& b) { return a.seq == b.seq; }),
+        events.end());
+  }
+  std::size_t applied = 0;
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    if (stopping_ ||
+        apply_events(merged[i].box_id, merged[i].batch) == EventsOutcome::kDatabaseDown) {
+      // Still down: this box and the rest wait for the next attempt, merged as they are.
+      std::unique_lock lock(mu_);
+      std::size_t bytes = 0;
+      for (std::size_t j = i; j < merged.size(); ++j) {
+        bytes += merged[j].bytes;
+        deferred_.push_back(std::move(merged[j]));
+      }
+      deferred_bytes_ = bytes;
       const auto delay = retry_backoff_.next();
       retry_at_ = std::chrono::steady_clock::now() + delay;
+      const auto waiting = static_cast<double>(deferred_.size());
       lock.unlock();
-      deps_.log.debug("database still unavailable",
-                      {{"waiting", static_cast<std::int64_t>(waiting_for_database())},
-                       {"retry_in_ms", static_cast<std::int64_t>(delay.count())}});
+      deps_.metrics.set_events_waiting_for_database(waiting);
+      deps_.log.debug(
+          "database still unavailable",
+          {{"boxes_waiting", waiting}, {"retry_in_ms", static_cast<std::int64_t>(delay.count())}});
       return;
     }
-    deferred_bytes_ -= next.payload.size();
-    const auto waiting = static_cast<double>(deferred_.size());
-    lock.unlock();
-    deps_.metrics.set_events_waiting_for_database(waiting);
     ++applied;
   }
+  {
+    std::lock_guard lock(mu_);
+    deferred_bytes_ = 0;
+  }
+  deps_.metrics.set_events_waiting_for_database(0);
   retry_backoff_.reset();
-  deps_.log.info("database back: held events batches applied",
-                 {{"batches", static_cast<std::int64_t>(applied)},
-                  {"dropped", static_cast<std::int64_t>(dropped_while_down_)}});
+  deps_.log.info("database back: held events applied",
+                 {{"boxes", static_cast<std::int64_t>(applied)},
+                  {"dropped_batches", static_cast<std::int64_t>(dropped_while_down_)}});
   dropped_while_down_ = 0;
 }
 
-MqttBridge::EventsOutcome MqttBridge::handle_events(const std::string& box_id,
-                                                    const std::string& payload) {
+void MqttBridge::handle_events(const std::string& box_id, const std::string& payload) {
   auto env = msg::parse_as(payload, msg::MessageType::kEvents);
   if (!env.ok()) {
     deps_.metrics.event_rejected("malformed");
     deps_.log.warn("events rejected", {{"box", box_id}, {"reason", env.error().message}});
-    return EventsOutcome::kDone;
+    return;
   }
   if (env->box_id != box_id) {
     deps_.metrics.event_rejected("box_mismatch");
     deps_.log.warn("events rejected", {{"box", box_id}, {"reason", "envelope box differs"}});
-    return EventsOutcome::kDone;
+    return;
   }
-  const auto& batch = std::get<msg::Events>(env->body);
+  auto& batch = std::get<msg::Events>(env->body);
+  bool waiting = false;
+  {
+    std::lock_guard lock(mu_);
+    waiting = !deferred_.empty();
+  }
+  // While batches wait for the database, a new one joins them without an attempt (the retry
+  // merges a box's batches and applies them in seq order; tried alone it would find a gap).
+  if (waiting || apply_events(box_id, batch) == EventsOutcome::kDatabaseDown) {
+    defer_events(box_id, std::move(batch), payload.size());
+  }
+}
+
+MqttBridge::EventsOutcome MqttBridge::apply_events(const std::string& box_id,
+                                                   const msg::Events& batch) {
   auto outcome = deps_.events.apply(deps_.db, box_id, batch, deps_.clock.wall_ms());
   if (!outcome.ok()) {
     // Nothing was applied and nothing is acked. The database did not answer: the caller keeps

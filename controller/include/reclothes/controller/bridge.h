@@ -13,7 +13,8 @@
 // - An events batch the database cannot take (kUnavailable: down, restarting, unreachable) is
 //   kept in a bounded in-memory retry list and applied again with a short back-off (0.1 s to
 //   1 s) until the database answers; then it is acked. While the list is not empty, new batches
-//   queue behind it in arrival order, so a box's batches are applied in the order they came.
+//   join it without an attempt; a retry merges each box's held batches into one (by seq, one
+//   copy each), so after an outage one transaction per box catches up.
 //   Beyond mqtt.retry_capacity / retry_bytes a batch is dropped: it was never acked, so the box
 //   resends it after its ack timeout. A crash loses nothing for the same reason.
 #pragma once
@@ -76,7 +77,8 @@ class MqttBridge final : public BoxMessaging {
   bool wait_connected(std::chrono::milliseconds timeout) const;
   // True once the worker has nothing queued and no batch waits for the database (tests).
   bool idle() const;
-  // Events batches waiting for the database to answer again.
+  // Events messages waiting for the database to answer again (after a failed retry, one merged
+  // entry per box).
   std::size_t waiting_for_database() const {
     std::lock_guard lock(mu_);
     return deferred_.size();
@@ -108,12 +110,17 @@ class MqttBridge final : public BoxMessaging {
   void supervisor_loop();
   void subscribe_all();
   void handle_message(const std::string& topic, const std::string& payload);
+  // Parses and checks an events message; applies it, or holds it while batches wait for the
+  // database (or when this attempt finds the database down).
+  void handle_events(const std::string& box_id, const std::string& payload);
   // kDatabaseDown: nothing was applied or acked because the database did not answer.
   enum class EventsOutcome { kDone, kDatabaseDown };
-  EventsOutcome handle_events(const std::string& box_id, const std::string& payload);
+  // Applies one box's batch and acks it (worker thread).
+  EventsOutcome apply_events(const std::string& box_id, const msg::Events& batch);
   // Keeps a batch for retry_deferred() (worker thread), or drops it beyond the bounds.
-  void defer_events(const std::string& box_id, const std::string& payload);
-  // Applies the kept batches in order until one fails again (worker thread).
+  void defer_events(const std::string& box_id, msg::Events batch, std::size_t bytes);
+  // Applies the held batches, merged into one per box, until the database fails again (worker
+  // thread).
   void retry_deferred();
   void publish_config_now(const std::string& box_id);
   void publish_command_now(const std::string& box_id, const msg::Command& command);
@@ -141,7 +148,8 @@ class MqttBridge final : public BoxMessaging {
   // changes them), their payload bytes, and when the worker tries them next.
   struct Deferred {
     std::string box_id;
-    std::string payload;
+    msg::Events batch;
+    std::size_t bytes = 0;  // the payload's size as it came (what retry_bytes bounds)
   };
   std::deque<Deferred> deferred_;
   std::size_t deferred_bytes_ = 0;

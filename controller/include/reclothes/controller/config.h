@@ -80,7 +80,7 @@ struct ControllerConfig {
     // Events batches that could not be applied because the database did not answer, kept in
     // memory and retried (0.1 s to 1 s back-off) until it does; beyond either bound a batch is
     // dropped and the box's resend after its ack timeout covers it.
-    std::size_t retry_capacity = 4096;           // batches
+    std::size_t retry_capacity = 4096;           // messages (merged: one per box)
     std::size_t retry_bytes = 16 * 1024 * 1024;  // their payload bytes
   } mqtt;
 
