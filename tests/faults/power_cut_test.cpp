@@ -55,8 +55,10 @@ struct PowerCutShim {
   std::map<std::string, UnsyncedState> files;  // database and WAL files seen, by path
   long ops = 0;                                // writes, truncates and syncs so far
   long cut_at = -1;                            // take the cut before this op (-1: never)
+  fs::path live_dir;                           // the journal being cut lives here
   fs::path cut_dir;                            // where the cut's copies go
   bool cut_taken = false;
+  int copied = 0;  // files the last cut wrote
 };
 
 PowerCutShim& shim() {
@@ -81,6 +83,9 @@ std::string read_whole(const fs::path& p) {
 void take_cut_locked(PowerCutShim& s) {
   s.cut_taken = true;
   for (const auto& [path, state] : s.files) {
+    // Only the journal under test: other rounds' files (and the copies opened after a cut)
+    // have the same names.
+    if (fs::path(path).parent_path() != s.live_dir) continue;
     std::error_code ec;
     if (!fs::exists(path, ec)) continue;
     std::string bytes = read_whole(path);
@@ -94,6 +99,7 @@ void take_cut_locked(PowerCutShim& s) {
     }
     std::ofstream(s.cut_dir / fs::path(path).filename(), std::ios::binary | std::ios::trunc)
         << bytes;
+    ++s.copied;
   }
 }
 
@@ -285,8 +291,11 @@ CutResult run_cut(const fs::path& dir, int round, bool durable, int appends, lon
   fs::create_directories(cut);
   {
     std::lock_guard lock(s.mu);
+    s.files.clear();  // the previous rounds' files are closed
     s.ops = 0;
     s.cut_at = cut_at;
+    s.live_dir = fs::canonical(live);  // SQLite names files by their resolved path
+    s.copied = 0;
     s.cut_dir = cut;
     s.cut_taken = false;
   }
@@ -310,6 +319,7 @@ CutResult run_cut(const fs::path& dir, int round, bool durable, int appends, lon
     r.ops = s.ops;
     if (!s.cut_taken) take_cut_locked(s);  // a cut after the last append
     s.cut_at = -1;
+    EXPECT_GE(s.copied, 1) << "the cut found none of the journal's files";
   }
   // The power comes back: the box opens what the disk kept.
   auto after = firmware::Journal::open({cut / "journal.db", durable});
@@ -364,9 +374,9 @@ TEST_F(PowerCutTest, EveryCommittedEventSurvivesACutAtAnyWriteOrSync) {
     reported += r.reported;
     survived += r.survived;
   }
-  std::cout << "power cut, synchronous=FULL: " << kCuts << " cuts at random ops of " << total_ops
-            << " (seed " << seed << "): " << reported << " events reported committed, " << survived
-            << " survived, " << reported - survived << " lost\n";
+  std::cout << "[faults] power cut, synchronous=FULL: " << kCuts << " cuts at random ops of "
+            << total_ops << " (seed " << seed << "): " << reported << " events reported committed, "
+            << survived << " survived, " << reported - survived << " lost\n";
 }
 
 // The check can fail: with synchronous=NORMAL a WAL commit is not synced, so a cut after the
@@ -377,8 +387,9 @@ TEST_F(PowerCutTest, WithoutSyncOnCommitTheCutLosesCommittedEvents) {
   ASSERT_TRUE(r.opened) << r.open_error;
   EXPECT_EQ(r.reported, kAppends);
   EXPECT_LT(r.survived, r.reported) << "synchronous=NORMAL lost nothing: the shim drops nothing";
-  std::cout << "power cut, synchronous=NORMAL: " << r.reported << " events reported committed, "
-            << r.survived << " survived, " << r.reported - r.survived << " lost\n";
+  std::cout << "[faults] power cut, synchronous=NORMAL: " << r.reported
+            << " events reported committed, " << r.survived << " survived, "
+            << r.reported - r.survived << " lost\n";
 }
 
 }  // namespace
