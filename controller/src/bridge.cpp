@@ -245,9 +245,11 @@ void MqttBridge::worker_loop() {
       try {
         retry_deferred();
       } catch (const std::exception& e) {
+        // What was taken out for this attempt is gone; the boxes resend it.
         deps_.log.error("retrying events failed", {{"error", e.what()}});
       }
       std::lock_guard lock(mu_);
+      if (deferred_.empty()) deferred_bytes_ = 0;
       busy_ = false;
       continue;
     }
@@ -438,9 +440,22 @@ void MqttBridge::retry_deferred() {
         events.end());
   }
   std::size_t applied = 0;
+  // A failure right after the database came back may only be a pooled connection that broke
+  // while idle (each failed use discards one: a restart faster than the back-off leaves the whole
+  // pool stale), so a failed attempt is repeated at once, up to the pool's size, before backing
+  // off; otherwise each stale connection would cost a whole delay. With the database down each
+  // attempt is a refused connect, which costs next to nothing.
+  const auto apply_now = [this](const Deferred& d) {
+    auto outcome = apply_events(d.box_id, d.batch);
+    for (int again = 0; outcome == EventsOutcome::kDatabaseDown && !stopping_ &&
+                        again < deps_.db.options().pool_size;
+         ++again) {
+      outcome = apply_events(d.box_id, d.batch);
+    }
+    return outcome;
+  };
   for (std::size_t i = 0; i < merged.size(); ++i) {
-    if (stopping_ ||
-        apply_events(merged[i].box_id, merged[i].batch) == EventsOutcome::kDatabaseDown) {
+    if (stopping_ || apply_now(merged[i]) == EventsOutcome::kDatabaseDown) {
       // Still down: this box and the rest wait for the next attempt, merged as they are.
       std::unique_lock lock(mu_);
       std::size_t bytes = 0;
