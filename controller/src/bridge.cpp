@@ -3,6 +3,7 @@
 #include <mqtt/async_client.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "reclothes/common/backoff.h"
@@ -92,7 +93,7 @@ bool MqttBridge::wait_connected(std::chrono::milliseconds timeout) const {
 
 bool MqttBridge::idle() const {
   std::lock_guard lock(mu_);
-  return queue_.empty() && !busy_;
+  return queue_.empty() && !busy_ && deferred_.empty();
 }
 
 void MqttBridge::enqueue(Job job, bool from_broker) {
@@ -220,13 +221,37 @@ void MqttBridge::subscribe_all() {
 void MqttBridge::worker_loop() {
   while (true) {
     Job job;
+    bool retry_due = false;
     {
       std::unique_lock lock(mu_);
-      cv_work_.wait(lock, [this] { return !queue_.empty() || stopping_.load(); });
+      const auto ready = [this] { return !queue_.empty() || stopping_.load(); };
+      if (deferred_.empty()) {
+        cv_work_.wait(lock, ready);
+      } else {
+        cv_work_.wait_until(lock, retry_at_, ready);
+      }
       if (stopping_) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      // Batches waiting for the database go first when their time has come: new ones would
+      // only queue behind them.
+      retry_due = !deferred_.empty() && std::chrono::steady_clock::now() >= retry_at_;
+      if (!retry_due) {
+        if (queue_.empty()) continue;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
       busy_ = true;
+    }
+    if (retry_due) {
+      try {
+        retry_deferred();
+      } catch (const std::exception& e) {
+        // What was taken out for this attempt is gone; the boxes resend it.
+        deps_.log.error("retrying events failed", {{"error", e.what()}});
+      }
+      std::lock_guard lock(mu_);
+      if (deferred_.empty()) deferred_bytes_ = 0;
+      busy_ = false;
+      continue;
     }
     try {
       switch (job.kind) {
@@ -360,6 +385,109 @@ void MqttBridge::handle_message(const std::string& topic, const std::string& pay
   }
 }
 
+void MqttBridge::defer_events(const std::string& box_id, msg::Events batch, std::size_t bytes) {
+  std::unique_lock lock(mu_);
+  const bool first = deferred_.empty();
+  if (deferred_.size() >= deps_.config.retry_capacity ||
+      deferred_bytes_ + bytes > deps_.config.retry_bytes) {
+    // Never acked, so the box resends it after its ack timeout; one line per outage.
+    lock.unlock();
+    deps_.metrics.count_events_retry_dropped();
+    if (dropped_while_down_++ == 0) {
+      deps_.log.warn("events batches beyond the retry bounds are dropped for the boxes to resend",
+                     {{"box", box_id},
+                      {"retry_capacity", deps_.config.retry_capacity},
+                      {"retry_bytes", deps_.config.retry_bytes}});
+    }
+    return;
+  }
+  deferred_bytes_ += bytes;
+  deferred_.push_back(Deferred{box_id, std::move(batch), bytes});
+  if (first) retry_at_ = std::chrono::steady_clock::now() + retry_backoff_.next();
+  const auto waiting = static_cast<double>(deferred_.size());
+  lock.unlock();
+  deps_.metrics.set_events_waiting_for_database(waiting);
+  if (first) {
+    deps_.log.warn("database unavailable: events batches are held and retried", {{"box", box_id}});
+  }
+}
+
+void MqttBridge::retry_deferred() {
+  // Everything held, merged into one batch per box (in the order the boxes first came, each
+  // box's events by seq, one copy per seq): after an outage one transaction per box catches up,
+  // instead of one per message the boxes sent meanwhile (resends included). Only this thread
+  // adds to the list, so nothing arrives while it runs.
+  std::vector<Deferred> merged;
+  {
+    std::lock_guard lock(mu_);
+    std::map<std::string, std::size_t> index;
+    for (auto& d : deferred_) {
+      const auto [it, added] = index.try_emplace(d.box_id, merged.size());
+      if (added) merged.push_back(Deferred{d.box_id, {}, 0});
+      auto& into = merged[it->second];
+      into.bytes += d.bytes;
+      for (auto& e : d.batch.events) into.batch.events.push_back(std::move(e));
+    }
+    deferred_.clear();
+  }
+  for (auto& m : merged) {
+    auto& events = m.batch.events;
+    std::stable_sort(events.begin(), events.end(),
+                     [](const msg::Event& a, const msg::Event& b) { return a.seq < b.seq; });
+    events.erase(
+        std::unique(events.begin(), events.end(),
+                    [](const msg::Event& a, const msg::Event& b) { return a.seq == b.seq; }),
+        events.end());
+  }
+  std::size_t applied = 0;
+  // A failure right after the database came back may only be a pooled connection that broke
+  // while idle (each failed use discards one: a restart faster than the back-off leaves the whole
+  // pool stale), so a failed attempt is repeated at once, up to the pool's size, before backing
+  // off; otherwise each stale connection would cost a whole delay. With the database down each
+  // attempt is a refused connect, which costs next to nothing.
+  const auto apply_now = [this](const Deferred& d) {
+    auto outcome = apply_events(d.box_id, d.batch);
+    for (int again = 0; outcome == EventsOutcome::kDatabaseDown && !stopping_ &&
+                        again < deps_.db.options().pool_size;
+         ++again) {
+      outcome = apply_events(d.box_id, d.batch);
+    }
+    return outcome;
+  };
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    if (stopping_ || apply_now(merged[i]) == EventsOutcome::kDatabaseDown) {
+      // Still down: this box and the rest wait for the next attempt, merged as they are.
+      std::unique_lock lock(mu_);
+      std::size_t bytes = 0;
+      for (std::size_t j = i; j < merged.size(); ++j) {
+        bytes += merged[j].bytes;
+        deferred_.push_back(std::move(merged[j]));
+      }
+      deferred_bytes_ = bytes;
+      const auto delay = retry_backoff_.next();
+      retry_at_ = std::chrono::steady_clock::now() + delay;
+      const auto waiting = static_cast<double>(deferred_.size());
+      lock.unlock();
+      deps_.metrics.set_events_waiting_for_database(waiting);
+      deps_.log.debug(
+          "database still unavailable",
+          {{"boxes_waiting", waiting}, {"retry_in_ms", static_cast<std::int64_t>(delay.count())}});
+      return;
+    }
+    ++applied;
+  }
+  {
+    std::lock_guard lock(mu_);
+    deferred_bytes_ = 0;
+  }
+  deps_.metrics.set_events_waiting_for_database(0);
+  retry_backoff_.reset();
+  deps_.log.info("database back: held events applied",
+                 {{"boxes", static_cast<std::int64_t>(applied)},
+                  {"dropped_batches", static_cast<std::int64_t>(dropped_while_down_)}});
+  dropped_while_down_ = 0;
+}
+
 void MqttBridge::handle_events(const std::string& box_id, const std::string& payload) {
   auto env = msg::parse_as(payload, msg::MessageType::kEvents);
   if (!env.ok()) {
@@ -372,24 +500,40 @@ void MqttBridge::handle_events(const std::string& box_id, const std::string& pay
     deps_.log.warn("events rejected", {{"box", box_id}, {"reason", "envelope box differs"}});
     return;
   }
-  const auto& batch = std::get<msg::Events>(env->body);
+  auto& batch = std::get<msg::Events>(env->body);
+  bool waiting = false;
+  {
+    std::lock_guard lock(mu_);
+    waiting = !deferred_.empty();
+  }
+  // While batches wait for the database, a new one joins them without an attempt (the retry
+  // merges a box's batches and applies them in seq order; tried alone it would find a gap).
+  if (waiting || apply_events(box_id, batch) == EventsOutcome::kDatabaseDown) {
+    defer_events(box_id, std::move(batch), payload.size());
+  }
+}
+
+MqttBridge::EventsOutcome MqttBridge::apply_events(const std::string& box_id,
+                                                   const msg::Events& batch) {
   auto outcome = deps_.events.apply(deps_.db, box_id, batch, deps_.clock.wall_ms());
   if (!outcome.ok()) {
-    // Nothing was applied and nothing is acked: the box sends the batch again.
+    // Nothing was applied and nothing is acked. The database did not answer: the caller keeps
+    // the batch for a retry. Anything else (a hook's error): the box sends the batch again.
+    if (outcome.error().code == ErrorCode::kUnavailable) return EventsOutcome::kDatabaseDown;
     deps_.metrics.event_rejected("apply_error");
     deps_.log.error("applying events failed",
                     {{"box", box_id}, {"error", outcome.error().message}});
-    return;
+    return EventsOutcome::kDone;
   }
   switch (outcome->kind) {
     case ApplyOutcome::Kind::kUnknownBox:
       deps_.metrics.event_rejected("unknown_box");
       deps_.log.warn("events from an unknown box", {{"box", box_id}});
-      return;
+      return EventsOutcome::kDone;
     case ApplyOutcome::Kind::kDecommissioned:
       deps_.metrics.event_rejected("decommissioned");
       deps_.log.warn("events from a decommissioned box", {{"box", box_id}});
-      return;
+      return EventsOutcome::kDone;
     case ApplyOutcome::Kind::kApplied:
       break;
   }
@@ -411,7 +555,7 @@ void MqttBridge::handle_events(const std::string& box_id, const std::string& pay
       msg::make_envelope(box_id, deps_.clock.wall_ms(), msg::Ack{outcome->ack_upto}));
   if (!ack.ok()) {
     deps_.log.error("ack not serialisable", {{"box", box_id}, {"error", ack.error().message}});
-    return;
+    return EventsOutcome::kDone;
   }
   try {
     // Not waited for: acks are cumulative, the next one supersedes a lost one.
@@ -419,6 +563,7 @@ void MqttBridge::handle_events(const std::string& box_id, const std::string& pay
   } catch (const std::exception& e) {
     deps_.log.warn("ack publish failed", {{"box", box_id}, {"error", e.what()}});
   }
+  return EventsOutcome::kDone;
 }
 
 void MqttBridge::publish_config_now(const std::string& box_id) {

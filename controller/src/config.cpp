@@ -98,6 +98,8 @@ void read_mqtt(FieldReader& r, ControllerConfig::Mqtt& m) {
   if (auto v = r.optional_string("key_file", 1, 4096)) m.key_file = *v;
   optional_integer(r, "keepalive_s", 1, 3600, m.keepalive);
   optional_integer(r, "queue_capacity", 1, 1000000, m.queue_capacity);
+  optional_integer(r, "retry_capacity", 0, 1000000, m.retry_capacity);
+  optional_integer(r, "retry_bytes", 0, 1024 * 1024 * 1024, m.retry_bytes);
   if (m.cert_file.has_value() != m.key_file.has_value()) {
     r.fail("key_file", "cert_file and key_file must be given together");
   }

@@ -20,6 +20,12 @@ Error error_from_exception(std::exception_ptr e) {
     return make_error(ErrorCode::kUnavailable,
                       std::string("database commit in doubt: ") + ex.what());
   } catch (const pqxx::sql_error& ex) {
+    // Class 08 (connection exception) and 57P01..57P05 (the server is shutting down, restarting
+    // or not accepting connections yet): the database went away, not the statement's fault.
+    const std::string state = ex.sqlstate();
+    if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0) {
+      return make_error(ErrorCode::kUnavailable, std::string("database unavailable: ") + ex.what());
+    }
     return make_error(ErrorCode::kInternal,
                       std::string("database error: ") + ex.what() + " (query: " + ex.query() + ")");
   } catch (const std::exception& ex) {

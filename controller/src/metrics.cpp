@@ -55,6 +55,13 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   const auto gauge = [this](const char* name, const char* help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
   };
+  events_waiting_db_ = gauge("box_events_waiting_for_database",
+                             "Events batches held for a retry because the database did not "
+                             "answer (acked once applied)");
+  events_retry_dropped_ = counter("box_events_retry_dropped_total",
+                                  "Events batches the database could not take that did not fit "
+                                  "the retry bounds (mqtt.retry_capacity, mqtt.retry_bytes); the "
+                                  "boxes resend them after their ack timeout");
   cache_hits_ =
       counter("session_cache_hits_total", "Customer requests authenticated from the session cache");
   cache_misses_ =

@@ -44,6 +44,8 @@ TEST(Config, FullConfigIsRead) {
       {"window_s", 10}, {"max_failures_per_account", 3}, {"max_failures_per_address", 7}};
   j["log"] = {{"level", "debug"}, {"format", "json"}};
   j["mqtt"]["keepalive_s"] = 5;
+  j["mqtt"]["retry_capacity"] = 0;
+  j["mqtt"]["retry_bytes"] = 65536;
   j["domain"] = {{"payments", {{"sandbox", true}}}, {"donations", {{"reservation_s", 600}}}};
   auto c = parse_config(j.dump());
   ASSERT_TRUE(c.ok()) << c.error().message;
@@ -58,6 +60,8 @@ TEST(Config, FullConfigIsRead) {
   EXPECT_EQ(c->throttle.max_failures_per_address, 7);
   EXPECT_EQ(c->log.format, LogFormat::kJson);
   EXPECT_EQ(c->mqtt.keepalive, std::chrono::seconds(5));
+  EXPECT_EQ(c->mqtt.retry_capacity, 0u);
+  EXPECT_EQ(c->mqtt.retry_bytes, 65536u);
   EXPECT_TRUE(c->domain.payments.sandbox);
   EXPECT_EQ(c->domain.donations.reservation, std::chrono::seconds(600));
   EXPECT_EQ(c->domain.collecting.compartment_threshold, 3);  // the domain's own default
@@ -104,6 +108,7 @@ TEST(Config, ErrorsNameTheField) {
        },
        "/domain: /donations/reservation"},
       {"domain not an object", [](auto& j) { j["domain"] = 5; }, "/domain"},
+      {"negative retry bytes", [](auto& j) { j["mqtt"]["retry_bytes"] = -1; }, "/mqtt/retry_bytes"},
   };
   for (const auto& bad : cases) {
     auto j = minimal();

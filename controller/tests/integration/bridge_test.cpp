@@ -201,6 +201,94 @@ TEST_F(BridgeTest, AnOverloadedQueueShedsBatchesThatTheBoxSendsAgain) {
   std::cout << "batches shed: " << controller_->bridge().shed() << "\n";
 }
 
+// PostgreSQL goes away while a box sends: the controller cannot apply, so it does not ack. The
+// batches are held and applied (then acked) as soon as the database answers again, instead of
+// waiting for the box's resend after its 10 s ack timeout. The fake box here never resends, so
+// everything applied after the restart came from the controller's own retry; before the retry
+// existed nothing was applied at all (this test failed at its first ASSERT after the restart).
+TEST_F(BridgeTest, EventsSentWhileTheDatabaseIsDownAreAppliedOnceSoonAfterItReturns) {
+  FakeBox box(broker_->uri(), box_);
+  ASSERT_TRUE(box.connect());
+  box.publish_events({event(1, K::kDoorOpened, 1), event(2, K::kDoorClosed, 1)});
+  ASSERT_TRUE(box.wait_for_ack(2));
+
+  ASSERT_TRUE(pg_->stop().ok());
+  box.publish_events({event(3, K::kDoorOpened, 2), event(4, K::kDoorClosed, 2)});
+  box.publish_events({event(5, K::kJammed, 3)});
+  // A resend that overlaps what is held: each seq must still be applied once.
+  box.publish_events(
+      {event(4, K::kDoorClosed, 2), event(5, K::kJammed, 3), event(6, K::kDoorOpened, 1)});
+  // All three reached the controller and are held (merged per box after the first retry).
+  ASSERT_TRUE(eventually(
+      [&] {
+        return controller_->metrics().scrape().find(
+                   "mqtt_messages_received_total{leaf=\"events\"} 4") != std::string::npos &&
+               controller_->bridge().waiting_for_database() > 0;
+      },
+      std::chrono::seconds(10)))
+      << controller_->metrics().scrape();
+  EXPECT_TRUE(box.received(msg::Topic::kAcks).empty()) << "nothing is acked while down";
+  // The outage goes on for 2 s: the retries back off to their 1 s cap meanwhile.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+
+  ASSERT_TRUE(pg_->restart().ok());
+  const auto back = std::chrono::steady_clock::now();  // PQping: accepting connections
+  const auto acked = box.wait_for(
+      msg::Topic::kAcks,
+      [](const msg::Envelope& e) { return std::get<msg::Ack>(e.body).upto == 6; },
+      std::chrono::seconds(15));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - back).count();
+  std::cout << "events applied and acked " << seconds << " s after PostgreSQL accepted "
+            << "connections again\n";
+  ASSERT_TRUE(acked) << "the held batches were not applied";
+  // Generous for ASan on a shared machine; without the retry it is the box's 10 s ack timeout.
+  EXPECT_LT(seconds, 5.0);
+  EXPECT_EQ(events(), 6);
+  EXPECT_EQ(count("SELECT count(DISTINCT seq) FROM box_events WHERE box_id = '" + box_ + "'"), 6);
+  EXPECT_EQ(last_applied(), 6);
+  EXPECT_EQ(faults(), 1);
+  EXPECT_TRUE(eventually([&] { return controller_->bridge().idle(); }));
+  const auto metrics = call(Listener::kInternal, "GET", "/metrics");
+  EXPECT_NE(metrics.raw.find("\nbox_events_waiting_for_database 0"), std::string::npos);
+  EXPECT_NE(metrics.raw.find("\nbox_events_applied_total 6"), std::string::npos) << metrics.raw;
+}
+
+// Beyond its bounds the retry list drops batches (never acked: the box resends them) instead of
+// growing without limit.
+TEST_F(BridgeTest, BatchesBeyondTheRetryBoundsAreDroppedForTheBoxToResend) {
+  stop_controller();
+  // Room for two one-event batches, not three.
+  const auto one = msg::serialize(
+      msg::make_envelope(box_, clock_.wall_ms(), msg::Events{{event(1, K::kDoorOpened, 1)}}));
+  ASSERT_TRUE(one.ok());
+  config_.mqtt.retry_bytes = one->size() * 5 / 2;
+  start_and_wait();
+  FakeBox box(broker_->uri(), box_);
+  ASSERT_TRUE(box.connect());
+  ASSERT_TRUE(pg_->stop().ok());
+  for (std::uint64_t seq = 1; seq <= 4; ++seq) box.publish_events({event(seq, K::kDoorOpened, 1)});
+  const auto dropped = [&] {
+    const auto text = controller_->metrics().scrape();
+    return text.find("\nbox_events_retry_dropped_total 2") != std::string::npos;
+  };
+  ASSERT_TRUE(eventually(dropped, std::chrono::seconds(10))) << controller_->metrics().scrape();
+  EXPECT_GE(controller_->bridge().waiting_for_database(), 1u);
+  ASSERT_TRUE(pg_->restart().ok());
+  const auto acked = [&](std::uint64_t upto) {
+    return box.wait_for(
+        msg::Topic::kAcks,
+        [upto](const msg::Envelope& e) { return std::get<msg::Ack>(e.body).upto == upto; },
+        std::chrono::seconds(15));
+  };
+  ASSERT_TRUE(acked(2));
+  EXPECT_EQ(events(), 2);
+  // The box's resend (after its ack timeout) brings the rest.
+  box.publish_events({event(3, K::kDoorOpened, 1), event(4, K::kDoorOpened, 1)});
+  ASSERT_TRUE(acked(4));
+  EXPECT_EQ(events(), 4);
+}
+
 TEST_F(BridgeTest, TwoReplicasShareTheEventsAndApplyEachOnce) {
   // A second replica: same database and share group, its own client id.
   auto second_config = config_;

@@ -79,6 +79,11 @@ struct ControllerConfig {
     std::optional<std::filesystem::path> key_file;
     std::chrono::seconds keepalive{10};
     std::size_t queue_capacity = 10000;  // messages waiting for the apply worker
+    // Events batches that could not be applied because the database did not answer, kept in
+    // memory and retried (0.1 s to 1 s back-off) until it does; beyond either bound a batch is
+    // dropped and the box's resend after its ack timeout covers it.
+    std::size_t retry_capacity = 4096;           // messages (merged: one per box)
+    std::size_t retry_bytes = 16 * 1024 * 1024;  // their payload bytes
   } mqtt;
 
   struct Tokens {

@@ -23,6 +23,7 @@ namespace reclothes::controller {
 
 // Turns a libpqxx (or std) exception into an Error: unique violations -> kAlreadyExists,
 // serialization failures/deadlocks -> kUnavailable (retryable), broken connections ->
+// kUnavailable, SQLSTATE class 08 and 57P0x (server shutting down or starting) ->
 // kUnavailable, everything else kInternal. The message keeps the database's text for the logs;
 // the HTTP layer never shows kInternal messages to clients.
 Error error_from_exception(std::exception_ptr e);

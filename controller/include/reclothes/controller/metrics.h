@@ -29,6 +29,10 @@ class Metrics {
   void event_applied() { events_applied_->Increment(); }
   void event_duplicate() { events_duplicate_->Increment(); }
   void count_queue_overflow() { queue_overflows_->Increment(); }
+  // Events batches kept for a retry because the database did not answer, and those dropped
+  // beyond the retry bounds (the box resends them).
+  void set_events_waiting_for_database(double batches) { events_waiting_db_->Set(batches); }
+  void count_events_retry_dropped() { events_retry_dropped_->Increment(); }
   void event_rejected(std::string_view reason);
   void mqtt_message(std::string_view leaf);
   void set_mqtt_connected(bool on) { mqtt_connected_->Set(on ? 1 : 0); }
@@ -60,6 +64,8 @@ class Metrics {
   prometheus::Counter* events_applied_;
   prometheus::Counter* events_duplicate_;
   prometheus::Counter* queue_overflows_;
+  prometheus::Gauge* events_waiting_db_;
+  prometheus::Counter* events_retry_dropped_;
   prometheus::Gauge* mqtt_connected_;
   prometheus::Gauge* boxes_online_;
   prometheus::Counter* cache_hits_;
