@@ -13,10 +13,12 @@
 #include "reclothes/bench/stats.h"
 
 namespace reclothes::bench {
+namespace {
 
-namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+
+}  // namespace
 
 Result<std::string> http_get(int port, const std::string& path) {
   httplib::Client cli("127.0.0.1", port);
