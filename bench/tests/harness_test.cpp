@@ -137,7 +137,7 @@ TEST(BenchRecord, PrintsFigureBaselineRatioTargetAndVerdictOnOneLine) {
 
 TEST(BenchRecord, SurvivesAJsonRoundTrip) {
   Record r = b2_like(6512, 9830);
-  r.samples = {{"journal commit", "b2-journal-commit.txt", "ms"}};
+  r.samples = {{"journal commit", "b2-journal-commit.txt", "ms", ""}};
   r.details = {{"rounds", 6}};
   const nlohmann::json j = r.to_json();
   EXPECT_EQ(j["verdict"], "PASS");
