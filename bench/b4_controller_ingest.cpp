@@ -551,6 +551,55 @@ Result<ExactlyOnce> check_with_redelivery(const std::string& conninfo, Fleet& fl
   return e;
 }
 
+// ---- the box lock statement (commit 94a3d40) ---------------------------------------------------
+
+// The applier's box lock (controller/src/events.cpp, "apply_lock_box") as it is since 94a3d40,
+// reading the box's compartment numbers too, and as it was before; on a random registered box.
+// Each transaction as the applier runs it (the lock, then the commit), with synchronous_commit
+// off so the figure is the statement's work and not the disk's sync.
+constexpr const char* kLockWithCompartments =
+    "SELECT status, last_applied_seq, (SELECT COALESCE(string_agg(number::text, ',' ORDER BY "
+    "number), '') FROM compartments c WHERE c.box_id = b.id) FROM boxes b WHERE id = 'b4-box-' "
+    "|| lpad(:n::text, 3, '0') FOR UPDATE OF b";
+constexpr const char* kLockBefore =
+    "SELECT status, last_applied_seq FROM boxes WHERE id = 'b4-box-' || lpad(:n::text, 3, '0') "
+    "FOR UPDATE";
+
+struct LockCost {
+  Side with;    // the statement since 94a3d40
+  Side before;  // the statement before it
+};
+
+// pgbench at 1 client (the applier's one worker), prepared, the two statements alternating.
+Result<LockCost> measure_lock_cost(ControllerStack& stack, const B4Options& o,
+                                   const fs::path& dir) {
+  LockCost c;
+  const auto write_script = [&](const std::string& name,
+                                const char* statement) -> Result<fs::path> {
+    const fs::path path = dir / name;
+    RC_TRY(write_text(path, "\\set n random(1, " + std::to_string(o.boxes) +
+                                ")\nBEGIN;\nSET LOCAL synchronous_commit = off;\n" +
+                                std::string(statement) + ";\nCOMMIT;\n"));
+    return path;
+  };
+  RC_ASSIGN_OR_RETURN(const fs::path with, write_script("lock-with.sql", kLockWithCompartments));
+  RC_ASSIGN_OR_RETURN(const fs::path before, write_script("lock-before.sql", kLockBefore));
+  const int secs = std::max(1, o.round_seconds / 2);
+  for (int i = 0; i < o.rounds; ++i) {
+    for (const bool w : {true, false}) {
+      PgbenchSpec spec;
+      spec.script = w ? with : before;
+      spec.seconds = secs;
+      spec.prepared = true;
+      const std::string tag = std::string(w ? "lock-with-" : "lock-before-") + std::to_string(i);
+      RC_ASSIGN_OR_RETURN(const PgbenchRun run,
+                          run_pgbench(stack.postgres(), "reclothes", spec, dir, tag));
+      (w ? c.with : c.before).add(run.transactions, run.seconds);
+    }
+  }
+  return c;
+}
+
 // ---- records -----------------------------------------------------------------------------------
 
 Status add_records(Output& out, const CommonOptions& options, const B4Options& o, const Sides& s,
@@ -600,6 +649,30 @@ Status add_records(Output& out, const CommonOptions& options, const B4Options& o
   return out.add(k);
 }
 
+// The lock statement since 94a3d40 (with the compartment numbers) beside the one before it: ms
+// per transaction at 1 client; the difference is what each batch of events pays for the check.
+Status add_lock_record(Output& out, const CommonOptions& options, const B4Options& o,
+                       const LockCost& c) {
+  const auto ms = [](const Side& s) {
+    return s.operations > 0 ? 1000 * s.seconds / static_cast<double>(s.operations) : 0;
+  };
+  Record r;
+  r.id = "B4";
+  r.figure = "box lock statement with the compartment numbers (94a3d40), ms per transaction";
+  r.unit = "ms";
+  r.value = ms(c.with);
+  r.baseline = "the lock statement before 94a3d40, pgbench 1 client, prepared, alternating";
+  r.baseline_value = ms(c.before);
+  const double extra = ms(c.with) - ms(c.before);
+  r.details = {{"quick", options.quick},
+               {"with_rounds_tps", c.with.rates},
+               {"before_rounds_tps", c.before.rates},
+               {"extra_ms_per_batch", extra},
+               {"extra_us_per_event", 1000 * extra / o.batch},
+               {"synchronous_commit", "off (the statement's work, not the sync)"}};
+  return out.add(r);
+}
+
 Status run(Output& out, const CommonOptions& options, B4Options o) {
   RC_TRY(settle(o, options));
   const SystemClock clock;
@@ -611,7 +684,9 @@ Status run(Output& out, const CommonOptions& options, B4Options o) {
   RC_ASSIGN_OR_RETURN(const Sides sides, run_rounds(*stack, *fleet, o, clock, dir));
   RC_ASSIGN_OR_RETURN(const ExactlyOnce once, check_with_redelivery(stack->conninfo(), *fleet));
   RC_ASSIGN_OR_RETURN(const int stopped, stack->stop_controller(seconds(10)));
-  return add_records(out, options, o, sides, once, stopped);
+  RC_TRY(add_records(out, options, o, sides, once, stopped));
+  RC_ASSIGN_OR_RETURN(const LockCost lock, measure_lock_cost(*stack, o, dir));
+  return add_lock_record(out, options, o, lock);
 }
 
 }  // namespace

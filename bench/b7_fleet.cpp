@@ -46,15 +46,12 @@
 #include <thread>
 #include <vector>
 
+#include "reclothes/bench/fleet.h"
 #include "reclothes/bench/main.h"
 #include "reclothes/bench/proc.h"
 #include "reclothes/bench/report.h"
 #include "reclothes/bench/servers.h"
 #include "reclothes/bench/stats.h"
-
-#ifndef RECLOTHES_SIM_BIN
-#define RECLOTHES_SIM_BIN "reclothes-sim"
-#endif
 
 namespace reclothes::bench {
 namespace {
@@ -67,7 +64,6 @@ using testsupport::SpawnOptions;
 
 constexpr int kCompartments = 24;
 constexpr const char* kIdPrefix = "b7p";  // box ids b7p01-00001 ...: one prefix per process
-constexpr int kFleetKeyId = 64000;        // the visit tokens' key (see spawn_fleet)
 
 struct B7Options {
   int boxes = 0;                  // 0: 10,000 (quick: 200)
@@ -98,97 +94,7 @@ std::string load_average() {
   return a + " " + b + " " + c;
 }
 
-// GET a path on 127.0.0.1:port; the body, or an error naming what failed.
-Result<std::string> http_get(int port, const std::string& path) {
-  httplib::Client cli("127.0.0.1", port);
-  cli.set_connection_timeout(seconds(2));
-  cli.set_read_timeout(seconds(10));
-  auto res = cli.Get(path.c_str());
-  if (!res) {
-    return make_error(ErrorCode::kUnavailable, "GET " + path + " on port " + std::to_string(port) +
-                                                   ": " + httplib::to_string(res.error()));
-  }
-  if (res->status != 200) {
-    return make_error(ErrorCode::kUnavailable,
-                      "GET " + path + ": HTTP " + std::to_string(res->status));
-  }
-  return res->body;
-}
-
-// The sum of every sample of a Prometheus metric whose line contains `label` (e.g.
-// `reason="unknown_box"`; empty: all of them).
-double metric_sum(const std::string& text, const std::string& name, const std::string& label = "") {
-  double sum = 0;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    if (line.rfind(name, 0) != 0) continue;
-    const char next = line.size() > name.size() ? line[name.size()] : '\0';
-    if (next != '{' && next != ' ') continue;  // another metric with this prefix
-    if (!label.empty() && line.find(label) == std::string::npos) continue;
-    const std::size_t space = line.rfind(' ');
-    if (space == std::string::npos) continue;
-    sum += std::strtod(line.c_str() + space + 1, nullptr);
-  }
-  return sum;
-}
-
 // ---- the servers -------------------------------------------------------------------------------
-
-struct FleetSpec {
-  std::string prefix;  // "b7p01-"
-  int boxes = 0;
-};
-
-// The rows register_box() writes (boxes, 24 compartments each), in bulk: 10,000 boxes one by one
-// through the API would take minutes. config_revision 1 > config_published_revision 0 marks a
-// config to publish, which the registration API's publish_config() would have done: the
-// controller's bridge publishes every pending config when it connects.
-Status register_boxes(const std::string& conninfo, const std::vector<FleetSpec>& fleets) {
-  try {
-    pqxx::connection conn(conninfo);
-    pqxx::work tx(conn);
-    for (const FleetSpec& f : fleets) {
-      tx.exec_params(
-          "INSERT INTO boxes (id, created_at, config_revision) SELECT $1 || lpad(i::text, 5, '0'), "
-          "now(), 1 FROM generate_series(1, $2) AS i",
-          f.prefix, f.boxes);
-    }
-    tx.exec(
-        "INSERT INTO compartments (box_id, number, size_class) SELECT b.id, c, (ARRAY['S', 'M', "
-        "'L', 'XL'])[(c - 1) % 4 + 1] FROM boxes b, generate_series(1, " +
-        std::to_string(kCompartments) + ") AS c WHERE b.id LIKE '" + kIdPrefix + "%'");
-    tx.commit();
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kUnavailable, std::string("registering boxes: ") + e.what());
-  }
-  return ok_status();
-}
-
-Result<std::int64_t> scalar(const std::string& conninfo, const std::string& sql) {
-  try {
-    pqxx::connection conn(conninfo);
-    pqxx::nontransaction tx(conn);
-    const auto r = tx.exec(sql);
-    return r[0][0].is_null() ? 0 : r[0][0].as<std::int64_t>();
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kUnavailable, sql + ": " + e.what());
-  }
-}
-
-// Polls `sql` until it returns `want` or `timeout` passes; the last value.
-std::int64_t wait_for_value(const std::string& conninfo, const std::string& sql, std::int64_t want,
-                            milliseconds timeout) {
-  const auto deadline = SteadyClock::now() + timeout;
-  std::int64_t last = -1;
-  while (SteadyClock::now() < deadline) {
-    last = scalar(conninfo, sql).value_or(-1);
-    if (last == want) break;
-    std::this_thread::sleep_for(milliseconds(250));
-  }
-  return last;
-}
 
 struct BoxCounts {
   std::int64_t online = 0;
@@ -223,94 +129,6 @@ Result<BoxCounts> box_counts(const std::string& conninfo, std::int64_t since_wal
 }
 
 // ---- the fleets --------------------------------------------------------------------------------
-
-struct FleetProcess {
-  FleetSpec spec;
-  double events_per_minute = 0;  // 0: heartbeats only
-  int http_port = 0;
-  fs::path log;
-  fs::path json_out;
-  std::unique_ptr<Process> process;
-  nlohmann::json live;   // /api/fleet at the end of the window
-  nlohmann::json final;  // the summary it wrote when stopped
-};
-
-Result<nlohmann::json> fleet_summary(const FleetProcess& f) {
-  RC_ASSIGN_OR_RETURN(const std::string body, http_get(f.http_port, "/api/fleet"));
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return make_error(ErrorCode::kDataLoss, "/api/fleet of " + f.spec.prefix + ": not JSON");
-  }
-  return j;
-}
-
-std::uint64_t u64(const nlohmann::json& j, const nlohmann::json::json_pointer& at) {
-  return j.contains(at) && j.at(at).is_number() ? j.at(at).get<std::uint64_t>() : 0;
-}
-
-Status spawn_fleet(FleetProcess& f, const std::string& broker_uri, const B7Options& o,
-                   int state_interval_s) {
-  RC_ASSIGN_OR_RETURN(f.http_port, testsupport::free_tcp_port());
-  std::ostringstream epm;
-  epm << f.events_per_minute;
-  std::ostringstream hz;
-  hz << o.step_hz;
-  SpawnOptions spawn;
-  spawn.log_path = f.log;
-  // --no-fsync: each box's journal with synchronous=NORMAL. A real box syncs to its own SD card;
-  // ten thousand journals syncing to this one shared virtual disk would measure the disk.
-  // --key-id: the visits' tokens are signed with a fresh key the fleet's box configurations trust.
-  // Its id must differ from the controller's signing keys (1, 2, ...): the controller's config,
-  // which every box receives, carries those, and a controller key replaces a configured key of
-  // the same id in the box (Box::rebuild_keys), after which every visit would be refused.
-  const std::vector<std::pair<std::string, std::string>> args = {
-      {"--boxes", std::to_string(f.spec.boxes)},
-      {"--broker", broker_uri},
-      {"--box-prefix", f.spec.prefix},
-      {"--compartments", std::to_string(kCompartments)},
-      {"--events-per-minute", epm.str()},
-      {"--state-interval", std::to_string(state_interval_s)},
-      {"--step-hz", hz.str()},
-      {"--key-id", std::to_string(kFleetKeyId)},
-      {"--connect-rate", std::to_string(o.connect_rate)},
-      {"--duration", "0"},
-      {"--progress", "10"},
-      {"--http", "127.0.0.1:" + std::to_string(f.http_port)},
-      {"--json-out", f.json_out.string()},
-      {"--log-level", "warn"}};
-  std::vector<std::string> argv = {o.sim, "fleet", "--no-fsync"};
-  for (const auto& [name, value] : args) {
-    argv.push_back(name);
-    argv.push_back(value);
-  }
-  RC_ASSIGN_OR_RETURN(f.process, Process::spawn(std::move(argv), spawn));
-  return ok_status();
-}
-
-// Waits until every box of the fleet runs and is connected (or failed), `timeout` at most.
-// Returns the last summary seen.
-Result<nlohmann::json> wait_fleet_up(FleetProcess& f, milliseconds timeout) {
-  const auto deadline = SteadyClock::now() + timeout;
-  nlohmann::json last;
-  while (SteadyClock::now() < deadline) {
-    if (!f.process->running()) {
-      return make_error(ErrorCode::kUnavailable,
-                        "reclothes-sim fleet " + f.spec.prefix + " exited:\n" + tail(f.log));
-    }
-    auto j = fleet_summary(f);
-    if (j.ok()) {
-      last = *j;
-      const auto boxes = static_cast<std::uint64_t>(f.spec.boxes);
-      const std::uint64_t failed = u64(last, "/boxes_failed"_json_pointer);
-      if (u64(last, "/boxes_running"_json_pointer) + failed >= boxes &&
-          u64(last, "/connected"_json_pointer) + failed >= boxes) {
-        return last;
-      }
-    }
-    std::this_thread::sleep_for(milliseconds(250));
-  }
-  return last;  // not all up: the figures will say how many
-}
 
 // Copies the logs of the run into <out>/b7-logs/ when it goes out of scope, whatever happened,
 // because the scratch directory (and the servers' own) are removed: a missed target or a failure
@@ -445,7 +263,7 @@ Result<Setup> register_and_serve(ControllerStack& stack, const std::vector<Fleet
   std::vector<FleetSpec> specs;
   for (const FleetProcess& f : fleets) specs.push_back(f.spec);
   const auto t_register = SteadyClock::now();
-  RC_TRY(register_boxes(stack.conninfo(), specs));
+  RC_TRY(register_boxes(stack.conninfo(), specs, kCompartments));
   s.register_s = seconds_since(t_register);
   RC_TRY(stack.serve());
   const auto t_configs = SteadyClock::now();
@@ -479,7 +297,13 @@ struct Ramp {
 Result<nlohmann::json> start_fleet(FleetProcess& f, ControllerStack& stack, const Plan& p,
                                    bool quick) {
   const auto t_fleet = SteadyClock::now();
-  RC_TRY(spawn_fleet(f, stack.broker().uri(), p.o, p.state_interval_s));
+  FleetSettings settings;
+  settings.sim = p.o.sim;
+  settings.compartments = kCompartments;
+  settings.state_interval_s = p.state_interval_s;
+  settings.step_hz = p.o.step_hz;
+  settings.connect_rate = p.o.connect_rate;
+  RC_TRY(spawn_fleet(f, stack.broker().uri(), settings));
   RC_ASSIGN_OR_RETURN(const nlohmann::json up,
                       wait_fleet_up(f, quick ? seconds(30) : seconds(120)));
   const double up_s = seconds_since(t_fleet);
@@ -724,13 +548,7 @@ int stop_fleets(std::vector<FleetProcess>& fleets) {
   }
   int bad_exits = 0;
   for (FleetProcess& f : fleets) {
-    auto status = f.process->stop(seconds(90), SIGINT);
-    if (!status.ok() || *status != 0) ++bad_exits;
-    auto text = read_text(f.json_out);
-    if (text.ok()) {
-      auto j = nlohmann::json::parse(*text, nullptr, false);
-      if (!j.is_discarded()) f.final = std::move(j);
-    }
+    if (!stop_fleet(f, seconds(90))) ++bad_exits;
   }
   return bad_exits;
 }

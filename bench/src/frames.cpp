@@ -1,5 +1,9 @@
 #include "reclothes/bench/frames.h"
 
+#include <ZXing/DecodeHints.h>
+#include <ZXing/ImageView.h>
+#include <ZXing/ReadBarcode.h>
+
 #include <algorithm>
 #include <random>
 
@@ -80,6 +84,23 @@ hal::Frame empty_frame(std::uint32_t index) {
     p = static_cast<std::uint8_t>(std::clamp(int{p} + noise(rng), 0, 255));
   }
   return f;
+}
+
+std::string zxing_one_pass(const hal::Frame& frame) {
+  static const ZXing::DecodeHints hints = [] {
+    ZXing::DecodeHints h;
+    h.setFormats(ZXing::BarcodeFormat::QRCode);
+    h.setTryHarder(false);
+    h.setTryRotate(false);
+    h.setTryDownscale(true);
+    return h;
+  }();
+  const ZXing::ImageView view(frame.pixels.data(), static_cast<int>(frame.width),
+                              static_cast<int>(frame.height), ZXing::ImageFormat::Lum,
+                              static_cast<int>(frame.stride));
+  const ZXing::Result r = ZXing::ReadBarcode(view, hints);
+  if (!r.isValid() || r.format() != ZXing::BarcodeFormat::QRCode) return {};
+  return r.text();
 }
 
 }  // namespace reclothes::bench

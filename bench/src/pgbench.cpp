@@ -17,6 +17,7 @@ std::vector<std::string> pgbench_argv(const testsupport::PostgresServer& pg, con
                                       const PgbenchSpec& spec) {
   std::vector<std::string> argv = {pg_bindir() + "/pgbench", "-n"};
   if (spec.latencies) argv.push_back("-l");
+  if (spec.prepared) argv.insert(argv.end(), {"-M", "prepared"});
   argv.insert(argv.end(),
               {"-h", "127.0.0.1", "-p", std::to_string(pg.port()), "-U", "postgres", "-c",
                std::to_string(spec.clients), "-j", std::to_string(std::min(spec.clients, 2)), "-T",

@@ -127,7 +127,9 @@ nlohmann::json Record::to_json() const {
   j["verdict"] = to_string(verdict());
   j["samples"] = nlohmann::json::array();
   for (const SampleSeries& s : samples) {
-    j["samples"].push_back({{"label", s.label}, {"file", s.file}, {"unit", s.unit}});
+    nlohmann::json series = {{"label", s.label}, {"file", s.file}, {"unit", s.unit}};
+    if (!s.x_unit.empty()) series["x_unit"] = s.x_unit;
+    j["samples"].push_back(std::move(series));
   }
   j["details"] = details;
   return j;
@@ -157,7 +159,7 @@ Result<Record> Record::from_json(const nlohmann::json& j) {
     }
     for (const nlohmann::json& s : j.at("samples")) {
       r.samples.push_back({s.at("label").get<std::string>(), s.at("file").get<std::string>(),
-                           s.at("unit").get<std::string>()});
+                           s.at("unit").get<std::string>(), s.value("x_unit", std::string())});
     }
     r.details = j.value("details", nlohmann::json::object());
     return r;
@@ -194,11 +196,28 @@ Result<Output> Output::open(const std::filesystem::path& dir) {
 Result<SampleSeries> Output::write_samples(std::string_view id, std::string_view label,
                                            std::string_view unit,
                                            const std::vector<double>& samples) {
-  SampleSeries series{std::string(label), slug(id) + "-" + slug(label) + ".txt", std::string(unit)};
+  SampleSeries series{
+      std::string(label), slug(id) + "-" + slug(label) + ".txt", std::string(unit), {}};
   std::ofstream f(dir_ / series.file, std::ios::trunc);
   char buf[64];
   for (const double s : samples) {
     std::snprintf(buf, sizeof buf, "%.6g\n", s);
+    f << buf;
+  }
+  f.close();
+  if (!f) return make_error(ErrorCode::kIo, "cannot write " + (dir_ / series.file).string());
+  return series;
+}
+
+Result<SampleSeries> Output::write_curve(std::string_view id, std::string_view label,
+                                         std::string_view x_unit, std::string_view unit,
+                                         const std::vector<std::pair<double, double>>& points) {
+  SampleSeries series{std::string(label), slug(id) + "-" + slug(label) + ".txt", std::string(unit),
+                      std::string(x_unit)};
+  std::ofstream f(dir_ / series.file, std::ios::trunc);
+  char buf[64];
+  for (const auto& [x, y] : points) {
+    std::snprintf(buf, sizeof buf, "%.6g %.6g\n", x, y);
     f << buf;
   }
   f.close();

@@ -137,7 +137,7 @@ TEST(BenchRecord, PrintsFigureBaselineRatioTargetAndVerdictOnOneLine) {
 
 TEST(BenchRecord, SurvivesAJsonRoundTrip) {
   Record r = b2_like(6512, 9830);
-  r.samples = {{"journal commit", "b2-journal-commit.txt", "ms"}};
+  r.samples = {{"journal commit", "b2-journal-commit.txt", "ms", ""}};
   r.details = {{"rounds", 6}};
   const nlohmann::json j = r.to_json();
   EXPECT_EQ(j["verdict"], "PASS");
@@ -299,6 +299,40 @@ TEST_F(BenchReport, WritesTheSummaryAndReplacesOnlyTheDocsBlock) {
   const std::string tail = "<!-- bench-summary:end -->\n## After\n";
   ASSERT_GE(text.size(), tail.size());
   EXPECT_EQ(text.substr(text.size() - tail.size()), tail) << text;
+}
+
+TEST_F(BenchReport, DrawsACurveAsLinesOverItsXAndADistributionAsACdf) {
+  Record b2 = b2_like(6512, 9830);
+  auto dist = out->write_samples("B2", "journal commit", "ms", {0.1, 0.2, 0.3});
+  ASSERT_TRUE(dist.ok());
+  b2.samples.push_back(*dist);
+  ASSERT_TRUE(out->add(b2).ok());
+  Record rss;
+  rss.id = "B10";
+  rss.figure = "controller RSS";
+  rss.unit = "MiB";
+  rss.value = 20;
+  auto curve = out->write_curve("B10", "controller RSS", "s", "MiB", {{0, 19.5}, {5, 20.25}});
+  ASSERT_TRUE(curve.ok());
+  EXPECT_EQ(curve->x_unit, "s");
+  EXPECT_EQ(slurp(dir / curve->file), "0 19.5\n5 20.25\n");
+  rss.samples.push_back(*curve);
+  ASSERT_TRUE(out->add(rss).ok());
+  auto back = Record::from_json(rss.to_json());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->samples.at(0).x_unit, "s");
+
+  std::ofstream(doc) << "<!-- bench-summary:begin -->\n<!-- bench-summary:end -->\n";
+  ASSERT_EQ(run_report(dir, doc), 0) << slurp(dir / "report.out");
+  const std::string gp = slurp(dir / "plots.gp");
+  const std::size_t cdf = gp.find("'b2-journal-commit.txt' using 1:(1.0) smooth cnormal");
+  const std::size_t line = gp.find("'b10-controller-rss.txt' using 1:2 with linespoints");
+  ASSERT_NE(cdf, std::string::npos) << gp;
+  ASSERT_NE(line, std::string::npos) << gp;
+  // The curve's plot has linear axes and its own labels.
+  const std::string curve_part = gp.substr(cdf, line - cdf);
+  EXPECT_NE(curve_part.find("unset logscale x"), std::string::npos) << gp;
+  EXPECT_NE(curve_part.find("set xlabel 's'"), std::string::npos) << gp;
 }
 
 TEST_F(BenchReport, RefusesADocWithoutTheBlockAndAResultLineThatIsNotJson) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "reclothes/common/result.h"
@@ -28,5 +29,10 @@ Result<hal::Frame> token_frame(std::string_view text, std::uint32_t index);
 // A 640x480 frame with no code: a lit gradient, a few blocks of other greys (a sleeve, a bag, the
 // cabinet's edge) and sensor noise, varying with `index`.
 hal::Frame empty_frame(std::uint32_t index);
+
+// One plain ZXing pass over the frame with the box Scanner's hints (QR only, no try-harder, no
+// rotation, downscaling on): what the Scanner's decode did before it read a frame without a code
+// a second time, inverted (commit c8da8ca). The QR code's text, or an empty string.
+std::string zxing_one_pass(const hal::Frame& frame);
 
 }  // namespace reclothes::bench

@@ -18,6 +18,7 @@ struct PgbenchSpec {
   int seconds = 1;                   // -T
   std::vector<std::string> defines;  // -D name=value each
   bool latencies = false;            // -l: every transaction's latency, into latencies_ms
+  bool prepared = false;             // -M prepared: statements prepared once per client
 };
 
 struct PgbenchRun {

@@ -41,11 +41,13 @@ struct Target {
 };
 
 // One latency (or other) distribution behind a record, for the plots: a text file with one
-// sample per line, in `unit`, written next to results.jsonl.
+// sample per line, in `unit`, written next to results.jsonl. Or, when x_unit is set, a curve: one
+// "x y" point per line (y in `unit`), drawn as a line over x (B10's RSS over time).
 struct SampleSeries {
-  std::string label;  // "scan to unlock", "raw ZXing decode"
-  std::string file;   // the name inside the output directory
-  std::string unit;   // "ms"
+  std::string label;   // "scan to unlock", "raw ZXing decode"
+  std::string file;    // the name inside the output directory
+  std::string unit;    // "ms"
+  std::string x_unit;  // empty: a distribution; else the unit of a curve's x ("s")
 };
 
 struct Record {
@@ -90,6 +92,12 @@ class Output {
   // that a record lists. kIo if the file cannot be written.
   Result<SampleSeries> write_samples(std::string_view id, std::string_view label,
                                      std::string_view unit, const std::vector<double>& samples);
+
+  // Writes the points (one "x y" per line) to <dir>/<id>-<slug of label>.txt and returns the
+  // curve that a record lists. kIo if the file cannot be written.
+  Result<SampleSeries> write_curve(std::string_view id, std::string_view label,
+                                   std::string_view x_unit, std::string_view unit,
+                                   const std::vector<std::pair<double, double>>& points);
 
   // Prints record.line() to stdout and appends the record as one JSON line to
   // <dir>/results.jsonl. kIo if the file cannot be written.
