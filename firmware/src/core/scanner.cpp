@@ -67,13 +67,16 @@ std::optional<std::string> read_qr(const hal::Frame& frame, const ZXing::DecodeH
 
 }  // namespace
 
-std::optional<std::string> Scanner::decode(const hal::Frame& frame) const {
+std::optional<std::string> Scanner::decode(const hal::Frame& frame, Passes passes) const {
   if (!hal::validate_frame(frame).ok()) return std::nullopt;
   try {
     const auto hints = hints_for(options_);
     // A dark-on-light code (the usual one) costs one pass as before; only a frame without one is
     // read again inverted.
-    if (auto text = read_qr(frame, hints)) return text;
+    if (passes != Passes::kInvertedOnly) {
+      if (auto text = read_qr(frame, hints)) return text;
+    }
+    if (passes == Passes::kNormalOnly) return std::nullopt;
     return read_qr(inverted_frame(frame), hints);
   } catch (const std::exception&) {
     // ZXing does not throw on reading; if a future version does, a bad frame is no code.
@@ -111,9 +114,25 @@ bool same_pixels(const hal::Frame& a, const hal::Frame& b) {
 Result<std::optional<std::string>> CameraScanner::next(hal::Camera& camera) {
   RC_TRY(camera.capture_into(current_));
   ++stats_.frames;
+  using Passes = Scanner::Passes;
   if (!have_previous_ || !same_pixels(current_, previous_)) {
-    previous_text_ = scanner_.decode(current_);
+    previous_text_ = scanner_.decode(current_, Passes::kNormalOnly);
     ++stats_.decoded;
+    previous_inverted_pending_ = !previous_text_;
+    if (!previous_text_ && inverted_due_) {
+      previous_text_ = scanner_.decode(current_, Passes::kInvertedOnly);
+      ++stats_.inverted;
+      previous_inverted_pending_ = false;
+      inverted_due_ = false;
+    } else if (!previous_text_) {
+      inverted_due_ = true;  // this one skipped it: the next frame without a code gets it
+    }
+  } else if (previous_inverted_pending_) {
+    // Unchanged since a frame that skipped its inverted pass: make it now, once.
+    previous_text_ = scanner_.decode(current_, Passes::kInvertedOnly);
+    ++stats_.inverted;
+    previous_inverted_pending_ = false;
+    inverted_due_ = false;
   }
   // The frame just read becomes the one to compare with; the older buffer takes the next capture.
   std::swap(current_, previous_);

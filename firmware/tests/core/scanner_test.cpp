@@ -302,6 +302,47 @@ TEST_F(CameraScannerTest, EveryChangedFrameIsDecoded) {
   EXPECT_EQ(reader_.stats().decoded, 5u);
 }
 
+TEST_F(CameraScannerTest, TheInvertedPassRunsOnEveryOtherFrameWithoutACode) {
+  for (int i = 0; i < 10; ++i) {
+    camera_.show(hal::Frame::filled(640, 480, static_cast<std::uint8_t>(10 * i)));
+    ASSERT_EQ(reader_.next(camera_).value(), std::nullopt);
+  }
+  EXPECT_EQ(reader_.stats().decoded, 10u);
+  EXPECT_EQ(reader_.stats().inverted, 5u);
+  // Frames with a normal code never need it.
+  for (std::uint32_t seed = 1; seed <= 4; ++seed) {
+    camera_.show(code_frame(deposit_, seed));
+    ASSERT_EQ(reader_.next(camera_).value(), std::optional<std::string>(deposit_));
+  }
+  EXPECT_EQ(reader_.stats().inverted, 5u);
+}
+
+TEST_F(CameraScannerTest, ADarkModeCodeIsReadWithinTwoFramesMovingOrHeldStill) {
+  // The reader has just made an inverted pass, so the next frame without a code skips it.
+  camera_.show(hal::Frame::filled(640, 480, 7));
+  ASSERT_EQ(reader_.next(camera_).value(), std::nullopt);
+  ASSERT_EQ(reader_.stats().inverted, 1u);
+  // Moving: each frame differs.
+  camera_.show(invert_colours(code_frame(deposit_, 11)));
+  const auto first = reader_.next(camera_).value();
+  camera_.show(invert_colours(code_frame(deposit_, 12)));
+  const auto second = reader_.next(camera_).value();
+  EXPECT_EQ(first, std::nullopt) << "the inverted pass was not skipped";
+  EXPECT_EQ(second, std::optional<std::string>(deposit_));
+
+  // Held still: the frame that skipped its inverted pass gets it on the next call, once.
+  camera_.show(hal::Frame::filled(640, 480, 9));  // skips it (the read above was inverted)
+  ASSERT_EQ(reader_.next(camera_).value(), std::nullopt);
+  camera_.show(hal::Frame::filled(640, 480, 5));  // makes it
+  ASSERT_EQ(reader_.next(camera_).value(), std::nullopt);
+  ASSERT_EQ(reader_.stats().inverted, 3u);
+  camera_.show(invert_colours(code_frame(courier_, 13)));
+  EXPECT_EQ(reader_.next(camera_).value(), std::nullopt);
+  EXPECT_EQ(reader_.next(camera_).value(), std::optional<std::string>(courier_));
+  EXPECT_EQ(reader_.next(camera_).value(), std::optional<std::string>(courier_));
+  EXPECT_EQ(reader_.stats().inverted, 4u);
+}
+
 TEST_F(CameraScannerTest, OnePixelOfDifferenceIsEnoughToDecodeAgain) {
   hal::Frame frame = code_frame(deposit_);
   camera_.show(frame);

@@ -32,9 +32,14 @@ class Scanner {
   Scanner() : Scanner(Options{}) {}
   explicit Scanner(Options options) : options_(options) {}
 
+  // Which passes decode() makes: the frame as it is, and (only when that finds no code) the frame
+  // inverted, for a light-on-dark code (a phone in dark mode or with inverted colours).
+  enum class Passes { kNormalThenInverted, kNormalOnly, kInvertedOnly };
+
   // The text of the first QR code in the frame, or nullopt if there is none (or the frame is
   // inconsistent; the HAL already refuses those). Never throws.
-  std::optional<std::string> decode(const hal::Frame& frame) const;
+  std::optional<std::string> decode(const hal::Frame& frame,
+                                    Passes passes = Passes::kNormalThenInverted) const;
   // Every QR code in the frame, in ZXing's order.
   std::vector<std::string> decode_all(const hal::Frame& frame) const;
 
@@ -61,12 +66,18 @@ class Scanner {
 // A camera whose frames carry sensor noise differs in every frame and is decoded every frame;
 // then only the buffer reuse helps.
 //
+// The inverted pass (a light-on-dark code) runs on at most every other frame without a normal
+// code: it doubles the cost of a frame with no code (B9), and a phone held to the camera stays for
+// many frames, so a dark-mode code is read at most one frame later. A frame that did not get its
+// inverted pass and then stays unchanged gets it on the next call.
+//
 // Threading: one thread (the Box's main loop).
 class CameraScanner {
  public:
   struct Stats {
-    std::uint64_t frames = 0;   // frames captured successfully
-    std::uint64_t decoded = 0;  // of them, frames handed to the decoder (the rest were unchanged)
+    std::uint64_t frames = 0;    // frames captured successfully
+    std::uint64_t decoded = 0;   // of them, frames handed to the decoder (the rest were unchanged)
+    std::uint64_t inverted = 0;  // inverted passes made (frames without a normal code)
   };
 
   CameraScanner() : CameraScanner(Scanner()) {}
@@ -85,6 +96,8 @@ class CameraScanner {
   hal::Frame previous_;  // the last frame captured successfully (valid when have_previous_)
   bool have_previous_ = false;
   std::optional<std::string> previous_text_;  // what previous_ decoded to
+  bool inverted_due_ = true;  // the next frame without a normal code gets the inverted pass
+  bool previous_inverted_pending_ = false;  // previous_ had no code and no inverted pass yet
   Stats stats_;
 };
 
