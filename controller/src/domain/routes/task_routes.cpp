@@ -1,6 +1,7 @@
 // Internal orders (checking, packing, collecting, shipping), the HTTP side: listing and reading
 // with the assigned/all rule, assignment (with courier tokens), packing completion, grading,
 // tracking-code labels, and manual collecting. The SQL is in store/task_store.cpp.
+#include "../store/shared.h"
 #include "../store/task_store.h"
 #include "reclothes/controller/domain/png.h"
 #include "route_common.h"
