@@ -169,7 +169,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& param_info) { return std::string(param_info.param.name); });
 
 // Aliases are counted at every use: lists of ten aliases of the list before stand for a million
-// values here, refused before anything is converted (found by fuzz/fuzz_scenario: two more
+// values here, refused before anything is converted (checked with fuzz/fuzz_scenario: two more
 // levels and the conversion of the steps to JSON ran for minutes; before, this one parsed).
 TEST(ScenarioParserTest, AnAliasBombIsRefused) {
   std::string text =
