@@ -252,6 +252,27 @@ TEST_F(ScannerTest, AnImageTooLargeIsRefusedOnItsHeader) {
   }
 }
 
+// Found by fuzz/fuzz_scan_image: stb 2.27 reads past its buffer converting a 16-bit PPM to grey,
+// and this 19-byte file crashed it (SIGSEGV) from a file and from memory alike.
+TEST_F(ScannerTest, ASixteenBitPpmIsRefusedNotDecoded) {
+  const std::string ppm = "P6\n4096 4096\n65535\n";
+  const TempDir dir = temp_dir();
+  std::ofstream(dir / "deep.ppm", std::ios::binary) << ppm;
+  for (const auto& result :
+       {decode_image(std::vector<std::uint8_t>(ppm.begin(), ppm.end()), "deep.ppm"),
+        load_image_file(dir / "deep.ppm")}) {
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(result.error().message.find("deep.ppm: a 16-bit PPM"), std::string::npos)
+        << result.error().message;
+  }
+  // A 16-bit PGM (one channel) is converted correctly and still read.
+  const std::string pgm = std::string("P5\n2 1\n65535\n") + '\xff' + '\xff' + '\0' + '\0';
+  auto grey = decode_image(std::vector<std::uint8_t>(pgm.begin(), pgm.end()), "grey.pgm");
+  ASSERT_TRUE(grey.ok()) << grey.error().to_string();
+  EXPECT_EQ(grey->pixels, (std::vector<std::uint8_t>{255, 0}));
+}
+
 // scan_image reads the bytes of an image file as scan_image_file reads the file.
 TEST_F(ScannerTest, ScanImageReadsTheBytesOfAPng) {
   auto frame = render_qr(deposit_, 4, 4);
