@@ -135,8 +135,8 @@ namespace {
 // reads twice the buffer it has (a 19-byte file, "P6 4096 4096 65535", crashes it; found by
 // fuzz/fuzz_scan_image). `sixteen_bit_ppm` says whether the image is one.
 template <typename Info, typename Load>
-Result<hal::Frame> decode_checked(std::string_view name, bool sixteen_bit_ppm, Info info,
-                                  Load load) {
+Result<hal::Frame> decode_image_checked(std::string_view name, bool sixteen_bit_ppm, Info info,
+                                        Load load) {
   const auto cannot_decode = [name] {
     const char* reason = stbi_failure_reason();
     return make_error(ErrorCode::kInvalidArgument,
@@ -178,7 +178,8 @@ Result<hal::Frame> decode_checked(std::string_view name, bool sixteen_bit_ppm, I
   return frame;
 }
 
-Result<std::vector<std::string>> scan_frame(const hal::Frame& frame, std::string_view name) {
+Result<std::vector<std::string>> scan_frame_for_codes(const hal::Frame& frame,
+                                                      std::string_view name) {
   Scanner::Options options;
   options.try_harder = true;
   options.try_rotate = true;
@@ -200,7 +201,7 @@ Result<hal::Frame> load_image_file(const std::filesystem::path& path) {
   char magic[2] = {};
   std::ifstream(path, std::ios::binary).read(magic, sizeof magic);
   const bool ppm16 = magic[0] == 'P' && magic[1] == '6' && stbi_is_16_bit(file) != 0;
-  return decode_checked(
+  return decode_image_checked(
       path.string(), ppm16, [file](int* w, int* h, int* c) { return stbi_info(file, w, h, c); },
       [file](int* w, int* h, int* c) { return stbi_load(file, w, h, c, 1); });
 }
@@ -214,7 +215,7 @@ Result<hal::Frame> decode_image(std::span<const std::uint8_t> bytes, std::string
   const int size = static_cast<int>(bytes.size());
   const bool ppm16 =
       size >= 2 && data[0] == 'P' && data[1] == '6' && stbi_is_16_bit_from_memory(data, size) != 0;
-  return decode_checked(
+  return decode_image_checked(
       name, ppm16,
       [data, size](int* w, int* h, int* c) { return stbi_info_from_memory(data, size, w, h, c); },
       [data, size](int* w, int* h, int* c) {
@@ -224,13 +225,13 @@ Result<hal::Frame> decode_image(std::span<const std::uint8_t> bytes, std::string
 
 Result<std::vector<std::string>> scan_image_file(const std::filesystem::path& path) {
   RC_ASSIGN_OR_RETURN(const hal::Frame frame, load_image_file(path));
-  return scan_frame(frame, path.string());
+  return scan_frame_for_codes(frame, path.string());
 }
 
 Result<std::vector<std::string>> scan_image(std::span<const std::uint8_t> bytes,
                                             std::string_view name) {
   RC_ASSIGN_OR_RETURN(const hal::Frame frame, decode_image(bytes, name));
-  return scan_frame(frame, name);
+  return scan_frame_for_codes(frame, name);
 }
 
 Result<hal::Frame> render_qr(std::string_view text, const QrRenderOptions& o) {
