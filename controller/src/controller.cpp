@@ -5,14 +5,14 @@
 
 namespace reclothes::controller {
 
-Controller::Controller(const ControllerConfig& config, const Clock& clock, Log log)
-    : config_(config), clock_(clock), log_(std::move(log)) {}
+Controller::Controller(const ControllerConfig& config, Log log)
+    : config_(config), log_(std::move(log)) {}
 
 Controller::~Controller() { stop(); }
 
 Result<std::unique_ptr<Controller>> Controller::create(const ControllerConfig& config,
                                                        const Clock& clock, Log log) {
-  std::unique_ptr<Controller> c(new Controller(config, clock, std::move(log)));
+  std::unique_ptr<Controller> c(new Controller(config, std::move(log)));
   const auto& cfg = c->config_;
   RC_ASSIGN_OR_RETURN(c->db_, Database::open({cfg.database.conninfo, cfg.database.pool_size,
                                               cfg.database.acquire_timeout}));

@@ -110,6 +110,10 @@ Result<std::unique_ptr<Database>> Database::open(Options options) {
   return db;
 }
 
+std::unique_ptr<Database> Database::unconnected(Options options) {
+  return std::unique_ptr<Database>(new Database(std::move(options)));
+}
+
 Database::~Database() = default;
 
 Result<std::unique_ptr<pqxx::connection>> Database::connect() {

@@ -375,8 +375,8 @@ std::optional<ApiError> HttpServer::authenticate(RequestContext& ctx, const http
   // request's own connection (no second lease, no BEGIN/COMMIT of its own).
   Result<std::optional<Principal>> principal = std::optional<Principal>{};
   try {
-    principal = deps_.sessions.authenticate(
-        [&ctx]() -> pqxx::transaction_base& { return ctx.read(); }, *token, kind);
+    principal = deps_.sessions.resolve([&ctx]() -> pqxx::transaction_base& { return ctx.read(); },
+                                       *token, kind);
   } catch (...) {
     principal = error_from_exception(std::current_exception());
   }

@@ -65,6 +65,11 @@ Result<std::unique_ptr<TokenService>> TokenService::create(Database& db, const C
   return service;
 }
 
+std::unique_ptr<TokenService> TokenService::unchecked(Database& db, const Clock& clock,
+                                                      const ControllerConfig::Tokens& config) {
+  return std::unique_ptr<TokenService>(new TokenService(db, clock, config));
+}
+
 std::filesystem::path TokenService::key_path(std::uint16_t key_id) const {
   return config_.key_dir / ("signing-key-" + std::to_string(key_id) + ".pem");
 }

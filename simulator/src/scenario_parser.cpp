@@ -605,6 +605,38 @@ constexpr int kMaxIncludeDepth = 8;
 Result<Scenario> parse_scenario_at(std::string_view text, const std::filesystem::path& file,
                                    int depth);
 
+// A document's nodes, aliases counted at every use: far more than any scenario has, and few
+// enough that converting the steps to JSON stays instant (an alias of an alias of ... a list
+// would otherwise expand to billions of nodes).
+constexpr std::size_t kMaxScenarioNodes = 100'000;
+
+// Every text of the document (keys, values, names, vars) is UTF-8, as the JSON the steps become
+// needs: nlohmann throws when it prints anything else, in a message of this parser or in the
+// runner. yaml-cpp takes stray bytes, and its escapes can make a surrogate ("\ud800"). Counts the
+// nodes into `budget`.
+Status check_scenario_texts(const YAML::Node& node, const Located& where, std::size_t& budget) {
+  if (++budget > kMaxScenarioNodes) {
+    return where.at(line_of(node), "the scenario has more than " +
+                                       std::to_string(kMaxScenarioNodes) +
+                                       " values (aliases counted at every use)");
+  }
+  if (node.IsScalar()) {
+    try {
+      (void)nlohmann::json(node.Scalar()).dump();
+    } catch (const nlohmann::json::type_error&) {
+      return where.at(line_of(node), "text that is not valid UTF-8");
+    }
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) RC_TRY(check_scenario_texts(item, where, budget));
+  } else if (node.IsMap()) {
+    for (const auto& kv : node) {
+      RC_TRY(check_scenario_texts(kv.first, where, budget));
+      RC_TRY(check_scenario_texts(kv.second, where, budget));
+    }
+  }
+  return ok_status();
+}
+
 // The YAML document of a scenario file: a mapping.
 Result<YAML::Node> load_root(std::string_view text, const Located& where) {
   YAML::Node root;
@@ -617,6 +649,8 @@ Result<YAML::Node> load_root(std::string_view text, const Located& where) {
   } catch (const YAML::Exception& e) {
     return make_error(ErrorCode::kInvalidArgument, where.file + ": not valid YAML: " + e.what());
   }
+  std::size_t nodes = 0;
+  RC_TRY(check_scenario_texts(root, where, nodes));
   if (!root.IsMap()) {
     return where.at(root.IsDefined() ? line_of(root) : 1,
                     "a scenario is a mapping with name, vars and steps");

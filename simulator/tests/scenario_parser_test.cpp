@@ -160,8 +160,28 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"set_needs_mapping", "steps:\n  - set: 3\n",
                 "step 1 (set): expected a mapping of variable: value"},
         BadCase{"shorthand_not_allowed", "steps:\n  - set_fill: 3\n",
-                "step 1 (set_fill): expected a mapping of box, compartment, percent"}),
+                "step 1 (set_fill): expected a mapping of box, compartment, percent"},
+        // Found by fuzz/fuzz_scenario: the duration's error message printed the value with
+        // nlohmann, which threw on the stray byte, and reclothes-sim died (std::terminate).
+        BadCase{"not_utf8", "steps:\n  - wait: \"\xff\"\n",
+                "bad.yaml:2: text that is not valid UTF-8"}),
+
     [](const auto& param_info) { return std::string(param_info.param.name); });
+
+// Aliases are counted at every use: lists of ten aliases of the list before stand for a million
+// values here, refused before anything is converted (checked with fuzz/fuzz_scenario: two more
+// levels and the conversion of the steps to JSON ran for minutes; before, this one parsed).
+TEST(ScenarioParserTest, AnAliasBombIsRefused) {
+  std::string text =
+      "steps:\n  - http: {url: 'http://x/', body: &a0 [x, x, x, x, x, x, x, x, x, x]}\n";
+  for (int i = 1; i < 6; ++i) {
+    std::string items;
+    for (int j = 0; j < 10; ++j) items += (j != 0 ? ", *a" : "*a") + std::to_string(i - 1);
+    text += "  - http: {url: 'http://x/', body: &a" + std::to_string(i) + " [" + items + "]}\n";
+  }
+  const std::string message = parse_error(text);
+  EXPECT_NE(message.find("more than 100000 values"), std::string::npos) << message;
+}
 
 // `include` splices another file's steps in; its vars are defaults under the includer's.
 TEST(ScenarioParserTest, IncludedStepsRunInPlaceAndNameTheirFile) {

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <fstream>
+#include <limits>
 #include <memory>
 #include <random>
 #include <system_error>
@@ -140,30 +142,52 @@ Result<std::optional<std::string>> CameraScanner::next(hal::Camera& camera) {
   return previous_text_;
 }
 
-Result<hal::Frame> load_image_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    return make_error(ErrorCode::kNotFound, path.string() + ": no such file");
-  }
+namespace {
+
+// The picture's size from its header, checked against the frame limit before a single pixel is
+// decoded: stb allocates the whole picture first (an 18-byte PGM header that claims 20000x20000
+// pixels costs 400 MB otherwise), which a box with little memory must not do for a bad file.
+// `info` reads the header (stbi_info*), `load` decodes (stbi_load*); both return 0 / nullptr on
+// failure with stbi_failure_reason() set.
+//
+// A 16-bit PPM is refused: stb 2.27 (Debian 12) converts it to grey as if it were 8-bit and then
+// reads twice the buffer it has (a 19-byte file, "P6 4096 4096 65535", crashes it; found by
+// fuzz/fuzz_scan_image). `sixteen_bit_ppm` says whether the image is one.
+template <typename Info, typename Load>
+Result<hal::Frame> decode_image_checked(std::string_view name, bool sixteen_bit_ppm, Info info,
+                                        Load load) {
+  const auto cannot_decode = [name] {
+    const char* reason = stbi_failure_reason();
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(name) + ": cannot decode the image (" +
+                          (reason != nullptr ? reason : "unknown reason") +
+                          "); PNG, JPEG, BMP, GIF, PGM/PPM and TGA are supported");
+  };
+  const auto size_ok = [](int w, int h) {
+    return w > 0 && h > 0 && static_cast<std::uint32_t>(w) <= hal::Frame::kMaxDimension &&
+           static_cast<std::uint32_t>(h) <= hal::Frame::kMaxDimension;
+  };
+  const auto too_large = [name](int w, int h) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(name) + ": image is " + std::to_string(w) + "x" +
+                          std::to_string(h) + ", over the limit of " +
+                          std::to_string(hal::Frame::kMaxDimension) + " pixels a side");
+  };
   int w = 0;
   int h = 0;
   int channels = 0;
-  std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(
-      stbi_load(path.c_str(), &w, &h, &channels, 1), &stbi_image_free);
-  if (!pixels) {
-    const char* reason = stbi_failure_reason();
+  if (info(&w, &h, &channels) == 0) return cannot_decode();
+  if (!size_ok(w, h)) return too_large(w, h);
+  if (sixteen_bit_ppm) {
     return make_error(ErrorCode::kInvalidArgument,
-                      path.string() + ": cannot decode the image (" +
-                          (reason != nullptr ? reason : "unknown reason") +
-                          "); PNG, JPEG, BMP, GIF, PGM/PPM and TGA are supported");
+                      std::string(name) +
+                          ": a 16-bit PPM (maximum value over 255) is not supported; save it "
+                          "with 8 bits per channel or as PNG");
   }
-  if (w <= 0 || h <= 0 || static_cast<std::uint32_t>(w) > hal::Frame::kMaxDimension ||
-      static_cast<std::uint32_t>(h) > hal::Frame::kMaxDimension) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      path.string() + ": image is " + std::to_string(w) + "x" + std::to_string(h) +
-                          ", over the limit of " + std::to_string(hal::Frame::kMaxDimension) +
-                          " pixels a side");
-  }
+  std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(load(&w, &h, &channels),
+                                                              &stbi_image_free);
+  if (!pixels) return cannot_decode();
+  if (!size_ok(w, h)) return too_large(w, h);  // the header's size is the one decoded
   hal::Frame frame;
   frame.width = static_cast<std::uint32_t>(w);
   frame.height = static_cast<std::uint32_t>(h);
@@ -173,16 +197,60 @@ Result<hal::Frame> load_image_file(const std::filesystem::path& path) {
   return frame;
 }
 
-Result<std::vector<std::string>> scan_image_file(const std::filesystem::path& path) {
-  RC_ASSIGN_OR_RETURN(const hal::Frame frame, load_image_file(path));
+Result<std::vector<std::string>> scan_frame_for_codes(const hal::Frame& frame,
+                                                      std::string_view name) {
   Scanner::Options options;
   options.try_harder = true;
   options.try_rotate = true;
   std::vector<std::string> texts = Scanner(options).decode_all(frame);
   if (texts.empty()) {
-    return make_error(ErrorCode::kNotFound, "no QR code found in " + path.string());
+    return make_error(ErrorCode::kNotFound, "no QR code found in " + std::string(name));
   }
   return texts;
+}
+
+}  // namespace
+
+Result<hal::Frame> load_image_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return make_error(ErrorCode::kNotFound, path.string() + ": no such file");
+  }
+  const char* file = path.c_str();
+  char magic[2] = {};
+  std::ifstream(path, std::ios::binary).read(magic, sizeof magic);
+  const bool ppm16 = magic[0] == 'P' && magic[1] == '6' && stbi_is_16_bit(file) != 0;
+  return decode_image_checked(
+      path.string(), ppm16, [file](int* w, int* h, int* c) { return stbi_info(file, w, h, c); },
+      [file](int* w, int* h, int* c) { return stbi_load(file, w, h, c, 1); });
+}
+
+Result<hal::Frame> decode_image(std::span<const std::uint8_t> bytes, std::string_view name) {
+  // stb takes an int length.
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    return make_error(ErrorCode::kInvalidArgument, std::string(name) + ": image file too large");
+  }
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int size = static_cast<int>(bytes.size());
+  const bool ppm16 =
+      size >= 2 && data[0] == 'P' && data[1] == '6' && stbi_is_16_bit_from_memory(data, size) != 0;
+  return decode_image_checked(
+      name, ppm16,
+      [data, size](int* w, int* h, int* c) { return stbi_info_from_memory(data, size, w, h, c); },
+      [data, size](int* w, int* h, int* c) {
+        return stbi_load_from_memory(data, size, w, h, c, 1);
+      });
+}
+
+Result<std::vector<std::string>> scan_image_file(const std::filesystem::path& path) {
+  RC_ASSIGN_OR_RETURN(const hal::Frame frame, load_image_file(path));
+  return scan_frame_for_codes(frame, path.string());
+}
+
+Result<std::vector<std::string>> scan_image(std::span<const std::uint8_t> bytes,
+                                            std::string_view name) {
+  RC_ASSIGN_OR_RETURN(const hal::Frame frame, decode_image(bytes, name));
+  return scan_frame_for_codes(frame, name);
 }
 
 Result<hal::Frame> render_qr(std::string_view text, const QrRenderOptions& o) {

@@ -234,6 +234,66 @@ TEST_F(ScannerTest, ScanImageFileErrorsAreClear) {
   EXPECT_NE(none.error().message.find("no QR code found"), std::string::npos);
 }
 
+// A header that claims a picture beyond the frame limit is refused with its size, from the header
+// alone: stb would allocate the whole picture first (400 MB for this 18-byte PGM header).
+TEST_F(ScannerTest, AnImageTooLargeIsRefusedOnItsHeader) {
+  const std::string pgm = "P5\n20000 20000\n255\n";
+  const std::vector<std::uint8_t> bytes(pgm.begin(), pgm.end());
+  for (const auto& result : {decode_image(bytes, "huge.pgm"), [&] {
+                               const TempDir dir = temp_dir();
+                               std::ofstream(dir / "huge.pgm", std::ios::binary) << pgm;
+                               return load_image_file(dir / "huge.pgm");
+                             }()}) {
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(result.error().message.find("huge.pgm: image is 20000x20000, over the limit"),
+              std::string::npos)
+        << result.error().message;
+  }
+}
+
+// Found by fuzz/fuzz_scan_image: stb 2.27 reads past its buffer converting a 16-bit PPM to grey,
+// and this 19-byte file crashed it (SIGSEGV) from a file and from memory alike.
+TEST_F(ScannerTest, ASixteenBitPpmIsRefusedNotDecoded) {
+  const std::string ppm = "P6\n4096 4096\n65535\n";
+  const TempDir dir = temp_dir();
+  std::ofstream(dir / "deep.ppm", std::ios::binary) << ppm;
+  for (const auto& result :
+       {decode_image(std::vector<std::uint8_t>(ppm.begin(), ppm.end()), "deep.ppm"),
+        load_image_file(dir / "deep.ppm")}) {
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(result.error().message.find("deep.ppm: a 16-bit PPM"), std::string::npos)
+        << result.error().message;
+  }
+  // A 16-bit PGM (one channel) is converted correctly and still read.
+  const std::string pgm = std::string("P5\n2 1\n65535\n") + '\xff' + '\xff' + '\0' + '\0';
+  auto grey = decode_image(std::vector<std::uint8_t>(pgm.begin(), pgm.end()), "grey.pgm");
+  ASSERT_TRUE(grey.ok()) << grey.error().to_string();
+  EXPECT_EQ(grey->pixels, (std::vector<std::uint8_t>{255, 0}));
+}
+
+// scan_image reads the bytes of an image file as scan_image_file reads the file.
+TEST_F(ScannerTest, ScanImageReadsTheBytesOfAPng) {
+  auto frame = render_qr(deposit_, 4, 4);
+  ASSERT_TRUE(frame.ok());
+  std::vector<std::uint8_t> png;
+  ASSERT_NE(stbi_write_png_to_func(
+                [](void* out, void* data, int size) {
+                  auto* bytes = static_cast<std::uint8_t*>(data);
+                  static_cast<std::vector<std::uint8_t>*>(out)->insert(
+                      static_cast<std::vector<std::uint8_t>*>(out)->end(), bytes, bytes + size);
+                },
+                &png, 640, 480, 1, frame->pixels.data(), 640),
+            0);
+  auto texts = scan_image(png, "token.png");
+  ASSERT_TRUE(texts.ok()) << texts.error().to_string();
+  EXPECT_EQ(*texts, std::vector<std::string>{deposit_});
+  auto garbage = scan_image(std::vector<std::uint8_t>{'n', 'o'}, "no.png");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.error().message.find("no.png: cannot decode the image"), std::string::npos);
+}
+
 // ---- CameraScanner: decode only what changed ---------------------------------------------------
 
 // A camera that returns whatever frame (or error) the test set, again and again, like a fixed lens

@@ -40,13 +40,26 @@ class PasswordHasher {
   std::string dummy_hash_;
 };
 
+// What the request dispatcher asks to turn a bearer token into a principal (server.h). The
+// controller's is SessionStore; the REST fuzzer (fuzz/fuzz_rest.cpp) has one of fixed tokens that
+// needs no database.
+class PrincipalResolver {
+ public:
+  virtual ~PrincipalResolver() = default;
+  // nullopt for a token that names no valid session of `kind`; an error when it cannot be told
+  // (the database is unavailable). `tx` gives the request's transaction, called only if needed.
+  virtual Result<std::optional<Principal>> resolve(
+      const std::function<pqxx::transaction_base&()>& tx, std::string_view token,
+      AccountKind kind) const = 0;
+};
+
 struct NewSession {
   std::string token;  // 64 hex characters; shown to the client once
   std::int64_t session_id = 0;
   std::int64_t expires_ms = 0;
 };
 
-class SessionStore {
+class SessionStore : public PrincipalResolver {
  public:
   SessionStore(Database& db, const Clock& clock, const ControllerConfig::Sessions& config)
       : db_(db), clock_(clock), config_(config) {}
@@ -65,6 +78,12 @@ class SessionStore {
   // at all), otherwise the one statement on tx() (called only then), and the answer is cached.
   Result<std::optional<Principal>> authenticate(const std::function<pqxx::transaction_base&()>& tx,
                                                 std::string_view token, AccountKind kind) const;
+  // The dispatcher's lookup: authenticate(tx, token, kind) above.
+  Result<std::optional<Principal>> resolve(const std::function<pqxx::transaction_base&()>& tx,
+                                           std::string_view token,
+                                           AccountKind kind) const override {
+    return authenticate(tx, token, kind);
+  }
   void revoke(pqxx::work& tx, std::int64_t session_id) const;
   void revoke_all(pqxx::work& tx, AccountKind kind, std::int64_t account_id) const;
   // After a committed change to an account's sessions or account row: this replica forgets what

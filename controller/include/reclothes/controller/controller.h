@@ -57,10 +57,9 @@ class Controller {
   SessionCache* session_cache() { return session_cache_.get(); }
 
  private:
-  Controller(const ControllerConfig& config, const Clock& clock, Log log);
+  Controller(const ControllerConfig& config, Log log);
 
   ControllerConfig config_;
-  const Clock& clock_;
   Log log_;
   Metrics metrics_;
   std::unique_ptr<Database> db_;

@@ -46,6 +46,10 @@ class Database {
   // Opens one connection right away so that a wrong conninfo fails at start-up with a clear
   // message; the others are opened on demand.
   static Result<std::unique_ptr<Database>> open(Options options);
+  // A pool that opens no connection before the first acquire(): for the REST fuzzer
+  // (fuzz/fuzz_rest.cpp), whose conninfo names no server, so every acquire() fails at once with
+  // kUnavailable.
+  static std::unique_ptr<Database> unconnected(Options options);
   ~Database();
 
   class Lease {

@@ -40,7 +40,7 @@ class HttpServer {
     const ControllerConfig& config;
     const Router& router;
     Database& db;
-    const SessionStore& sessions;
+    const PrincipalResolver& sessions;  // the controller's SessionStore
     const AuditLog& audit;
     Metrics& metrics;
     const Log& log;
@@ -59,11 +59,15 @@ class HttpServer {
   int public_port() const { return public_port_; }
   int internal_port() const { return internal_port_; }
 
+  // Answers one request that has been read: what both listeners call for every request, with
+  // the client's address in req.remote_addr. Thread-safe. Public for the REST fuzzer
+  // (fuzz/fuzz_rest.cpp), which hands it requests without a socket.
+  void handle(Listener listener, const httplib::Request& req, httplib::Response& res);
+
  private:
   explicit HttpServer(Deps deps, Allowlist internal_allow, Allowlist trusted_proxies);
   std::unique_ptr<EpollHttpServer> make_listener(Listener listener, const ListenerConfig& lc);
   void configure(httplib::Server& server, Listener listener);
-  void handle(Listener listener, const httplib::Request& req, httplib::Response& res);
   Result<Response, ApiError> dispatch(Listener listener, const httplib::Request& req,
                                       const std::string& request_id, const std::string& address,
                                       std::string& route_label, std::string& actor);

@@ -54,6 +54,10 @@ class TokenService {
   // on first start).
   static Result<std::unique_ptr<TokenService>> create(Database& db, const Clock& clock,
                                                       const ControllerConfig::Tokens& config);
+  // Without the directory and the active-key check: for the REST fuzzer (fuzz/fuzz_rest.cpp),
+  // which has no database and never reaches a signing call.
+  static std::unique_ptr<TokenService> unchecked(Database& db, const Clock& clock,
+                                                 const ControllerConfig::Tokens& config);
 
   // Issues a token with the active key and records it in issued_tokens (caller's transaction).
   // kInvalidArgument for claims the format cannot carry or a validity over max_validity,

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -107,13 +108,18 @@ bool same_pixels(const hal::Frame& a, const hal::Frame& b);
 
 // Loads a PNG, JPEG, BMP, GIF, PGM/PPM or TGA file as an 8-bit grey frame. kNotFound if the file
 // does not exist, kInvalidArgument if stb cannot decode it (its reason is in the message) or it is
-// larger than hal::Frame::kMaxDimension.
+// larger than hal::Frame::kMaxDimension (checked on the header, before any pixel is decoded).
 Result<hal::Frame> load_image_file(const std::filesystem::path& path);
+// The same for the bytes of such a file in memory; `name` stands for the file in messages.
+Result<hal::Frame> decode_image(std::span<const std::uint8_t> bytes, std::string_view name);
 
 // For `reclothes-box scan-image FILE`: every QR text in the image (decoded with try_harder on,
 // since speed does not matter here). load_image_file's errors, or kNotFound "no QR code found in
 // <path>" if the image holds none.
 Result<std::vector<std::string>> scan_image_file(const std::filesystem::path& path);
+// The same for the bytes of an image file in memory (decode_image's errors).
+Result<std::vector<std::string>> scan_image(std::span<const std::uint8_t> bytes,
+                                            std::string_view name);
 
 struct QrRenderOptions {
   int module_px = 4;       // pixels per QR module, 1..64
