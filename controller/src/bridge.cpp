@@ -144,7 +144,13 @@ void MqttBridge::supervisor_loop() {
       // A named options object that lives through connect() (STACK.md §1, Paho 1.2 traps).
       mqtt::connect_options opts;
       opts.set_mqtt_version(MQTTVERSION_3_1_1);
-      opts.set_clean_session(false);
+      // A clean session: with a persistent one, Mosquitto goes on handing a dead replica's
+      // session its share of the shared subscription (queued, not given to the survivors;
+      // eclipse-mosquitto #1747), and every box stalls for an ack timeout again and again until
+      // the replica returns. Nothing here needs the broker to keep messages for us: boxes resend
+      // unacked events from their journal, a lost command result is covered by the
+      // command_executed event, and status and state are retained.
+      opts.set_clean_session(true);
       opts.set_keep_alive_interval(deps_.config.keepalive);
       opts.set_connect_timeout(std::chrono::seconds(5));
       if (deps_.config.username) opts.set_user_name(*deps_.config.username);

@@ -406,9 +406,12 @@ class Fleet {
     const auto deadline = std::chrono::steady_clock::now() + kWait;
     while (count_in_log(needle) < count) {
       if (std::chrono::steady_clock::now() > deadline) {
-        return make_error(
-            ErrorCode::kDeadlineExceeded,
-            "mosquitto did not log \"" + needle + "\"; see " + server_->log_path().string());
+        auto log = read_file(server_->log_path(), 64 * 1024 * 1024);
+        std::string tail = log.ok() ? *log : std::string("(unreadable)");
+        if (tail.size() > 2000) tail = tail.substr(tail.size() - 2000);
+        return make_error(ErrorCode::kDeadlineExceeded, "mosquitto did not log \"" + needle +
+                                                            "\" " + std::to_string(count) +
+                                                            " times; the log ends with:\n" + tail);
       }
       std::this_thread::sleep_for(10ms);
     }
@@ -653,7 +656,8 @@ TEST_F(BrokerAclTest, ServerCertificateIsNotAcceptedAsAClientCertificate) {
   Identity server_as_client{fleet_->path() / "server.crt", fleet_->path() / "server.key"};
   const std::size_t failures = fleet_->count_in_log(kVerifyFailed);
   EXPECT_FALSE(fleet_->connect("localhost", server_as_client).ok());
-  EXPECT_TRUE(fleet_->wait_for_log(kVerifyFailed, failures + 1).ok());
+  const Status logged = fleet_->wait_for_log(kVerifyFailed, failures + 1);
+  EXPECT_TRUE(logged.ok()) << logged.error().to_string();
   EXPECT_EQ(openssl_verify_as_tls_client(fleet_->ca_file(), server_as_client.cert),
             X509_V_ERR_INVALID_PURPOSE);
 }
