@@ -218,6 +218,9 @@ void anonymise_customer(pqxx::work& tx, std::int64_t id, const std::string& old_
       id, now);
   tx.exec_params("DELETE FROM login_failures WHERE scope = 'customer' AND account_key = $1",
                  old_email);
+  // Reset and email-change codes (migration 0010): a pending new address is personal data too.
+  tx.exec_params("DELETE FROM account_codes WHERE customer_id = $1", id);
+  tx.exec_params("DELETE FROM account_code_requests WHERE email_key = $1", old_email);
   tx.exec_params("DELETE FROM cart_items WHERE customer_id = $1", id);
   tx.exec_params(
       "UPDATE donation_items SET condition_notes = '' WHERE donation_id IN (SELECT id FROM "
