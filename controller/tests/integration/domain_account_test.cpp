@@ -259,6 +259,30 @@ TEST_F(AccountTest, AnEmailChangeTakesEffectOnlyWithTheCodeSentToTheNewAddress) 
   EXPECT_EQ(confirm(payload["code"], token).code(), "invalid_code") << "single use";
 }
 
+TEST_F(AccountTest, NoExportShowsAResetOrEmailChangeCode) {
+  std::string email;
+  const auto id = new_customer("export", &email);
+  const auto token = customer_login(email);
+  ASSERT_EQ(request_reset(email).status, 202);
+  ASSERT_EQ(
+      pub("POST", "/v1/customers/me/email",
+          nlohmann::json{{"password", kPassword}, {"new_email", "elsewhere@example.org"}}, token)
+          .status,
+      202);
+  const auto reset = reset_code(id);
+  const auto change = outbox(id, "email_change")["code"].get<std::string>();
+  const auto sid = std::to_string(id);
+  auto staff = internal("GET", "/internal/v1/customers/" + sid + "/export", std::nullopt,
+                        staff_token({Role::kSuperAdmin}));
+  auto own = pub("GET", "/v1/customers/" + sid + "/export", std::nullopt, token);
+  for (const auto& r : {staff, own}) {
+    ASSERT_EQ(r.status, 200) << describe(r);
+    EXPECT_EQ(r.body["notifications"].size(), 2u) << r.raw;
+    EXPECT_EQ(r.raw.find(reset), std::string::npos) << r.raw;
+    EXPECT_EQ(r.raw.find(change), std::string::npos) << r.raw;
+  }
+}
+
 TEST_F(AccountTest, AnAddressInUseIsRefusedAtConfirmationWithoutSayingWhose) {
   std::string first_email, second_email;
   const auto first = new_customer("first", &first_email);

@@ -20,9 +20,6 @@ namespace reclothes::controller::domain {
 namespace account_routes {
 namespace {
 
-using L = Listener;
-using M = HttpMethod;
-
 // account_* series: codes issued and refused (by reason), passwords set (by how) and erasures on
 // request.
 struct AccountMetrics {
