@@ -195,6 +195,16 @@ TEST_F(AccountTest, AnExpiredCodeAndACodeAfterTooManyWrongTriesAreRefused) {
       count("SELECT max(attempts) FROM account_codes WHERE customer_id = " + std::to_string(id)),
       5);
   EXPECT_EQ(login_status(email, kPassword), 201) << "the password is unchanged";
+  // The client hears one refusal; the metrics keep the reasons.
+  const auto metrics = call(Listener::kInternal, "GET", "/metrics").raw;
+  for (const std::string reason : {"expired", "wrong", "exhausted"}) {
+    EXPECT_NE(metrics.find("account_code_refusals_total{purpose=\"password_reset\",reason=\"" +
+                           reason + "\"}"),
+              std::string::npos)
+        << reason;
+  }
+  EXPECT_NE(metrics.find("account_codes_issued_total{purpose=\"password_reset\"} 2"),
+            std::string::npos);
 }
 
 TEST_F(AccountTest, ResetRequestsAreLimitedPerEmailAndPerAddressKnownOrNot) {
