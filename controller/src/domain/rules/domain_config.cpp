@@ -76,6 +76,19 @@ Result<DomainConfig> parse_domain_config(const nlohmann::json& j) {
       r.fail("webhook_url", "is required for the webhook sender");
     }
   });
+  section("accounts", [&](FieldReader& r) {
+    read_duration(r, "code_ttl_s", c.accounts.code_ttl, 60, 86400);
+    if (auto v = r.optional_integer("code_max_attempts", 1, 20)) {
+      c.accounts.code_max_attempts = static_cast<int>(*v);
+    }
+    read_duration(r, "request_window_s", c.accounts.request_window, 60, 7 * 86400);
+    if (auto v = r.optional_integer("requests_per_email", 1, 1000)) {
+      c.accounts.requests_per_email = static_cast<int>(*v);
+    }
+    if (auto v = r.optional_integer("requests_per_address", 1, 100000)) {
+      c.accounts.requests_per_address = static_cast<int>(*v);
+    }
+  });
   read_duration(root, "worker_interval_ms", c.worker_interval, 0, 3600000);
   if (auto e = root.finish()) {
     return make_error(ErrorCode::kInvalidArgument, "domain config " + e->to_string());

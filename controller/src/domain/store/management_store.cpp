@@ -171,8 +171,12 @@ nlohmann::json export_cart(pqxx::work& tx, std::int64_t id) {
 
 nlohmann::json export_notifications(pqxx::work& tx, std::int64_t id) {
   nlohmann::json notifications = nlohmann::json::array();
-  for (const auto& r : tx.exec_params("SELECT kind, payload::text, " + ms_of("created_at") + ", " +
-                                          ms_of("sent_at") +
+  // A live reset or email-change code in an export would let whoever reads it (staff with
+  // customers.read_full) take the account over: codes are never exported.
+  for (const auto& r : tx.exec_params("SELECT kind, (CASE WHEN kind IN ('password_reset', "
+                                      "'email_change') THEN payload - 'code' ELSE payload "
+                                      "END)::text, " +
+                                          ms_of("created_at") + ", " + ms_of("sent_at") +
                                           " FROM notifications WHERE recipient_kind = 'customer' "
                                           "AND recipient_id = $1 ORDER BY id",
                                       id)) {
@@ -218,6 +222,9 @@ void anonymise_customer(pqxx::work& tx, std::int64_t id, const std::string& old_
       id, now);
   tx.exec_params("DELETE FROM login_failures WHERE scope = 'customer' AND account_key = $1",
                  old_email);
+  // Reset and email-change codes (migration 0010): a pending new address is personal data too.
+  tx.exec_params("DELETE FROM account_codes WHERE customer_id = $1", id);
+  tx.exec_params("DELETE FROM account_code_requests WHERE email_key = $1", old_email);
   tx.exec_params("DELETE FROM cart_items WHERE customer_id = $1", id);
   tx.exec_params(
       "UPDATE donation_items SET condition_notes = '' WHERE donation_id IN (SELECT id FROM "

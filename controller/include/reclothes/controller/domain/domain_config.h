@@ -50,6 +50,15 @@ struct DomainConfig {
     std::chrono::milliseconds timeout{3000};
     std::chrono::seconds retry_interval{30};  // first retry; doubles up to an hour
   } notifications;
+  // The customer's own account: one-time codes of a password reset or an email change, and the
+  // limits on requesting them (docs/controller.md, "The customer's account").
+  struct Accounts {
+    std::chrono::seconds code_ttl{15 * 60};  // a code's life
+    int code_max_attempts = 5;               // wrong codes tried before the code is dead
+    std::chrono::seconds request_window{3600};
+    int requests_per_email = 3;     // code requests per email in the window
+    int requests_per_address = 20;  // code requests per client address in the window
+  } accounts;
   // Period of the background worker; 0 disables it (tests drive DomainWorker::run_once()).
   std::chrono::milliseconds worker_interval{2000};
 };
