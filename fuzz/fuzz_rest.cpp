@@ -169,7 +169,8 @@ struct Rig {
     rc::register_token_routes(router, *services);
     rc::register_ops_routes(router, *services);
     check(rc::domain::register_domain(router, events, *services, config.domain).ok());
-    auto s = rc::HttpServer::create({config, router, *db, principals, *audit, metrics, log});
+    auto s =
+        rc::HttpServer::create({config, router, *db, principals, *audit, metrics, log, nullptr});
     check(s.ok());
     server = std::move(s).value();
   }

@@ -87,6 +87,30 @@ void read_throttle(FieldReader& r, ControllerConfig::Throttle& t) {
   optional_integer(r, "max_failures_per_address", 1, 100000, t.max_failures_per_address);
 }
 
+void read_idempotency(FieldReader& r, ControllerConfig::Idempotency& i) {
+  optional_integer(r, "ttl_s", 60, 30LL * 24 * 3600, i.ttl);
+  optional_integer(r, "max_wait_ms", 0, 60000, i.max_wait);
+  optional_integer(r, "in_progress_timeout_s", 1, 3600, i.in_progress_timeout);
+}
+
+void read_rate_limit(FieldReader& r, ControllerConfig::RateLimit& out) {
+  if (auto v = r.optional_number("rate_per_s", 0, 1e6)) out.rate_per_s = *v;
+  if (auto v = r.optional_number("burst", 1, 1e6)) out.burst = *v;
+  if (out.rate_per_s > 0 && out.burst < 1) r.fail("burst", "must be at least 1 with a rate");
+}
+
+void read_rate_limit_class(FieldReader& r, ControllerConfig::RateLimitClass& c) {
+  section(r, "per_address", false, [&](FieldReader& s) { read_rate_limit(s, c.per_address); });
+  section(r, "per_account", false, [&](FieldReader& s) { read_rate_limit(s, c.per_account); });
+}
+
+void read_rate_limits(FieldReader& r, ControllerConfig::RateLimits& l) {
+  section(r, "reads", false, [&](FieldReader& s) { read_rate_limit_class(s, l.reads); });
+  section(r, "writes", false, [&](FieldReader& s) { read_rate_limit_class(s, l.writes); });
+  read_cidrs(r, "exempt", l.exempt);
+  optional_integer(r, "max_buckets", 100, 10000000, l.max_buckets);
+}
+
 void read_mqtt(FieldReader& r, ControllerConfig::Mqtt& m) {
   m.uri = r.string("uri", 1, 1024);
   m.client_id = r.string("client_id", 1, 23 * 4);
@@ -164,6 +188,8 @@ Result<ControllerConfig> parse_config(std::string_view json_text) {
   section(root, "sessions", false, [&](FieldReader& r) { read_sessions(r, c.sessions); });
   section(root, "passwords", false, [&](FieldReader& r) { read_passwords(r, c.passwords); });
   section(root, "throttle", false, [&](FieldReader& r) { read_throttle(r, c.throttle); });
+  section(root, "idempotency", false, [&](FieldReader& r) { read_idempotency(r, c.idempotency); });
+  section(root, "rate_limits", false, [&](FieldReader& r) { read_rate_limits(r, c.rate_limits); });
   section(root, "mqtt", true, [&](FieldReader& r) { read_mqtt(r, c.mqtt); });
   section(root, "tokens", true, [&](FieldReader& r) { read_tokens(r, c.tokens); });
   section(root, "log", false, [&](FieldReader& r) { read_log(r, c.log); });

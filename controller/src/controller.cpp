@@ -57,8 +57,8 @@ Result<std::unique_ptr<Controller>> Controller::create(const ControllerConfig& c
 
 Status Controller::start() {
   if (!http_) {
-    RC_ASSIGN_OR_RETURN(
-        http_, HttpServer::create({config_, router_, *db_, *sessions_, *audit_, metrics_, log_}));
+    RC_ASSIGN_OR_RETURN(http_, HttpServer::create({config_, router_, *db_, *sessions_, *audit_,
+                                                   metrics_, log_, &services_->clock}));
   }
   if (session_cache_) session_cache_->start();
   RC_TRY(http_->start());

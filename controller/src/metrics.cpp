@@ -22,6 +22,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("mqtt_messages_received_total")
                         .Help("MQTT messages received by topic leaf")
                         .Register(*registry_);
+  rate_limited_ = &prometheus::BuildCounter()
+                       .Name("http_rate_limited_total")
+                       .Help("Requests refused with 429 by a rate limit, by route class and scope")
+                       .Register(*registry_);
+  idempotency_ = &prometheus::BuildCounter()
+                      .Name("http_idempotency_keys_total")
+                      .Help("Requests with an Idempotency-Key, by outcome")
+                      .Register(*registry_);
   events_applied_ = &prometheus::BuildCounter()
                          .Name("box_events_applied_total")
                          .Help("Box events applied (first delivery)")
@@ -120,6 +128,15 @@ void Metrics::observe_request(std::string_view listener, std::string_view route,
   }
   series.count->Increment();
   series.duration->Observe(duration.count());
+}
+
+void Metrics::count_rate_limited(std::string_view route_class, std::string_view scope) {
+  rate_limited_->Add({{"class", std::string(route_class)}, {"scope", std::string(scope)}})
+      .Increment();
+}
+
+void Metrics::count_idempotency(std::string_view outcome) {
+  idempotency_->Add({{"outcome", std::string(outcome)}}).Increment();
 }
 
 void Metrics::event_rejected(std::string_view reason) {

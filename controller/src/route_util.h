@@ -46,4 +46,10 @@ inline Route route(Listener listener, HttpMethod method, std::string path, Acces
   return r;
 }
 
+// The route with Route::idempotent set: it takes an Idempotency-Key header (idempotency.h).
+inline Route idempotent(Route r) {
+  r.idempotent = true;
+  return r;
+}
+
 }  // namespace reclothes::controller

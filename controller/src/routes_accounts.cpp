@@ -35,6 +35,8 @@ HandlerResult login(const Services& s, RequestContext& ctx, AccountKind kind, Fi
   });
   if (!decision.ok()) return api_error(decision.error());
   if (!decision->allowed) {
+    // The login class of the rate limits (docs/controller.md "Rate limits").
+    s.metrics.count_rate_limited("login", decision->scope);
     ApiError e{
         429,
         "too_many_attempts",

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <thread>
 
 #include "reclothes/common/bytes.h"
 #include "reclothes/controller/epoll_server.h"
@@ -105,6 +107,45 @@ Result<nlohmann::json, ApiError> read_body(BodyKind kind, const std::string& tex
   return body;
 }
 
+// The rate-limit class of a public route, or nullptr: the operational routes (/healthz, ...) have
+// none and the login is the LoginThrottle's (database-backed, shared by replicas).
+const ControllerConfig::RateLimitClass* server_rate_class(const ControllerConfig& config,
+                                                          const Route& route,
+                                                          std::string_view& name) {
+  if (route.path.rfind("/v1/", 0) != 0) return nullptr;
+  if (route.method == HttpMethod::kPost && route.path == "/v1/sessions") return nullptr;
+  if (route.method == HttpMethod::kGet) {
+    name = "reads";
+    return &config.rate_limits.reads;
+  }
+  name = "writes";
+  return &config.rate_limits.writes;
+}
+
+ApiError server_rate_limited(std::string_view route_class, std::string_view scope,
+                             std::chrono::milliseconds wait) {
+  const auto seconds = std::max<std::int64_t>(1, (wait.count() + 999) / 1000);
+  return ApiError{429,
+                  "rate_limited",
+                  "too many requests; try again in " + std::to_string(seconds) + " s",
+                  {{"class", route_class}, {"scope", scope}, {"retry_after_s", seconds}},
+                  static_cast<int>(seconds)};
+}
+
+// What a stored answer is replayed as: the same status and body, marked as a replay.
+Response server_replay(const StoredResponse& stored) {
+  Response r;
+  r.status = stored.status;
+  if (stored.content_type == kJson) {
+    r.json = nlohmann::json::parse(stored.body, nullptr, /*allow_exceptions=*/false);
+  } else {
+    r.body = stored.body;
+    r.content_type = stored.content_type;
+  }
+  r.headers.emplace_back("Idempotent-Replayed", "true");
+  return r;
+}
+
 }  // namespace
 
 std::string choose_request_id(std::string_view incoming) {
@@ -124,11 +165,18 @@ nlohmann::json error_body(const ApiError& e, const std::string& request_id) {
 Result<std::unique_ptr<HttpServer>> HttpServer::create(Deps deps) {
   RC_ASSIGN_OR_RETURN(auto allow, Allowlist::parse(deps.config.internal_allow));
   RC_ASSIGN_OR_RETURN(auto proxies, Allowlist::parse(deps.config.trusted_proxies));
-  return std::unique_ptr<HttpServer>(new HttpServer(deps, std::move(allow), std::move(proxies)));
+  RC_ASSIGN_OR_RETURN(auto exempt, Allowlist::parse(deps.config.rate_limits.exempt));
+  return std::unique_ptr<HttpServer>(
+      new HttpServer(deps, std::move(allow), std::move(proxies), std::move(exempt)));
 }
 
-HttpServer::HttpServer(Deps deps, Allowlist internal_allow, Allowlist trusted_proxies)
+HttpServer::HttpServer(Deps deps, Allowlist internal_allow, Allowlist trusted_proxies,
+                       Allowlist rate_exempt)
     : deps_(deps),
+      clock_(deps.clock ? *deps.clock : system_clock_),
+      idempotency_(clock_, deps.config.idempotency),
+      rate_exempt_(std::move(rate_exempt)),
+      buckets_(clock_, deps.config.rate_limits.max_buckets),
       internal_allow_(std::move(internal_allow)),
       trusted_proxies_(std::move(trusted_proxies)),
       public_(make_listener(Listener::kPublic, deps.config.public_listener)),
@@ -450,13 +498,19 @@ std::optional<ApiError> HttpServer::authorize(RequestContext& ctx, const Route& 
 }
 
 Result<Response, ApiError> HttpServer::run_handler(RequestContext& ctx, const Route& route,
-                                                   const httplib::Request& req) {
+                                                   const httplib::Request& req,
+                                                   const std::optional<IdempotentRequest>& key) {
   std::optional<HandlerResult> result;
+  bool committed = false;
   try {
     result = route.handler(ctx);
     if (result->ok() && result->value().status < 300) {
       if (route.audited) write_audit(ctx, route, req);
+      // The key's answer commits with what the handler did (a handler that committed on its own
+      // has its answer committed right after).
+      if (key) finish_idempotent(ctx, *key, *result, /*in_transaction=*/true);
       if (ctx.tx_) ctx.tx_->commit();
+      committed = true;
     }
   } catch (...) {
     const auto err = error_from_exception(std::current_exception());
@@ -465,10 +519,13 @@ Result<Response, ApiError> HttpServer::run_handler(RequestContext& ctx, const Ro
         {{"request_id", ctx.request_id()}, {"route", route.path}, {"error", err.to_string()}});
     ctx.tx_.reset();
     ctx.read_tx_.reset();
-    return api_error_from_exception(err);
+    auto answer = api_error_from_exception(err);
+    if (key) finish_idempotent(ctx, *key, answer, /*in_transaction=*/false);
+    return answer;
   }
   ctx.tx_.reset();
   ctx.read_tx_.reset();
+  if (key && !committed) finish_idempotent(ctx, *key, *result, /*in_transaction=*/false);
   ctx.lease_.reset();
 
   if (!result->ok()) {
@@ -544,6 +601,10 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
                     std::nullopt};
   }
 
+  if (listener == Listener::kPublic) {
+    if (auto e = limit_address(route, address)) return std::move(*e);
+  }
+
   RequestContext ctx(deps_.db, request_id, listener, address, *method, req.path);
   ctx.params_ = std::move(match->params);
   for (const auto& [k, v] : req.params) ctx.query_.emplace(k, v);
@@ -555,11 +616,149 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
 
   bool token_sent = false;
   if (auto e = authenticate(ctx, req, token_sent, actor)) return std::move(*e);
+  if (listener == Listener::kPublic) {
+    if (auto e = limit_account(route, ctx)) return std::move(*e);
+  }
   if (auto e = authorize(ctx, route, req, token_sent)) return std::move(*e);
   auto body = read_body(route.body, req.body);
   if (!body.ok()) return std::move(body).error();
   if (route.body != BodyKind::kNone) ctx.body_ = std::move(body).value();
-  return run_handler(ctx, route, req);
+  auto start = begin_idempotent(ctx, route);
+  if (start.answer) return std::move(*start.answer);
+  return run_handler(ctx, route, req, start.owned);
+}
+
+std::optional<ApiError> HttpServer::limit_address(const Route& route, const std::string& address) {
+  std::string_view name;
+  const auto* cls = server_rate_class(deps_.config, route, name);
+  if (!cls || rate_exempt_.allows(address)) return std::nullopt;
+  const BucketSpec spec{cls->per_address.rate_per_s, cls->per_address.burst};
+  const auto wait = buckets_.take(std::string(name) + "|a|" + address, spec);
+  if (!wait) return std::nullopt;
+  deps_.metrics.count_rate_limited(name, "address");
+  return server_rate_limited(name, "address", *wait);
+}
+
+std::optional<ApiError> HttpServer::limit_account(const Route& route, const RequestContext& ctx) {
+  std::string_view name;
+  const auto* cls = server_rate_class(deps_.config, route, name);
+  const auto& who = ctx.maybe_principal();
+  if (!cls || !who || who->kind != AccountKind::kCustomer || rate_exempt_.allows(ctx.address())) {
+    return std::nullopt;
+  }
+  const BucketSpec spec{cls->per_account.rate_per_s, cls->per_account.burst};
+  const auto wait =
+      buckets_.take(std::string(name) + "|c|" + std::to_string(who->account_id), spec);
+  if (!wait) return std::nullopt;
+  deps_.metrics.count_rate_limited(name, "account");
+  return server_rate_limited(name, "account", *wait);
+}
+
+HttpServer::IdempotencyStart HttpServer::begin_idempotent(RequestContext& ctx, const Route& route) {
+  IdempotencyStart out;
+  const auto header = route.idempotent ? ctx.header("Idempotency-Key") : std::nullopt;
+  const auto& who = ctx.maybe_principal();
+  if (!header || !who || who->kind != AccountKind::kCustomer) return out;
+  if (auto problem = idempotency_key_problem(*header)) {
+    out.answer = ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key " + *problem,
+                                       {{"header", "Idempotency-Key"}, {"problem", *problem}});
+    return out;
+  }
+  IdempotentRequest key{who->account_id, *header, random_id()};
+  const auto hash = idempotency_request_hash(to_string(ctx.method()), ctx.path(), key.customer_id,
+                                             ctx.body().dump());
+  // Waiting is real time (the injectable clock is for key expiry): the other request is running
+  // now, on this replica or another one.
+  const auto deadline = std::chrono::steady_clock::now() + deps_.config.idempotency.max_wait;
+  auto pause = std::chrono::milliseconds(10);
+  for (;;) {
+    IdempotencyClaim claim;
+    try {
+      claim = idempotency_.claim(ctx.read(), key.customer_id, key.key, hash, key.owner);
+    } catch (...) {
+      const auto err = error_from_exception(std::current_exception());
+      deps_.log.error("idempotency key claim failed",
+                      {{"request_id", ctx.request_id()}, {"error", err.to_string()}});
+      out.answer = api_error_from_exception(err);
+      return out;
+    }
+    // The handler starts without a connection, as it would without a key (a handler that
+    // opens its own transactions must not hold two).
+    ctx.read_tx_.reset();
+    ctx.lease_.reset();
+    switch (claim.kind) {
+      case IdempotencyClaim::Kind::kOwned:
+        deps_.metrics.count_idempotency("executed");
+        out.owned = std::move(key);
+        return out;
+      case IdempotencyClaim::Kind::kReplay:
+        deps_.metrics.count_idempotency("replayed");
+        out.answer = server_replay(claim.response);
+        return out;
+      case IdempotencyClaim::Kind::kMismatch: {
+        deps_.metrics.count_idempotency("mismatch");
+        out.answer = ApiError{422,
+                              "idempotency_key_reused",
+                              "this Idempotency-Key was already used for a different request "
+                              "(method, path or body); send a new key for a new request",
+                              {{"header", "Idempotency-Key"}},
+                              std::nullopt};
+        return out;
+      }
+      case IdempotencyClaim::Kind::kInProgress:
+        break;
+    }
+    if (std::chrono::steady_clock::now() + pause > deadline) {
+      deps_.metrics.count_idempotency("in_progress");
+      out.answer = ApiError{409,
+                            "idempotency_in_progress",
+                            "a request with this Idempotency-Key is still running; retry later "
+                            "to get its answer",
+                            {{"header", "Idempotency-Key"}},
+                            1};
+      return out;
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(200));
+  }
+}
+
+void HttpServer::finish_idempotent(RequestContext& ctx, const IdempotentRequest& key,
+                                   const Result<Response, ApiError>& answer, bool in_transaction) {
+  const int status = answer.ok() ? answer.value().status : answer.error().status;
+  const auto dump = [](const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  StoredResponse stored;
+  stored.status = status;
+  if (!answer.ok()) {
+    stored.content_type = std::string(kJson);
+    stored.body = dump(error_body(answer.error(), ctx.request_id()));
+  } else if (answer.value().json) {
+    stored.content_type = std::string(kJson);
+    stored.body = dump(*answer.value().json);
+  } else {
+    stored.content_type = answer.value().content_type;
+    stored.body = answer.value().body;
+  }
+  if (in_transaction) {
+    // Throws like the handler's own statements: the request fails and rolls back whole.
+    idempotency_.complete(ctx.tx(), key.customer_id, key.key, key.owner, stored);
+    return;
+  }
+  try {
+    if (idempotency_storable(status)) {
+      idempotency_.complete(ctx.autocommit(), key.customer_id, key.key, key.owner, stored);
+    } else {
+      idempotency_.release(ctx.autocommit(), key.customer_id, key.key, key.owner);
+    }
+  } catch (...) {
+    // The claim stays unfinished; a retry takes it over after idempotency.in_progress_timeout.
+    const auto err = error_from_exception(std::current_exception());
+    deps_.log.error("idempotency key not finished",
+                    {{"request_id", ctx.request_id()}, {"error", err.to_string()}});
+  }
+  ctx.read_tx_.reset();
 }
 
 }  // namespace reclothes::controller

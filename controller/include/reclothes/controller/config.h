@@ -68,6 +68,36 @@ struct ControllerConfig {
     int max_failures_per_address = 20;
   } throttle;
 
+  // Safe retries (Idempotency-Key, docs/controller.md "Safe retries").
+  struct Idempotency {
+    std::chrono::seconds ttl{24 * 3600};  // a key answers the same for this long
+    // How long a request waits for another one with the same key to finish before 409
+    // idempotency_in_progress (with Retry-After).
+    std::chrono::milliseconds max_wait{5000};
+    // An unfinished claim older than this is taken over (its owner crashed).
+    std::chrono::seconds in_progress_timeout{60};
+  } idempotency;
+
+  // Gentle limits of the public listener (docs/controller.md "Rate limits"): token buckets per
+  // client address and per customer, per route class, in memory per replica. The login class is
+  // the `throttle` section above (database-backed, shared by replicas).
+  struct RateLimit {
+    double rate_per_s = 0;  // 0: no limit
+    double burst = 0;
+  };
+  struct RateLimitClass {
+    RateLimit per_address;
+    RateLimit per_account;
+  };
+  struct RateLimits {
+    RateLimitClass reads{{20, 100}, {10, 60}};
+    RateLimitClass writes{{5, 30}, {2, 20}};
+    // Client addresses no bucket applies to (CIDR): by default loopback, for health checks,
+    // tools and tests on the machine itself. A proxy must be in trusted_proxies, not here.
+    std::vector<std::string> exempt = {"127.0.0.0/8", "::1/128"};
+    std::size_t max_buckets = 100000;  // per replica; full buckets go first, then the oldest
+  } rate_limits;
+
   struct Mqtt {
     std::string uri = "tcp://127.0.0.1:1883";
     std::string client_id = "reclothes-controller-1";  // stable per replica (persistent session)

@@ -187,6 +187,9 @@ struct Route {
   std::optional<std::string> owner_param;
   std::string summary;  // one line for docs
   Handler handler;
+  // A customer POST that creates something: it takes an optional Idempotency-Key header and a
+  // retry with the same key and body answers the first response (idempotency.h).
+  bool idempotent = false;
 };
 
 // What a path parameter may hold: characters of one class, between min and max of them. Each

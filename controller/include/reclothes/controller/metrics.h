@@ -35,6 +35,11 @@ class Metrics {
   void count_events_retry_dropped() { events_retry_dropped_->Increment(); }
   void event_rejected(std::string_view reason);
   void mqtt_message(std::string_view leaf);
+  // A request refused by a rate limit: class "reads", "writes" or "login"; scope "address" or
+  // "account".
+  void count_rate_limited(std::string_view route_class, std::string_view scope);
+  // What an Idempotency-Key did: "executed", "replayed", "mismatch", "in_progress".
+  void count_idempotency(std::string_view outcome);
   void set_mqtt_connected(bool on) { mqtt_connected_->Set(on ? 1 : 0); }
   void set_boxes_online(double n) { boxes_online_->Set(n); }
   // Brings the session_cache_* series up to the cache's own counts (at each scrape).
@@ -61,6 +66,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* durations_;
   prometheus::Family<prometheus::Counter>* rejected_;
   prometheus::Family<prometheus::Counter>* mqtt_messages_;
+  prometheus::Family<prometheus::Counter>* rate_limited_;
+  prometheus::Family<prometheus::Counter>* idempotency_;
   prometheus::Counter* events_applied_;
   prometheus::Counter* events_duplicate_;
   prometheus::Counter* queue_overflows_;

@@ -2,8 +2,10 @@
 // internal for staff (allowlisted networks only). Both feed the single dispatch function, which
 // applies, in order:
 //   request id -> network allowlist (internal) -> route lookup (404/405) -> body limit (413)
-//   -> authentication (401) -> permission (403) -> ownership (404) -> JSON body (400)
-//   -> handler -> commit + audit row -> after-commit hooks -> metrics + log line.
+//   -> address rate limit (public, 429) -> authentication (401) -> account rate limit (public,
+//   429) -> permission (403) -> ownership (404) -> JSON body (400) -> Idempotency-Key (replay,
+//   400/409/422) -> handler -> commit + audit row (+ the key's answer) -> after-commit hooks
+//   -> metrics + log line.
 // Denials (401/403/429 on the internal listener, 403 and ownership misses on the public one) are
 // written to the audit log.
 #pragma once
@@ -21,8 +23,10 @@
 #include "reclothes/controller/config.h"
 #include "reclothes/controller/db.h"
 #include "reclothes/controller/http.h"
+#include "reclothes/controller/idempotency.h"
 #include "reclothes/controller/log.h"
 #include "reclothes/controller/metrics.h"
+#include "reclothes/controller/rate_limit.h"
 
 namespace httplib {
 class Server;
@@ -44,6 +48,8 @@ class HttpServer {
     const AuditLog& audit;
     Metrics& metrics;
     const Log& log;
+    // The time of rate-limit buckets and idempotency keys; nullptr: the system clock.
+    const Clock* clock = nullptr;
   };
 
   // Parses the allowlists; kInvalidArgument for a bad CIDR block.
@@ -65,7 +71,17 @@ class HttpServer {
   void handle(Listener listener, const httplib::Request& req, httplib::Response& res);
 
  private:
-  explicit HttpServer(Deps deps, Allowlist internal_allow, Allowlist trusted_proxies);
+  struct IdempotentRequest {
+    std::int64_t customer_id = 0;
+    std::string key;
+    std::string owner;
+  };
+  struct IdempotencyStart {
+    std::optional<IdempotentRequest> owned;            // run the handler, then finish_idempotent
+    std::optional<Result<Response, ApiError>> answer;  // answer this instead (replay, error)
+  };
+  explicit HttpServer(Deps deps, Allowlist internal_allow, Allowlist trusted_proxies,
+                      Allowlist rate_exempt);
   std::unique_ptr<EpollHttpServer> make_listener(Listener listener, const ListenerConfig& lc);
   void configure(httplib::Server& server, Listener listener);
   Result<Response, ApiError> dispatch(Listener listener, const httplib::Request& req,
@@ -85,8 +101,20 @@ class HttpServer {
   // The handler in the request's transaction: the audit row and the commit on success, the
   // after-commit hooks after it.
   Result<Response, ApiError> run_handler(RequestContext& ctx, const Route& route,
-                                         const httplib::Request& req);
+                                         const httplib::Request& req,
+                                         const std::optional<IdempotentRequest>& key);
   void write_audit(RequestContext& ctx, const Route& route, const httplib::Request& req) const;
+  // The public listener's token buckets (rate_limits): 429 rate_limited with Retry-After. Before
+  // authentication for the address (no account yet), after it for the account.
+  std::optional<ApiError> limit_address(const Route& route, const std::string& address);
+  std::optional<ApiError> limit_account(const Route& route, const RequestContext& ctx);
+  // Idempotency-Key of an idempotent route: claims the key (waiting for another request with
+  // it, up to idempotency.max_wait) or answers what the key answered before (replay), 400 for a
+  // bad key, 422 for a key used with another request, 409 when the wait was too long.
+  IdempotencyStart begin_idempotent(RequestContext& ctx, const Route& route);
+  // Stores the answer of an owned key (or releases the key for a 5xx/429/exception).
+  void finish_idempotent(RequestContext& ctx, const IdempotentRequest& key,
+                         const Result<Response, ApiError>& answer, bool in_transaction);
   std::string client_address(const httplib::Request& req) const;
   void audit_denial(Listener listener, const std::string& action, const std::string& path,
                     const std::optional<Principal>& principal, const std::string& address,
@@ -94,6 +122,11 @@ class HttpServer {
                     const std::optional<AuditDetail>& detail) const;
 
   Deps deps_;
+  SystemClock system_clock_;
+  const Clock& clock_;
+  IdempotencyStore idempotency_;
+  Allowlist rate_exempt_;
+  BucketTable buckets_;
   Allowlist internal_allow_;
   Allowlist trusted_proxies_;
   std::unique_ptr<EpollHttpServer> public_;

@@ -175,9 +175,10 @@ void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>
                                          read_cart(ctx.read(), ctx.principal().account_id));
                    }));
 
-  router.add(route(L::kPublic, M::kPost, "/v1/cart/items", Access::customer(), "cart.add", false,
-                   BodyKind::kRequired, "Put a listed product into the cart",
-                   [d](RequestContext& ctx) { return put_in_cart(*d, ctx); }));
+  router.add(
+      idempotent(route(L::kPublic, M::kPost, "/v1/cart/items", Access::customer(), "cart.add",
+                       false, BodyKind::kRequired, "Put a listed product into the cart",
+                       [d](RequestContext& ctx) { return put_in_cart(*d, ctx); })));
 
   router.add(route(
       L::kPublic, M::kDelete, "/v1/cart/items/{id}", Access::customer(), "cart.remove", false,
@@ -187,10 +188,10 @@ void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>
             remove_from_cart(ctx.autocommit(), ctx.principal().account_id, id_param(ctx, "id")));
       }));
 
-  router.add(route(L::kPublic, M::kPost, "/v1/orders", Access::customer(), "order.create", false,
-                   BodyKind::kRequired,
-                   "Buy the cart: reserves the products and pays through the provider",
-                   [d](RequestContext& ctx) { return buy_cart(*d, ctx); }));
+  router.add(idempotent(route(L::kPublic, M::kPost, "/v1/orders", Access::customer(),
+                              "order.create", false, BodyKind::kRequired,
+                              "Buy the cart: reserves the products and pays through the provider",
+                              [d](RequestContext& ctx) { return buy_cart(*d, ctx); })));
 
   router.add(route(L::kPublic, M::kGet, "/v1/orders", Access::customer(), "order.list", false,
                    BodyKind::kNone, "The customer's buying orders, newest first",
@@ -213,11 +214,12 @@ void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>
                    "Cancel before shipping; a paid order is refunded",
                    [d](RequestContext& ctx) { return cancel_buying(*d, ctx); }));
 
-  router.add(route(L::kPublic, M::kPost, "/v1/orders/{id}/return", Access::customer(),
-                   "order.return", false, BodyKind::kRequired,
-                   "Return a picked-up order through a box: reserves a compartment, issues a "
-                   "return token",
-                   [d](RequestContext& ctx) { return return_through_box(*d, ctx); }));
+  router.add(
+      idempotent(route(L::kPublic, M::kPost, "/v1/orders/{id}/return", Access::customer(),
+                       "order.return", false, BodyKind::kRequired,
+                       "Return a picked-up order through a box: reserves a compartment, issues a "
+                       "return token",
+                       [d](RequestContext& ctx) { return return_through_box(*d, ctx); })));
 
   router.add(route(L::kPublic, M::kGet, "/v1/orders/{id}/qr.png", Access::customer(), "order.qr",
                    false, BodyKind::kNone,

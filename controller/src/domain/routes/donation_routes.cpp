@@ -82,10 +82,11 @@ void register_donation_routes(Router& router, const std::shared_ptr<DomainContex
   using M = HttpMethod;
   auto d = dp;
 
-  router.add(route(L::kPublic, M::kPost, "/v1/donations", Access::customer(), "donation.create",
-                   false, BodyKind::kRequired,
-                   "Create a donating order: reserves a compartment and issues a deposit token",
-                   [d](RequestContext& ctx) { return create_donation_handler(*d, ctx); }));
+  router.add(
+      idempotent(route(L::kPublic, M::kPost, "/v1/donations", Access::customer(), "donation.create",
+                       false, BodyKind::kRequired,
+                       "Create a donating order: reserves a compartment and issues a deposit token",
+                       [d](RequestContext& ctx) { return create_donation_handler(*d, ctx); })));
 
   router.add(route(L::kPublic, M::kGet, "/v1/donations", Access::customer(), "donation.list", false,
                    BodyKind::kNone, "The customer's donating orders, newest first",

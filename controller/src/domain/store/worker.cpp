@@ -2,6 +2,7 @@
 // delivery) and the log notification sender.
 #include "reclothes/controller/domain/worker.h"
 
+#include "reclothes/controller/idempotency.h"
 #include "shared.h"
 
 namespace reclothes::controller::domain {
@@ -107,6 +108,12 @@ Result<DomainWorker::Pass> DomainWorker::run_once() {
     for (const auto& r : tx.exec("DELETE FROM domain_config_dirty RETURNING box_id")) {
       boxes.push_back(r[0].as<std::string>());
     }
+    return ok_status();
+  }));
+  RC_TRY(d.s.db.with_transaction([&](pqxx::work& tx) -> Status {
+    // Idempotency keys past idempotency.ttl_s (docs/controller.md "Safe retries").
+    const IdempotencyStore keys(d.s.clock, d.s.config.idempotency);
+    pass.idempotency_keys_expired = static_cast<int>(keys.delete_expired(tx));
     return ok_status();
   }));
   std::sort(boxes.begin(), boxes.end());

@@ -65,6 +65,7 @@ class DomainWorker {
     int configs_published = 0;
     int notifications_sent = 0;
     int notifications_failed = 0;
+    int idempotency_keys_expired = 0;  // deleted after idempotency.ttl_s
   };
 
   // `payments` may be null (no provider configured: pending payments wait).
