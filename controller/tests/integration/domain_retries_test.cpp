@@ -94,6 +94,22 @@ TEST_F(RetriesTest, AClientErrorIsReplayedToo) {
   EXPECT_EQ(retry.raw, first.raw);  // the first request's error body, request id included
 }
 
+TEST_F(RetriesTest, ErasingTheAccountDeletesItsKeysAndTheirStoredReplies) {
+  // A stored reply may echo personal data (an order's shipping address): GDPR erase takes it.
+  std::int64_t id = 0;
+  const auto alice = customer("alice", &id);
+  auto body = donation_body();
+  body["location_id"] = 999999;
+  ASSERT_EQ(donate(alice, "k-erase", body).status, 404);
+  const auto keys =
+      "SELECT count(*) FROM idempotency_keys WHERE customer_id = " + std::to_string(id);
+  ASSERT_EQ(count(keys), 1);
+  const auto erased =
+      pub("POST", "/v1/customers/me/erase", nlohmann::json{{"password", kPassword}}, alice);
+  ASSERT_EQ(erased.status, 200) << describe(erased);
+  EXPECT_EQ(count(keys), 0);
+}
+
 TEST_F(RetriesTest, KeysExpireAndTheWorkerDeletesThem) {
   const auto alice = customer("alice");
   ASSERT_EQ(donate(alice, "k-day", donation_body()).status, 201);

@@ -226,6 +226,8 @@ void anonymise_customer(pqxx::work& tx, std::int64_t id, const std::string& old_
   tx.exec_params("DELETE FROM account_codes WHERE customer_id = $1", id);
   tx.exec_params("DELETE FROM account_code_requests WHERE email_key = $1", old_email);
   tx.exec_params("DELETE FROM cart_items WHERE customer_id = $1", id);
+  // Stored replies of Idempotency-Key requests may echo personal data (a shipping address).
+  tx.exec_params("DELETE FROM idempotency_keys WHERE customer_id = $1", id);
   tx.exec_params(
       "UPDATE donation_items SET condition_notes = '' WHERE donation_id IN (SELECT id FROM "
       "donations WHERE customer_id = $1)",
