@@ -156,6 +156,30 @@ TEST_F(LocationsTest, NearAPointNearestFirstWithinTheRadius) {
   EXPECT_FALSE(all.body["items"][0].contains("distance_m"));
 }
 
+TEST_F(LocationsTest, RadiusSearchAcrossTheAntimeridianAndAroundAPole) {
+  // Fiji straddles 180 degrees: the prefilter's longitude range wraps (lon >= min OR lon <= max).
+  const auto east = location("Taveuni east", -16.8, 179.98);
+  const auto west = location("Taveuni west", -16.8, -179.97);
+  const auto suva = location("Suva", -18.14, 178.44);      // 220 km away
+  const auto greenwich = location("Greenwich", 51.48, 0);  // the other side of the world
+  // Around the north pole every longitude is in the box.
+  const auto pole_a = location("Pole A", 89.95, 10);
+  const auto pole_b = location("Pole B", 89.95, -170);
+  for (const auto id : {east, west, suva, greenwich, pole_a, pole_b}) {
+    box(id, std::to_string(id), {"S"});
+  }
+  const auto fiji = find("near=-16.8,179.99&radius_m=50000");
+  ASSERT_EQ(fiji.status, 200) << describe(fiji);
+  EXPECT_EQ(ids(fiji), (std::vector<std::int64_t>{east, west}));
+  EXPECT_NEAR(fiji.body["items"][1]["distance_m"].get<double>(), 4260, 20);
+  EXPECT_EQ(ids(find("near=-16.8,-179.99&radius_m=50000")),
+            (std::vector<std::int64_t>{west, east}));
+  EXPECT_EQ(ids(find("near=-16.8,179.99&radius_m=300000")),
+            (std::vector<std::int64_t>{east, west, suva}));
+  // From the pole both points are 5.6 km away whatever their longitude.
+  EXPECT_EQ(ids(find("near=90,0&radius_m=10000")), (std::vector<std::int64_t>{pole_a, pole_b}));
+}
+
 TEST_F(LocationsTest, SizeFilterUsesTheAllocationsNotionOfFree) {
   add_fleet({"S", "M"});
   const auto big = location("Big", 52.5, 13.4);
