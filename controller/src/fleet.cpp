@@ -29,10 +29,13 @@ nlohmann::json location_from(const pqxx::row& row) {
           {"address", row[2].as<std::string>()},
           {"lat", row[3].is_null() ? nlohmann::json() : nlohmann::json(row[3].as<double>())},
           {"lon", row[4].is_null() ? nlohmann::json() : nlohmann::json(row[4].as<double>())},
-          {"created_at", ts(row[5].as<std::int64_t>())}};
+          {"opening_notes", row[6].as<std::string>()},
+          {"created_at", ts(row[5].as<std::int64_t>())},
+          {"updated_at", nullable_time(row[7])}};
 }
 
-const std::string kLocationColumns = "id, name, address, lat, lon, " + ms_of("created_at");
+const std::string kLocationColumns = "id, name, address, lat, lon, " + ms_of("created_at") +
+                                     ", opening_notes, " + ms_of("updated_at");
 
 const std::string kBoxColumns =
     "b.id, b.location_id, b.status, b.maintenance, b.online, " + ms_of("b.last_seen") +
@@ -64,12 +67,12 @@ bool is_valid_size_class(std::string_view s) {
 
 nlohmann::json create_location(pqxx::work& tx, const std::string& name, const std::string& address,
                                std::optional<double> lat, std::optional<double> lon,
-                               std::int64_t now_ms) {
+                               std::int64_t now_ms, const std::string& opening_notes) {
   const auto row = tx.exec_params1(
-      "INSERT INTO locations (name, address, lat, lon, created_at) VALUES ($1, $2, $3, $4, "
-      "$5::timestamptz) RETURNING " +
+      "INSERT INTO locations (name, address, lat, lon, created_at, opening_notes) VALUES ($1, $2, "
+      "$3, $4, $5::timestamptz, $6) RETURNING " +
           kLocationColumns,
-      name, address, lat, lon, ts(now_ms));
+      name, address, lat, lon, ts(now_ms), opening_notes);
   return location_from(row);
 }
 

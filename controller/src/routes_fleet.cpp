@@ -100,9 +100,13 @@ void register_fleet_routes(Router& router, const Services& s) {
                      const auto address = r.optional_string("address", 0, 500);
                      const auto lat = r.optional_number("lat", -90, 90);
                      const auto lon = r.optional_number("lon", -180, 180);
+                     const auto notes = r.optional_string("opening_notes", 0, 1000);
+                     if (r.ok() && lat.has_value() != lon.has_value()) {
+                       r.fail(lat ? "lon" : "lat", "give lat and lon together");
+                     }
                      RC_FINISH_BODY(r);
                      auto loc = create_location(ctx.tx(), name, address.value_or(""), lat, lon,
-                                                s.clock.wall_ms());
+                                                s.clock.wall_ms(), notes.value_or(""));
                      ctx.set_audit({"location", std::to_string(loc["id"].get<std::int64_t>()),
                                     nullptr, loc, ""});
                      return Response::created(loc);

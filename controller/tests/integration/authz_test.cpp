@@ -38,6 +38,7 @@ const std::vector<Expectation>& expectations() {
       {"GET", "/internal/v1/locations", {R::kDelivery, R::kManager, R::kSuperAdmin}},
       {"POST", "/internal/v1/locations", {R::kManager, R::kSuperAdmin}},
       {"GET", "/internal/v1/locations/{location_id}", {R::kDelivery, R::kManager, R::kSuperAdmin}},
+      {"PATCH", "/internal/v1/locations/{location_id}", {R::kManager, R::kSuperAdmin}},
       {"GET", "/internal/v1/boxes", {R::kDelivery, R::kManager, R::kSuperAdmin}},
       {"POST", "/internal/v1/boxes", {R::kManager, R::kSuperAdmin}},
       {"GET", "/internal/v1/boxes/{box_id}", {R::kDelivery, R::kManager, R::kSuperAdmin}},
@@ -115,6 +116,8 @@ class AuthzTest : public ControllerTest {
       body = {{"roles", {"packer"}}};
     } else if (e.method == "POST" && e.path_template == "/internal/v1/locations") {
       body = {{"name", "Depot " + std::to_string(++unique_)}};
+    } else if (e.method == "PATCH" && e.path_template == "/internal/v1/locations/{location_id}") {
+      body = {{"opening_notes", "Mon-Sat 8-20"}};
     } else if (e.method == "POST" && e.path_template == "/internal/v1/boxes") {
       body = {{"box_id", "auto-" + std::to_string(++unique_)},
               {"compartments", {{{"number", 1}, {"size", "M"}}}}};
@@ -266,7 +269,7 @@ TEST_F(AuthzTest, EveryStaffWriteHasAnAuditRowInTheSameTransaction) {
     std::string action;
   };
   auto loc = internal("POST", "/internal/v1/locations",
-                      nlohmann::json{{"name", "Depot"}, {"lat", 52.5}}, admin);
+                      nlohmann::json{{"name", "Depot"}, {"lat", 52.5}, {"lon", 13.4}}, admin);
   ASSERT_EQ(loc.status, 201);
   const auto loc_rid = loc.header("X-Request-Id");
   std::vector<Write> writes = {

@@ -21,9 +21,10 @@ struct CompartmentSpec {
 
 bool is_valid_size_class(std::string_view s);
 
+// lat and lon are both given or both absent (the caller checks; the table refuses one alone).
 nlohmann::json create_location(pqxx::work& tx, const std::string& name, const std::string& address,
                                std::optional<double> lat, std::optional<double> lon,
-                               std::int64_t now_ms);
+                               std::int64_t now_ms, const std::string& opening_notes = "");
 std::optional<nlohmann::json> get_location(pqxx::work& tx, std::int64_t id);
 nlohmann::json list_locations(pqxx::work& tx);
 

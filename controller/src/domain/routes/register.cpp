@@ -65,6 +65,7 @@ Status register_domain(Router& router, EventApplier& events, const Services& ser
   register_task_routes(router, d);
   register_management_routes(router, d);
   register_account_routes(router, d);
+  register_location_routes(router, d);
 
   std::weak_ptr<DomainContext> weak = d;
   events.on(msg::EventKind::kAccessCompleted,

@@ -52,6 +52,21 @@ std::string random_base32(std::size_t chars) {
 
 // ---- compartments -------------------------------------------------------------------------------
 
+std::string free_compartment_sql(std::string_view now_param) {
+  const std::string now(now_param);
+  return "(b.status = 'active' AND NOT b.maintenance "
+         "AND c.state NOT IN ('out_of_service', 'jammed', 'forced', 'ajar', 'open', 'unlocked', "
+         "'occupied') "
+         "AND NOT EXISTS (SELECT 1 FROM compartment_holds h WHERE h.box_id = c.box_id AND "
+         "h.compartment = c.number) "
+         "AND NOT EXISTS (SELECT 1 FROM compartment_reservations r WHERE r.box_id = c.box_id AND "
+         "r.compartment = c.number AND r.until > " +
+         now +
+         "::timestamptz) "
+         "AND NOT EXISTS (SELECT 1 FROM box_faults f WHERE f.box_id = c.box_id AND f.cleared_at IS "
+         "NULL AND (f.compartment = c.number OR (f.compartment IS NULL AND f.kind = 'tamper'))))";
+}
+
 std::optional<Allocation> allocate_compartment(pqxx::work& tx, std::int64_t location_id,
                                                const std::vector<std::string>& sizes,
                                                std::int64_t order_id, const std::string& purpose,
@@ -60,18 +75,10 @@ std::optional<Allocation> allocate_compartment(pqxx::work& tx, std::int64_t loca
     const auto rows = tx.exec_params(
         "SELECT c.box_id, c.number, c.size_class FROM compartments c "
         "JOIN boxes b ON b.id = c.box_id "
-        "WHERE b.location_id = $1 AND b.status = 'active' AND NOT b.maintenance "
-        "AND c.size_class = ANY($2::text[]) "
-        "AND c.state NOT IN ('out_of_service', 'jammed', 'forced', 'ajar', 'open', 'unlocked', "
-        "'occupied') "
-        "AND NOT EXISTS (SELECT 1 FROM compartment_holds h WHERE h.box_id = c.box_id AND "
-        "h.compartment = c.number) "
-        "AND NOT EXISTS (SELECT 1 FROM compartment_reservations r WHERE r.box_id = c.box_id AND "
-        "r.compartment = c.number AND r.until > $3::timestamptz) "
-        "AND NOT EXISTS (SELECT 1 FROM box_faults f WHERE f.box_id = c.box_id AND f.cleared_at IS "
-        "NULL AND (f.compartment = c.number OR (f.compartment IS NULL AND f.kind = 'tamper'))) "
-        "ORDER BY array_position($2::text[], c.size_class), b.online DESC, c.box_id, c.number "
-        "LIMIT 1 FOR UPDATE OF c SKIP LOCKED",
+        "WHERE b.location_id = $1 AND c.size_class = ANY($2::text[]) AND " +
+            free_compartment_sql("$3") +
+            " ORDER BY array_position($2::text[], c.size_class), b.online DESC, c.box_id, c.number "
+            "LIMIT 1 FOR UPDATE OF c SKIP LOCKED",
         location_id, text_array(sizes), ts(now_ms));
     if (rows.empty()) return std::nullopt;
     Allocation a{rows[0][0].as<std::string>(), rows[0][1].as<int>(), rows[0][2].as<std::string>()};

@@ -11,6 +11,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "context.h"
@@ -33,6 +34,11 @@ struct Allocation {
   int compartment = 0;
   std::string size_class;
 };
+
+// The SQL condition under which compartment `c` (compartments) of box `b` (boxes) is free for
+// allocation, with the time as the parameter now_param ("$3"): the one notion of "free" that
+// allocate_compartment and the public location listing share.
+std::string free_compartment_sql(std::string_view now_param);
 
 // Finds a free compartment of one of `sizes` (smallest first) at an active box of the location
 // that is not in maintenance, has no open fault and no domain hold, and holds it for
