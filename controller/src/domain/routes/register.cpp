@@ -64,6 +64,7 @@ Status register_domain(Router& router, EventApplier& events, const Services& ser
   register_buying_routes(router, d);
   register_task_routes(router, d);
   register_management_routes(router, d);
+  register_box_open_routes(router, d);
 
   std::weak_ptr<DomainContext> weak = d;
   events.on(msg::EventKind::kAccessCompleted,
