@@ -2,6 +2,8 @@
 // open_access command is read from the broker by a fake box (FakeBox), which answers as the
 // firmware does (command result, then the visit's events with the command's and the token's ids,
 // firmware/src/core/box.cpp handle_open_access).
+#include <thread>
+
 #include "domain_fixture.h"
 #include "reclothes/common/token.h"
 #include "reclothes/controller/domain/box_open.h"
@@ -166,6 +168,30 @@ TEST_F(BoxOpenTest, ADepositOpensOnceAndIsAppliedOnce) {
   EXPECT_EQ(later.status, 404) << describe(later);
   flush_commands();
   EXPECT_EQ(open_access_commands().size(), 1u);
+}
+
+TEST_F(BoxOpenTest, RequestsArrivingAtOnceSendOneCommand) {
+  // A double tap, or the app's retry racing the first request: the box row's lock serialises
+  // them, one sends and the others find its command pending.
+  const auto alice = customer("alice");
+  donate(alice);
+  constexpr int kRequests = 4;
+  std::vector<Reply> replies(kRequests);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kRequests; ++i) {
+    threads.emplace_back([&, i] { replies[static_cast<std::size_t>(i)] = open_box(alice); });
+  }
+  for (auto& t : threads) t.join();
+  int sent = 0;
+  for (const Reply& r : replies) {
+    ASSERT_EQ(r.status, 202) << describe(r);
+    if (r.body["status"] == "sent") ++sent;
+    EXPECT_EQ(r.body["command_id"], replies[0].body["command_id"]);
+  }
+  EXPECT_EQ(sent, 1);
+  flush_commands();
+  EXPECT_EQ(open_access_commands().size(), 1u);
+  EXPECT_EQ(count("SELECT count(*) FROM box_commands WHERE op = 'open_access'"), 1);
 }
 
 TEST_F(BoxOpenTest, AfterTheDoorOpenedARetryIsRefusedAsAlreadyOpened) {
