@@ -33,8 +33,8 @@ HandlerResult open_box_handler(DomainContext& d, RequestContext& ctx) {
   const auto order_id = r.optional_integer("order_id", 1, INT64_MAX);
   RC_FINISH_BODY(r);
   const std::string& box_id = ctx.param("box_id");
-  if (!is_valid_box_id(box_id))
-    return to_api(DomainError::not_found("reservation at box " + box_id));
+  // Not a box id at all: no box has it (and the text is not echoed back).
+  if (!is_valid_box_id(box_id)) return to_api(DomainError::not_found("reservation at that box"));
   OpenBoxRequest req{ctx.principal().account_id, box_id, order_id};
   auto opened = open_box_for_customer(d, ctx.tx(), req, d.now_ms());
   if (!opened.ok()) {

@@ -12,7 +12,7 @@ namespace {
 // reserved donation (deposit), a parcel ready for pickup, a requested return.
 const char* const kBoxOpenLiveAccessSql =
     "SELECT a.order_id, a.customer_id, a.purpose, a.compartment, a.token_id, "
-    "extract(epoch FROM t.expires)::bigint FROM ("
+    "floor(extract(epoch FROM t.expires))::bigint FROM ("
     "  SELECT id AS order_id, customer_id, 'deposit' AS purpose, compartment, token_id "
     "  FROM donations WHERE box_id = $1 AND state = 'reserved' AND reserved_until > $2::timestamptz"
     "  UNION ALL"
