@@ -55,7 +55,7 @@ constexpr std::array<Name<EventKind>, 14> kEventKinds{{
     {EventKind::kCommandExecuted, "command_executed"},
 }};
 
-constexpr std::array<Name<CommandOp>, 7> kCommandOps{{
+constexpr std::array<Name<CommandOp>, 8> kCommandOps{{
     {CommandOp::kOpen, "open"},
     {CommandOp::kReserve, "reserve"},
     {CommandOp::kRelease, "release"},
@@ -63,6 +63,7 @@ constexpr std::array<Name<CommandOp>, 7> kCommandOps{{
     {CommandOp::kMaintenanceOn, "maintenance_on"},
     {CommandOp::kMaintenanceOff, "maintenance_off"},
     {CommandOp::kConfigUpdate, "config_update"},
+    {CommandOp::kOpenAccess, "open_access"},
 }};
 
 constexpr std::array<Name<MessageType>, 7> kMessageTypes{{
@@ -342,6 +343,29 @@ Result<Reservation> reservation_from_json(const Json& v, const std::string& p) {
   return r;
 }
 
+Result<Access> access_from_json(const Json& v, const std::string& p) {
+  RC_TRY(read_object(v, p));
+  Access a;
+  RC_ASSIGN_OR_RETURN(const Json* compartment, require(v, p, "compartment"));
+  RC_ASSIGN_OR_RETURN(a.compartment, read_compartment(*compartment, child(p, "compartment")));
+  RC_ASSIGN_OR_RETURN(const Json* order_ref, require(v, p, "order_ref"));
+  RC_ASSIGN_OR_RETURN(a.order_ref, read_uint(*order_ref, child(p, "order_ref")));
+  RC_ASSIGN_OR_RETURN(const Json* action, require(v, p, "action"));
+  RC_ASSIGN_OR_RETURN(a.action, read_action(*action, child(p, "action")));
+  if (a.action != TokenAction::kDeposit && a.action != TokenAction::kPickup &&
+      a.action != TokenAction::kReturn) {
+    return field_error(child(p, "action"),
+                       "open_access takes a customer action (\"deposit\", \"pickup\" or "
+                       "\"return\"), got " +
+                           quote(reclothes::to_string(a.action)));
+  }
+  RC_ASSIGN_OR_RETURN(const Json* token_id, require(v, p, "token_id"));
+  RC_ASSIGN_OR_RETURN(a.token_id, read_token_id(*token_id, child(p, "token_id")));
+  RC_ASSIGN_OR_RETURN(const Json* until, require(v, p, "until"));
+  RC_ASSIGN_OR_RETURN(a.until, read_int(*until, child(p, "until"), 0, kI64Max));
+  return a;
+}
+
 Result<Command> command_from_json(const Json& body, const std::string& p) {
   Command c;
   RC_ASSIGN_OR_RETURN(const Json* id, require(body, p, "id"));
@@ -366,6 +390,11 @@ Result<Command> command_from_json(const Json& body, const std::string& p) {
       RC_ASSIGN_OR_RETURN(const Json* f, require(body, p, "token_ids"));
       RC_ASSIGN_OR_RETURN(c.token_ids,
                           read_token_ids(*f, child(p, "token_ids"), 1, kMaxRevokePerCommand));
+      break;
+    }
+    case CommandOp::kOpenAccess: {
+      RC_ASSIGN_OR_RETURN(const Json* f, require(body, p, "access"));
+      RC_ASSIGN_OR_RETURN(c.access, access_from_json(*f, child(p, "access")));
       break;
     }
     case CommandOp::kMaintenanceOn:
@@ -613,6 +642,17 @@ J to_json(const Reservation& r) {
 }
 
 template <typename J>
+J to_json(const Access& a) {
+  J j;
+  j["compartment"] = a.compartment;
+  j["order_ref"] = a.order_ref;
+  j["action"] = reclothes::to_string(a.action);
+  j["token_id"] = a.token_id;
+  j["until"] = a.until;
+  return j;
+}
+
+template <typename J>
 J to_json(const Event& e) {
   J j;
   j["seq"] = e.seq;
@@ -655,6 +695,7 @@ J to_json(const Command& c) {
   if (c.reservation) j["reservation"] = to_json<J>(*c.reservation);
   if (!c.token_ids.empty()) j["token_ids"] = c.token_ids;
   if (c.reason) j["reason"] = *c.reason;
+  if (c.access) j["access"] = to_json<J>(*c.access);
   return j;
 }
 
@@ -741,6 +782,7 @@ reclothes::Status check_command_fields_used(const Command& c) {
   const bool wants_compartment = c.op == CommandOp::kOpen || c.op == CommandOp::kRelease;
   const bool wants_reservation = c.op == CommandOp::kReserve;
   const bool wants_token_ids = c.op == CommandOp::kRevoke;
+  const bool wants_access = c.op == CommandOp::kOpenAccess;
   const auto unused = [&](std::string_view field) {
     return field_error("/body/" + std::string(field),
                        "not used by op " + quote(to_string(c.op)) + "; leave it unset");
@@ -748,6 +790,7 @@ reclothes::Status check_command_fields_used(const Command& c) {
   if (c.compartment && !wants_compartment) return unused("compartment");
   if (c.reservation && !wants_reservation) return unused("reservation");
   if (!c.token_ids.empty() && !wants_token_ids) return unused("token_ids");
+  if (c.access && !wants_access) return unused("access");
   return ok_status();
 }
 

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <random>
 
+#include "reclothes/common/box_code.h"
+#include "reclothes/common/qr_png.h"
 #include "reclothes/simulator/tokens.h"
 
 namespace reclothes::simulator {
@@ -343,6 +345,8 @@ std::string BoxWebServer::url() const {
 
 json BoxWebServer::state_json() {
   json state = to_json(box_.view());
+  // The box's printed code (docs/token-format.md, "The box's own code"), shown on the page.
+  if (auto code = box_code(box_.box_id()); code.ok()) state["box_code"] = *code;
   json events = json::array();
   if (auto latest = box_.latest_events(options_.events_shown); latest.ok()) {
     for (const JournalEvent& e : *latest) events.push_back(to_json(e));
@@ -410,6 +414,17 @@ void BoxWebServer::install_page_routes() {
     json out = json::array();
     for (const JournalEvent& e : *events) out.push_back(to_json(e));
     reply(res, 200, {{"events", out}});
+  });
+  // The box's printed code as the label on the cabinet shows it: the customer app scans it to
+  // open the box online; presented to this box's own camera it is refused as "box_code".
+  s.Get("/api/box-code.png", [this](const httplib::Request&, httplib::Response& res) {
+    auto code = box_code(box_.box_id());
+    auto png = code.ok() ? render_qr_png(*code, 6) : Result<std::string>(code.error());
+    if (!png.ok()) {
+      reply_error(res, png.error());
+      return;
+    }
+    res.set_content(*png, "image/png");
   });
   s.Get("/api/frame.png", [this](const httplib::Request&, httplib::Response& res) {
     auto frame = box_.last_frame();

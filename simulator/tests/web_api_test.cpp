@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "reclothes/firmware/scanner.h"
 #include "reclothes/simulator/sim_box.h"
 #include "reclothes/simulator/tokens.h"
 #include "reclothes/simulator/web_server.h"
@@ -175,6 +176,29 @@ TEST_F(WebApiTest, TheLastPresentedFrameIsAPng) {
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(res->get_header_value("Content-Type"), "image/png");
   EXPECT_EQ(res->body.substr(1, 3), "PNG");
+}
+
+TEST_F(WebApiTest, TheBoxsPrintedCodeIsShownAndItsOwnCameraRefusesIt) {
+  EXPECT_EQ(state()["box_code"], "reclothes:box:box-0001");
+  auto res = client_->Get("/api/box-code.png");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "image/png");
+  const std::vector<std::uint8_t> bytes(res->body.begin(), res->body.end());
+  auto codes = firmware::scan_image(bytes, "box-code.png");
+  ASSERT_TRUE(codes.ok()) << codes.error().to_string();
+  EXPECT_EQ(*codes, std::vector<std::string>{"reclothes:box:box-0001"});
+  auto page = client_->Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("data-testid=\"box-code\""), std::string::npos);
+
+  // Held to the box's own camera it is refused as the box's code, not taken for a token.
+  auto [status, report] = post("/api/present", {{"token", "reclothes:box:box-0001"}});
+  ASSERT_EQ(status, 200) << report.dump();
+  EXPECT_TRUE(eventually([](const json& st) {
+    return st["indicator"].is_object() && st["indicator"]["message"] == "Box code: use the app";
+  })) << state().dump();
+  EXPECT_EQ(state()["pulses"], 0);
 }
 
 TEST_F(WebApiTest, DoorsFillEnvironmentTamperAndJamAreDrivenThroughTheApi) {

@@ -7,6 +7,8 @@
 //   1. presents a valid courier token -> compartment 2 shows UNLOCKED, then OPEN (auto-open on);
 //   2. presents a forged token (signed by a key the box does not trust) -> the indicator shows the
 //      rejection and compartment 3 stays locked and closed;
+//   3. shows the box's printed code (reclothes:box:<id>), and presented to the camera it is
+//      refused as the box's own code;
 // and saves screenshots into DIR for a person to look at.
 import { spawn, execFileSync } from "node:child_process";
 import assert from "node:assert/strict";
@@ -138,6 +140,18 @@ async function main() {
   assert.equal(await textOf(page, "pulse-count"), "1", "only the valid token pulsed a lock");
   await page.screenshot({ path: path.join(out, "box_page_rejected.png"), fullPage: true });
   console.log("forged token: rejected (Code not valid), compartment 3 stays LOCKED and closed");
+
+  // 3. The box's printed code: shown on the page (an image that loaded, and its text); held to
+  //    the box's own camera it is refused as the box's code and opens nothing.
+  await waitForText(page, "box-code-text", (t) => t === "reclothes:box:box-0001", "the box code");
+  const codeWidth = await page.getByTestId("box-code").evaluate((img) => img.complete ? img.naturalWidth : 0);
+  assert.ok(codeWidth > 0, "the box code image loaded");
+  await page.getByTestId("token-input").fill("reclothes:box:box-0001");
+  await page.getByTestId("present-btn").click();
+  await waitForText(page, "indicator-message", (t) => t === "Box code: use the app", "Box code: use the app");
+  await page.locator('[data-testid="event-row"][data-kind="scan_rejected"]').filter({ hasText: "reason=box_code" }).first().waitFor();
+  assert.equal(await textOf(page, "pulse-count"), "1", "the box code pulsed nothing");
+  console.log("box code: shown on the page; at the camera refused as the box's own code");
 }
 
 let exitCode = 0;

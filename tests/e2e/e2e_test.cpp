@@ -266,7 +266,8 @@ INSTANTIATE_TEST_SUITE_P(
                            R"({"donations": {"reservation_s": 20, "expiry_warning_s": 10}})"},
                       Case{"buying_lifecycle", "buying_lifecycle.yaml"},
                       Case{"purchase_cancel", "purchase_cancel.yaml"},
-                      Case{"purchase_return", "purchase_return.yaml"}),
+                      Case{"purchase_return", "purchase_return.yaml"},
+                      Case{"open_online", "open_online.yaml"}),
     [](const ::testing::TestParamInfo<Case>& param) { return std::string(param.param.name); });
 
 // The scenario files (and what they include) parse: a broken file fails here with its line.

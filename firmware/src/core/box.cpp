@@ -7,6 +7,8 @@
 #include <thread>
 #include <utility>
 
+#include "reclothes/common/box_code.h"
+#include "reclothes/common/bytes.h"
 #include "reclothes/firmware/authorise.h"
 #include "reclothes/firmware/text.h"
 
@@ -37,6 +39,7 @@ std::string short_reason(std::string_view reason) {
   if (reason == reason::kCompartmentBusy || reason == "door_open") return "Compartment busy";
   if (reason == reason::kOutOfService) return "Compartment out of order";
   if (reason == reason::kMaintenance) return "Box in maintenance";
+  if (reason == reason::kBoxCode) return "Box code: use the app";
   return "Code refused";
 }
 
@@ -595,6 +598,13 @@ Status Box::handle_scan(const std::string& text) {
   last_scan_text_ = text;
   last_scan_seen_ = now;
 
+  // The box's own printed code is for the app, not for this camera: say so instead of
+  // "malformed" (docs/token-format.md, "The box's own code").
+  if (looks_like_box_code(text)) {
+    spdlog::info("scan rejected: the box's own code (the app opens the box with it)");
+    return reject_scan(std::string(reason::kBoxCode), std::nullopt);
+  }
+
   VerifyRequest request;
   request.box_id = config_.box_id;
   request.now = clock_.wall_seconds();
@@ -655,9 +665,10 @@ Status Box::handle_scan(const std::string& text) {
 
 Status Box::unlock_for_token(int id, const TokenClaims& claims) {
   const std::string key = used_token_key(claims, id);
-  auto applied = apply(id, TokenUnlock{claims.token_id_hex(), claims.action, claims.order_ref},
-                       clock_.wall_ms(), clock_.monotonic(),
-                       [&](Txn& t) { return t.mark_token_used(key, claims.expires); });
+  auto applied =
+      apply(id, TokenUnlock{claims.token_id_hex(), claims.action, claims.order_ref, std::nullopt},
+            clock_.wall_ms(), clock_.monotonic(),
+            [&](Txn& t) { return t.mark_token_used(key, claims.expires); });
   if (!applied.ok()) return std::move(applied).error();
   if (!applied->accepted) return reject_scan(applied->refusal, claims);
   return ok_status();
@@ -703,10 +714,10 @@ Status Box::advance_courier_session() {
     }
     if (!is_closed_state(machine(next).state())) continue;  // skipped; a rescan tries it again
     courier_->current = next;
-    auto applied = apply(next, TokenUnlock{claims.token_id_hex(), claims.action, claims.order_ref},
-                         clock_.wall_ms(), clock_.monotonic(), [&](Txn& t) {
-                           return t.mark_token_used(used_token_key(claims, next), claims.expires);
-                         });
+    auto applied = apply(
+        next, TokenUnlock{claims.token_id_hex(), claims.action, claims.order_ref, std::nullopt},
+        clock_.wall_ms(), clock_.monotonic(),
+        [&](Txn& t) { return t.mark_token_used(used_token_key(claims, next), claims.expires); });
     if (!applied.ok()) return std::move(applied).error();
     if (applied->accepted) return ok_status();
   }
@@ -873,6 +884,8 @@ Status Box::handle_command(const msg::Command& command) {
       refresh_indicator();
       return ok_status();
     }
+    case msg::CommandOp::kOpenAccess:
+      return handle_open_access(command);
     case msg::CommandOp::kConfigUpdate: {
       // The sync side re-reads the retained config; the box only records the command.
       const auto ok = result_for(true, "ok", "configuration re-requested");
@@ -882,6 +895,75 @@ Status Box::handle_command(const msg::Command& command) {
     }
   }
   return finish_command(command, result_for(false, "invalid", "unknown op"), std::nullopt);
+}
+
+Status Box::handle_open_access(const msg::Command& command) {
+  const msg::Access access = command.access.value_or(msg::Access{});
+  const int c = access.compartment;
+  const int n = static_cast<int>(machines_.size());
+  const std::optional<int> where = c >= 1 && c <= 255 ? std::optional<int>(c) : std::nullopt;
+  auto refuse = [&](const std::string& code, const std::string& message) -> Status {
+    spdlog::info("open_access {} for token {} refused: {}", command.id, access.token_id, code);
+    RC_TRY(finish_command(command, msg::CommandResult{command.id, false, code, message}, where));
+    // The customer stands at the box: the display says why, as for a scanned code.
+    show(hal::IndicatorPattern::kRejected, short_reason(code), true);
+    return ok_status();
+  };
+  if (c < 1 || c > n) {
+    return refuse("unknown_compartment", "compartment " + std::to_string(c) + " does not exist");
+  }
+  // The token's own window, with the leeway a scan of it would get.
+  const std::int64_t now_s = clock_.wall_seconds();
+  if (now_s >= access.until + config_.timeouts.token_leeway.count()) {
+    return refuse(std::string(to_string(TokenError::kExpired)),
+                  "the reservation's token expired at " + std::to_string(access.until));
+  }
+  AuthRequest auth;
+  auth.claims.action = access.action;
+  auth.claims.box_id = config_.box_id;
+  auth.claims.compartments = {static_cast<std::uint8_t>(c)};
+  auth.claims.order_ref = access.order_ref;
+  auth.claims.expires = access.until;
+  if (auto bytes = from_hex(access.token_id); bytes.ok() && bytes->size() == kTokenIdBytes) {
+    std::copy(bytes->begin(), bytes->end(), auth.claims.token_id.begin());
+  }
+  RC_ASSIGN_OR_RETURN(auth.revoked, journal_.is_revoked(access.token_id));
+  RC_ASSIGN_OR_RETURN(auth.token_used, journal_.token_used(access.token_id));
+  auth.maintenance = maintenance_;
+  auth.compartments = views();
+  for (const auto& [id, r] : reservations_) auth.reservations.push_back(r);
+  auth.now_s = now_s;
+  auth.reservation_grace_s = config_.timeouts.reservation_grace.count();
+  const AuthDecision decision = authorise(auth);
+  if (!decision.accepted) {
+    return refuse(decision.reason, "compartment " + std::to_string(c) + ": " + decision.reason);
+  }
+  const msg::CommandResult ok{command.id, true, "ok",
+                              "compartment " + std::to_string(c) + " unlocked for order " +
+                                  std::to_string(access.order_ref)};
+  // Journal first: the token's use, the command's record and its event commit with the unlock.
+  auto applied = apply(c, TokenUnlock{access.token_id, access.action, access.order_ref, command.id},
+                       clock_.wall_ms(), clock_.monotonic(), [&](Txn& t) -> Status {
+                         RC_TRY(t.mark_token_used(access.token_id, access.until));
+                         RC_TRY(t.record_command(ok));
+                         msg::Event e;
+                         e.kind = msg::EventKind::kCommandExecuted;
+                         e.at_ms = clock_.wall_ms();
+                         e.command_id = command.id;
+                         e.compartment = c;
+                         e.reason = ok.code;
+                         e.detail = ok.message;
+                         RC_TRY(t.append_event(std::move(e)));
+                         return ok_status();
+                       });
+  if (!applied.ok()) return std::move(applied).error();
+  if (!applied->accepted) {
+    return refuse(applied->refusal, "compartment " + std::to_string(c) + ": " + applied->refusal);
+  }
+  spdlog::info("open_access {}: token {} ({}) opened compartment {}", command.id, access.token_id,
+               to_string(access.action), c);
+  if (!mailbox_.push_result(ok)) spdlog::warn("result queue full");
+  return ok_status();
 }
 
 Status Box::apply_config(const msg::Config& config) {

@@ -137,7 +137,7 @@ Outcome CompartmentMachine::handle(const CompartmentInput& input, Clock::Monoton
         using T = std::decay_t<decltype(in)>;
         if constexpr (std::is_same_v<T, TokenUnlock>) {
           if (state_ == CompartmentState::kJammed) return refuse("compartment_busy");
-          return unlock(Visit{in.token_id, in.action, in.order_ref, std::nullopt}, now);
+          return unlock(Visit{in.token_id, in.action, in.order_ref, in.command_id}, now);
         } else if constexpr (std::is_same_v<T, CommandUnlock>) {
           Visit v;
           // A remote open of a jammed compartment retries the jammed visit: when the door then

@@ -276,7 +276,7 @@ void SyncEngine::handle_command(SyncTransport& transport, const msg::Envelope& e
     publish_results(transport);
     return;
   }
-  if (command.op == msg::CommandOp::kOpen) {
+  if (command.op == msg::CommandOp::kOpen || command.op == msg::CommandOp::kOpenAccess) {
     const std::int64_t age_ms = clock_.wall_ms() - envelope.ts_ms;
     if (age_ms > settings_.command_max_age.count()) {
       ++stats_.expired_commands;

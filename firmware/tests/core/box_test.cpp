@@ -603,6 +603,167 @@ TEST_F(BoxTest, CommandsThatCannotRunAreAnsweredAndRecorded) {
   EXPECT_TRUE(journal_->command_result("cmd-3")->has_value());
 }
 
+// ---- the app's online open (open_access) -----------------------------------------------------
+
+class BoxOpenAccessTest : public BoxTest {
+ protected:
+  static std::string token_id_of(const std::string& text) {
+    auto parsed = parse_token_unverified(text);
+    EXPECT_TRUE(parsed.ok());
+    return parsed.ok() ? parsed->claims.token_id_hex() : "";
+  }
+
+  // What the controller sends when the customer scanned the box's code in the app: the access of
+  // the reservation's token (the same token the phone would show).
+  msg::Command open_access(std::string id, const std::string& token, int compartment = 3,
+                           std::int64_t until = kTestNowS + 900,
+                           TokenAction action = TokenAction::kDeposit) {
+    msg::Command c = command(std::move(id), msg::CommandOp::kOpenAccess);
+    c.access = msg::Access{compartment, kOrder, action, token_id_of(token), until};
+    return c;
+  }
+
+  void visit(int compartment) {
+    const auto index = static_cast<std::size_t>(compartment - 1);
+    ASSERT_TRUE(sim_->open_door(index).ok());
+    step();
+    ASSERT_TRUE(sim_->close_door(index).ok());
+    step();
+  }
+};
+
+TEST_F(BoxOpenAccessTest, OpensTheReservedDoorJournalsFirstAndCompletesTheAccess) {
+  start_box();
+  reserve(3, TokenAction::kDeposit);
+  const std::string token = deposit_token(3);
+  const std::uint64_t before = last_seq();
+  const msg::Command c = open_access("access-1", token);
+  send(c);
+  send(c);  // QoS 1 redelivery
+  step();
+  const auto pulses = sim_->pulses();
+  ASSERT_EQ(pulses.size(), 1u);
+  EXPECT_EQ(pulses[0].compartment, 2u);  // compartment 3
+  EXPECT_TRUE(journal_->token_used(token_id_of(token)).value()) << "single use, journaled";
+  const auto results = drain_results();
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[0].ok);
+  EXPECT_EQ(results[0].code, "ok");
+  EXPECT_EQ(results[1].code, "duplicate");
+  EXPECT_EQ(sim_->indicator()->message, "Open door 3");
+
+  visit(3);
+  EXPECT_EQ(kinds_after(before),
+            (std::vector<Kind>{Kind::kUnlocked, Kind::kCommandExecuted, Kind::kDoorOpened,
+                               Kind::kDoorClosed, Kind::kAccessCompleted}));
+  const auto unlocked = of_kind(Kind::kUnlocked);
+  ASSERT_EQ(unlocked.size(), 1u);
+  EXPECT_EQ(unlocked[0].token_id, std::optional<std::string>(token_id_of(token)));
+  EXPECT_EQ(unlocked[0].command_id, std::optional<std::string>("access-1"));
+  const auto done = of_kind(Kind::kAccessCompleted);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].compartment, std::optional<int>(3));
+  EXPECT_EQ(done[0].token_id, std::optional<std::string>(token_id_of(token)));
+  EXPECT_EQ(done[0].action, std::optional<TokenAction>(TokenAction::kDeposit));
+  EXPECT_EQ(done[0].order_ref, std::optional<std::uint64_t>(kOrder));
+  EXPECT_EQ(done[0].occupied, std::optional<bool>(true));
+  EXPECT_EQ(box_->compartment_state(3), S::kOccupied);
+  EXPECT_TRUE(journal_->reservations()->empty());
+}
+
+TEST_F(BoxOpenAccessTest, AfterTheOnlineOpenThePhonesCodeIsAlreadyUsed) {
+  start_box();
+  reserve(3, TokenAction::kDeposit);
+  const std::string token = deposit_token(3);
+  send(open_access("access-1", token));
+  step();
+  visit(3);
+  reserve(3, TokenAction::kDeposit);  // even with a fresh reservation
+  scan(token);
+  EXPECT_EQ(sim_->pulses().size(), 1u);
+  const auto rejected = of_kind(Kind::kScanRejected);
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(rejected[0].reason, std::optional<std::string>("already_used"));
+}
+
+TEST_F(BoxOpenAccessTest, AfterThePhonesCodeWasUsedTheOnlineOpenIsRefused) {
+  start_box();
+  reserve(3, TokenAction::kDeposit);
+  const std::string token = deposit_token(3);
+  scan(token);
+  visit(3);
+  reserve(3, TokenAction::kDeposit);
+  drain_results();
+  send(open_access("access-2", token));
+  step();
+  EXPECT_EQ(sim_->pulses().size(), 1u) << "the scan's pulse only";
+  const auto results = drain_results();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].ok);
+  EXPECT_EQ(results[0].code, "already_used");
+  EXPECT_EQ(sim_->indicator()->message, "Code already used");
+  const auto executed = of_kind(Kind::kCommandExecuted);
+  ASSERT_FALSE(executed.empty());
+  EXPECT_EQ(executed.back().command_id, std::optional<std::string>("access-2"));
+  EXPECT_EQ(executed.back().reason, std::optional<std::string>("already_used"));
+  EXPECT_TRUE(journal_->command_result("access-2")->has_value()) << "answered the same if resent";
+}
+
+TEST_F(BoxOpenAccessTest, TheScanRulesApply) {
+  start_box();
+  const std::string token = deposit_token(3);
+  auto refusal = [&](const msg::Command& c) {
+    send(c);
+    step();
+    const auto results = drain_results();
+    EXPECT_EQ(results.size(), 1u);
+    EXPECT_FALSE(results.empty() || results[0].ok);
+    return results.empty() ? std::string() : results[0].code;
+  };
+  EXPECT_EQ(refusal(open_access("a-1", token)), "not_reserved") << "no reservation at the box";
+  reserve(2, TokenAction::kPickup);
+  EXPECT_EQ(refusal(open_access("a-2", token, 2)), "not_reserved") << "reserved for a pickup";
+  reserve(3, TokenAction::kDeposit);
+  EXPECT_EQ(refusal(open_access("a-3", token, 3, kTestNowS - 61)), "expired")
+      << "the token's window is over, beyond the leeway";
+  EXPECT_EQ(refusal(open_access("a-4", token, 9)), "unknown_compartment");
+  ASSERT_TRUE(
+      journal_->transact([&](Txn& t) { return t.add_revocations({token_id_of(token)}); }).ok());
+  EXPECT_EQ(refusal(open_access("a-5", token)), "revoked");
+  EXPECT_TRUE(sim_->pulses().empty());
+  EXPECT_FALSE(journal_->token_used(token_id_of(token)).value()) << "nothing used it up";
+}
+
+TEST_F(BoxOpenAccessTest, MaintenanceRefusesItLikeACustomerScan) {
+  start_box();
+  reserve(3, TokenAction::kDeposit);
+  send(command("m-on", msg::CommandOp::kMaintenanceOn));
+  send(open_access("a-1", deposit_token(3)));
+  step();
+  const auto results = drain_results();
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[1].code, "maintenance");
+  EXPECT_TRUE(sim_->pulses().empty());
+}
+
+TEST_F(BoxOpenAccessTest, TheBoxsOwnCodeScannedAtTheBoxIsRefusedAsSuch) {
+  start_box();
+  reserve(3, TokenAction::kDeposit);
+  scan("reclothes:box:box-0001");
+  EXPECT_TRUE(sim_->pulses().empty());
+  const auto rejected = of_kind(Kind::kScanRejected);
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(rejected[0].reason, std::optional<std::string>("box_code"));
+  EXPECT_FALSE(rejected[0].token_id.has_value());
+  EXPECT_EQ(sim_->indicator()->pattern, IndicatorPattern::kRejected);
+  EXPECT_EQ(sim_->indicator()->message, "Box code: use the app");
+  // Another box's code, or one with a broken id, gets the same answer (and no crash).
+  clock_.advance(seconds(10));
+  scan("RECLOTHES:BOX:not a box id");
+  ASSERT_EQ(of_kind(Kind::kScanRejected).size(), 2u);
+  EXPECT_EQ(of_kind(Kind::kScanRejected)[1].reason, std::optional<std::string>("box_code"));
+}
+
 // ---- crash recovery -----------------------------------------------------------------------------
 
 TEST_F(BoxTest, AnUnlockIntentLeftByACrashIsReportedAndNeverPulsedAgain) {

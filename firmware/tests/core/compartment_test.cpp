@@ -91,7 +91,7 @@ struct Row {
   bool reservation_consumed = false;
 };
 
-TokenUnlock token(TokenAction action) { return TokenUnlock{kToken, action, 42}; }
+TokenUnlock token(TokenAction action) { return TokenUnlock{kToken, action, 42, std::nullopt}; }
 
 Start st(S state, bool occupied = false, bool reserved = false,
          std::optional<TokenAction> action = std::nullopt, bool command = false) {
@@ -251,7 +251,7 @@ INSTANTIATE_TEST_SUITE_P(Table, CompartmentTransition, ::testing::ValuesIn(kRows
 
 TEST(CompartmentMachine, AWholeDepositVisitJournalsTheDomainEventWithItsFields) {
   CompartmentMachine m = make(st(S::kReserved, false, true));
-  Outcome unlock = m.handle(TokenUnlock{kToken, TokenAction::kDeposit, 42}, kT0);
+  Outcome unlock = m.handle(TokenUnlock{kToken, TokenAction::kDeposit, 42, std::nullopt}, kT0);
   const msg::Event* unlocked = find_event(unlock, Kind::kUnlocked);
   ASSERT_NE(unlocked, nullptr);
   EXPECT_EQ(unlocked->token_id, std::optional<std::string>(kToken));

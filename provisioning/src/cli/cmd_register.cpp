@@ -17,6 +17,8 @@
 #include <charconv>
 
 #include "commands_common.h"
+#include "reclothes/common/box_code.h"
+#include "reclothes/common/qr_png.h"
 #include "reclothes/common/token.h"
 #include "reclothes/provisioning/cli/cabinet_spec.h"
 #include "reclothes/provisioning/files.h"
@@ -348,12 +350,20 @@ CliResult<std::optional<std::string>> write_box_directory(const RegisterOptions&
                                                           const Local& local, const BoxFile& file,
                                                           const BoxCredentials& creds,
                                                           Console& console) {
-  console.step("writing " + local.out.string() + " (box.json, box.key 0600, box.crt, ca.crt)");
+  console.step("writing " + local.out.string() +
+               " (box.json, box.key 0600, box.crt, ca.crt, box-code.png)");
+  // The box's printed code: the id was checked (check_arguments), so this cannot fail but for a
+  // bug, which is reported like any local failure.
+  auto code = box_code(o.box_id);
+  if (!code.ok()) return detail::local_error(std::move(code).error(), kAfterRegistration);
+  auto png = render_qr_png(*code, kBoxCodeModulePx);
+  if (!png.ok()) return detail::local_error(std::move(png).error(), kAfterRegistration);
   std::vector<DirFile> files = {
       {kBoxConfigFile, render_box_file(file), false},
       {kBoxKeyFile, creds.private_key_pem, true},
       {kBoxCertFile, creds.certificate.certificate_pem, false},
       {kBoxCaFile, local.pki.ca().certificate_pem(), false},
+      {kBoxCodeFile, std::move(png).value(), false},
   };
   if (auto s = write_directory_atomic(local.out, files, true, o.owner); !s.ok()) {
     return detail::local_error(std::move(s).error(), kAfterRegistration);
@@ -418,6 +428,9 @@ std::vector<std::string> next_steps(const Registered& r) {
       "copy " + r.local.out.string() +
           " to the box (e.g. /etc/reclothes/), keep box.key 0600 and owned by "
           "the firmware's user",
+      "print " + (r.local.out / kBoxCodeFile).string() +
+          " and stick it on the cabinet next to the camera (the app scans it to open the box "
+          "online)",
       "run `reclothes-provision selftest --config " + (r.local.out / kBoxConfigFile).string() +
           "` on the box, then start reclothes-box"};
   if (r.revocation.reload_needed && !r.revocation.reloaded) {
@@ -439,7 +452,9 @@ Ordered output_json(const Registered& r, const std::vector<std::string>& next, c
   j["files"] = Ordered{{"config", (out / kBoxConfigFile).string()},
                        {"key", (out / kBoxKeyFile).string()},
                        {"certificate", (out / kBoxCertFile).string()},
-                       {"ca", (out / kBoxCaFile).string()}};
+                       {"ca", (out / kBoxCaFile).string()},
+                       {"box_code_png", (out / kBoxCodeFile).string()}};
+  j["box_code"] = std::string(kBoxCodePrefix) + r.o.box_id;
   j["certificate"] = detail::certificate_json(r.creds.certificate.info, clock);
   std::vector<int> key_ids;
   for (const auto& k : r.keys.keys) key_ids.push_back(k.key_id);

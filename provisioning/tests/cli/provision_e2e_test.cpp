@@ -37,6 +37,7 @@
 #include "reclothes/controller/db.h"
 #include "reclothes/controller/migrations.h"
 #include "reclothes/firmware/config.h"
+#include "reclothes/firmware/scanner.h"
 #include "reclothes/provisioning/cli/fleet_pki.h"
 #include "reclothes/provisioning/files.h"
 #include "reclothes/provisioning/pki.h"
@@ -442,6 +443,14 @@ TEST_F(ProvisionE2eTest, RegisterCreatesTheBoxAndWritesAConfigTheFirmwareLoads) 
   EXPECT_EQ(info->serial_hex, j["certificate"]["serial"]);
   EXPECT_EQ(slurp(dir / "box.crt"), slurp(pki_dir() / "boxes" / "box-reg-1.crt"))
       << "the PKI records the certificate the box holds";
+
+  // The box's printed code, read back the way a camera reads it.
+  EXPECT_EQ(j["box_code"], "reclothes:box:box-reg-1");
+  EXPECT_EQ(j["files"]["box_code_png"], (dir / "box-code.png").string());
+  auto codes = firmware::scan_image_file(dir / "box-code.png");
+  ASSERT_TRUE(codes.ok()) << codes.error().to_string();
+  EXPECT_EQ(*codes, std::vector<std::string>{"reclothes:box:box-reg-1"});
+  EXPECT_NE(r.out.find("box-code.png"), std::string::npos) << "the next steps say to print it";
 
   // The technician's next step works on what register wrote.
   const RunResult selftest = cli({"selftest", "--config", (dir / "box.json").string()});

@@ -119,6 +119,10 @@ enum class CommandOp {
   kMaintenanceOn,
   kMaintenanceOff,
   kConfigUpdate,  // re-read the retained config now
+  // Open one compartment as the access of a reservation's token (the customer scanned the box's
+  // printed QR in the app): the box applies the token's rules (single use, reservation, expiry)
+  // as if the token had been scanned. Added in issue 17; older firmware refuses the unknown op.
+  kOpenAccess,
 };
 std::string_view to_string(CommandOp op);
 std::optional<CommandOp> command_op_from_string(std::string_view s);
@@ -131,6 +135,17 @@ struct Reservation {
   bool operator==(const Reservation&) const = default;
 };
 
+// What an open_access command carries: the reservation's token, as far as the box needs it to
+// treat the command like a scan of that token.
+struct Access {
+  int compartment = 0;  // 1..255
+  std::uint64_t order_ref = 0;
+  TokenAction action = TokenAction::kDeposit;  // a customer action: deposit, pickup or return
+  std::string token_id;                        // 16 hex: the token becomes used at the box
+  std::int64_t until = 0;  // Unix seconds: the token's expiry; refused after it (plus leeway)
+  bool operator==(const Access&) const = default;
+};
+
 // A command from the controller. id is unique; a box executes each id at most once.
 // Fields an op does not use are ignored by parse() (and left empty) and refused by serialize().
 struct Command {
@@ -140,6 +155,7 @@ struct Command {
   std::optional<Reservation> reservation;  // reserve
   std::vector<std::string> token_ids;      // revoke: 16-hex token ids, 1..1000
   std::optional<std::string> reason;       // for the journal and the audit trail
+  std::optional<Access> access;            // open_access
   bool operator==(const Command&) const = default;
 };
 

@@ -28,6 +28,8 @@ inline constexpr std::string_view kOutOfService = "out_of_service";
 inline constexpr std::string_view kMaintenance = "maintenance";
 // The token names a compartment this box does not have (a TokenError string, reused).
 inline constexpr std::string_view kWrongCompartment = "wrong_compartment";
+// The camera saw the box's own printed code (reclothes:box:...), which is for the customer app.
+inline constexpr std::string_view kBoxCode = "box_code";
 }  // namespace reason
 
 // Courier tokens (courier_collect, courier_load) cover several compartments; the others are

@@ -127,6 +127,9 @@ class Box {
 
   Status handle_inbound(const Inbound& item);
   Status handle_command(const msg::Command& command);
+  // open_access: the same rules as a scan of the reservation's token (authorise), the token
+  // marked used in the unlock's transaction.
+  Status handle_open_access(const msg::Command& command);
   Status finish_command(const msg::Command& command, msg::CommandResult result,
                         std::optional<int> compartment);
   Status apply_config(const msg::Config& config);

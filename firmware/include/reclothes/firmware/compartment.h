@@ -62,6 +62,9 @@ struct TokenUnlock {
   std::string token_id;  // 16 hex
   TokenAction action = TokenAction::kDeposit;
   std::uint64_t order_ref = 0;
+  // Set when the token's access came as an open_access command (the app's online open) instead
+  // of a scan: the unlocked event then names both the token and the command.
+  std::optional<std::string> command_id;
 };
 struct CommandUnlock {
   std::string command_id;

@@ -432,6 +432,30 @@ TEST_F(SyncEngineTest, StaleOpenIsRefusedAsExpiredAndJournaledOnce) {
   EXPECT_EQ(journal_->last_seq().value_or(0), 1u);
 }
 
+TEST_F(SyncEngineTest, StaleOpenAccessIsRefusedAsExpiredLikeAnOpen) {
+  // The app's online open: nobody should find the door opening minutes after they gave up.
+  auto engine = make();
+  engine->on_connected(transport_);
+  msg::Command c;
+  c.id = "access-old";
+  c.op = msg::CommandOp::kOpenAccess;
+  c.access = msg::Access{3, 42, TokenAction::kDeposit, "0123456789abcdef", 4'000'000'000};
+  command(*engine, c, clock_.wall_ms() - 121'000);
+  EXPECT_FALSE(mailbox_.pop_inbound().has_value()) << "never handed to the main loop";
+  auto stored = journal_->command_result("access-old");
+  ASSERT_TRUE(stored.ok());
+  ASSERT_TRUE(stored->has_value());
+  EXPECT_EQ((*stored)->code, "expired");
+  auto results = transport_.on(msg::Topic::kCommandResults);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(std::get<msg::CommandResult>(results[0].body).code, "expired");
+
+  // A fresh one is handed on.
+  c.id = "access-new";
+  command(*engine, c, clock_.wall_ms());
+  EXPECT_TRUE(mailbox_.pop_inbound().has_value());
+}
+
 TEST_F(SyncEngineTest, ResultsWaitForTheConnection) {
   auto engine = make();
   ASSERT_TRUE(mailbox_.push_result({"cmd-3", true, "ok", ""}));

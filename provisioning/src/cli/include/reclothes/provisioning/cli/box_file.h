@@ -25,6 +25,12 @@ inline constexpr char kBoxConfigFile[] = "box.json";
 inline constexpr char kBoxKeyFile[] = "box.key";
 inline constexpr char kBoxCertFile[] = "box.crt";
 inline constexpr char kBoxCaFile[] = "ca.crt";
+// The box's own printed code (reclothes:box:<box_id>, common/box_code.h) as a QR PNG for the
+// label on the cabinet; the firmware does not read it.
+inline constexpr char kBoxCodeFile[] = "box-code.png";
+// 10 px per module: a box code (version 2 or 3, 33..37 modules with the quiet zone) is about
+// 350 px, 44 mm at 203 dpi or 30 mm at 300 dpi, which phones read from arm's length.
+inline constexpr int kBoxCodeModulePx = 10;
 inline constexpr char kDefaultJournalPath[] = "/var/lib/reclothes/journal.db";
 
 struct TrustedKey {
