@@ -58,5 +58,6 @@ void register_donation_routes(Router& router, const std::shared_ptr<DomainContex
 void register_buying_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 void register_task_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 void register_management_routes(Router& router, const std::shared_ptr<DomainContext>& d);
+void register_notification_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 
 }  // namespace reclothes::controller::domain
