@@ -1,13 +1,17 @@
 // Notification texts and mail messages (pure rules): every customer kind renders a title and a
 // text with its payload's facts, bad payloads do not break rendering, and the mail's headers
-// cannot be injected into through a name, a subject or an address.
+// cannot be injected into through a name, a subject or an address. Also the SMTP sender's
+// attempts, back-off and breaker against a port where nothing listens (no server, no sleeping;
+// the real SMTP server is in controller_domain_notification_tests).
 #include "reclothes/controller/domain/notification_text.h"
 
 #include <gtest/gtest.h>
 
 #include <set>
 
+#include "reclothes/common/clock.h"
 #include "reclothes/controller/domain/domain_config.h"
+#include "reclothes/controller/domain/smtp.h"
 
 namespace reclothes::controller::domain {
 namespace {
@@ -235,6 +239,61 @@ TEST(NotificationConfig, ChannelsAndSmtpAreParsedStrictly) {
   EXPECT_TRUE(refused({{"smtp_max_attempts", 0}}, "smtp_max_attempts"));
   EXPECT_TRUE(refused({{"channels", {"webhook"}}}, "webhook_url"));
   EXPECT_TRUE(refused({{"smtp_typo", 1}}, "smtp_typo"));
+}
+
+TEST(SmtpSender, RetriesWithBackOffThenTheBreakerStopsCalling) {
+  ManualClock clock;
+  std::vector<std::chrono::milliseconds> sleeps;
+  DomainConfig::Notifications::Smtp o;
+  o.url = "smtp://127.0.0.1:1";  // nothing listens on port 1: connection refused at once
+  o.from = "noreply@reclothes.example";
+  o.connect_timeout = std::chrono::milliseconds(500);
+  o.max_attempts = 3;
+  o.backoff_initial = std::chrono::milliseconds(100);
+  o.backoff_max = std::chrono::milliseconds(150);
+  o.breaker_failures = 5;
+  o.breaker_cooldown = std::chrono::milliseconds(10000);
+  auto sender = SmtpNotificationSender::create(
+      o, clock, [&](std::chrono::milliseconds d) { sleeps.push_back(d); });
+  ASSERT_TRUE(sender.ok()) << sender.error().to_string();
+  Notification n;
+  n.id = 1;
+  n.recipient_kind = "customer";
+  n.recipient_email = "anna@example.org";
+  n.kind = "pickup_ready";
+
+  auto st = (*sender)->send(n);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(sleeps.size(), 2u) << "three attempts, two waits";
+  for (auto d : sleeps) EXPECT_LE(d, std::chrono::milliseconds(150));
+  EXPECT_EQ((*sender)->breaker().state(), CircuitBreaker::State::kClosed);
+  // Two more failures reach the threshold; the third attempt is not made.
+  st = (*sender)->send(n);
+  EXPECT_EQ((*sender)->breaker().state(), CircuitBreaker::State::kOpen);
+  EXPECT_NE(st.error().message.find("the breaker is open now"), std::string::npos)
+      << st.error().message;
+  EXPECT_EQ(sleeps.size(), 3u) << "one more wait between this call's two attempts";
+  sleeps.clear();
+  st = (*sender)->send(n);
+  EXPECT_NE(st.error().message.find("breaker open"), std::string::npos);
+  EXPECT_TRUE(sleeps.empty()) << "an open breaker fails at once";
+  // After the cool-down one trial goes out (and fails again: open again).
+  clock.advance(std::chrono::milliseconds(10001));
+  st = (*sender)->send(n);
+  EXPECT_NE(st.error().message.find("Couldn't connect"), std::string::npos) << st.error().message;
+  EXPECT_EQ((*sender)->breaker().state(), CircuitBreaker::State::kOpen);
+
+  // Without an address nothing is tried; bad settings are refused at creation.
+  Notification staff = n;
+  staff.recipient_email.clear();
+  EXPECT_EQ((*sender)->send(staff).error().code, ErrorCode::kFailedPrecondition);
+  auto bad = o;
+  bad.url = "http://127.0.0.1:25";
+  EXPECT_FALSE(SmtpNotificationSender::create(bad, clock).ok());
+  bad = o;
+  bad.from = "a@b.c\r\nBcc: x@y.z";
+  EXPECT_FALSE(SmtpNotificationSender::create(bad, clock).ok());
 }
 
 }  // namespace

@@ -136,6 +136,10 @@ Status SmtpNotificationSender::send(const Notification& n) {
   Status last = make_error(ErrorCode::kUnavailable, "smtp: not attempted");
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
     if (!breaker_.allow()) {
+      if (attempt > 1) {  // this call's own failures opened it: say what they were
+        return make_error(ErrorCode::kUnavailable,
+                          last.error().message + "; the breaker is open now");
+      }
       return make_error(ErrorCode::kUnavailable,
                         "smtp: breaker open (the mail server failed repeatedly; not calling it "
                         "for a while)");
@@ -147,7 +151,8 @@ Status SmtpNotificationSender::send(const Notification& n) {
       return last;
     }
     breaker_.record_failure();
-    if (attempt < options_.max_attempts) {
+    // No wait for an attempt the just-opened breaker would refuse anyway.
+    if (attempt < options_.max_attempts && breaker_.state() != CircuitBreaker::State::kOpen) {
       sleeper_(reclothes::backoff_delay(attempt, options_.backoff_initial, options_.backoff_max));
     }
   }

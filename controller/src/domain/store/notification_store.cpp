@@ -1,6 +1,8 @@
 // The notifications' store: the customer's list and channels, and the worker's delivery passes.
 #include "notification_store.h"
 
+#include <prometheus/counter.h>
+
 #include <algorithm>
 
 #include "reclothes/controller/domain/notification_text.h"
@@ -180,6 +182,12 @@ void deliver_channel(DomainContext& d, pqxx::work& tx, const NotificationChannel
           "WHERE dl.channel = $1 AND dl.sent_at IS NULL AND dl.next_attempt_at <= $2::timestamptz "
           "ORDER BY dl.next_attempt_at, dl.notification_id LIMIT 20 FOR UPDATE OF dl SKIP LOCKED",
       channel.name, ts(now_ms));
+  // notification_deliveries_total{channel, outcome}: the registry merges the family when it
+  // exists, so every worker of the process counts into the same series.
+  auto& deliveries = prometheus::BuildCounter()
+                         .Name("notification_deliveries_total")
+                         .Help("Notification deliveries by channel and outcome (sent, failed)")
+                         .Register(d.s.metrics.registry());
   for (const auto& r : rows) {
     Notification n;
     n.id = r[0].as<std::int64_t>();
@@ -200,6 +208,8 @@ void deliver_channel(DomainContext& d, pqxx::work& tx, const NotificationChannel
       continue;
     }
     const auto st = channel.sender->send(n);
+    deliveries.Add({{"channel", channel.name}, {"outcome", st.ok() ? "sent" : "failed"}})
+        .Increment();
     if (st.ok()) {
       ++*sent;
       tx.exec_params(
