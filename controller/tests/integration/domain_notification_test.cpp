@@ -154,25 +154,34 @@ class HookReceiver {
 
 class NotificationTest : public DomainTest {
  protected:
+  // The controller and this test's worker use the smtp and webhook channels; the SMTP server's
+  // port is chosen here and the server started by the tests that want it up.
   void SetUp() override {
-    DomainTest::SetUp();
-    add_fleet({"M", "M", "M", "L"});
-  }
-
-  // The controller and this test's worker with the smtp and webhook channels; the worker's SMTP
-  // sender does not sleep between attempts and is kept to look at its breaker.
-  void use_channels(const SmtpSink& sink, const HookReceiver& hook) {
+    sink_ = std::make_unique<SmtpSink>();
+    hook_ = std::make_unique<HookReceiver>();
     domain_overrides_ = {{"notifications",
                           {{"channels", {"webhook", "smtp"}},
-                           {"webhook_url", hook.url()},
-                           {"smtp_url", sink.url()},
+                           {"webhook_url", hook_->url()},
+                           {"smtp_url", sink_->url()},
                            {"smtp_from", "noreply@reclothes.example"},
                            {"smtp_connect_timeout_ms", 500},
                            {"smtp_timeout_ms", 3000},
                            {"smtp_max_attempts", 2},
                            {"smtp_breaker_failures", 3},
                            {"smtp_breaker_cooldown_ms", 20000}}}};
-    restart_with_domain_config();
+    DomainTest::SetUp();
+    add_fleet({"M", "M", "M", "L"});
+    use_channels();
+  }
+  void TearDown() override {
+    DomainTest::TearDown();
+    sink_.reset();
+    hook_.reset();
+  }
+
+  // The worker with the configured channels; its SMTP sender does not sleep between attempts
+  // and is kept to look at its breaker.
+  void use_channels() {
     auto config = domain::parse_domain_config(domain_json());
     ASSERT_TRUE(config.ok());
     auto smtp = domain::SmtpNotificationSender::create(config->notifications.smtp, clock_,
@@ -220,15 +229,16 @@ class NotificationTest : public DomainTest {
         std::to_string(customer) + " AND kind = '" + kind + "'");
   }
 
+  std::unique_ptr<SmtpSink> sink_;
+  std::unique_ptr<HookReceiver> hook_;
   std::shared_ptr<domain::SmtpNotificationSender> smtp_;
   int products_ = 0;
 };
 
 TEST_F(NotificationTest, PickupReadyMailArrivesAtTheCustomersAddress) {
-  SmtpSink sink;
+  auto& sink = *sink_;
   ASSERT_TRUE(sink.start());
-  HookReceiver hook;
-  use_channels(sink, hook);
+  auto& hook = *hook_;
   std::int64_t buyer_id = 0;
   const auto buyer = customer("mailbuyer", &buyer_id);
   exec("UPDATE customers SET display_name = 'Anna\r\nBcc: victim@example.org' WHERE id = " +
@@ -283,9 +293,8 @@ TEST_F(NotificationTest, PickupReadyMailArrivesAtTheCustomersAddress) {
 }
 
 TEST_F(NotificationTest, MailServerDownRetriesOpensTheBreakerAndDeliversWhenBack) {
-  SmtpSink sink;  // not started: nothing listens on its port
-  HookReceiver hook;
-  use_channels(sink, hook);
+  auto& sink = *sink_;  // not started: nothing listens on its port
+  auto& hook = *hook_;
   std::int64_t buyer_id = 0;
   const auto buyer = customer("downbuyer", &buyer_id);
   const auto first = failed_order(buyer);
@@ -408,10 +417,9 @@ TEST_F(NotificationTest, TheCustomersListPagesFiltersAndIsTheirsOnly) {
 }
 
 TEST_F(NotificationTest, ChannelsTheCustomerSwitchedOffAreNotUsedButTheListRecords) {
-  SmtpSink sink;
+  auto& sink = *sink_;
   ASSERT_TRUE(sink.start());
-  HookReceiver hook;
-  use_channels(sink, hook);
+  auto& hook = *hook_;
   std::int64_t quiet_id = 0;
   const auto quiet = customer("quiet", &quiet_id);
   auto prefs = pub("GET", "/v1/me/notification-preferences", std::nullopt, quiet);

@@ -172,7 +172,8 @@ int fan_out_notifications(pqxx::work& tx, const std::vector<std::string>& channe
 }
 
 void deliver_channel(DomainContext& d, pqxx::work& tx, const NotificationChannel& channel,
-                     std::int64_t now_ms, int* sent, int* failed) {
+                     std::int64_t now_ms, int* sent, int* failed,
+                     std::vector<std::int64_t>* touched) {
   const auto rows = tx.exec_params(
       "SELECT n.id, n.recipient_kind, n.recipient_id, n.kind, n.payload::text, " +
           ms_of("n.created_at") +
@@ -197,6 +198,7 @@ void deliver_channel(DomainContext& d, pqxx::work& tx, const NotificationChannel
     n.payload = nlohmann::json::parse(r[4].c_str(), nullptr, false);
     n.created_ms = r[5].as<std::int64_t>();
     const auto attempts = r[6].as<int>() + 1;
+    touched->push_back(n.id);
     if (!r[7].is_null()) n.recipient_email = r[7].as<std::string>();
     if (!r[8].is_null()) n.recipient_name = r[8].as<std::string>();
     if (!r[9].is_null() && r[9].as<bool>()) {
@@ -233,7 +235,14 @@ void deliver_channel(DomainContext& d, pqxx::work& tx, const NotificationChannel
   }
 }
 
-void settle_notifications(pqxx::work& tx, std::int64_t now_ms) {
+void settle_notifications(pqxx::work& tx, const std::vector<std::int64_t>& ids,
+                          std::int64_t now_ms) {
+  if (ids.empty()) return;
+  std::string array = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    array += (i == 0 ? "" : ",") + std::to_string(ids[i]);
+  }
+  array += "}";
   // SKIP LOCKED: a replica settling (or fanning out) the same rows is left alone, never waited
   // for, so two replicas cannot deadlock here.
   tx.exec_params(
@@ -243,9 +252,9 @@ void settle_notifications(pqxx::work& tx, std::int64_t now_ms) {
       "(array_agg(dl.channel || ': ' || dl.last_error ORDER BY dl.channel) FILTER (WHERE "
       "dl.sent_at IS NULL AND dl.last_error IS NOT NULL))[1] AS last_error FROM "
       "notification_deliveries dl WHERE dl.notification_id IN (SELECT id FROM notifications WHERE "
-      "sent_at IS NULL AND fanned_out_at IS NOT NULL ORDER BY id LIMIT 200 FOR UPDATE SKIP "
-      "LOCKED) GROUP BY dl.notification_id) s WHERE n.id = s.notification_id",
-      ts(now_ms));
+      "id = ANY($2::bigint[]) AND sent_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED) GROUP BY "
+      "dl.notification_id) s WHERE n.id = s.notification_id",
+      ts(now_ms), array);
 }
 
 int remind_pickups(DomainContext& d, pqxx::work& tx, std::int64_t now_ms) {

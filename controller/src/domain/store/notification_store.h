@@ -67,13 +67,16 @@ int fan_out_notifications(pqxx::work& tx, const std::vector<std::string>& channe
                           std::int64_t now_ms);
 
 // Delivers due rows of one channel (SKIP LOCKED: replicas never send one row at the same time).
-// A failure waits retry_interval, doubling per attempt up to an hour. Adds to sent and failed.
+// A failure waits retry_interval, doubling per attempt up to an hour. Adds to sent and failed;
+// appends the ids of the notifications it touched to `touched`.
 void deliver_channel(DomainContext& d, pqxx::work& tx, const NotificationChannel& channel,
-                     std::int64_t now_ms, int* sent, int* failed);
+                     std::int64_t now_ms, int* sent, int* failed,
+                     std::vector<std::int64_t>* touched);
 
-// Brings notifications.{attempts, last_error, sent_at} up to their delivery rows: sent_at once
-// every row is sent.
-void settle_notifications(pqxx::work& tx, std::int64_t now_ms);
+// Brings notifications.{attempts, last_error, sent_at} of these notifications up to their
+// delivery rows: sent_at once every row is sent. Rows another replica holds are skipped.
+void settle_notifications(pqxx::work& tx, const std::vector<std::int64_t>& ids,
+                          std::int64_t now_ms);
 
 // Reminds buyers whose pickup reservation ends within buying.pickup_reminder (once per order).
 int remind_pickups(DomainContext& d, pqxx::work& tx, std::int64_t now_ms);

@@ -117,15 +117,18 @@ Result<DomainWorker::Pass> DomainWorker::run_once() {
       fan_out_notifications(tx, names, d.now_ms());
       return ok_status();
     }));
+    std::vector<std::int64_t> touched;
     for (const auto& ch : channels_) {
       RC_TRY(d.s.db.with_transaction([&](pqxx::work& tx) -> Status {
-        deliver_channel(d, tx, ch, d.now_ms(), &pass.notifications_sent,
-                        &pass.notifications_failed);
+        deliver_channel(d, tx, ch, d.now_ms(), &pass.notifications_sent, &pass.notifications_failed,
+                        &touched);
         return ok_status();
       }));
     }
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
     RC_TRY(d.s.db.with_transaction([&](pqxx::work& tx) -> Status {
-      settle_notifications(tx, d.now_ms());
+      settle_notifications(tx, touched, d.now_ms());
       return ok_status();
     }));
   }
