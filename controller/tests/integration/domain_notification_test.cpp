@@ -450,6 +450,29 @@ TEST_F(NotificationTest, ChannelsTheCustomerSwitchedOffAreNotUsedButTheListRecor
   ASSERT_EQ(list.body["total"], 1) << "the list always records";
   EXPECT_EQ(list.body["items"][0]["payload"]["order_id"], order);
 
+  // Switched off after the fan-out (the mail server was down meanwhile): not sent either.
+  sink.stop();
+  ASSERT_EQ(pub("PUT", "/v1/me/notification-preferences",
+                nlohmann::json{{"email", true}, {"webhook", true}}, quiet)
+                .status,
+            200);
+  failed_order(quiet);
+  run_worker();  // webhook sent, the mail failed (server down)
+  ASSERT_EQ(count("SELECT count(*) FROM notification_deliveries WHERE channel = 'smtp' AND "
+                  "sent_at IS NULL"),
+            1);
+  ASSERT_EQ(pub("PUT", "/v1/me/notification-preferences",
+                nlohmann::json{{"email", false}, {"webhook", true}}, quiet)
+                .status,
+            200);
+  ASSERT_TRUE(sink.start());
+  clock_.advance(31s);
+  run_worker();
+  EXPECT_TRUE(sink.mails().empty());
+  EXPECT_EQ(count("SELECT count(*) FROM notification_deliveries WHERE channel = 'smtp' AND "
+                  "last_error = 'not sent: the recipient switched this channel off'"),
+            1);
+
   // A code the customer asked for goes by mail to the payload's address whatever the choice.
   const auto now = "to_timestamp(" + std::to_string(clock_.wall_ms() / 1000) + ")";
   exec(

@@ -177,9 +177,13 @@ void deliver_channel(DomainContext& d, pqxx::work& tx, const NotificationChannel
   const auto rows = tx.exec_params(
       "SELECT n.id, n.recipient_kind, n.recipient_id, n.kind, n.payload::text, " +
           ms_of("n.created_at") +
-          ", dl.attempts, c.email, c.display_name, c.erased_at IS NOT NULL "
+          ", dl.attempts, c.email, c.display_name, c.erased_at IS NOT NULL, "
+          "(dl.channel = 'smtp' AND NOT COALESCE(p.email, true) AND NOT n.payload ? 'to_email') "
+          "OR (dl.channel = 'webhook' AND NOT COALESCE(p.webhook, true)) "
           "FROM notification_deliveries dl JOIN notifications n ON n.id = dl.notification_id "
           "LEFT JOIN customers c ON n.recipient_kind = 'customer' AND c.id = n.recipient_id "
+          "LEFT JOIN notification_preferences p ON n.recipient_kind = 'customer' AND "
+          "p.customer_id = n.recipient_id "
           "WHERE dl.channel = $1 AND dl.sent_at IS NULL AND dl.next_attempt_at <= $2::timestamptz "
           "ORDER BY dl.next_attempt_at, dl.notification_id LIMIT 20 FOR UPDATE OF dl SKIP LOCKED",
       channel.name, ts(now_ms));
@@ -201,12 +205,15 @@ void deliver_channel(DomainContext& d, pqxx::work& tx, const NotificationChannel
     touched->push_back(n.id);
     if (!r[7].is_null()) n.recipient_email = r[7].as<std::string>();
     if (!r[8].is_null()) n.recipient_name = r[8].as<std::string>();
-    if (!r[9].is_null() && r[9].as<bool>()) {
-      // Erased after the fan-out: nothing is sent to them any more.
+    const bool erased = !r[9].is_null() && r[9].as<bool>();
+    if (erased || r[10].as<bool>()) {
+      // Erased, or the channel switched off, after the fan-out: the row is closed unsent.
       tx.exec_params(
-          "UPDATE notification_deliveries SET sent_at = $3::timestamptz, last_error = 'not sent: "
-          "the recipient was erased' WHERE notification_id = $1 AND channel = $2",
-          n.id, channel.name, ts(now_ms));
+          "UPDATE notification_deliveries SET sent_at = $3::timestamptz, last_error = $4 WHERE "
+          "notification_id = $1 AND channel = $2",
+          n.id, channel.name, ts(now_ms),
+          erased ? "not sent: the recipient was erased"
+                 : "not sent: the recipient switched this channel off");
       continue;
     }
     const auto st = channel.sender->send(n);
