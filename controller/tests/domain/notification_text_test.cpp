@@ -12,6 +12,7 @@
 #include "reclothes/common/clock.h"
 #include "reclothes/controller/domain/domain_config.h"
 #include "reclothes/controller/domain/smtp.h"
+#include "reclothes/controller/domain/webhook.h"
 
 namespace reclothes::controller::domain {
 namespace {
@@ -202,7 +203,10 @@ TEST(NotificationConfig, ChannelsAndSmtpAreParsedStrictly) {
                                   {"smtp_max_attempts", 2},
                                   {"smtp_breaker_failures", 4},
                                   {"smtp_breaker_cooldown_ms", 1000},
-                                  {"smtp_timeout_ms", 500}}},
+                                  {"smtp_timeout_ms", 500},
+                                  {"webhook_max_attempts", 3},
+                                  {"webhook_breaker_failures", 2},
+                                  {"webhook_breaker_cooldown_ms", 700}}},
                                 {"buying", {{"pickup_reminder_s", 3600}}}});
   ASSERT_TRUE(c.ok()) << c.error().to_string();
   EXPECT_EQ(c->notifications.enabled_channels(),
@@ -213,6 +217,9 @@ TEST(NotificationConfig, ChannelsAndSmtpAreParsedStrictly) {
   EXPECT_EQ(c->notifications.smtp.breaker_cooldown, std::chrono::milliseconds(1000));
   EXPECT_EQ(c->notifications.smtp.timeout, std::chrono::milliseconds(500));
   EXPECT_EQ(c->buying.pickup_reminder, std::chrono::seconds(3600));
+  EXPECT_EQ(c->notifications.webhook_max_attempts, 3);
+  EXPECT_EQ(c->notifications.webhook_breaker_failures, 2);
+  EXPECT_EQ(c->notifications.webhook_breaker_cooldown, std::chrono::milliseconds(700));
   // Defaults: the one sender, a day's reminder.
   auto d = parse_domain_config(nlohmann::json::object());
   ASSERT_TRUE(d.ok());
@@ -239,6 +246,7 @@ TEST(NotificationConfig, ChannelsAndSmtpAreParsedStrictly) {
   EXPECT_TRUE(refused({{"smtp_max_attempts", 0}}, "smtp_max_attempts"));
   EXPECT_TRUE(refused({{"channels", {"webhook"}}}, "webhook_url"));
   EXPECT_TRUE(refused({{"smtp_typo", 1}}, "smtp_typo"));
+  EXPECT_TRUE(refused({{"webhook_max_attempts", 11}}, "webhook_max_attempts"));
 }
 
 TEST(SmtpSender, RetriesWithBackOffThenTheBreakerStopsCalling) {
@@ -294,6 +302,38 @@ TEST(SmtpSender, RetriesWithBackOffThenTheBreakerStopsCalling) {
   bad = o;
   bad.from = "a@b.c\r\nBcc: x@y.z";
   EXPECT_FALSE(SmtpNotificationSender::create(bad, clock).ok());
+}
+
+TEST(WebhookSender, WithRetryOptionsItRetriesAndHasABreaker) {
+  ManualClock clock;
+  std::vector<std::chrono::milliseconds> sleeps;
+  WebhookNotificationSender::Retry retry;
+  retry.max_attempts = 2;
+  retry.breaker = {3, std::chrono::milliseconds(5000)};
+  auto sender = WebhookNotificationSender::create(
+      "http://127.0.0.1:1/hook", std::chrono::milliseconds(500), clock, retry,
+      [&](std::chrono::milliseconds d) { sleeps.push_back(d); });
+  ASSERT_TRUE(sender.ok()) << sender.error().to_string();
+  Notification n;
+  n.id = 7;
+  n.kind = "pickup_ready";
+  EXPECT_FALSE((*sender)->send(n).ok());
+  EXPECT_EQ(sleeps.size(), 1u) << "two attempts, one wait";
+  auto st = (*sender)->send(n);  // third failure opens it; the fourth attempt is not made
+  EXPECT_EQ((*sender)->breaker()->state(), CircuitBreaker::State::kOpen);
+  EXPECT_NE(st.error().message.find("the breaker is open now"), std::string::npos)
+      << st.error().message;
+  EXPECT_NE((*sender)->send(n).error().message.find("breaker open"), std::string::npos);
+  EXPECT_EQ(sleeps.size(), 1u);
+  // Without retry options: one attempt, no breaker (the behaviour tests and old callers rely on).
+  auto plain =
+      WebhookNotificationSender::create("http://127.0.0.1:1/hook", std::chrono::milliseconds(500));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ((*plain)->breaker(), nullptr);
+  retry.max_attempts = 0;
+  EXPECT_FALSE(WebhookNotificationSender::create("http://127.0.0.1:1/hook",
+                                                 std::chrono::milliseconds(500), clock, retry)
+                   .ok());
 }
 
 }  // namespace

@@ -188,8 +188,13 @@ class NotificationTest : public DomainTest {
                                                        [](std::chrono::milliseconds) {});
     ASSERT_TRUE(smtp.ok()) << smtp.error().to_string();
     smtp_ = std::move(smtp).value();
-    auto hook_sender = domain::WebhookNotificationSender::create(config->notifications.webhook_url,
-                                                                 config->notifications.timeout);
+    domain::WebhookNotificationSender::Retry retry;
+    retry.max_attempts = config->notifications.webhook_max_attempts;
+    retry.breaker = {config->notifications.webhook_breaker_failures,
+                     config->notifications.webhook_breaker_cooldown};
+    auto hook_sender = domain::WebhookNotificationSender::create(
+        config->notifications.webhook_url, config->notifications.timeout, clock_, retry,
+        [](std::chrono::milliseconds) {});
     ASSERT_TRUE(hook_sender.ok());
     std::vector<domain::NotificationChannel> channels = {
         {"webhook", std::move(hook_sender).value()}, {"smtp", smtp_}};

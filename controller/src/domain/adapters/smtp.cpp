@@ -164,8 +164,11 @@ Result<std::vector<NotificationChannel>> make_notification_channels(
   std::vector<NotificationChannel> channels;
   for (const auto& name : config.enabled_channels()) {
     if (name == "webhook") {
-      RC_ASSIGN_OR_RETURN(auto w,
-                          WebhookNotificationSender::create(config.webhook_url, config.timeout));
+      WebhookNotificationSender::Retry retry;
+      retry.max_attempts = config.webhook_max_attempts;
+      retry.breaker = {config.webhook_breaker_failures, config.webhook_breaker_cooldown};
+      RC_ASSIGN_OR_RETURN(auto w, WebhookNotificationSender::create(config.webhook_url,
+                                                                    config.timeout, clock, retry));
       channels.push_back({name, std::move(w)});
     } else if (name == "smtp") {
       RC_ASSIGN_OR_RETURN(auto s, SmtpNotificationSender::create(config.smtp, clock));

@@ -126,6 +126,14 @@ Result<DomainConfig> parse_domain_config(const nlohmann::json& j) {
     }
     if (auto v = r.optional_string("webhook_url", 1, 512)) c.notifications.webhook_url = *v;
     read_duration(r, "timeout_ms", c.notifications.timeout, 10, 60000);
+    if (auto v = r.optional_integer("webhook_max_attempts", 1, 10)) {
+      c.notifications.webhook_max_attempts = static_cast<int>(*v);
+    }
+    if (auto v = r.optional_integer("webhook_breaker_failures", 1, 1000)) {
+      c.notifications.webhook_breaker_failures = static_cast<int>(*v);
+    }
+    read_duration(r, "webhook_breaker_cooldown_ms", c.notifications.webhook_breaker_cooldown, 0,
+                  3600000);
     read_duration(r, "retry_interval_s", c.notifications.retry_interval, 1, 86400);
     read_notification_channels(r, c.notifications);
     read_smtp(r, c.notifications.smtp);

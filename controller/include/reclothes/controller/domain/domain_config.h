@@ -51,6 +51,11 @@ struct DomainConfig {
     std::string sender = "log";  // "log" or "webhook"
     std::string webhook_url;     // http(s)://host[:port]/path, for "webhook"
     std::chrono::milliseconds timeout{3000};
+    // The webhook adapter: attempts per notification and pass (back-off 200 ms doubling to 2 s)
+    // and its circuit breaker.
+    int webhook_max_attempts = 1;
+    int webhook_breaker_failures = 5;
+    std::chrono::milliseconds webhook_breaker_cooldown{30000};
     std::chrono::seconds retry_interval{30};  // first retry; doubles up to an hour
     // Channels every notification is delivered through, each on its own (a delivery row per
     // channel): "log", "webhook", "smtp". Empty: just `sender`.
