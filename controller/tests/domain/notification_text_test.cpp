@@ -60,6 +60,9 @@ TEST(NotificationText, EveryCustomerKindHasItsOwnTitleAndNamesItsFacts) {
   EXPECT_TRUE(contains(render_notification("return_received", payload).text, "box bx-1"));
   EXPECT_TRUE(contains(render_notification("password_reset", payload).text, "Your code is 123456"));
   EXPECT_TRUE(contains(render_notification("email_change", payload).text, "Your code is 123456"));
+  EXPECT_TRUE(contains(
+      render_notification("password_reset", {{"code", "1234-5678"}, {"expires_at", "T1"}}).text,
+      "Your code is 1234-5678 (valid until T1)."));
   const auto coupon = render_notification(
       "donation_rewarded",
       {{"donation_id", 7},

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -478,20 +479,33 @@ TEST_F(NotificationTest, ChannelsTheCustomerSwitchedOffAreNotUsedButTheListRecor
                   "last_error = 'not sent: the recipient switched this channel off'"),
             1);
 
-  // A code the customer asked for goes by mail to the payload's address whatever the choice.
+  // A code the customer asked for goes by mail whatever the choice: a password reset to the
+  // account's address, an email change to the payload's new address (the shapes the account
+  // part queues).
   const auto now = "to_timestamp(" + std::to_string(clock_.wall_ms() / 1000) + ")";
-  exec(
-      "INSERT INTO notifications (recipient_kind, recipient_id, kind, payload, created_at, "
-      "next_attempt_at) VALUES ('customer', " +
-      std::to_string(quiet_id) +
-      ", 'password_reset', '{\"code\": \"482910\", \"to_email\": \"new@example.org\"}', " + now +
-      ", " + now + ")");
+  const auto quiet_email =
+      query("SELECT email FROM customers WHERE id = " + std::to_string(quiet_id))[0][0]
+          .as<std::string>();
+  for (const char* row :
+       {"'password_reset', '{\"code\": \"4829-1033\", \"expires_at\": \"T\"}'",
+        "'email_change', '{\"code\": \"5555-0000\", \"to_email\": \"new@example.org\"}'"}) {
+    exec(
+        "INSERT INTO notifications (recipient_kind, recipient_id, kind, payload, created_at, "
+        "next_attempt_at) VALUES ('customer', " +
+        std::to_string(quiet_id) + ", " + row + ", " + now + ", " + now + ")");
+  }
   run_worker();
   const auto mails = sink.mails();
-  ASSERT_EQ(mails.size(), 1u);
-  EXPECT_EQ(mails[0].rcpt_tos, std::vector<std::string>{"new@example.org"});
-  EXPECT_EQ(mails[0].header("Subject"), "Your password reset code");
-  EXPECT_NE(mails[0].body().find("Your code is 482910"), std::string::npos);
+  ASSERT_EQ(mails.size(), 2u);
+  std::map<std::string, Mail> by_subject;
+  for (const auto& m : mails) by_subject[m.header("Subject")] = m;
+  ASSERT_TRUE(by_subject.contains("Your password reset code"));
+  EXPECT_EQ(by_subject["Your password reset code"].rcpt_tos, std::vector<std::string>{quiet_email});
+  EXPECT_NE(by_subject["Your password reset code"].body().find("Your code is 4829-1033"),
+            std::string::npos);
+  ASSERT_TRUE(by_subject.contains("Confirm your new email address"));
+  EXPECT_EQ(by_subject["Confirm your new email address"].rcpt_tos,
+            std::vector<std::string>{"new@example.org"});
 
   // An erased customer gets nothing on any channel (the list row stays, its payload cleared).
   const auto gone_token = customer("gone");
@@ -505,7 +519,7 @@ TEST_F(NotificationTest, ChannelsTheCustomerSwitchedOffAreNotUsedButTheListRecor
   const auto hooks_before = hook.bodies().size();
   run_worker();
   EXPECT_EQ(hook.bodies().size(), hooks_before);
-  EXPECT_EQ(sink.mails().size(), 1u);
+  EXPECT_EQ(sink.mails().size(), 2u);
   EXPECT_EQ(count("SELECT count(*) FROM notification_deliveries dl JOIN notifications n ON n.id = "
                   "dl.notification_id WHERE n.recipient_id = " +
                   std::to_string(gone_id)),

@@ -48,6 +48,12 @@ std::string notif_until(const nlohmann::json& payload, const char* key) {
   return until.empty() ? "" : " until " + until;
 }
 
+// " (valid until <expires_at>)" when the payload has it.
+std::string notif_valid_until(const nlohmann::json& payload) {
+  const auto at = notif_field(payload, "expires_at");
+  return at.empty() ? "" : " (valid until " + at + ")";
+}
+
 // Control characters (CR, LF, TAB, ...) become spaces: a title is one header-safe line.
 std::string notif_one_line(std::string s) {
   for (auto& c : s) {
@@ -120,13 +126,13 @@ NotificationText notif_render(std::string_view kind, const nlohmann::json& p) {
   }
   if (kind == "password_reset") {
     return {"Your password reset code",
-            "Your code is " + notif_field(p, "code") +
+            "Your code is " + notif_field(p, "code") + notif_valid_until(p) +
                 ". Enter it in the app to choose a new password. If you did not ask for it, "
                 "ignore this message."};
   }
   if (kind == "email_change") {
     return {"Confirm your new email address",
-            "Your code is " + notif_field(p, "code") +
+            "Your code is " + notif_field(p, "code") + notif_valid_until(p) +
                 ". Enter it in the app to confirm this email address for your account."};
   }
   if (kind == "collecting_assigned" || kind == "task_assigned") {

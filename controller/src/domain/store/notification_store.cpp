@@ -11,6 +11,11 @@
 namespace reclothes::controller::domain {
 namespace {
 
+// A code the customer asked for (password reset, email change; or any payload naming the
+// address to mail): it goes by mail whatever the customer's email switch says.
+constexpr const char* kAskedForByMail =
+    "(n.payload ? 'to_email' OR n.kind IN ('password_reset', 'email_change'))";
+
 const std::string kNotificationColumns =
     "id, kind, payload::text, " + ms_of("created_at") + ", " + ms_of("read_at");
 
@@ -132,27 +137,26 @@ StoreResult<NotificationPreferences> set_notification_preferences(pqxx::work& tx
 int fan_out_notifications(pqxx::work& tx, const std::vector<std::string>& channels,
                           std::int64_t now_ms) {
   const auto rows = tx.exec_params(
-      "SELECT n.id, n.recipient_kind, n.payload ? 'to_email', c.erased_at IS NOT NULL, "
-      "COALESCE(p.email, true), COALESCE(p.webhook, true) FROM notifications n "
-      "LEFT JOIN customers c ON n.recipient_kind = 'customer' AND c.id = n.recipient_id "
-      "LEFT JOIN notification_preferences p ON n.recipient_kind = 'customer' AND "
-      "p.customer_id = n.recipient_id "
-      "WHERE n.fanned_out_at IS NULL AND n.next_attempt_at <= $1::timestamptz "
-      "ORDER BY n.id LIMIT 100 FOR UPDATE OF n SKIP LOCKED",
+      "SELECT n.id, n.recipient_kind, " + std::string(kAskedForByMail) +
+          ", c.erased_at IS NOT NULL, "
+          "COALESCE(p.email, true), COALESCE(p.webhook, true) FROM notifications n "
+          "LEFT JOIN customers c ON n.recipient_kind = 'customer' AND c.id = n.recipient_id "
+          "LEFT JOIN notification_preferences p ON n.recipient_kind = 'customer' AND "
+          "p.customer_id = n.recipient_id "
+          "WHERE n.fanned_out_at IS NULL AND n.next_attempt_at <= $1::timestamptz "
+          "ORDER BY n.id LIMIT 100 FOR UPDATE OF n SKIP LOCKED",
       ts(now_ms));
   for (const auto& r : rows) {
     const auto id = r[0].as<std::int64_t>();
     const bool customer = r[1].as<std::string>() == "customer";
-    const bool to_email = r[2].as<bool>();
+    const bool asked_for = r[2].as<bool>();
     const bool erased = !r[3].is_null() && r[3].as<bool>();
     const bool email_on = r[4].as<bool>();
     const bool webhook_on = r[5].as<bool>();
     std::vector<std::string> take;
     if (!erased) {
       for (const auto& ch : channels) {
-        // A code the customer asked for (password reset, email change: payload to_email) goes
-        // by mail whatever the preference says.
-        if (ch == "smtp" && (!customer || (!email_on && !to_email))) continue;
+        if (ch == "smtp" && (!customer || (!email_on && !asked_for))) continue;
         if (ch == "webhook" && customer && !webhook_on) continue;
         take.push_back(ch);
       }
@@ -178,7 +182,9 @@ void deliver_channel(DomainContext& d, pqxx::work& tx, const NotificationChannel
       "SELECT n.id, n.recipient_kind, n.recipient_id, n.kind, n.payload::text, " +
           ms_of("n.created_at") +
           ", dl.attempts, c.email, c.display_name, c.erased_at IS NOT NULL, "
-          "(dl.channel = 'smtp' AND NOT COALESCE(p.email, true) AND NOT n.payload ? 'to_email') "
+          "(dl.channel = 'smtp' AND NOT COALESCE(p.email, true) AND NOT " +
+          std::string(kAskedForByMail) +
+          ") "
           "OR (dl.channel = 'webhook' AND NOT COALESCE(p.webhook, true)) "
           "FROM notification_deliveries dl JOIN notifications n ON n.id = dl.notification_id "
           "LEFT JOIN customers c ON n.recipient_kind = 'customer' AND c.id = n.recipient_id "
