@@ -36,6 +36,7 @@ if(RECLOTHES_CONTROLLER)
   pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx>=6.4)
   find_package(PostgreSQL 15 REQUIRED)
   find_package(prometheus-cpp REQUIRED COMPONENTS core)  # prometheus-cpp::core
+  find_package(CURL 7.74 REQUIRED)  # CURL::libcurl: the SMTP notification channel
 endif()
 
 if(RECLOTHES_TESTS)

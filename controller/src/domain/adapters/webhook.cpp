@@ -4,6 +4,9 @@
 #include <httplib.h>
 
 #include <regex>
+#include <thread>
+
+#include "reclothes/common/backoff.h"
 
 namespace reclothes::controller::domain {
 
@@ -20,7 +23,47 @@ Result<std::unique_ptr<WebhookNotificationSender>> WebhookNotificationSender::cr
       new WebhookNotificationSender(m[1].str(), path, timeout));
 }
 
+Result<std::unique_ptr<WebhookNotificationSender>> WebhookNotificationSender::create(
+    const std::string& url, std::chrono::milliseconds timeout, const Clock& clock, Retry retry,
+    Sleeper sleeper) {
+  if (retry.max_attempts < 1 || retry.max_attempts > 10) {
+    return make_error(ErrorCode::kInvalidArgument, "webhook max_attempts must be 1..10");
+  }
+  RC_ASSIGN_OR_RETURN(auto sender, create(url, timeout));
+  sender->retry_ = retry;
+  sender->breaker_ = std::make_unique<CircuitBreaker>(clock, retry.breaker);
+  sender->sleeper_ = sleeper ? std::move(sleeper)
+                             : [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  return sender;
+}
+
 Status WebhookNotificationSender::send(const Notification& n) {
+  if (!breaker_) return send_once(n);
+  Status last = make_error(ErrorCode::kUnavailable, "webhook: not attempted");
+  for (int attempt = 1; attempt <= retry_.max_attempts; ++attempt) {
+    if (!breaker_->allow()) {
+      if (attempt > 1) {
+        return make_error(ErrorCode::kUnavailable,
+                          last.error().message + "; the breaker is open now");
+      }
+      return make_error(ErrorCode::kUnavailable,
+                        "webhook: breaker open (the receiver failed repeatedly; not calling it "
+                        "for a while)");
+    }
+    last = send_once(n);
+    if (last.ok()) {
+      breaker_->record_success();
+      return last;
+    }
+    breaker_->record_failure();
+    if (attempt < retry_.max_attempts && breaker_->state() != CircuitBreaker::State::kOpen) {
+      sleeper_(reclothes::backoff_delay(attempt, retry_.backoff_initial, retry_.backoff_max));
+    }
+  }
+  return last;
+}
+
+Status WebhookNotificationSender::send_once(const Notification& n) {
   httplib::Client cli(base_);
   cli.set_connection_timeout(timeout_);
   cli.set_read_timeout(timeout_);

@@ -2,7 +2,7 @@
 #include "../store/shared.h"
 #include "reclothes/controller/domain/domain.h"
 #include "reclothes/controller/domain/sandbox.h"
-#include "reclothes/controller/domain/webhook.h"
+#include "reclothes/controller/domain/smtp.h"
 #include "reclothes/controller/domain/worker.h"
 #include "route_common.h"
 
@@ -45,16 +45,10 @@ Status register_domain(Router& router, EventApplier& events, const Services& ser
     RC_ASSIGN_OR_RETURN(auto client, HttpPaymentClient::create(o, services.clock));
     d->payments = std::move(client);
   }
-  std::shared_ptr<NotificationSender> sender;
-  if (config.notifications.sender == "webhook") {
-    RC_ASSIGN_OR_RETURN(auto w, WebhookNotificationSender::create(config.notifications.webhook_url,
-                                                                  config.notifications.timeout));
-    sender = std::move(w);
-  } else {
-    sender = std::make_shared<LogNotificationSender>(services.log);
-  }
+  RC_ASSIGN_OR_RETURN(auto channels, make_notification_channels(config.notifications, services.log,
+                                                                services.clock));
   d->config = config;
-  d->worker = std::make_unique<DomainWorker>(services, config, d->payments, sender);
+  d->worker = std::make_unique<DomainWorker>(services, config, d->payments, std::move(channels));
   if (config.worker_interval.count() > 0) d->worker->start(config.worker_interval);
 
   // The routes own the domain's state; the Router is destroyed before the services it uses, so
@@ -67,6 +61,7 @@ Status register_domain(Router& router, EventApplier& events, const Services& ser
   register_account_routes(router, d);
   register_location_routes(router, d);
   register_box_open_routes(router, d);
+  register_notification_routes(router, d);
 
   std::weak_ptr<DomainContext> weak = d;
   events.on(msg::EventKind::kAccessCompleted,

@@ -1,6 +1,9 @@
 // The "domain" section of the controller configuration (docs/orders.md#configuration).
 #include "reclothes/controller/domain/domain_config.h"
 
+#include <regex>
+
+#include "reclothes/controller/domain/notification_text.h"
 #include "reclothes/controller/json_fields.h"
 
 namespace reclothes::controller::domain {
@@ -10,6 +13,57 @@ template <typename D>
 void read_duration(FieldReader& r, std::string_view key, D& out, std::int64_t min,
                    std::int64_t max) {
   if (auto v = r.optional_integer(key, min, max)) out = D(*v);
+}
+
+// notifications.channels: 1..3 distinct names of log, webhook, smtp.
+void read_notification_channels(FieldReader& r, DomainConfig::Notifications& n) {
+  const auto* arr = r.array("channels", false, 1, 3);
+  if (arr == nullptr) return;
+  for (const auto& item : *arr) {
+    if (!item.is_string() || (item != "log" && item != "webhook" && item != "smtp")) {
+      r.fail("channels", "each must be log, webhook or smtp");
+      return;
+    }
+    const auto name = item.get<std::string>();
+    if (std::find(n.channels.begin(), n.channels.end(), name) != n.channels.end()) {
+      r.fail("channels", "lists " + name + " twice");
+      return;
+    }
+    n.channels.push_back(name);
+  }
+}
+
+// notifications.smtp_*: the SMTP channel's server, sender and adapter settings.
+void read_smtp(FieldReader& r, DomainConfig::Notifications::Smtp& s) {
+  static const std::regex kSmtpUrl(R"(^smtps?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$)");
+  if (auto v = r.optional_string("smtp_url", 1, 512)) {
+    if (!std::regex_match(*v, kSmtpUrl)) r.fail("smtp_url", "must be smtp(s)://host[:port]");
+    s.url = *v;
+  }
+  if (auto v = r.optional_string("smtp_from", 3, 254)) {
+    if (!is_plain_mail_address(*v)) r.fail("smtp_from", "must be a plain address like a@b.example");
+    s.from = *v;
+  }
+  if (auto v = r.optional_string("smtp_from_name", 0, 100)) {
+    if (v->find_first_of("\r\n") != std::string::npos) r.fail("smtp_from_name", "must be one line");
+    s.from_name = *v;
+  }
+  if (auto v = r.optional_string("smtp_username", 1, 256)) s.username = *v;
+  if (auto v = r.optional_string("smtp_password", 1, 256)) s.password = *v;
+  if (auto v = r.optional_boolean("smtp_starttls")) s.starttls = *v;
+  read_duration(r, "smtp_connect_timeout_ms", s.connect_timeout, 10, 60000);
+  read_duration(r, "smtp_timeout_ms", s.timeout, 10, 120000);
+  if (auto v = r.optional_integer("smtp_max_attempts", 1, 10))
+    s.max_attempts = static_cast<int>(*v);
+  read_duration(r, "smtp_backoff_initial_ms", s.backoff_initial, 0, 60000);
+  read_duration(r, "smtp_backoff_max_ms", s.backoff_max, 0, 600000);
+  if (auto v = r.optional_integer("smtp_breaker_failures", 1, 1000)) {
+    s.breaker_failures = static_cast<int>(*v);
+  }
+  read_duration(r, "smtp_breaker_cooldown_ms", s.breaker_cooldown, 0, 3600000);
+  if (r.ok() && s.username.empty() != s.password.empty()) {
+    r.fail("smtp_password", "give both smtp_username and smtp_password, or neither");
+  }
 }
 
 }  // namespace
@@ -42,6 +96,7 @@ Result<DomainConfig> parse_domain_config(const nlohmann::json& j) {
     read_duration(r, "pickup_window_s", c.buying.pickup_window, 3600, 31 * 86400);
     read_duration(r, "return_window_s", c.buying.return_window, 0, 365 * 86400);
     read_duration(r, "return_reservation_s", c.buying.return_reservation, 60, 31 * 86400);
+    read_duration(r, "pickup_reminder_s", c.buying.pickup_reminder, 0, 31 * 86400);
     if (auto v = r.optional_string("currency", 3, 3)) c.buying.currency = *v;
   });
   section("payments", [&](FieldReader& r) {
@@ -71,9 +126,29 @@ Result<DomainConfig> parse_domain_config(const nlohmann::json& j) {
     }
     if (auto v = r.optional_string("webhook_url", 1, 512)) c.notifications.webhook_url = *v;
     read_duration(r, "timeout_ms", c.notifications.timeout, 10, 60000);
+    if (auto v = r.optional_integer("webhook_max_attempts", 1, 10)) {
+      c.notifications.webhook_max_attempts = static_cast<int>(*v);
+    }
+    if (auto v = r.optional_integer("webhook_breaker_failures", 1, 1000)) {
+      c.notifications.webhook_breaker_failures = static_cast<int>(*v);
+    }
+    read_duration(r, "webhook_breaker_cooldown_ms", c.notifications.webhook_breaker_cooldown, 0,
+                  3600000);
     read_duration(r, "retry_interval_s", c.notifications.retry_interval, 1, 86400);
-    if (r.ok() && c.notifications.sender == "webhook" && c.notifications.webhook_url.empty()) {
+    read_notification_channels(r, c.notifications);
+    read_smtp(r, c.notifications.smtp);
+    const auto channels = c.notifications.enabled_channels();
+    const auto uses = [&](const char* ch) {
+      return std::find(channels.begin(), channels.end(), ch) != channels.end();
+    };
+    if (r.ok() && uses("webhook") && c.notifications.webhook_url.empty()) {
       r.fail("webhook_url", "is required for the webhook sender");
+    }
+    if (r.ok() && uses("smtp") && c.notifications.smtp.url.empty()) {
+      r.fail("smtp_url", "is required for the smtp channel");
+    }
+    if (r.ok() && uses("smtp") && c.notifications.smtp.from.empty()) {
+      r.fail("smtp_from", "is required for the smtp channel");
     }
   });
   section("accounts", [&](FieldReader& r) {

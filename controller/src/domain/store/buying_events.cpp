@@ -151,6 +151,9 @@ Status on_return(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx,
   drop_reservation(tx, ctx.box_id, *e.compartment, order_id);
   set_hold_filled(tx, ctx.box_id, *e.compartment, now);
   maybe_create_collecting(tx, d.config, ctx.box_id, "count", false, now);
+  notify(tx, "customer", o->customer_id, "return_received",
+         {{"order_id", order_id}, {"box_id", ctx.box_id}, {"compartment", *e.compartment}}, now,
+         "return_received:" + std::to_string(order_id));
   return ok_status();
 }
 

@@ -301,6 +301,11 @@ StoreResult<OrderCancelled> cancel_in_transaction(const DomainContext& d, pqxx::
   set_order_state(tx, order_id, *to, now, "cancelled_at");
   out.refund_payment_id =
       buying_internal::insert_payment(d, tx, order_id, "refund", o->total_cents, now);
+  notify(tx, "customer", customer_id, "order_cancelled",
+         {{"order_id", order_id},
+          {"amount_cents", o->total_cents},
+          {"currency", d.config.buying.currency}},
+         now, "order_cancelled:" + std::to_string(order_id));
   return out;
 }
 

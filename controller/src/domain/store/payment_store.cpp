@@ -34,6 +34,9 @@ void decline_buying_order(pqxx::work& tx, std::int64_t order_id, const std::stri
   set_order_state(tx, order_id, *to, now);
   tx.exec_params("UPDATE buying_orders SET failure_reason = $2 WHERE id = $1", order_id, reason);
   release_products(tx, order_id, now);
+  notify(tx, "customer", o->customer_id, "payment_failed",
+         {{"order_id", order_id}, {"reason", reason}}, now,
+         "payment_failed:" + std::to_string(order_id));
 }
 
 // A payment that can never be made (no payment method): failed, with the order, in a transaction
@@ -115,6 +118,13 @@ void record_payment_success(DomainContext& d, pqxx::work& tx, std::int64_t payme
       "UPDATE payments SET state = 'succeeded', provider_ref = $2, attempts = $3, "
       "next_attempt_at = NULL, last_error = NULL, updated_at = $4::timestamptz WHERE id = $1",
       payment_id, outcome.provider_ref, attempts, ts(now));
+  if (c.kind == "refund" && outcome.code != "nothing_to_refund") {
+    if (const auto o = lock_order(tx, c.order_id)) {
+      notify(tx, "customer", o->customer_id, "refund_issued",
+             {{"order_id", c.order_id}, {"amount_cents", c.amount}, {"currency", c.currency}}, now,
+             "refund_issued:" + std::to_string(payment_id));
+    }
+  }
   if (c.kind != "charge") return;
   const auto o = lock_order(tx, c.order_id);
   auto to = next(o->state, BuyingEvent::kPaymentSucceeded);

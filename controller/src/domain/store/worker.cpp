@@ -1,8 +1,10 @@
-// The domain worker (expiry, scheduled collecting, payment retries, dirty configs, notification
-// delivery) and the log notification sender.
+// The domain worker (expiry, reminders, scheduled collecting, payment retries, dirty configs,
+// notification delivery per channel: store/notification_store.cpp) and the log notification
+// sender.
 #include "reclothes/controller/domain/worker.h"
 
 #include "reclothes/controller/idempotency.h"
+#include "notification_store.h"
 #include "shared.h"
 
 namespace reclothes::controller::domain {
@@ -17,46 +19,10 @@ Status LogNotificationSender::send(const Notification& n) {
 
 namespace {
 
-// Delivers due notifications. Rows are claimed with SKIP LOCKED, so two replicas never send the
-// same row at the same time; a crash between sending and commit sends it again (at least once).
-Result<std::pair<int, int>> deliver_notifications(DomainContext& d, NotificationSender& sender) {
-  return d.s.db.with_transaction([&](pqxx::work& tx) -> Result<std::pair<int, int>> {
-    const auto now = d.now_ms();
-    const auto rows = tx.exec_params(
-        "SELECT id, recipient_kind, recipient_id, kind, payload::text, " + ms_of("created_at") +
-            ", attempts FROM notifications WHERE sent_at IS NULL AND next_attempt_at <= "
-            "$1::timestamptz ORDER BY id LIMIT 20 FOR UPDATE SKIP LOCKED",
-        ts(now));
-    int sent = 0;
-    int failed = 0;
-    for (const auto& r : rows) {
-      Notification n;
-      n.id = r[0].as<std::int64_t>();
-      n.recipient_kind = r[1].as<std::string>();
-      n.recipient_id = r[2].as<std::int64_t>();
-      n.kind = r[3].as<std::string>();
-      n.payload = nlohmann::json::parse(r[4].c_str(), nullptr, false);
-      n.created_ms = r[5].as<std::int64_t>();
-      const auto attempts = r[6].as<int>() + 1;
-      const auto st = sender.send(n);
-      if (st.ok()) {
-        ++sent;
-        tx.exec_params(
-            "UPDATE notifications SET sent_at = $2::timestamptz, attempts = $3, last_error = "
-            "NULL WHERE id = $1",
-            n.id, ts(now), attempts);
-      } else {
-        ++failed;
-        const auto wait = std::min<std::int64_t>(3600, d.config.notifications.retry_interval.count()
-                                                           << std::min(attempts - 1, 7));
-        tx.exec_params(
-            "UPDATE notifications SET attempts = $2, last_error = $3, next_attempt_at = "
-            "$4::timestamptz + $5::bigint * interval '1 second' WHERE id = $1",
-            n.id, attempts, st.error().message, ts(now), wait);
-      }
-    }
-    return std::make_pair(sent, failed);
-  });
+std::vector<NotificationChannel> worker_single_channel(const DomainConfig& config,
+                                                       std::shared_ptr<NotificationSender> sender) {
+  if (!sender) return {};
+  return {{config.notifications.sender == "webhook" ? "webhook" : "log", std::move(sender)}};
 }
 
 }  // namespace
@@ -64,9 +30,15 @@ Result<std::pair<int, int>> deliver_notifications(DomainContext& d, Notification
 DomainWorker::DomainWorker(const Services& services, DomainConfig config,
                            std::shared_ptr<PaymentProvider> payments,
                            std::shared_ptr<NotificationSender> sender)
+    : DomainWorker(services, config, std::move(payments),
+                   worker_single_channel(config, std::move(sender))) {}
+
+DomainWorker::DomainWorker(const Services& services, DomainConfig config,
+                           std::shared_ptr<PaymentProvider> payments,
+                           std::vector<NotificationChannel> channels)
     : d_(std::make_unique<DomainContext>(
           DomainContext{services, std::move(config), std::move(payments), nullptr, nullptr})),
-      sender_(std::move(sender)) {}
+      channels_(std::move(channels)) {}
 
 DomainWorker::~DomainWorker() { stop(); }
 
@@ -86,6 +58,7 @@ Result<DomainWorker::Pass> DomainWorker::run_once() {
   }));
   RC_TRY(d.s.db.with_transaction([&](pqxx::work& tx) -> Status {
     pass.expiry_warnings = warn_expiring_donations(d, tx, d.now_ms());
+    pass.pickup_reminders = remind_pickups(d, tx, d.now_ms());
     return ok_status();
   }));
   RC_TRY(d.s.db.with_transaction([&](pqxx::work& tx) -> Status {
@@ -142,10 +115,29 @@ Result<DomainWorker::Pass> DomainWorker::run_once() {
     }
   }
 
-  if (sender_) {
-    RC_ASSIGN_OR_RETURN(auto delivered, deliver_notifications(d, *sender_));
-    pass.notifications_sent = delivered.first;
-    pass.notifications_failed = delivered.second;
+  if (!channels_.empty()) {
+    // Fan-out, then each channel in a transaction of its own (a slow or failing channel holds
+    // only its own rows), then the notifications' summary columns.
+    std::vector<std::string> names;
+    for (const auto& ch : channels_) names.push_back(ch.name);
+    RC_TRY(d.s.db.with_transaction([&](pqxx::work& tx) -> Status {
+      fan_out_notifications(tx, names, d.now_ms());
+      return ok_status();
+    }));
+    std::vector<std::int64_t> touched;
+    for (const auto& ch : channels_) {
+      RC_TRY(d.s.db.with_transaction([&](pqxx::work& tx) -> Status {
+        deliver_channel(d, tx, ch, d.now_ms(), &pass.notifications_sent, &pass.notifications_failed,
+                        &touched);
+        return ok_status();
+      }));
+    }
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    RC_TRY(d.s.db.with_transaction([&](pqxx::work& tx) -> Status {
+      settle_notifications(tx, touched, d.now_ms());
+      return ok_status();
+    }));
   }
   return pass;
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "reclothes/common/result.h"
 
@@ -27,6 +28,8 @@ struct DomainConfig {
     std::chrono::seconds pickup_window{72 * 3600};
     std::chrono::seconds return_window{14 * 24 * 3600};  // after pickup, returns are accepted
     std::chrono::seconds return_reservation{24 * 3600};
+    // Remind the buyer this long before the pickup reservation ends (once); 0: no reminder.
+    std::chrono::seconds pickup_reminder{24 * 3600};
     std::string currency = "EUR";
   } buying;
   struct Payments {
@@ -48,7 +51,34 @@ struct DomainConfig {
     std::string sender = "log";  // "log" or "webhook"
     std::string webhook_url;     // http(s)://host[:port]/path, for "webhook"
     std::chrono::milliseconds timeout{3000};
+    // The webhook adapter: attempts per notification and pass (back-off 200 ms doubling to 2 s)
+    // and its circuit breaker.
+    int webhook_max_attempts = 1;
+    int webhook_breaker_failures = 5;
+    std::chrono::milliseconds webhook_breaker_cooldown{30000};
     std::chrono::seconds retry_interval{30};  // first retry; doubles up to an hour
+    // Channels every notification is delivered through, each on its own (a delivery row per
+    // channel): "log", "webhook", "smtp". Empty: just `sender`.
+    std::vector<std::string> channels;
+    struct Smtp {
+      std::string url;   // smtp://host[:port] or smtps://host[:port]
+      std::string from;  // plain address, the mail's From
+      std::string from_name = "ReClothes";
+      std::string username;  // with password: SMTP AUTH
+      std::string password;
+      bool starttls = false;  // smtp:// with STARTTLS required
+      std::chrono::milliseconds connect_timeout{3000};
+      std::chrono::milliseconds timeout{10000};  // the whole SMTP conversation of one mail
+      int max_attempts = 3;
+      std::chrono::milliseconds backoff_initial{200};
+      std::chrono::milliseconds backoff_max{2000};
+      int breaker_failures = 5;
+      std::chrono::milliseconds breaker_cooldown{30000};
+    } smtp;
+    // The channels in use: `channels`, or `sender` alone when none are listed.
+    std::vector<std::string> enabled_channels() const {
+      return channels.empty() ? std::vector<std::string>{sender} : channels;
+    }
   } notifications;
   // The customer's own account: one-time codes of a password reset or an email change, and the
   // limits on requesting them (docs/controller.md, "The customer's account").

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "reclothes/common/result.h"
 #include "reclothes/controller/domain/domain_config.h"
@@ -30,6 +31,11 @@ struct Notification {
   std::string kind;  // pickup_ready, reservation_expiring, collecting_assigned, ...
   nlohmann::json payload;
   std::int64_t created_ms = 0;
+  // Filled by the worker for a customer recipient (not part of to_json(): the webhook body stays
+  // free of personal data): the customer's email and display name. The mail goes to
+  // payload["to_email"] instead when the payload has one (password_reset, email_change).
+  std::string recipient_email;
+  std::string recipient_name;
   nlohmann::json to_json() const;
 };
 
@@ -50,6 +56,13 @@ class LogNotificationSender final : public NotificationSender {
   const Log& log_;
 };
 
+// A delivery channel of the worker: its name ("log", "webhook", "smtp"; the delivery rows'
+// channel) and its sender.
+struct NotificationChannel {
+  std::string name;
+  std::shared_ptr<NotificationSender> sender;
+};
+
 // ---- the worker -------------------------------------------------------------------------------
 
 struct DomainContext;  // private to the domain's sources
@@ -60,18 +73,26 @@ class DomainWorker {
     int expired_donations = 0;
     int expired_returns = 0;
     int expiry_warnings = 0;
+    int pickup_reminders = 0;
     int collecting_created = 0;
     int payments_settled = 0;  // charges or refunds that reached a final state
     int configs_published = 0;
-    int notifications_sent = 0;
-    int notifications_failed = 0;
+    int notifications_sent = 0;    // deliveries (one per notification and channel) sent
+    int notifications_failed = 0;  // deliveries that failed (retried later)
     int idempotency_keys_expired = 0;  // deleted after idempotency.ttl_s
   };
 
   // `payments` may be null (no provider configured: pending payments wait).
+  // One sender: the one channel named by config.notifications.sender ("log" or "webhook").
   DomainWorker(const Services& services, DomainConfig config,
                std::shared_ptr<PaymentProvider> payments,
                std::shared_ptr<NotificationSender> sender);
+  // Several channels: every notification gets a delivery row per channel the recipient has not
+  // switched off, each delivered and retried on its own (make_notification_channels builds them
+  // from the configuration).
+  DomainWorker(const Services& services, DomainConfig config,
+               std::shared_ptr<PaymentProvider> payments,
+               std::vector<NotificationChannel> channels);
   ~DomainWorker();
 
   // One pass over everything that is due at the clock's current time. Thread-safe; several
@@ -83,7 +104,7 @@ class DomainWorker {
 
  private:
   std::unique_ptr<DomainContext> d_;
-  std::shared_ptr<NotificationSender> sender_;
+  std::vector<NotificationChannel> channels_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
