@@ -20,6 +20,7 @@
 #include <pqxx/pqxx>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "reclothes/testsupport/mosquitto.h"
@@ -31,6 +32,9 @@
 #endif
 #ifndef RECLOTHES_SIM_BIN
 #error "RECLOTHES_SIM_BIN must name the reclothes-sim binary"
+#endif
+#ifndef RECLOTHES_SMTP_SINK
+#error "RECLOTHES_SMTP_SINK must name controller/tests/integration/smtp_sink.py"
 #endif
 #ifndef RECLOTHES_E2E_SCENARIOS
 #error "RECLOTHES_E2E_SCENARIOS must name tests/e2e/scenarios"
@@ -64,6 +68,11 @@ struct Case {
   const char* scenario;  // file in tests/e2e/scenarios
   // Merged into the controller's "domain" section for this run.
   const char* domain_overrides = "{}";
+  // Mail notifications go to an SMTP server the test starts; the scenario's customer (alice)
+  // must have received the pickup-ready mail by the end.
+  bool pickup_mail = false;
+  // How many donations the scenario leaves (-1: not checked).
+  std::int64_t donations = -1;
 };
 
 // For gtest's and ctest's test names: the case, not its bytes.
@@ -84,7 +93,34 @@ class OrderDomainE2E : public ::testing::TestWithParam<Case> {
     auto broker = MosquittoServer::start();
     ASSERT_TRUE(broker.ok()) << broker.error().to_string();
     broker_ = std::move(broker).value();
+    if (GetParam().pickup_mail) start_smtp_sink();
     start_controller();
+  }
+
+  // tests/integration/smtp_sink.py (python3-aiosmtpd): each mail it accepts is a file in mail/.
+  void start_smtp_sink() {
+    auto port = testsupport::free_tcp_port();
+    ASSERT_TRUE(port.ok()) << port.error().to_string();
+    smtp_port_ = *port;
+    fs::create_directories(dir_->path() / "mail");
+    auto p = Process::spawn({"/usr/bin/python3", RECLOTHES_SMTP_SINK, std::to_string(smtp_port_),
+                             (dir_->path() / "mail").string()},
+                            SpawnOptions{dir_->path() / "smtp.log", std::nullopt, {}, {}});
+    ASSERT_TRUE(p.ok()) << p.error().to_string();
+    smtp_ = std::move(p).value();
+    auto up = testsupport::wait_until_listening(*smtp_, smtp_port_, std::chrono::seconds(20));
+    ASSERT_TRUE(up.ok()) << up.error().to_string() << "\n" << read_file(dir_->path() / "smtp.log");
+  }
+
+  // The mails the sink received so far, each as its file's text (a JSON line with the envelope,
+  // then the message).
+  std::vector<std::string> mails() {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir_->path() / "mail", ec)) {
+      if (e.path().extension() == ".eml") out.push_back(read_file(e.path()));
+    }
+    return out;
   }
 
   void TearDown() override {
@@ -106,6 +142,11 @@ class OrderDomainE2E : public ::testing::TestWithParam<Case> {
                              {"collecting", {{"compartment_threshold", 1}}},
                              {"payments", {{"sandbox", true}}},
                              {"worker_interval_ms", 200}};
+    if (GetParam().pickup_mail) {
+      domain["notifications"] = {{"channels", {"log", "smtp"}},
+                                 {"smtp_url", "smtp://127.0.0.1:" + std::to_string(smtp_port_)},
+                                 {"smtp_from", "noreply@reclothes.test"}};
+    }
     domain.merge_patch(nlohmann::json::parse(GetParam().domain_overrides));
     auto pub = testsupport::free_tcp_port();
     auto internal = testsupport::free_tcp_port();
@@ -241,6 +282,8 @@ class OrderDomainE2E : public ::testing::TestWithParam<Case> {
   std::unique_ptr<PostgresServer> pg_;
   std::unique_ptr<MosquittoServer> broker_;
   std::unique_ptr<Process> controller_;
+  std::unique_ptr<Process> smtp_;
+  int smtp_port_ = 0;
   std::string conninfo_;
   int public_port_ = 0;
   int internal_port_ = 0;
@@ -255,6 +298,25 @@ TEST_P(OrderDomainE2E, ScenarioPassesAndEveryBoxEventIsAppliedOnce) {
   EXPECT_EQ(scalar("SELECT count(*) FROM (SELECT customer_id FROM coin_ledger GROUP BY customer_id "
                    "HAVING sum(delta) < 0) n"),
             0);
+  if (GetParam().donations >= 0) {
+    EXPECT_EQ(scalar("SELECT count(*) FROM donations"), GetParam().donations);
+  }
+  if (GetParam().pickup_mail) {
+    // The worker mails within a pass or two of the courier's load event.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    bool found = false;
+    while (!found && std::chrono::steady_clock::now() < deadline) {
+      for (const auto& m : mails()) {
+        // The envelope line names the recipient; the subject says what happened.
+        found = found || (m.find("\"rcpt_tos\": [\"alice@example.org\"]") != std::string::npos &&
+                          m.find("is ready for pickup") != std::string::npos);
+      }
+      if (!found) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::string seen;
+    for (const auto& m : mails()) seen += tail(m, 600) + "\n----\n";
+    EXPECT_TRUE(found) << "no pickup-ready mail to alice@example.org; the sink has:\n" << seen;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -267,7 +329,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"buying_lifecycle", "buying_lifecycle.yaml"},
                       Case{"purchase_cancel", "purchase_cancel.yaml"},
                       Case{"purchase_return", "purchase_return.yaml"},
-                      Case{"open_online", "open_online.yaml"}),
+                      Case{"open_online", "open_online.yaml"},
+                      Case{"customer_journey", "customer_journey.yaml", "{}", true, 1}),
     [](const ::testing::TestParamInfo<Case>& param) { return std::string(param.param.name); });
 
 // The scenario files (and what they include) parse: a broken file fails here with its line.

@@ -90,6 +90,26 @@ TEST(NotificationText, BadPayloadsAndUnknownKindsStillRender) {
   EXPECT_FALSE(contains(evil.title, "\r"));
 }
 
+TEST(NotificationText, TheInAppListNeverShowsAOneTimeCode) {
+  const nlohmann::json reset = {{"code", "ABCD-EFGH"}, {"expires_at", "2026-12-07T13:00:00Z"}};
+  ASSERT_NE(render_notification("password_reset", reset).text.find("ABCD-EFGH"), std::string::npos)
+      << "the mail carries the code";
+  const auto shown = render_in_app("password_reset", reset);
+  EXPECT_FALSE(shown.payload.contains("code"));
+  EXPECT_EQ(shown.payload["expires_at"], reset["expires_at"]);
+  EXPECT_EQ(shown.text.text.find("ABCD-EFGH"), std::string::npos) << shown.text.text;
+  EXPECT_EQ(shown.text.title, "Your password reset code");
+  const auto change =
+      render_in_app("email_change", {{"code", "WXYZ-2345"}, {"to_email", "new@example.org"}});
+  EXPECT_EQ(change.text.text.find("WXYZ-2345"), std::string::npos) << change.text.text;
+  EXPECT_NE(change.text.text.find("the new address"), std::string::npos) << change.text.text;
+  // Kinds without a code are shown as rendered.
+  const nlohmann::json ready = {{"order_id", 7}, {"box_id", "box-1"}, {"compartment", 2}};
+  EXPECT_EQ(render_in_app("pickup_ready", ready).text.text,
+            render_notification("pickup_ready", ready).text);
+  EXPECT_EQ(render_in_app("pickup_ready", ready).payload, ready);
+}
+
 TEST(Mail, PlainAddressesOnly) {
   EXPECT_TRUE(is_plain_mail_address("anna@example.org"));
   EXPECT_TRUE(is_plain_mail_address("a.b+c@sub.example.org"));

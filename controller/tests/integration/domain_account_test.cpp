@@ -293,6 +293,25 @@ TEST_F(AccountTest, NoExportShowsAResetOrEmailChangeCode) {
   }
 }
 
+TEST_F(AccountTest, TheInAppNotificationListNeverShowsACode) {
+  // A stolen session must not be enough: ask for a reset, read the code in the app, take over.
+  std::string email;
+  const auto id = new_customer("inapp", &email);
+  const auto token = customer_login(email);
+  ASSERT_EQ(request_reset(email).status, 202);
+  ASSERT_EQ(pub("POST", "/v1/customers/me/email",
+                nlohmann::json{{"password", kPassword}, {"new_email", "moved@example.org"}}, token)
+                .status,
+            202);
+  const auto reset = reset_code(id);
+  const auto change = outbox(id, "email_change")["code"].get<std::string>();
+  const auto list = pub("GET", "/v1/notifications", std::nullopt, token);
+  ASSERT_EQ(list.status, 200) << describe(list);
+  ASSERT_EQ(list.body["items"].size(), 2u) << list.raw;
+  EXPECT_EQ(list.raw.find(reset), std::string::npos) << list.raw;
+  EXPECT_EQ(list.raw.find(change), std::string::npos) << list.raw;
+}
+
 TEST_F(AccountTest, AnAddressInUseIsRefusedAtConfirmationWithoutSayingWhose) {
   std::string first_email, second_email;
   const auto first = new_customer("first", &first_email);

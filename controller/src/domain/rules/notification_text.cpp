@@ -212,6 +212,19 @@ std::string mail_crlf(std::string_view body) {
 
 }  // namespace
 
+InAppNotification render_in_app(std::string_view kind, nlohmann::json payload) {
+  if (!payload.is_object() || !payload.contains("code")) {
+    auto text = render_notification(kind, payload);
+    return {std::move(text), std::move(payload)};
+  }
+  payload.erase("code");
+  auto text = render_notification(kind, payload);
+  const std::string where = payload.contains("to_email") ? "the new address" : "your email address";
+  text.text = "We sent the code to " + where +
+              ". Enter it in the app; if you did not ask for it, ignore it.";
+  return {std::move(text), std::move(payload)};
+}
+
 const std::vector<std::string_view>& customer_notification_kinds() {
   static const std::vector<std::string_view> kKinds = {
       "payment_failed",  "order_cancelled",      "refund_issued",       "pickup_ready",

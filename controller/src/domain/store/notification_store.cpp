@@ -23,14 +23,14 @@ nlohmann::json notification_item(const pqxx::row& r) {
   auto payload = nlohmann::json::parse(r[2].c_str(), nullptr, false);
   if (payload.is_discarded()) payload = nlohmann::json::object();
   const auto kind = r[1].as<std::string>();
-  const auto text = render_notification(kind, payload);
+  auto shown = render_in_app(kind, std::move(payload));
   return {{"id", r[0].as<std::int64_t>()},
           {"kind", kind},
           {"created_at", ts(r[3].as<std::int64_t>())},
           {"read_at", nullable_ts(r[4])},
-          {"title", text.title},
-          {"text", text.text},
-          {"payload", std::move(payload)}};
+          {"title", std::move(shown.text.title)},
+          {"text", std::move(shown.text.text)},
+          {"payload", std::move(shown.payload)}};
 }
 
 // The customer's own notification, or why not.

@@ -3,8 +3,8 @@
 // sender.
 #include "reclothes/controller/domain/worker.h"
 
-#include "reclothes/controller/idempotency.h"
 #include "notification_store.h"
+#include "reclothes/controller/idempotency.h"
 #include "shared.h"
 
 namespace reclothes::controller::domain {

@@ -27,6 +27,16 @@ const std::vector<std::string_view>& customer_notification_kinds();
 // text. CR and LF inside payload strings become spaces in the title.
 NotificationText render_notification(std::string_view kind, const nlohmann::json& payload);
 
+// A notification as the customer's in-app list shows it. A one-time code (password_reset,
+// email_change: any payload with "code") is proof of the mailbox and is left out of the payload
+// and the text: whoever holds a stolen session could otherwise ask for a reset, read the code in
+// the app and take the account over. Everything else is render_notification's.
+struct InAppNotification {
+  NotificationText text;
+  nlohmann::json payload;
+};
+InAppNotification render_in_app(std::string_view kind, nlohmann::json payload);
+
 // ---- mail
 // -----------------------------------------------------------------------------------------
 

@@ -77,8 +77,8 @@ class DomainWorker {
     int collecting_created = 0;
     int payments_settled = 0;  // charges or refunds that reached a final state
     int configs_published = 0;
-    int notifications_sent = 0;    // deliveries (one per notification and channel) sent
-    int notifications_failed = 0;  // deliveries that failed (retried later)
+    int notifications_sent = 0;        // deliveries (one per notification and channel) sent
+    int notifications_failed = 0;      // deliveries that failed (retried later)
     int idempotency_keys_expired = 0;  // deleted after idempotency.ttl_s
   };
 
