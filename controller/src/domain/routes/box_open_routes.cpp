@@ -11,20 +11,7 @@ namespace {
 // row of the probe (reason not_owner), in its own transaction like route_common's not_owner().
 ApiError box_not_owner(const Services& s, const RequestContext& ctx, const std::string& box_id,
                        std::int64_t order_id) {
-  AuditEntry e;
-  e.actor_kind = "customer";
-  e.actor_id = ctx.principal().account_id;
-  e.action = "box.customer_open";
-  e.target_type = "order";
-  e.target_id = std::to_string(order_id);
-  e.after = {{"box_id", box_id}};
-  e.address = ctx.address();
-  e.request_id = ctx.request_id();
-  e.denied = true;
-  e.reason = "not_owner";
-  if (auto st = s.audit.write_own(e); !st.ok()) {
-    s.log.error("audit write failed", {{"request_id", ctx.request_id()}});
-  }
+  audit_not_owner(s, ctx, "box.customer_open", "order", order_id, {{"box_id", box_id}});
   return to_api(DomainError::not_found("reservation at box " + box_id));
 }
 

@@ -19,16 +19,6 @@ HandlerResult buying_reply(const DomainContext& d, const RequestContext& ctx,
 
 // ---- catalogue and cart -------------------------------------------------------------------------
 
-// An optional integer query parameter into `out`, or its 400.
-std::optional<ApiError> read_int_query(const RequestContext& ctx, std::string_view name,
-                                       std::int64_t min, std::int64_t max,
-                                       std::optional<std::int64_t>& out) {
-  auto v = query_int(ctx, name, min, max);
-  if (!v.ok()) return std::move(v).error();
-  out = *v;
-  return std::nullopt;
-}
-
 Result<ProductQuery, ApiError> browse_query(const RequestContext& ctx) {
   ProductQuery q;
   q.category = ctx.query("category");

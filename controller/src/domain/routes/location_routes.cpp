@@ -12,16 +12,6 @@ namespace {
 constexpr std::int64_t kLocationDefaultRadiusM = 10'000;
 constexpr std::int64_t kLocationMaxRadiusM = 1'000'000;
 
-// An optional integer query parameter into `out`, or its 400.
-std::optional<ApiError> location_int_query(const RequestContext& ctx, std::string_view name,
-                                           std::int64_t min, std::int64_t max,
-                                           std::optional<std::int64_t>& out) {
-  auto v = query_int(ctx, name, min, max);
-  if (!v.ok()) return std::move(v).error();
-  out = *v;
-  return std::nullopt;
-}
-
 Result<LocationQuery, ApiError> location_query(const RequestContext& ctx) {
   LocationQuery q;
   if (auto near = ctx.query("near")) {
@@ -30,7 +20,7 @@ Result<LocationQuery, ApiError> location_query(const RequestContext& ctx) {
     q.near = *point;
   }
   std::optional<std::int64_t> radius, limit, offset;
-  if (auto e = location_int_query(ctx, "radius_m", 1, kLocationMaxRadiusM, radius)) return *e;
+  if (auto e = read_int_query(ctx, "radius_m", 1, kLocationMaxRadiusM, radius)) return *e;
   if (radius && !q.near) return invalid_query("radius_m", "needs near=lat,lon");
   q.radius_m = static_cast<double>(radius.value_or(kLocationDefaultRadiusM));
   if (auto size = ctx.query("size")) {
@@ -39,8 +29,8 @@ Result<LocationQuery, ApiError> location_query(const RequestContext& ctx) {
     if (!known) return invalid_query("size", "must be S, M, L or XL");
     q.size = *size;
   }
-  if (auto e = location_int_query(ctx, "limit", 1, 100, limit)) return *e;
-  if (auto e = location_int_query(ctx, "offset", 0, 1000000, offset)) return *e;
+  if (auto e = read_int_query(ctx, "limit", 1, 100, limit)) return *e;
+  if (auto e = read_int_query(ctx, "offset", 0, 1000000, offset)) return *e;
   q.limit = limit.value_or(20);
   q.offset = offset.value_or(0);
   return q;

@@ -52,14 +52,24 @@ Result<std::optional<std::int64_t>, ApiError> query_int(const RequestContext& ct
   return std::optional<std::int64_t>(n);
 }
 
-ApiError not_owner(const Services& s, const RequestContext& ctx, const std::string& target_type,
-                   std::int64_t id) {
+std::optional<ApiError> read_int_query(const RequestContext& ctx, std::string_view name,
+                                       std::int64_t min, std::int64_t max,
+                                       std::optional<std::int64_t>& out) {
+  auto v = query_int(ctx, name, min, max);
+  if (!v.ok()) return std::move(v).error();
+  out = *v;
+  return std::nullopt;
+}
+
+void audit_not_owner(const Services& s, const RequestContext& ctx, std::string action,
+                     const std::string& target_type, std::int64_t id, nlohmann::json after) {
   AuditEntry e;
   e.actor_kind = "customer";
   e.actor_id = ctx.principal().account_id;
-  e.action = target_type + ".read";
+  e.action = std::move(action);
   e.target_type = target_type;
   e.target_id = std::to_string(id);
+  e.after = std::move(after);
   e.address = ctx.address();
   e.request_id = ctx.request_id();
   e.denied = true;
@@ -67,6 +77,11 @@ ApiError not_owner(const Services& s, const RequestContext& ctx, const std::stri
   if (auto st = s.audit.write_own(e); !st.ok()) {
     s.log.error("audit write failed", {{"request_id", ctx.request_id()}});
   }
+}
+
+ApiError not_owner(const Services& s, const RequestContext& ctx, const std::string& target_type,
+                   std::int64_t id) {
+  audit_not_owner(s, ctx, target_type + ".read", target_type, id, nullptr);
   return ApiError::not_found(target_type);
 }
 

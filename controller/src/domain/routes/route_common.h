@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,11 +28,19 @@ Result<std::optional<std::int64_t>, ApiError> query_int(const RequestContext& ct
                                                         std::string_view name, std::int64_t min,
                                                         std::int64_t max);
 ApiError invalid_query(std::string_view name, std::string problem);
+// query_int into `out` (left alone when the parameter is absent), or its 400.
+std::optional<ApiError> read_int_query(const RequestContext& ctx, std::string_view name,
+                                       std::int64_t min, std::int64_t max,
+                                       std::optional<std::int64_t>& out);
 
 // Denial of a customer's access to another customer's order: 404 (ids cannot be probed), and an
 // audit row (reason not_owner) in its own transaction.
 ApiError not_owner(const Services& s, const RequestContext& ctx, const std::string& target_type,
                    std::int64_t id);
+// The audit row of such a denial alone (actor the customer, denied, reason not_owner), for a
+// route that answers its own 404: `action` on target_type `id`, with `after` as the row's after.
+void audit_not_owner(const Services& s, const RequestContext& ctx, std::string action,
+                     const std::string& target_type, std::int64_t id, nlohmann::json after);
 
 // 409 illegal_transition with details {order_kind, from, event}.
 inline ApiError transition_error(const TransitionError& e) {
