@@ -74,6 +74,12 @@ TEST(BuyingMachine, EveryStateAndEvent) {
       {{"return_requested", "return_deposit"}, "returned"},
       {{"returned", "return_collect"}, "return_collected"},
       {{"return_collected", "refund"}, "refunded"},
+      // No-shows (issue 18): the window ends, a courier collects the parcel back, the policy
+      // decides; a pickup the box journaled before the end but reported late still completes.
+      {{"ready_for_pickup", "pickup_expire"}, "pickup_expired"},
+      {{"pickup_expired", "pickup"}, "completed"},
+      {{"pickup_expired", "no_show_refund"}, "refunded"},
+      {{"pickup_expired", "no_show_restock"}, "restocked"},
   };
   check_machine<BuyingState, BuyingEvent>("buying", all_buying_states(), all_buying_events(),
                                           allowed,

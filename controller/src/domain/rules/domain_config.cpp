@@ -93,10 +93,19 @@ Result<DomainConfig> parse_domain_config(const nlohmann::json& j) {
     read_duration(r, "max_wait_s", c.collecting.max_wait, 60, 365 * 86400);
   });
   section("buying", [&](FieldReader& r) {
-    read_duration(r, "pickup_window_s", c.buying.pickup_window, 3600, 31 * 86400);
+    read_duration(r, "pickup_window_s", c.buying.pickup_window, 10, 31 * 86400);
     read_duration(r, "return_window_s", c.buying.return_window, 0, 365 * 86400);
     read_duration(r, "return_reservation_s", c.buying.return_reservation, 60, 31 * 86400);
     read_duration(r, "pickup_reminder_s", c.buying.pickup_reminder, 0, 31 * 86400);
+    read_duration(r, "pickup_last_reminder_s", c.buying.pickup_last_reminder, 0, 31 * 86400);
+    if (auto v = r.optional_string("no_show_policy", 1, 16)) {
+      if (*v != "refund" && *v != "restock") r.fail("no_show_policy", "must be refund or restock");
+      c.buying.no_show_policy = *v;
+    }
+    if (r.ok() && c.buying.pickup_last_reminder.count() > 0 &&
+        c.buying.pickup_last_reminder >= c.buying.pickup_reminder) {
+      r.fail("pickup_last_reminder_s", "must be shorter than pickup_reminder_s (or 0)");
+    }
     if (auto v = r.optional_string("currency", 3, 3)) c.buying.currency = *v;
   });
   section("payments", [&](FieldReader& r) {

@@ -62,6 +62,16 @@ std::string notif_one_line(std::string s) {
   return s;
 }
 
+// What happens after the pickup window, by the payload's no-show policy ("" without one).
+std::string notif_after_window(const nlohmann::json& payload) {
+  const auto policy = notif_field(payload, "policy");
+  if (policy == "refund") return " Afterwards it goes back and you get your money back.";
+  if (policy == "restock") {
+    return " Afterwards it goes back on sale and the payment is not refunded.";
+  }
+  return "";
+}
+
 NotificationText notif_render(std::string_view kind, const nlohmann::json& p) {
   const auto order = notif_field(p, "order_id");
   const auto donation = notif_field(p, "donation_id");
@@ -71,9 +81,25 @@ NotificationText notif_render(std::string_view kind, const nlohmann::json& p) {
                 notif_until(p, "until") + ".\nOpen the app and show its QR code at the box."};
   }
   if (kind == "pickup_reminder") {
-    return {"Reminder: your order " + order + " is waiting",
-            "Your order " + order + " is still waiting" + notif_where(p) + notif_until(p, "until") +
-                ".\nPick it up before then with the QR code in the app."};
+    // "last": the final one of two reminders.
+    const bool last =
+        p.is_object() && p.contains("last") && p["last"].is_boolean() && p["last"].get<bool>();
+    return {
+        std::string(last ? "Last reminder" : "Reminder") + ": your order " + order + " is waiting",
+        "Your order " + order + " is still waiting" + notif_where(p) + notif_until(p, "until") +
+            ".\nPick it up before then with the QR code in the app." + notif_after_window(p)};
+  }
+  if (kind == "pickup_expired") {
+    const auto amount = notif_amount(p);
+    const bool restock = notif_field(p, "policy") == "restock";
+    return {"Your order " + order + " was not picked up",
+            "Your order " + order + " waited" + notif_where(p) +
+                " until its pickup time ran out; its pickup code no longer opens the box. A "
+                "courier brings it back to us" +
+                (restock ? std::string(", and it goes back on sale. The payment is not refunded.")
+                         : ", then we refund " +
+                               (amount.empty() ? std::string("the full amount") : amount) +
+                               " to your card.")};
   }
   if (kind == "reservation_expiring") {
     return {"Your donation reservation ends soon",
@@ -227,9 +253,9 @@ InAppNotification render_in_app(std::string_view kind, nlohmann::json payload) {
 
 const std::vector<std::string_view>& customer_notification_kinds() {
   static const std::vector<std::string_view> kKinds = {
-      "payment_failed",  "order_cancelled",      "refund_issued",       "pickup_ready",
-      "pickup_reminder", "reservation_expiring", "reservation_expired", "donation_rewarded",
-      "return_received", "password_reset",       "email_change"};
+      "payment_failed",    "order_cancelled", "refund_issued",        "pickup_ready",
+      "pickup_reminder",   "pickup_expired",  "reservation_expiring", "reservation_expired",
+      "donation_rewarded", "return_received", "password_reset",       "email_change"};
   return kKinds;
 }
 

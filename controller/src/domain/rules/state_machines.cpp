@@ -30,7 +30,8 @@ constexpr std::array kBuyingStates = {
     BuyingState::kPaymentPending, BuyingState::kPaymentFailed,   BuyingState::kPaid,
     BuyingState::kPacked,         BuyingState::kShipping,        BuyingState::kReadyForPickup,
     BuyingState::kCompleted,      BuyingState::kCancelled,       BuyingState::kReturnRequested,
-    BuyingState::kReturned,       BuyingState::kReturnCollected, BuyingState::kRefunded};
+    BuyingState::kReturned,       BuyingState::kReturnCollected, BuyingState::kRefunded,
+    BuyingState::kPickupExpired,  BuyingState::kRestocked};
 constexpr std::array kBuyingEvents = {BuyingEvent::kPaymentSucceeded,
                                       BuyingEvent::kPaymentDeclined,
                                       BuyingEvent::kPack,
@@ -42,7 +43,10 @@ constexpr std::array kBuyingEvents = {BuyingEvent::kPaymentSucceeded,
                                       BuyingEvent::kReturnExpire,
                                       BuyingEvent::kReturnDeposit,
                                       BuyingEvent::kReturnCollect,
-                                      BuyingEvent::kRefund};
+                                      BuyingEvent::kRefund,
+                                      BuyingEvent::kPickupExpire,
+                                      BuyingEvent::kNoShowRefund,
+                                      BuyingEvent::kNoShowRestock};
 
 constexpr std::array kTaskKinds = {TaskKind::kChecking, TaskKind::kPacking, TaskKind::kCollecting,
                                    TaskKind::kShipping};
@@ -155,6 +159,10 @@ std::string_view to_string(BuyingState s) {
       return "return_collected";
     case BuyingState::kRefunded:
       return "refunded";
+    case BuyingState::kPickupExpired:
+      return "pickup_expired";
+    case BuyingState::kRestocked:
+      return "restocked";
   }
   return "unknown";
 }
@@ -185,6 +193,12 @@ std::string_view to_string(BuyingEvent e) {
       return "return_collect";
     case BuyingEvent::kRefund:
       return "refund";
+    case BuyingEvent::kPickupExpire:
+      return "pickup_expire";
+    case BuyingEvent::kNoShowRefund:
+      return "no_show_refund";
+    case BuyingEvent::kNoShowRestock:
+      return "no_show_restock";
   }
   return "unknown";
 }
@@ -215,7 +229,9 @@ Transition<BuyingState> next(BuyingState from, BuyingEvent event) {
       if (from == S::kShipping) return S::kReadyForPickup;
       break;
     case E::kPickup:
-      if (from == S::kReadyForPickup) return S::kCompleted;
+      // A pickup the box journaled before the window ended but reported late (it was offline)
+      // wins over the expiry: the customer has the parcel.
+      if (from == S::kReadyForPickup || from == S::kPickupExpired) return S::kCompleted;
       break;
     case E::kCancel:
       // Until a courier has the parcel: afterwards the customer picks up and returns instead.
@@ -235,6 +251,15 @@ Transition<BuyingState> next(BuyingState from, BuyingEvent event) {
       break;
     case E::kRefund:
       if (from == S::kReturnCollected) return S::kRefunded;
+      break;
+    case E::kPickupExpire:
+      if (from == S::kReadyForPickup) return S::kPickupExpired;
+      break;
+    case E::kNoShowRefund:
+      if (from == S::kPickupExpired) return S::kRefunded;
+      break;
+    case E::kNoShowRestock:
+      if (from == S::kPickupExpired) return S::kRestocked;
       break;
   }
   return refuse<S>("buying", from, event);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "buying_internal.h"
+#include "noshow_store.h"
 #include "shared.h"
 
 namespace reclothes::controller::domain {
@@ -37,15 +38,13 @@ std::optional<std::int64_t> loaded_order(DomainContext& d, pqxx::work& tx,
   return rows[0][0].as<std::int64_t>();
 }
 
-// The customer gets at least a day from now to pick up: a late delivery extends the
-// reservation, which the box then learns through its config. Returns the pickup deadline.
+// The pickup window counts from the load (the order becomes ready_for_pickup now): the
+// reservation the box holds since packing moves to the window's end, which the box then learns
+// through its config. Returns the pickup deadline.
 std::int64_t pickup_deadline(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx,
                              const buying_internal::OrderRow& o, int compartment) {
-  const auto now = ctx.now_ms;
-  const auto window_ms = pickup_window_ms(d);
-  auto until = o.pickup_until_ms.value_or(now + window_ms);
-  if (until - now < std::min<std::int64_t>(window_ms, 24 * 3600 * 1000)) {
-    until = now + window_ms;
+  const auto until = ctx.now_ms + pickup_window_ms(d);
+  if (o.pickup_until_ms != until) {
     reserve_at_box(tx, ctx.box_id, compartment, o.id, TokenAction::kPickup, until);
     mark_config_dirty(tx, ctx.box_id);
   }
@@ -94,8 +93,8 @@ Status on_courier_load(DomainContext& d, pqxx::work& tx, const BoxEventContext& 
   set_order_state(tx, *order_id, *to, now);
   tx.exec_params(
       "UPDATE buying_orders SET pickup_token_id = $2, pickup_token_text = $3, pickup_until = "
-      "$4::timestamptz WHERE id = $1",
-      *order_id, token.token_id, token.text, ts(until));
+      "$4::timestamptz, ready_at = $5::timestamptz WHERE id = $1",
+      *order_id, token.token_id, token.text, ts(until), ts(now));
   notify(tx, "customer", o->customer_id, "pickup_ready",
          {{"order_id", *order_id},
           {"box_id", ctx.box_id},
@@ -120,6 +119,15 @@ Status on_pickup(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx,
     return ok_status();
   }
   const auto now = ctx.now_ms;
+  if (o->state == BuyingState::kPickupExpired) {
+    // The box took the token before it learned of the expiry (it was offline) and reports the
+    // pickup now: the customer has the parcel, so the pickup wins and nobody collects it.
+    d.s.log.warn("late pickup of an expired order: the pickup wins",
+                 {{"order", order_id},
+                  {"picked_up_at", ts(e.at_ms)},
+                  {"window_end", o->pickup_until_ms ? ts(*o->pickup_until_ms) : std::string()}});
+    withdraw_no_show(d, tx, order_id, now);
+  }
   set_order_state(tx, order_id, *to, now, "completed_at");
   drop_reservation(tx, ctx.box_id, *e.compartment, order_id);
   release_hold(tx, ctx.box_id, *e.compartment, order_id);

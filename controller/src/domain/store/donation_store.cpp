@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "noshow_store.h"
 #include "reclothes/controller/fleet.h"
 #include "shared.h"
 
@@ -347,6 +348,8 @@ Status on_courier_collect(DomainContext& d, pqxx::work& tx, const BoxEventContex
   release_hold(tx, ctx.box_id, *e.compartment, source_id);
   if (source_kind == "donation") {
     collect_donation(d, tx, source_id, now);
+  } else if (source_kind == "pickup") {
+    collect_no_show(d, tx, source_id, now);  // a no-show brought back (noshow_store.h)
   } else {
     collect_buying_return(d, tx, source_id, now);
   }

@@ -270,27 +270,4 @@ void settle_notifications(pqxx::work& tx, const std::vector<std::int64_t>& ids,
       ts(now_ms), array);
 }
 
-int remind_pickups(DomainContext& d, pqxx::work& tx, std::int64_t now_ms) {
-  if (d.config.buying.pickup_reminder.count() == 0) return 0;
-  const auto horizon = now_ms + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    d.config.buying.pickup_reminder)
-                                    .count();
-  const auto rows = tx.exec_params(
-      "UPDATE buying_orders SET expiry_notified = true WHERE id IN (SELECT id FROM buying_orders "
-      "WHERE state = 'ready_for_pickup' AND NOT expiry_notified AND pickup_until <= "
-      "$1::timestamptz AND pickup_until > $2::timestamptz FOR UPDATE SKIP LOCKED) RETURNING id, "
-      "customer_id, " +
-          ms_of("pickup_until") + ", box_id, compartment",
-      ts(horizon), ts(now_ms));
-  for (const auto& r : rows) {
-    notify(tx, "customer", r[1].as<std::int64_t>(), "pickup_reminder",
-           {{"order_id", r[0].as<std::int64_t>()},
-            {"until", ts(r[2].as<std::int64_t>())},
-            {"box_id", nullable_str(r[3])},
-            {"compartment", nullable_int(r[4])}},
-           now_ms, "pickup_reminder:" + r[0].as<std::string>());
-  }
-  return static_cast<int>(rows.size());
-}
-
 }  // namespace reclothes::controller::domain

@@ -78,7 +78,6 @@ void deliver_channel(DomainContext& d, pqxx::work& tx, const NotificationChannel
 void settle_notifications(pqxx::work& tx, const std::vector<std::int64_t>& ids,
                           std::int64_t now_ms);
 
-// Reminds buyers whose pickup reservation ends within buying.pickup_reminder (once per order).
-int remind_pickups(DomainContext& d, pqxx::work& tx, std::int64_t now_ms);
+// (The pickup reminders are the no-shows' pass: remind_pickups, noshow_store.h.)
 
 }  // namespace reclothes::controller::domain

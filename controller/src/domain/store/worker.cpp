@@ -3,6 +3,7 @@
 // sender.
 #include "reclothes/controller/domain/worker.h"
 
+#include "noshow_store.h"
 #include "notification_store.h"
 #include "reclothes/controller/idempotency.h"
 #include "shared.h"
@@ -56,6 +57,16 @@ Result<DomainWorker::Pass> DomainWorker::run_once() {
     boxes.insert(boxes.end(), b.begin(), b.end());
     return ok_status();
   }));
+  std::vector<BoxRevoke> revokes;
+  RC_TRY(d.s.db.with_transaction([&](pqxx::work& tx) -> Status {
+    // No-shows: the pickup window ended (a retried transaction starts over).
+    auto expiries = expire_pickups(d, tx, d.now_ms());
+    pass.expired_pickups = expiries.expired;
+    boxes.insert(boxes.end(), expiries.boxes.begin(), expiries.boxes.end());
+    revokes = std::move(expiries.revokes);
+    return ok_status();
+  }));
+  for (const auto& r : revokes) d.s.messaging.publish_command(r.box_id, r.command);
   RC_TRY(d.s.db.with_transaction([&](pqxx::work& tx) -> Status {
     pass.expiry_warnings = warn_expiring_donations(d, tx, d.now_ms());
     pass.pickup_reminders = remind_pickups(d, tx, d.now_ms());

@@ -25,11 +25,19 @@ struct DomainConfig {
     std::chrono::seconds max_wait{48 * 3600};  // the schedule: nothing waits longer than this
   } collecting;
   struct Buying {
+    // How long a parcel waits in its compartment, counted from the courier's load (the order
+    // became ready_for_pickup); then it is a no-show (docs/orders.md, "No-shows").
     std::chrono::seconds pickup_window{72 * 3600};
     std::chrono::seconds return_window{14 * 24 * 3600};  // after pickup, returns are accepted
     std::chrono::seconds return_reservation{24 * 3600};
-    // Remind the buyer this long before the pickup reservation ends (once); 0: no reminder.
+    // Remind the buyer this long before the pickup window ends (once); 0: no reminder.
     std::chrono::seconds pickup_reminder{24 * 3600};
+    // A last reminder this long before the end (once; shorter than pickup_reminder); 0: none.
+    std::chrono::seconds pickup_last_reminder{0};
+    // What happens to a no-show once a courier has collected it back: "refund" (the full amount
+    // goes back to the card, the order ends refunded) or "restock" (no refund, the order ends
+    // restocked). Either way its products are on sale again.
+    std::string no_show_policy = "refund";
     std::string currency = "EUR";
   } buying;
   struct Payments {

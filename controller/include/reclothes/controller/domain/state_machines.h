@@ -57,6 +57,8 @@ enum class BuyingState {
   kReturned,
   kReturnCollected,
   kRefunded,
+  kPickupExpired,  // the pickup window ended unused: the token is revoked, a courier collects
+  kRestocked,      // a no-show collected back under the restock policy: no refund
 };
 enum class BuyingEvent {
   kPaymentSucceeded,
@@ -71,6 +73,9 @@ enum class BuyingEvent {
   kReturnDeposit,  // the box's access_completed (return)
   kReturnCollect,  // a courier collected the returned items
   kRefund,         // the return's checking order is done; the refund is issued
+  kPickupExpire,   // the worker: the pickup window ended (docs/orders.md, "No-shows")
+  kNoShowRefund,   // a courier collected the no-show back; policy refund: full refund
+  kNoShowRestock,  // a courier collected the no-show back; policy restock: no refund
 };
 
 std::string_view to_string(BuyingState s);

@@ -74,6 +74,7 @@ class DomainWorker {
     int expired_returns = 0;
     int expiry_warnings = 0;
     int pickup_reminders = 0;
+    int expired_pickups = 0;  // no-shows: ready_for_pickup orders whose window ended
     int collecting_created = 0;
     int payments_settled = 0;  // charges or refunds that reached a final state
     int configs_published = 0;
