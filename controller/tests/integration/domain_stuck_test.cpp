@@ -393,6 +393,19 @@ TEST_F(StuckTest, CollectingGoesOnPastAJammedAndAnEmptyCompartment) {
   auto later = internal("POST", "/internal/v1/boxes/" + box_ + "/collect", std::nullopt, manager_);
   ASSERT_EQ(later.status, 201) << describe(later);
   EXPECT_EQ(later.body["compartments"], nlohmann::json({c2}));
+  const auto later_id = later.body["id"].get<std::int64_t>();
+
+  // A technician opens the jammed door remotely, which retries the courier's visit: the courier
+  // takes the clothes after all. The collect counts, and the newer order has nothing left to
+  // fetch (it collected nothing, so it is cancelled).
+  visit(c2, TokenAction::kCourierCollect, token, task);
+  EXPECT_EQ(donation_state(d2), "collected");
+  EXPECT_NE(task_of("checking", d2), 0);
+  auto settled = get_task(later_id, manager_);
+  EXPECT_EQ(settled.body["state"], "cancelled") << describe(settled);
+  EXPECT_EQ(settled.body["items"][0]["outcome"], "skipped");
+  EXPECT_EQ(count("SELECT count(*) FROM compartment_holds WHERE order_id = " + std::to_string(d2)),
+            0);
 }
 
 TEST_F(StuckTest, ALateOfflineDepositIntoAReallocatedCompartmentOpensAFaultAndAStaffTask) {

@@ -318,7 +318,7 @@ Status on_courier_collect(DomainContext& d, pqxx::work& tx, const BoxEventContex
   const auto order_id = static_cast<std::int64_t>(*e.order_ref);
   const auto rows = tx.exec_params(
       "SELECT ci.source_kind, ci.source_id, ci.collected_at IS NOT NULL OR "
-      "COALESCE(ci.outcome = 'empty', false) FROM collecting_items ci "
+      "COALESCE(ci.outcome = 'empty', false), ci.outcome IS NOT NULL FROM collecting_items ci "
       "JOIN internal_orders o ON o.id = ci.order_id WHERE ci.order_id = $1 AND ci.compartment = "
       "$2 AND o.box_id = $3 FOR UPDATE OF ci",
       order_id, e.compartment.value_or(0), ctx.box_id);
@@ -341,6 +341,7 @@ Status on_courier_collect(DomainContext& d, pqxx::work& tx, const BoxEventContex
       order_id, *e.compartment, ts(now));
   release_hold(tx, ctx.box_id, *e.compartment, source_id);
   clear_conflict_collected(tx, ctx.box_id, *e.compartment, order_id, now);
+  if (rows[0][3].as<bool>()) settle_taken_over(d, tx, source_kind, source_id, order_id, now);
   if (source_kind == "donation") {
     collect_donation(d, tx, source_id, now);
   } else {

@@ -302,6 +302,26 @@ void mark_collect_empty(DomainContext& d, pqxx::work& tx, const BoxEventContext&
   advance_collecting(d, tx, order_id, ctx.now_ms);
 }
 
+void settle_taken_over(DomainContext& d, pqxx::work& tx, const std::string& source_kind,
+                       std::int64_t source_id, std::int64_t order_id, std::int64_t now) {
+  for (const auto& r : tx.exec_params(
+           "UPDATE collecting_items SET outcome = 'skipped' WHERE source_kind = $1 AND source_id = "
+           "$2 AND order_id <> $3 AND collected_at IS NULL AND outcome IS NULL RETURNING order_id",
+           source_kind, source_id, order_id)) {
+    const auto other = r[0].as<std::int64_t>();
+    const auto left = tx.exec_params1(
+        "SELECT count(*) FILTER (WHERE collected_at IS NULL AND outcome IS NULL), count(*) FILTER "
+        "(WHERE collected_at IS NOT NULL) FROM collecting_items WHERE order_id = $1",
+        other);
+    if (left[0].as<std::int64_t>() > 0) continue;
+    const auto event = left[1].as<std::int64_t>() > 0 ? TaskEvent::kComplete : TaskEvent::kCancel;
+    if (auto moved = advance_task(tx, other, event, now); !moved.ok()) {
+      d.s.log.warn("collecting order not settled",
+                   {{"order", other}, {"why", moved.error().message()}});
+    }
+  }
+}
+
 // ---- token consumptions and offline conflicts ---------------------------------------------------
 
 Status on_token_unlocked(DomainContext&, pqxx::work& tx, const BoxEventContext& ctx,

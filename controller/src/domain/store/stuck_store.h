@@ -88,6 +88,14 @@ void mark_collect_empty(DomainContext& d, pqxx::work& tx, const BoxEventContext&
 // progresses.
 void advance_collecting(DomainContext& d, pqxx::work& tx, std::int64_t order_id, std::int64_t now);
 
+// A courier emptied a compartment for `order_id` after that part had ended (`jammed` and then
+// opened remotely, or `skipped` by a cancel): the clothes are with the courier, so the collect
+// counts. A newer collecting order that took the same donation or return over has nothing left
+// to fetch there: its part becomes `skipped`, and an order with nothing left completes (or is
+// cancelled when it collected nothing).
+void settle_taken_over(DomainContext& d, pqxx::work& tx, const std::string& source_kind,
+                       std::int64_t source_id, std::int64_t order_id, std::int64_t now);
+
 // A late offline deposit of `donation_id` into a compartment another order holds: opens a
 // late_deposit_conflict fault (both orders in its details) and a collecting order (with a note)
 // that fetches the late clothes. The other order's hold is not touched. Returns the fault's id.
