@@ -332,7 +332,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"open_online", "open_online.yaml"},
                       Case{"customer_journey", "customer_journey.yaml", "{}", true, 1},
                       Case{"no_show", "no_show.yaml",
-                           R"({"buying": {"pickup_window_s": 20, "pickup_reminder_s": 10}})"}),
+                           R"({"buying": {"pickup_window_s": 20, "pickup_reminder_s": 10}})"},
+                      Case{"stuck_collecting", "stuck_collecting.yaml",
+                           R"({"collecting": {"compartment_threshold": 2}})", false, 2},
+                      Case{"offline_conflict", "offline_conflict.yaml",
+                           R"({"donations": {"reservation_s": 20, "expiry_warning_s": 10}})", false,
+                           2}),
     [](const ::testing::TestParamInfo<Case>& param) { return std::string(param.param.name); });
 
 // The scenario files (and what they include) parse: a broken file fails here with its line.

@@ -97,6 +97,14 @@ TEST(TaskMachines, CheckingEveryStateAndEvent) {
       {{"in_progress", "complete"}, "done"},
       {{"open", "cancel"}, "cancelled"},
       {{"assigned", "cancel"}, "cancelled"},
+      // A manager's decisions about stuck work (issue 18).
+      {{"assigned", "reassign"}, "assigned"},
+      {{"in_progress", "reassign"}, "in_progress"},
+      {{"open", "manager_cancel"}, "cancelled"},
+      {{"assigned", "manager_cancel"}, "cancelled"},
+      {{"in_progress", "manager_cancel"}, "cancelled"},
+      {{"assigned", "force_complete"}, "done"},
+      {{"in_progress", "force_complete"}, "done"},
   };
   check_machine<TaskState, TaskEvent>(
       "checking", all_task_states(), all_task_events(), allowed,
@@ -107,13 +115,22 @@ TEST(TaskMachines, CollectingEveryStateAndEvent) {
   const Table allowed = {
       {{"open", "assign"}, "assigned"},
       {{"assigned", "assign"}, "assigned"},
-      // No reassignment once compartments are emptied: that courier holds the clothes.
+      // No plain assignment once compartments are emptied (that courier holds the clothes); a
+      // manager may reassign the rest (below).
       {{"assigned", "progress"}, "in_progress"},
       {{"in_progress", "progress"}, "in_progress"},
       {{"assigned", "complete"}, "done"},
       {{"in_progress", "complete"}, "done"},
       {{"open", "cancel"}, "cancelled"},
       {{"assigned", "cancel"}, "cancelled"},
+      // A manager's decisions about stuck work (issue 18).
+      {{"assigned", "reassign"}, "assigned"},
+      {{"in_progress", "reassign"}, "in_progress"},
+      {{"open", "manager_cancel"}, "cancelled"},
+      {{"assigned", "manager_cancel"}, "cancelled"},
+      {{"in_progress", "manager_cancel"}, "cancelled"},
+      {{"assigned", "force_complete"}, "done"},
+      {{"in_progress", "force_complete"}, "done"},
   };
   check_machine<TaskState, TaskEvent>(
       "collecting", all_task_states(), all_task_events(), allowed,
@@ -122,9 +139,16 @@ TEST(TaskMachines, CollectingEveryStateAndEvent) {
 
 TEST(TaskMachines, PackingEveryStateAndEvent) {
   const Table allowed = {
-      {{"open", "assign"}, "assigned"},      {{"assigned", "assign"}, "assigned"},
-      {{"assigned", "complete"}, "done"},    {{"open", "cancel"}, "cancelled"},
+      {{"open", "assign"}, "assigned"},
+      {{"assigned", "assign"}, "assigned"},
+      {{"assigned", "complete"}, "done"},
+      {{"open", "cancel"}, "cancelled"},
       {{"assigned", "cancel"}, "cancelled"},
+      // A manager's decisions about stuck work (issue 18).
+      {{"assigned", "reassign"}, "assigned"},
+      {{"open", "manager_cancel"}, "cancelled"},
+      {{"assigned", "manager_cancel"}, "cancelled"},
+      {{"assigned", "force_complete"}, "done"},
   };
   check_machine<TaskState, TaskEvent>(
       "packing", all_task_states(), all_task_events(), allowed,
@@ -138,6 +162,11 @@ TEST(TaskMachines, ShippingEveryStateAndEvent) {
       {{"assigned", "complete"}, "done"},
       // Once a courier has the parcel it is delivered, not cancelled.
       {{"open", "cancel"}, "cancelled"},
+      // A manager's decisions about stuck work (issue 18).
+      {{"assigned", "reassign"}, "assigned"},
+      {{"open", "manager_cancel"}, "cancelled"},
+      {{"assigned", "manager_cancel"}, "cancelled"},
+      {{"assigned", "force_complete"}, "done"},
   };
   check_machine<TaskState, TaskEvent>(
       "shipping", all_task_states(), all_task_events(), allowed,

@@ -58,6 +58,10 @@ const std::vector<Expectation>& expectations() {
       {"GET", "/internal/v1/orders", kOrderStaff},
       {"GET", "/internal/v1/orders/{id}", kOrderStaff},
       {"POST", "/internal/v1/orders/{id}/assign", {R::kManager, R::kSuperAdmin}},
+      // A manager's decisions about stuck internal orders (issue 18).
+      {"POST", "/internal/v1/orders/{id}/reassign", {R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/orders/{id}/cancel", {R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/orders/{id}/force-complete", {R::kManager, R::kSuperAdmin}},
       {"POST", "/internal/v1/orders/{id}/complete", kOrderStaff},
       {"POST", "/internal/v1/orders/{id}/items/{number}/grade", kOrderStaff},
       {"GET", "/internal/v1/orders/{id}/label.png", kOrderStaff},
@@ -125,6 +129,11 @@ class AuthzTest : public ControllerTest {
       body = {{"on", true}};
     } else if (e.path_template.ends_with("/assign")) {
       body = {{"staff_id", target_staff_}};
+    } else if (e.path_template.ends_with("/reassign")) {
+      body = {{"staff_id", target_staff_}, {"reason", "the courier is ill"}};
+    } else if (e.path_template.ends_with("/orders/{id}/cancel") ||
+               e.path_template.ends_with("/force-complete")) {
+      body = {{"reason", "stuck for a week"}};
     } else if (e.path_template.ends_with("/grade")) {
       body = {{"grade", "recycle"}};
     } else if (e.method == "POST" && e.path_template == "/internal/v1/products") {

@@ -1,5 +1,6 @@
 // The domain's composition: its adapters, context, worker, routes and event hooks.
 #include "../store/shared.h"
+#include "../store/stuck_store.h"
 #include "reclothes/controller/domain/domain.h"
 #include "reclothes/controller/domain/sandbox.h"
 #include "reclothes/controller/domain/smtp.h"
@@ -62,6 +63,7 @@ Status register_domain(Router& router, EventApplier& events, const Services& ser
   register_location_routes(router, d);
   register_box_open_routes(router, d);
   register_notification_routes(router, d);
+  register_stuck_routes(router, d);
 
   std::weak_ptr<DomainContext> weak = d;
   events.on(msg::EventKind::kAccessCompleted,
@@ -75,6 +77,20 @@ Status register_domain(Router& router, EventApplier& events, const Services& ser
               auto dp = weak.lock();
               if (!dp) return make_error(ErrorCode::kUnavailable, "the domain is shutting down");
               return on_fill_level(*dp, tx, ctx, e);
+            });
+  // Issue 18: token consumptions are recorded; a courier's jammed collect door ends that part of
+  // the collecting order.
+  events.on(msg::EventKind::kUnlocked,
+            [weak](pqxx::work& tx, const BoxEventContext& ctx, const msg::Event& e) -> Status {
+              auto dp = weak.lock();
+              if (!dp) return make_error(ErrorCode::kUnavailable, "the domain is shutting down");
+              return on_token_unlocked(*dp, tx, ctx, e);
+            });
+  events.on(msg::EventKind::kJammed,
+            [weak](pqxx::work& tx, const BoxEventContext& ctx, const msg::Event& e) -> Status {
+              auto dp = weak.lock();
+              if (!dp) return make_error(ErrorCode::kUnavailable, "the domain is shutting down");
+              return on_collect_jammed(*dp, tx, ctx, e);
             });
   return ok_status();
 }

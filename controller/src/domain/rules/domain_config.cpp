@@ -91,6 +91,7 @@ Result<DomainConfig> parse_domain_config(const nlohmann::json& j) {
       c.collecting.fill_percent = static_cast<int>(*v);
     }
     read_duration(r, "max_wait_s", c.collecting.max_wait, 60, 365 * 86400);
+    if (auto v = r.optional_boolean("empty_by_fill_sensor")) c.collecting.empty_by_fill_sensor = *v;
   });
   section("buying", [&](FieldReader& r) {
     read_duration(r, "pickup_window_s", c.buying.pickup_window, 10, 31 * 86400);

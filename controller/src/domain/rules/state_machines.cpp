@@ -52,8 +52,9 @@ constexpr std::array kTaskKinds = {TaskKind::kChecking, TaskKind::kPacking, Task
                                    TaskKind::kShipping};
 constexpr std::array kTaskStates = {TaskState::kOpen, TaskState::kAssigned, TaskState::kInProgress,
                                     TaskState::kDone, TaskState::kCancelled};
-constexpr std::array kTaskEvents = {TaskEvent::kAssign, TaskEvent::kProgress, TaskEvent::kComplete,
-                                    TaskEvent::kCancel};
+constexpr std::array kTaskEvents = {
+    TaskEvent::kAssign,   TaskEvent::kProgress,      TaskEvent::kComplete,     TaskEvent::kCancel,
+    TaskEvent::kReassign, TaskEvent::kManagerCancel, TaskEvent::kForceComplete};
 
 }  // namespace
 
@@ -307,6 +308,12 @@ std::string_view to_string(TaskEvent e) {
       return "complete";
     case TaskEvent::kCancel:
       return "cancel";
+    case TaskEvent::kReassign:
+      return "reassign";
+    case TaskEvent::kManagerCancel:
+      return "manager_cancel";
+    case TaskEvent::kForceComplete:
+      return "force_complete";
   }
   return "unknown";
 }
@@ -347,6 +354,22 @@ Transition<TaskState> next(TaskKind kind, TaskState from, TaskEvent event) {
       // An assigned shipping order means a courier has the parcel (the buying order is
       // "shipping"): it is delivered, not cancelled.
       if (from == S::kAssigned && kind != K::kShipping) return S::kCancelled;
+      break;
+    case E::kReassign:
+      // A manager hands work someone already holds to someone else, also half-done work of any
+      // kind (the new courier gets a token for the compartments still to empty). Open orders are
+      // assigned, not reassigned.
+      if (from == S::kAssigned || (piecewise && from == S::kInProgress)) return from;
+      break;
+    case E::kManagerCancel:
+      // Any order not yet finished; what it did not do goes back to be done again.
+      if (from == S::kOpen || from == S::kAssigned || (piecewise && from == S::kInProgress)) {
+        return S::kCancelled;
+      }
+      break;
+    case E::kForceComplete:
+      // Only work somebody holds: an open order has done nothing to finish.
+      if (from == S::kAssigned || (piecewise && from == S::kInProgress)) return S::kDone;
       break;
   }
   return refuse<S>(to_string(kind), from, event);

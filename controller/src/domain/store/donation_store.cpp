@@ -8,6 +8,7 @@
 #include "noshow_store.h"
 #include "reclothes/controller/fleet.h"
 #include "shared.h"
+#include "stuck_store.h"
 
 namespace reclothes::controller::domain {
 namespace {
@@ -244,17 +245,14 @@ int warn_expiring_donations(DomainContext& d, pqxx::work& tx, std::int64_t now) 
 namespace {
 
 // A late deposit (the box had not learned of the cancellation or expiry): the clothes are in the
-// compartment, so the donation takes its compartment back.
-void reclaim_deposit_compartment(const DomainContext& d, pqxx::work& tx, const DonationRow& row,
-                                 std::int64_t now) {
+// compartment, so the donation takes its compartment back. False: another order holds it now (an
+// offline conflict, stuck_store.h).
+bool reclaim_deposit_compartment(pqxx::work& tx, const DonationRow& row, std::int64_t now) {
   const auto held = tx.exec_params(
       "INSERT INTO compartment_holds (box_id, compartment, order_id, purpose, phase, since) "
       "VALUES ($1, $2, $3, 'donation', 'reserved', $4::timestamptz) ON CONFLICT DO NOTHING",
       row.box_id, row.compartment, row.id, ts(now));
-  if (held.affected_rows() == 0) {
-    d.s.log.error("late deposit into a compartment held by another order",
-                  {{"box", row.box_id}, {"compartment", row.compartment}, {"donation", row.id}});
-  }
+  return held.affected_rows() == 1;
 }
 
 // A collected donation moves on and gets its checking order.
@@ -284,22 +282,6 @@ void collect_buying_return(const DomainContext& d, pqxx::work& tx, std::int64_t 
   create_checking_for_return(tx, id, now);
 }
 
-// The collecting order progresses, or completes with its last compartment.
-void advance_collecting_order(const DomainContext& d, pqxx::work& tx, std::int64_t order_id,
-                              std::int64_t now) {
-  const auto left =
-      tx.exec_params1(
-            "SELECT count(*) FROM collecting_items WHERE order_id = $1 AND collected_at IS NULL",
-            order_id)[0]
-          .as<std::int64_t>();
-  auto moved =
-      advance_task(tx, order_id, left == 0 ? TaskEvent::kComplete : TaskEvent::kProgress, now);
-  if (!moved.ok()) {
-    d.s.log.warn("collecting order not advanced",
-                 {{"order", order_id}, {"why", moved.error().message()}});
-  }
-}
-
 }  // namespace
 
 Status on_deposit(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx,
@@ -316,7 +298,15 @@ Status on_deposit(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx,
     d.s.log.warn("deposit event ignored", {{"donation", id}, {"why", to.error().message()}});
     return ok_status();
   }
-  if (row->state != DonationState::kReserved) reclaim_deposit_compartment(d, tx, *row, ctx.now_ms);
+  if (row->state != DonationState::kReserved &&
+      !reclaim_deposit_compartment(tx, *row, ctx.now_ms)) {
+    // The compartment was given to another order while the box was offline: the donation is
+    // deposited (the donor is not cheated), the other order's hold stays exactly as it was, and
+    // a fault and a collecting order make staff fetch the clothes.
+    set_donation_state(tx, id, *to, ctx.now_ms, "deposited_at");
+    open_late_deposit_conflict(d, tx, ctx, e, id, row->compartment);
+    return ok_status();
+  }
   set_donation_state(tx, id, *to, ctx.now_ms, "deposited_at");
   drop_reservation(tx, row->box_id, row->compartment, id);
   set_hold_filled(tx, row->box_id, row->compartment, ctx.now_ms);
@@ -328,7 +318,8 @@ Status on_courier_collect(DomainContext& d, pqxx::work& tx, const BoxEventContex
                           const msg::Event& e) {
   const auto order_id = static_cast<std::int64_t>(*e.order_ref);
   const auto rows = tx.exec_params(
-      "SELECT ci.source_kind, ci.source_id, ci.collected_at IS NOT NULL FROM collecting_items ci "
+      "SELECT ci.source_kind, ci.source_id, ci.collected_at IS NOT NULL OR "
+      "COALESCE(ci.outcome = 'empty', false), ci.outcome IS NOT NULL FROM collecting_items ci "
       "JOIN internal_orders o ON o.id = ci.order_id WHERE ci.order_id = $1 AND ci.compartment = "
       "$2 AND o.box_id = $3 FOR UPDATE OF ci",
       order_id, e.compartment.value_or(0), ctx.box_id);
@@ -341,11 +332,17 @@ Status on_courier_collect(DomainContext& d, pqxx::work& tx, const BoxEventContex
   const auto source_kind = rows[0][0].as<std::string>();
   const auto source_id = rows[0][1].as<std::int64_t>();
   const auto now = ctx.now_ms;
+  if (collect_found_empty(d, tx, ctx, e)) {
+    mark_collect_empty(d, tx, ctx, order_id, *e.compartment, source_kind, source_id);
+    return ok_status();
+  }
   tx.exec_params(
       "UPDATE collecting_items SET collected_at = $3::timestamptz WHERE order_id = $1 AND "
       "compartment = $2",
       order_id, *e.compartment, ts(now));
   release_hold(tx, ctx.box_id, *e.compartment, source_id);
+  clear_conflict_collected(tx, ctx.box_id, *e.compartment, order_id, now);
+  if (rows[0][3].as<bool>()) settle_taken_over(d, tx, source_kind, source_id, order_id, now);
   if (source_kind == "donation") {
     collect_donation(d, tx, source_id, now);
   } else if (source_kind == "pickup") {
@@ -353,7 +350,7 @@ Status on_courier_collect(DomainContext& d, pqxx::work& tx, const BoxEventContex
   } else {
     collect_buying_return(d, tx, source_id, now);
   }
-  advance_collecting_order(d, tx, order_id, now);
+  advance_collecting(d, tx, order_id, now);
   return ok_status();
 }
 

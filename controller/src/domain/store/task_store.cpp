@@ -83,12 +83,14 @@ nlohmann::json collecting_items_json(pqxx::work& tx, std::int64_t id) {
   nlohmann::json items = nlohmann::json::array();
   for (const auto& it :
        tx.exec_params("SELECT compartment, source_kind, source_id, " + ms_of("collected_at") +
-                          " FROM collecting_items WHERE order_id = $1 ORDER BY compartment",
+                          ", outcome FROM collecting_items WHERE order_id = $1 ORDER BY "
+                          "compartment",
                       id)) {
     items.push_back({{"compartment", it[0].as<int>()},
                      {"source_kind", it[1].as<std::string>()},
                      {"source_id", it[2].as<std::int64_t>()},
-                     {"collected_at", nullable_ts(it[3])}});
+                     {"collected_at", nullable_ts(it[3])},
+                     {"outcome", nullable_str(it[4])}});
   }
   return items;
 }
@@ -100,7 +102,8 @@ nlohmann::json task_json(pqxx::work& tx, std::int64_t id, std::int64_t viewer) {
       "o.trigger, " +
           ms_of("o.created_at") + ", " + ms_of("o.updated_at") + ", " + ms_of("o.assigned_at") +
           ", " + ms_of("o.done_at") +
-          ", l.id, l.name, l.address FROM internal_orders o LEFT JOIN boxes b ON b.id = o.box_id "
+          ", l.id, l.name, l.address, o.note, o.replaced_by FROM internal_orders o LEFT JOIN boxes "
+          "b ON b.id = o.box_id "
           "LEFT JOIN locations l ON l.id = b.location_id WHERE o.id = $1",
       id);
   if (rows.empty()) return nullptr;
@@ -128,6 +131,8 @@ nlohmann::json task_json(pqxx::work& tx, std::int64_t id, std::int64_t viewer) {
                                    : nlohmann::json{{"id", r[16].as<std::int64_t>()},
                                                     {"name", r[17].as<std::string>()},
                                                     {"address", r[18].as<std::string>()}}},
+      {"note", nullable_str(r[19])},
+      {"replaced_by", nullable_int(r[20])},
       {"token", nullptr}};
   // The courier token is a bearer credential: only its holder sees the text.
   if (!r[10].is_null() && !r[3].is_null() && r[3].as<std::int64_t>() == viewer && state != "done" &&
@@ -209,7 +214,7 @@ std::optional<DomainError> eligibility_error(pqxx::work& tx, TaskKind kind, std:
 std::vector<std::uint8_t> courier_compartments(pqxx::work& tx, const TaskRow& t) {
   const auto sql = t.kind == TaskKind::kCollecting
                        ? "SELECT compartment FROM collecting_items WHERE order_id = $1 AND "
-                         "collected_at IS NULL ORDER BY compartment"
+                         "collected_at IS NULL AND outcome IS NULL ORDER BY compartment"
                        : "SELECT unnest(compartments) AS c FROM internal_orders WHERE id = $1 "
                          "ORDER BY c";
   std::vector<std::uint8_t> compartments;
@@ -411,9 +416,17 @@ StoreResult<TaskView> view_task(pqxx::work& tx, std::int64_t id, std::int64_t vi
   });
 }
 
+StoreResult<std::optional<std::int64_t>> finish_checking_order(DomainContext& d, pqxx::work& tx,
+                                                               std::int64_t id,
+                                                               std::int64_t now_ms) {
+  auto t = load_task(tx, id, true);
+  if (!t) return DomainError::not_found("order");
+  return finish_checking(d, tx, *t, now_ms);
+}
+
 StoreResult<TaskAssignment> assign_task(DomainContext& d, pqxx::work& tx, std::int64_t id,
                                         std::int64_t staff_id, std::int64_t assigned_by,
-                                        std::int64_t now_ms) {
+                                        std::int64_t now_ms, TaskEvent event) {
   return guarded([&]() -> StoreResult<TaskAssignment> {
     // A courier order's box row first (token rows reference the box), then the order: the order
     // in which event application locks them, so an assignment racing the box's events for this
@@ -424,7 +437,7 @@ StoreResult<TaskAssignment> assign_task(DomainContext& d, pqxx::work& tx, std::i
     TaskAssignment out;
     out.before = task_summary(tx, id);
     if (auto e = eligibility_error(tx, t->kind, staff_id)) return *e;
-    auto to = next(t->kind, t->state, TaskEvent::kAssign);
+    auto to = next(t->kind, t->state, event);
     if (!to.ok()) return DomainError::transition(to.error());
     tx.exec_params(
         "UPDATE internal_orders SET state = $2, assignee_id = $3, assigned_at = $4::timestamptz, "

@@ -71,9 +71,18 @@ struct TaskAssignment {
 // collecting or shipping order gets a courier token for the assignee (the previous one is
 // revoked), and a shipping order's buying order is dispatched. Refusals: not_found("order"),
 // conflict assignee_not_eligible {staff_id, role}, illegal_transition, a token issue failure.
+// event: kAssign, or kReassign for a manager's reassignment of work someone holds (also half-done
+// collecting work: the new courier's token opens the compartments still to empty).
 StoreResult<TaskAssignment> assign_task(DomainContext& d, pqxx::work& tx, std::int64_t id,
                                         std::int64_t staff_id, std::int64_t assigned_by,
-                                        std::int64_t now_ms);
+                                        std::int64_t now_ms, TaskEvent event = TaskEvent::kAssign);
+
+// When no item of the checking order is left ungraded: the order is done and its donation
+// rewarded or its return refunded (the refund payment's id, to attempt after commit), as the last
+// grade does. Throws on database errors (call inside guarded()).
+StoreResult<std::optional<std::int64_t>> finish_checking_order(DomainContext& d, pqxx::work& tx,
+                                                               std::int64_t id,
+                                                               std::int64_t now_ms);
 
 // The first half of completing a packing order by its assignee: the order moves to done. The
 // caller then completes the buying order (complete_packing in the buying module: a pickup

@@ -23,6 +23,10 @@ struct DomainConfig {
     int compartment_threshold = 3;  // filled compartments at one box that make a collecting order
     int fill_percent = 90;          // a fill_level event at or above this makes one at once
     std::chrono::seconds max_wait{48 * 3600};  // the schedule: nothing waits longer than this
+    // A courier's compartment whose fill sensor read 0 when the courier's token opened it was
+    // empty: its part of the collecting order ends as `empty` (issue 18). Off by default: only
+    // for boxes whose fill sensors are trusted (a missing or uncalibrated sensor reads 0 too).
+    bool empty_by_fill_sensor = false;
   } collecting;
   struct Buying {
     // How long a parcel waits in its compartment, counted from the courier's load (the order

@@ -94,6 +94,11 @@ enum class TaskEvent {
   kProgress,  // part of the work is done (an item graded, a compartment collected)
   kComplete,  // all of the work is done
   kCancel,    // the order is no longer needed (its buying order was cancelled)
+  // A manager's decisions about a stuck order (issue 18; docs/orders.md, "Stuck internal
+  // orders"), each with a reason in the audit log:
+  kReassign,       // another staff member takes over assigned or half-done work
+  kManagerCancel,  // the order is withdrawn; its unfinished work goes back to be done again
+  kForceComplete,  // the order is finished with what was done (per kind: docs/orders.md)
 };
 
 std::string_view to_string(TaskKind k);
