@@ -7,26 +7,30 @@
 namespace reclothes::controller {
 namespace {
 
-std::vector<Role> parse_roles(const std::string& csv) {
-  std::vector<Role> roles;
+// Splits the comma-separated role names into the built-in roles and the custom ones.
+void parse_roles(const std::string& csv, StaffRecord& s) {
   std::size_t start = 0;
   while (start < csv.size()) {
     auto end = csv.find(',', start);
     if (end == std::string::npos) end = csv.size();
-    if (auto r = role_from_string(std::string_view(csv).substr(start, end - start))) {
-      roles.push_back(*r);
+    const auto name = std::string_view(csv).substr(start, end - start);
+    if (auto r = role_from_string(name)) {
+      s.roles.push_back(*r);
+    } else if (!name.empty()) {
+      s.custom_roles.emplace_back(name);
     }
     start = end + 1;
   }
-  std::sort(roles.begin(), roles.end());
-  return roles;
+  std::sort(s.roles.begin(), s.roles.end());
+  std::sort(s.custom_roles.begin(), s.custom_roles.end());
 }
 
 const std::string kCustomerColumns =
     "id, email, display_name, phone, status, " + ms_of("created_at");
 const std::string kStaffColumns =
     "id, email, display_name, active, " + ms_of("created_at") +
-    ", COALESCE((SELECT string_agg(role, ',') FROM staff_roles r WHERE r.staff_id = staff.id), '')";
+    ", COALESCE((SELECT string_agg(role, ',') FROM staff_roles r WHERE r.staff_id = staff.id), "
+    "''), manager_id";
 
 CustomerRecord customer_from(const pqxx::row& row) {
   CustomerRecord c;
@@ -46,7 +50,8 @@ StaffRecord staff_from(const pqxx::row& row) {
   s.display_name = row[2].as<std::string>();
   s.active = row[3].as<bool>();
   s.created_ms = row[4].as<std::int64_t>();
-  s.roles = parse_roles(row[5].as<std::string>());
+  parse_roles(row[5].as<std::string>(), s);
+  s.manager_id = opt<std::int64_t>(row[6]);
   return s;
 }
 
@@ -87,12 +92,26 @@ nlohmann::json CustomerRecord::to_json() const {
           {"created_at", ts(created_ms)}};
 }
 
+std::vector<std::string> StaffRecord::role_names() const {
+  std::vector<std::string> out;
+  for (auto r : roles) out.emplace_back(to_string(r));
+  out.insert(out.end(), custom_roles.begin(), custom_roles.end());
+  return out;
+}
+
+bool StaffRecord::holds(std::string_view role) const {
+  if (auto r = role_from_string(role))
+    return std::find(roles.begin(), roles.end(), *r) != roles.end();
+  return std::find(custom_roles.begin(), custom_roles.end(), role) != custom_roles.end();
+}
+
 nlohmann::json StaffRecord::to_json() const {
   return {{"id", id},
           {"email", email},
           {"display_name", display_name},
           {"active", active},
-          {"roles", roles_json(roles)},
+          {"roles", role_names()},
+          {"manager_id", manager_id ? nlohmann::json(*manager_id) : nlohmann::json()},
           {"created_at", ts(created_ms)}};
 }
 
@@ -167,7 +186,7 @@ std::optional<std::pair<StaffRecord, std::string>> find_staff_by_email(pqxx::wor
       "SELECT " + kStaffColumns + ", password_hash FROM staff WHERE lower(email) = $1",
       std::string(email));
   if (rows.empty()) return std::nullopt;
-  return std::make_pair(staff_from(rows[0]), rows[0][6].as<std::string>());
+  return std::make_pair(staff_from(rows[0]), rows[0][7].as<std::string>());
 }
 
 std::vector<StaffRecord> list_staff(pqxx::work& tx) {
@@ -192,6 +211,64 @@ void set_staff_roles(pqxx::work& tx, std::int64_t staff_id, const std::vector<Ro
   set_staff_roles(tx, staff_id, roles);
   tx.exec_params("UPDATE staff SET updated_at = $2::timestamptz WHERE id = $1", staff_id,
                  ts(now_ms));
+}
+
+void set_staff_roles(pqxx::work& tx, std::int64_t staff_id, const std::vector<std::string>& roles,
+                     std::int64_t now_ms) {
+  tx.exec_params("DELETE FROM staff_roles WHERE staff_id = $1", staff_id);
+  for (const auto& r : roles) {
+    tx.exec_params(
+        "INSERT INTO staff_roles (staff_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING", staff_id,
+        r);
+  }
+  tx.exec_params("UPDATE staff SET updated_at = $2::timestamptz WHERE id = $1", staff_id,
+                 ts(now_ms));
+}
+
+std::vector<std::string> unknown_roles(pqxx::work& tx, const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const auto& n : names) {
+    if (role_from_string(n)) continue;
+    if (tx.exec_params("SELECT 1 FROM roles WHERE name = $1", n).empty()) out.push_back(n);
+  }
+  return out;
+}
+
+std::int64_t sync_builtin_roles(pqxx::work& tx) {
+  if (!tx.exec1("SELECT to_regclass('public.role_permissions') IS NOT NULL")[0].as<bool>())
+    return 0;
+  std::size_t changed = 0;
+  for (auto role : all_roles()) {
+    const std::string name(to_string(role));
+    const bool operational =
+        role == Role::kChecker || role == Role::kPacker || role == Role::kDelivery;
+    changed += tx.exec_params(
+                     "INSERT INTO roles (name, builtin, operational) VALUES ($1, true, $2) "
+                     "ON CONFLICT (name) DO UPDATE SET builtin = true WHERE NOT roles.builtin",
+                     name, operational)
+                   .affected_rows();
+    const auto granted = permissions_of(role);
+    std::vector<std::string> names;
+    for (auto p : all_permissions()) {
+      if (has(granted, p)) names.emplace_back(to_string(p));
+    }
+    for (const auto& row :
+         tx.exec_params("SELECT permission FROM role_permissions WHERE role = $1", name)) {
+      const auto held = row[0].as<std::string>();
+      if (std::find(names.begin(), names.end(), held) != names.end()) continue;
+      changed += tx.exec_params("DELETE FROM role_permissions WHERE role = $1 AND permission = $2",
+                                name, held)
+                     .affected_rows();
+    }
+    for (const auto& p : names) {
+      changed += tx.exec_params(
+                       "INSERT INTO role_permissions (role, permission) VALUES ($1, $2) "
+                       "ON CONFLICT DO NOTHING",
+                       name, p)
+                     .affected_rows();
+    }
+  }
+  return static_cast<std::int64_t>(changed);
 }
 
 void set_staff_active(pqxx::work& tx, std::int64_t staff_id, bool active, std::int64_t now_ms) {

@@ -101,6 +101,18 @@ Principal session_principal(const pqxx::row& row, AccountKind kind) {
   return p;
 }
 
+// Calls fn with each non-empty item of a comma-separated list.
+template <typename F>
+void for_each_csv(std::string_view csv, F&& fn) {
+  std::size_t start = 0;
+  while (start < csv.size()) {
+    auto end = csv.find(',', start);
+    if (end == std::string_view::npos) end = csv.size();
+    if (end > start) fn(csv.substr(start, end - start));
+    start = end + 1;
+  }
+}
+
 }  // namespace
 
 Result<std::optional<Principal>> SessionStore::authenticate(std::string_view token,
@@ -133,27 +145,36 @@ Result<std::optional<Principal>> SessionStore::authenticate(pqxx::transaction_ba
       out = session_principal(rows[0], kind);
       return out;
     }
+    // The roles held and the permissions they grant, from the role tables (migration 0017):
+    // read on every request, so a change to a role or an assignment holds at once everywhere.
     static const std::string kSql =
         "SELECT s.id, s.account_id, " + ms_of("s.expires_at") +
         ", st.email, COALESCE((SELECT string_agg(role, ',') FROM staff_roles r "
+        "WHERE r.staff_id = st.id), ''), COALESCE((SELECT string_agg(DISTINCT rp.permission, ',') "
+        "FROM staff_roles r JOIN role_permissions rp ON rp.role = r.role "
         "WHERE r.staff_id = st.id), '') FROM sessions s JOIN staff st ON st.id = s.account_id "
         "WHERE s.token_sha256 = decode($1, 'hex') AND s.account_kind = 'staff' AND "
         "s.revoked_at IS NULL AND s.expires_at > $2::timestamptz AND st.active";
     const auto rows = exec_hot(tx, "auth_staff_session", kSql, digest, now);
     if (rows.empty()) return out;
     Principal p = session_principal(rows[0], kind);
-    const auto roles = rows[0][4].as<std::string>();
-    std::size_t start = 0;
-    while (start < roles.size()) {
-      auto end = roles.find(',', start);
-      if (end == std::string::npos) end = roles.size();
-      if (auto r = role_from_string(std::string_view(roles).substr(start, end - start))) {
+    for_each_csv(rows[0][4].as<std::string>(), [&p](std::string_view name) {
+      if (auto r = role_from_string(name)) {
         p.roles.push_back(*r);
+      } else {
+        p.custom_roles.emplace_back(name);
       }
-      start = end + 1;
-    }
+    });
     std::sort(p.roles.begin(), p.roles.end());
-    p.permissions = permissions_of(p.roles);
+    std::sort(p.custom_roles.begin(), p.custom_roles.end());
+    for_each_csv(rows[0][5].as<std::string>(), [&p](std::string_view name) {
+      if (auto perm = permission_from_string(name))
+        p.permissions.set(static_cast<std::size_t>(*perm));
+    });
+    // super_admin holds every permission, whatever the rows say.
+    if (std::find(p.roles.begin(), p.roles.end(), Role::kSuperAdmin) != p.roles.end()) {
+      p.permissions.set();
+    }
     out = std::move(p);
     return out;
   } catch (...) {

@@ -160,6 +160,7 @@ pqxx::transaction_base& RequestContext::read() {
 namespace {
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_lower_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
+bool is_role_char(char c) { return is_digit(c) || (c >= 'a' && c <= 'z') || c == '_'; }
 bool is_id_char(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '-';
 }
@@ -177,6 +178,7 @@ std::optional<PathParamRule> path_param_rule(std::string_view name) {
   if (name == "key_id") return PathParamRule{is_digit, "[0-9]", 1, 5};
   if (name == "command_id") return PathParamRule{is_id_char, "[A-Za-z0-9_-]", 1, 64};
   if (name == "token_id") return PathParamRule{is_lower_hex, "[0-9a-f]", 16, 16};
+  if (name == "role") return PathParamRule{is_role_char, "[a-z0-9_]", 2, 32};
   if (name == "id" || name == "customer_id" || name == "staff_id" || name == "location_id") {
     return PathParamRule{is_digit, "[0-9]", 1, 18};
   }

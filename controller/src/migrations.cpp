@@ -5,6 +5,7 @@
 #include <map>
 
 #include "reclothes/common/bytes.h"
+#include "reclothes/controller/accounts.h"
 
 namespace reclothes::controller {
 namespace {
@@ -99,6 +100,13 @@ Result<MigrationReport> migrate(Database& db,
     if (*step) report.applied.push_back(m.version);
     report.current_version = m.version;
   }
+  // The built-in roles' rows follow this binary's role table (accounts.h), also when no migration
+  // was pending: a binary that changes a built-in set brings the database along on `migrate`.
+  auto roles = db.with_transaction([&](pqxx::work& tx) -> Result<std::int64_t> {
+    tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);
+    return sync_builtin_roles(tx);
+  });
+  if (!roles.ok()) return std::move(roles).error().with_context("built-in roles");
   return report;
 }
 

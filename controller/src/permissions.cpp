@@ -12,12 +12,24 @@ constexpr std::array<Role, kRoleCount> kRoles = {Role::kChecker,   Role::kPacker
                                                  Role::kUserAdmin, Role::kSuperAdmin};
 
 constexpr std::array<Permission, kPermissionCount> kPermissions = {
-    Permission::kFleetRead,           Permission::kFleetWrite,         Permission::kBoxOpen,
-    Permission::kBoxRegister,         Permission::kStaffRead,          Permission::kStaffWrite,
-    Permission::kRolesAssign,         Permission::kAuditRead,          Permission::kKeysRotate,
-    Permission::kTokensIssueCourier,  Permission::kOrdersReadAssigned, Permission::kOrdersReadAll,
-    Permission::kOrdersAssign,        Permission::kProductsWrite,      Permission::kPricesWrite,
-    Permission::kCustomersReadMasked, Permission::kCustomersReadFull,
+    Permission::kFleetRead,
+    Permission::kFleetWrite,
+    Permission::kBoxOpen,
+    Permission::kBoxRegister,
+    Permission::kStaffRead,
+    Permission::kStaffWrite,
+    Permission::kRolesAssign,
+    Permission::kAuditRead,
+    Permission::kKeysRotate,
+    Permission::kTokensIssueCourier,
+    Permission::kOrdersReadAssigned,
+    Permission::kOrdersReadAll,
+    Permission::kOrdersAssign,
+    Permission::kProductsWrite,
+    Permission::kPricesWrite,
+    Permission::kCustomersReadMasked,
+    Permission::kCustomersReadFull,
+    Permission::kRolesAssignOperational,
 };
 
 PermissionSet set_of(std::initializer_list<Permission> ps) {
@@ -91,6 +103,8 @@ std::string_view to_string(Permission p) {
       return "customers.read_masked";
     case Permission::kCustomersReadFull:
       return "customers.read_full";
+    case Permission::kRolesAssignOperational:
+      return "roles.assign_operational";
   }
   return "unknown";
 }
@@ -104,8 +118,11 @@ std::optional<Permission> permission_from_string(std::string_view s) {
 
 std::span<const Permission> all_permissions() { return kPermissions; }
 
-// THE role table. docs/controller.md shows the same table; the role x route test checks the
-// routes against its own copy of the expectations, not against this function.
+// THE table of the built-in roles. docs/controller.md shows the same table; the role x route test
+// checks the routes against its own copy of the expectations, not against this function. The
+// database holds a copy (roles, role_permissions: migration 0017, re-written from this function
+// by `migrate`, sync_builtin_roles in accounts.h) next to the custom roles, and a staff
+// session's permissions are read from there.
 PermissionSet permissions_of(Role role) {
   using P = Permission;
   switch (role) {
@@ -120,7 +137,7 @@ PermissionSet permissions_of(Role role) {
       return set_of({P::kFleetRead, P::kFleetWrite, P::kBoxOpen, P::kBoxRegister, P::kStaffRead,
                      P::kAuditRead, P::kTokensIssueCourier, P::kOrdersReadAssigned,
                      P::kOrdersReadAll, P::kOrdersAssign, P::kProductsWrite, P::kPricesWrite,
-                     P::kCustomersReadMasked});
+                     P::kCustomersReadMasked, P::kRolesAssignOperational});
     case Role::kUserAdmin:
       return set_of({P::kStaffRead, P::kStaffWrite, P::kRolesAssign});
     case Role::kSuperAdmin: {
@@ -143,6 +160,14 @@ bool may_assign_role(std::span<const Role> granter_roles, Role role) {
                      granter_roles.end();
   if (role == Role::kSuperAdmin) return super;
   return has(permissions_of(granter_roles), Permission::kRolesAssign);
+}
+
+PermissionSet grantable_by_user_admins() {
+  PermissionSet s;
+  for (auto r : kRoles) {
+    if (r != Role::kSuperAdmin) s |= permissions_of(r);
+  }
+  return s;
 }
 
 }  // namespace reclothes::controller

@@ -1,4 +1,5 @@
-// Staff accounts and roles (internal listener). Only user admins and super admins manage them;
+// Staff accounts and roles (internal listener). Only user admins and super admins manage them
+// (managers give their employees operational roles: domain/routes/role_routes.cpp);
 // nobody deactivates themselves or changes their own roles; only a super admin grants, removes
 // or touches super_admin.
 #include <algorithm>
@@ -14,21 +15,37 @@ bool is_super_admin(const std::vector<Role>& roles) {
   return std::find(roles.begin(), roles.end(), Role::kSuperAdmin) != roles.end();
 }
 
-// Reads a "roles" array of role names; an unknown name is an invalid field.
-std::optional<std::vector<Role>> read_roles(FieldReader& r, bool required) {
-  auto names = required ? std::optional(r.string_array("roles", kRoleCount, 32))
-                        : r.optional_string_array("roles", kRoleCount, 32);
+// Reads a "roles" array of role names: built-in roles, or custom roles defined under
+// /internal/v1/roles. A name that is no role is an invalid field. Sorted, without duplicates.
+std::optional<std::vector<std::string>> read_roles(pqxx::work& tx, FieldReader& r, bool required) {
+  constexpr std::size_t kMaxRoles = 32;
+  auto names = required ? std::optional(r.string_array("roles", kMaxRoles, 32))
+                        : r.optional_string_array("roles", kMaxRoles, 32);
   if (!names || !r.ok()) return std::nullopt;
-  std::set<Role> roles;
+  const auto unknown = unknown_roles(tx, *names);
   for (std::size_t i = 0; i < names->size(); ++i) {
-    const auto role = role_from_string((*names)[i]);
-    if (!role) {
-      r.fail("roles/" + std::to_string(i), "unknown role \"" + (*names)[i] + "\"");
+    if (std::find(unknown.begin(), unknown.end(), (*names)[i]) != unknown.end()) {
+      r.fail("roles/" + std::to_string(i),
+             "unknown role \"" + (*names)[i] + "\" (GET /internal/v1/roles lists the roles)");
       return std::nullopt;
     }
-    roles.insert(*role);
   }
-  return std::vector<Role>(roles.begin(), roles.end());
+  std::set<std::string> roles(names->begin(), names->end());
+  return std::vector<std::string>(roles.begin(), roles.end());
+}
+
+// Whether the caller may give or take away `role`: only a super admin touches super_admin;
+// otherwise roles.assign (from any role, built-in or custom) is enough.
+bool may_assign(const Principal& me, const std::string& role) {
+  if (role == to_string(Role::kSuperAdmin)) return is_super_admin(me.roles);
+  return me.can(Permission::kRolesAssign);
+}
+
+ApiError cannot_grant(const std::string& role, const char* verb) {
+  ApiError e = ApiError::forbidden("cannot_grant_role",
+                                   std::string("you may not ") + verb + " the role " + role);
+  e.details = {{"role", role}};
+  return e;
 }
 
 HandlerResult set_active(const Services& s, RequestContext& ctx, bool active) {
@@ -89,7 +106,7 @@ void register_staff_routes(Router& router, const Services& s) {
         const auto email = r.string("email", 1, 254);
         const auto password = r.string("password", 1, 1024);
         const auto name = r.optional_string("display_name", 0, 200);
-        auto roles = read_roles(r, false);
+        auto roles = read_roles(ctx.tx(), r, false);
         RC_FINISH_BODY(r);
         if (!normalize_email(email)) {
           return ApiError::invalid_field({"/email", "is not a valid email address"});
@@ -98,16 +115,16 @@ void register_staff_routes(Router& router, const Services& s) {
           return ApiError::invalid_field({"/password", *problem});
         }
         ctx.set_audit({"staff", *normalize_email(email), nullptr, nullptr, ""});
-        for (auto role : roles.value_or(std::vector<Role>{})) {
-          if (!may_assign_role(ctx.principal().roles, role)) {
-            ApiError e = ApiError::forbidden(
-                "cannot_grant_role", "you may not grant the role " + std::string(to_string(role)));
-            e.details = {{"role", to_string(role)}};
-            return e;
-          }
+        const auto wanted = roles.value_or(std::vector<std::string>{});
+        for (const auto& role : wanted) {
+          if (!may_assign(ctx.principal(), role)) return cannot_grant(role, "grant");
         }
         auto created = create_staff(ctx.tx(), s.passwords, s.clock, email, password,
-                                    name.value_or(""), roles.value_or(std::vector<Role>{}));
+                                    name.value_or(""), std::vector<Role>{});
+        if (created.ok() && !wanted.empty()) {
+          set_staff_roles(ctx.tx(), created->id, wanted, s.clock.wall_ms());
+          created = *find_staff(ctx.tx(), created->id);
+        }
         if (!created.ok()) {
           if (created.error().code == ErrorCode::kAlreadyExists) {
             return ApiError::conflict("email_taken", "this email is already registered");
@@ -141,7 +158,7 @@ void register_staff_routes(Router& router, const Services& s) {
       "staff.roles", true, BodyKind::kRequired, "Replace a staff member's roles",
       [&s](RequestContext& ctx) -> HandlerResult {
         FieldReader r(ctx.body());
-        auto roles = read_roles(r, true);
+        auto roles = read_roles(ctx.tx(), r, true);
         RC_FINISH_BODY(r);
         const auto id = id_param(ctx, "staff_id");
         const auto& me = ctx.principal();
@@ -156,17 +173,13 @@ void register_staff_routes(Router& router, const Services& s) {
                                      "only a super admin may change a super admin's roles");
         }
         // Every role added or removed must be one the caller may assign.
-        std::vector<Role> changed;
-        std::set_symmetric_difference(before->roles.begin(), before->roles.end(), roles->begin(),
-                                      roles->end(), std::back_inserter(changed));
-        for (auto role : changed) {
-          if (!may_assign_role(me.roles, role)) {
-            ApiError e =
-                ApiError::forbidden("cannot_grant_role", "you may not grant or remove the role " +
-                                                             std::string(to_string(role)));
-            e.details = {{"role", to_string(role)}};
-            return e;
-          }
+        auto held = before->role_names();
+        std::sort(held.begin(), held.end());
+        std::vector<std::string> changed;
+        std::set_symmetric_difference(held.begin(), held.end(), roles->begin(), roles->end(),
+                                      std::back_inserter(changed));
+        for (const auto& role : changed) {
+          if (!may_assign(me, role)) return cannot_grant(role, "grant or remove");
         }
         set_staff_roles(ctx.tx(), id, *roles, s.clock.wall_ms());
         auto after = find_staff(ctx.tx(), id);

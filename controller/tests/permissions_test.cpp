@@ -51,5 +51,18 @@ TEST(Permissions, UserAdminCannotGrantSuperAdmin) {
   EXPECT_FALSE(may_assign_role(manager, Role::kChecker));
 }
 
+TEST(Permissions, ManagersAssignOperationalRolesAndUserAdminsGrantAllButSuperAdminOnlyOnes) {
+  for (auto r : all_roles()) {
+    const bool expected = r == Role::kManager || r == Role::kSuperAdmin;
+    EXPECT_EQ(has(permissions_of(r), Permission::kRolesAssignOperational), expected)
+        << to_string(r);
+  }
+  const auto grantable = grantable_by_user_admins();
+  EXPECT_FALSE(has(grantable, Permission::kKeysRotate));
+  EXPECT_FALSE(has(grantable, Permission::kCustomersReadFull));
+  EXPECT_TRUE(has(grantable, Permission::kPricesWrite));
+  EXPECT_TRUE(has(grantable, Permission::kRolesAssign));
+}
+
 }  // namespace
 }  // namespace reclothes::controller

@@ -79,6 +79,15 @@ const std::vector<Expectation>& expectations() {
       {"POST", "/internal/v1/coupons", {R::kManager, R::kSuperAdmin}},
       {"GET", "/internal/v1/coupons", {R::kManager, R::kSuperAdmin}},
       {"POST", "/internal/v1/coupons/redeem", kOrderStaff},
+      // Roles as named permission sets (issue 18): user admins define them and set managers;
+      // managers give their employees operational roles.
+      {"GET", "/internal/v1/roles", {R::kManager, R::kUserAdmin, R::kSuperAdmin}},
+      {"POST", "/internal/v1/roles", {R::kUserAdmin, R::kSuperAdmin}},
+      {"PATCH", "/internal/v1/roles/{role}", {R::kUserAdmin, R::kSuperAdmin}},
+      {"DELETE", "/internal/v1/roles/{role}", {R::kUserAdmin, R::kSuperAdmin}},
+      {"POST", "/internal/v1/staff/{staff_id}/roles/{role}", {R::kManager, R::kSuperAdmin}},
+      {"DELETE", "/internal/v1/staff/{staff_id}/roles/{role}", {R::kManager, R::kSuperAdmin}},
+      {"PUT", "/internal/v1/staff/{staff_id}/manager", {R::kUserAdmin, R::kSuperAdmin}},
   };
   return kTable;
 }
@@ -112,10 +121,17 @@ class AuthzTest : public ControllerTest {
     replace("token_id", "0123456789abcdef");
     replace("id", "999999");  // an order or product that does not exist: 404 when allowed
     replace("customer_id", "999999");
+    replace("role", "no_such_role");  // a role that does not exist: 404 when allowed
     std::optional<nlohmann::json> body;
     if (e.method == "POST" && e.path_template == "/internal/v1/staff") {
       body = {{"email", "new" + std::to_string(++unique_) + "@example.org"},
               {"password", kPassword}};
+    } else if (e.method == "POST" && e.path_template == "/internal/v1/roles") {
+      body = {{"name", "role" + std::to_string(++unique_)}, {"permissions", {"fleet.read"}}};
+    } else if (e.method == "PATCH" && e.path_template == "/internal/v1/roles/{role}") {
+      body = {{"description", "x"}};
+    } else if (e.path_template.ends_with("/manager")) {
+      body = {{"manager_id", nullptr}};
     } else if (e.path_template.ends_with("/roles")) {
       body = {{"roles", {"packer"}}};
     } else if (e.method == "POST" && e.path_template == "/internal/v1/locations") {

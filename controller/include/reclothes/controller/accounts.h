@@ -35,8 +35,13 @@ struct StaffRecord {
   std::string email;
   std::string display_name;
   bool active = true;
-  std::vector<Role> roles;
+  std::vector<Role> roles;                 // the built-in roles held, in enum order
+  std::vector<std::string> custom_roles;   // the custom roles held, by name, sorted
+  std::optional<std::int64_t> manager_id;  // who the member reports to (set by user admins)
   std::int64_t created_ms = 0;
+  // Every role held by name: the built-in ones in enum order, then the custom ones.
+  std::vector<std::string> role_names() const;
+  bool holds(std::string_view role) const;
   nlohmann::json to_json() const;
 };
 
@@ -61,6 +66,15 @@ void set_staff_roles(pqxx::work& tx, std::int64_t staff_id, const std::vector<Ro
 // The same, and stamps updated_at (a change by a user admin).
 void set_staff_roles(pqxx::work& tx, std::int64_t staff_id, const std::vector<Role>& roles,
                      std::int64_t now_ms);
+// The same by role name (built-in or custom; a name that names no role row fails the foreign key).
+void set_staff_roles(pqxx::work& tx, std::int64_t staff_id, const std::vector<std::string>& roles,
+                     std::int64_t now_ms);
+// The names among `names` that are not roles (neither built-in nor defined in the roles table).
+std::vector<std::string> unknown_roles(pqxx::work& tx, const std::vector<std::string>& names);
+// Makes the built-in roles' rows (roles, role_permissions) equal to the compiled table
+// (permissions_of(); super_admin: every permission). A no-op while the roles table does not
+// exist. Run by migrate() after the migrations. Returns the number of rows changed.
+std::int64_t sync_builtin_roles(pqxx::work& tx);
 void set_staff_active(pqxx::work& tx, std::int64_t staff_id, bool active, std::int64_t now_ms);
 // Changes the display name (nullopt: unchanged) and the phone (when phone_sent; nullopt clears).
 void update_customer_profile(pqxx::work& tx, std::int64_t id,

@@ -41,8 +41,12 @@ enum class Permission : std::uint8_t {
   kPricesWrite,          // prices.write
   kCustomersReadMasked,  // customers.read_masked
   kCustomersReadFull,    // customers.read_full
+  // roles.assign_operational: give and take away operational roles (checker, packer, delivery,
+  // custom roles marked operational) for one's own employees, never a role broader than one's own
+  // permissions (role_rules.h).
+  kRolesAssignOperational,
 };
-inline constexpr std::size_t kPermissionCount = 17;
+inline constexpr std::size_t kPermissionCount = 18;
 
 using PermissionSet = std::bitset<kPermissionCount>;
 
@@ -66,5 +70,10 @@ inline bool has(const PermissionSet& set, Permission p) {
 // Whether a staff member holding `granter_roles` may give or take away `role`: only a super
 // admin may touch super_admin; otherwise roles.assign is enough.
 bool may_assign_role(std::span<const Role> granter_roles, Role role);
+
+// The permissions some built-in role other than super_admin grants: what a user admin may put
+// into a custom role (the rest, keys.rotate and customers.read_full today, stay with super
+// admins).
+PermissionSet grantable_by_user_admins();
 
 }  // namespace reclothes::controller

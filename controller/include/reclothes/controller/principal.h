@@ -18,8 +18,11 @@ struct Principal {
   std::int64_t account_id = 0;
   std::int64_t session_id = 0;
   std::string email;
-  std::vector<Role> roles;    // staff only
-  PermissionSet permissions;  // staff only: the union over roles
+  std::vector<Role> roles;                // staff only: the built-in roles held
+  std::vector<std::string> custom_roles;  // staff only: the custom roles held, by name
+  // Staff only: the union over all roles held, as the database defines them now (read on every
+  // request: a role or assignment change holds on the next one).
+  PermissionSet permissions;
   std::int64_t session_expires_ms = 0;
 
   bool is_staff() const { return kind == AccountKind::kStaff; }

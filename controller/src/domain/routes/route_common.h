@@ -72,5 +72,6 @@ void register_location_routes(Router& router, const std::shared_ptr<DomainContex
 void register_box_open_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 void register_notification_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 void register_stuck_routes(Router& router, const std::shared_ptr<DomainContext>& d);
+void register_role_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 
 }  // namespace reclothes::controller::domain
