@@ -12,12 +12,25 @@ constexpr std::array<Role, kRoleCount> kRoles = {Role::kChecker,   Role::kPacker
                                                  Role::kUserAdmin, Role::kSuperAdmin};
 
 constexpr std::array<Permission, kPermissionCount> kPermissions = {
-    Permission::kFleetRead,           Permission::kFleetWrite,         Permission::kBoxOpen,
-    Permission::kBoxRegister,         Permission::kStaffRead,          Permission::kStaffWrite,
-    Permission::kRolesAssign,         Permission::kAuditRead,          Permission::kKeysRotate,
-    Permission::kTokensIssueCourier,  Permission::kOrdersReadAssigned, Permission::kOrdersReadAll,
-    Permission::kOrdersAssign,        Permission::kProductsWrite,      Permission::kPricesWrite,
-    Permission::kCustomersReadMasked, Permission::kCustomersReadFull,
+    Permission::kFleetRead,
+    Permission::kFleetWrite,
+    Permission::kBoxOpen,
+    Permission::kBoxRegister,
+    Permission::kStaffRead,
+    Permission::kStaffWrite,
+    Permission::kRolesAssign,
+    Permission::kAuditRead,
+    Permission::kKeysRotate,
+    Permission::kTokensIssueCourier,
+    Permission::kOrdersReadAssigned,
+    Permission::kOrdersReadAll,
+    Permission::kOrdersAssign,
+    Permission::kProductsWrite,
+    Permission::kPricesWrite,
+    Permission::kCustomersReadMasked,
+    Permission::kCustomersReadFull,
+    Permission::kOrdersActOnBehalf,
+    Permission::kRefundsIssue,
 };
 
 PermissionSet set_of(std::initializer_list<Permission> ps) {
@@ -91,6 +104,10 @@ std::string_view to_string(Permission p) {
       return "customers.read_masked";
     case Permission::kCustomersReadFull:
       return "customers.read_full";
+    case Permission::kOrdersActOnBehalf:
+      return "orders.act_on_behalf";
+    case Permission::kRefundsIssue:
+      return "refunds.issue";
   }
   return "unknown";
 }
@@ -120,7 +137,7 @@ PermissionSet permissions_of(Role role) {
       return set_of({P::kFleetRead, P::kFleetWrite, P::kBoxOpen, P::kBoxRegister, P::kStaffRead,
                      P::kAuditRead, P::kTokensIssueCourier, P::kOrdersReadAssigned,
                      P::kOrdersReadAll, P::kOrdersAssign, P::kProductsWrite, P::kPricesWrite,
-                     P::kCustomersReadMasked});
+                     P::kCustomersReadMasked, P::kOrdersActOnBehalf, P::kRefundsIssue});
     case Role::kUserAdmin:
       return set_of({P::kStaffRead, P::kStaffWrite, P::kRolesAssign});
     case Role::kSuperAdmin: {

@@ -74,6 +74,18 @@ TEST(BuyingMachine, EveryStateAndEvent) {
       {{"return_requested", "return_deposit"}, "returned"},
       {{"returned", "return_collect"}, "return_collected"},
       {{"return_collected", "refund"}, "refunded"},
+      // Customer service: money back once something was charged; the order stays where it is.
+      {{"paid", "staff_refund"}, "paid"},
+      {{"packed", "staff_refund"}, "packed"},
+      {{"shipping", "staff_refund"}, "shipping"},
+      {{"ready_for_pickup", "staff_refund"}, "ready_for_pickup"},
+      {{"completed", "staff_refund"}, "completed"},
+      {{"cancelled", "staff_refund"}, "cancelled"},
+      {{"return_requested", "staff_refund"}, "return_requested"},
+      {{"returned", "staff_refund"}, "returned"},
+      {{"return_collected", "staff_refund"}, "return_collected"},
+      {{"refunded", "staff_refund"}, "refunded"},
+      {{"ready_for_pickup", "resend_pickup_code"}, "ready_for_pickup"},
   };
   check_machine<BuyingState, BuyingEvent>("buying", all_buying_states(), all_buying_events(),
                                           allowed,

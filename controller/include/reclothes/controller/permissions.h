@@ -41,8 +41,11 @@ enum class Permission : std::uint8_t {
   kPricesWrite,          // prices.write
   kCustomersReadMasked,  // customers.read_masked
   kCustomersReadFull,    // customers.read_full
+  // Customer service (docs/orders.md, "Orders on a customer's behalf").
+  kOrdersActOnBehalf,  // orders.act_on_behalf: cancel, re-send a pickup code for a customer
+  kRefundsIssue,       // refunds.issue: full or partial refunds with a reason
 };
-inline constexpr std::size_t kPermissionCount = 17;
+inline constexpr std::size_t kPermissionCount = 19;
 
 using PermissionSet = std::bitset<kPermissionCount>;
 

@@ -75,6 +75,13 @@ NotificationText notif_render(std::string_view kind, const nlohmann::json& p) {
             "Your order " + order + " is still waiting" + notif_where(p) + notif_until(p, "until") +
                 ".\nPick it up before then with the QR code in the app."};
   }
+  if (kind == "pickup_code_resent") {
+    // Customer service sent it again; the code itself stays in the app (no second token).
+    return {"Your pickup code for order " + order,
+            "As asked, here is the way to your order " + order + " again: it waits" +
+                notif_where(p) + notif_until(p, "until") +
+                ".\nOpen the order in the app and show its QR code at the box."};
+  }
   if (kind == "reservation_expiring") {
     return {"Your donation reservation ends soon",
             "The compartment for your donation " + donation + " is reserved" + notif_where(p) +
@@ -229,7 +236,7 @@ const std::vector<std::string_view>& customer_notification_kinds() {
   static const std::vector<std::string_view> kKinds = {
       "payment_failed",  "order_cancelled",      "refund_issued",       "pickup_ready",
       "pickup_reminder", "reservation_expiring", "reservation_expired", "donation_rewarded",
-      "return_received", "password_reset",       "email_change"};
+      "return_received", "password_reset",       "email_change",        "pickup_code_resent"};
   return kKinds;
 }
 

@@ -42,7 +42,9 @@ constexpr std::array kBuyingEvents = {BuyingEvent::kPaymentSucceeded,
                                       BuyingEvent::kReturnExpire,
                                       BuyingEvent::kReturnDeposit,
                                       BuyingEvent::kReturnCollect,
-                                      BuyingEvent::kRefund};
+                                      BuyingEvent::kRefund,
+                                      BuyingEvent::kStaffRefund,
+                                      BuyingEvent::kResendPickupCode};
 
 constexpr std::array kTaskKinds = {TaskKind::kChecking, TaskKind::kPacking, TaskKind::kCollecting,
                                    TaskKind::kShipping};
@@ -185,6 +187,10 @@ std::string_view to_string(BuyingEvent e) {
       return "return_collect";
     case BuyingEvent::kRefund:
       return "refund";
+    case BuyingEvent::kStaffRefund:
+      return "staff_refund";
+    case BuyingEvent::kResendPickupCode:
+      return "resend_pickup_code";
   }
   return "unknown";
 }
@@ -235,6 +241,14 @@ Transition<BuyingState> next(BuyingState from, BuyingEvent event) {
       break;
     case E::kRefund:
       if (from == S::kReturnCollected) return S::kRefunded;
+      break;
+    case E::kStaffRefund:
+      // Whatever happened after the charge, money may go back (the store checks how much is left
+      // to refund); before the charge there is nothing to give back.
+      if (from != S::kPaymentPending && from != S::kPaymentFailed) return from;
+      break;
+    case E::kResendPickupCode:
+      if (from == S::kReadyForPickup) return from;
       break;
   }
   return refuse<S>("buying", from, event);

@@ -71,6 +71,9 @@ enum class BuyingEvent {
   kReturnDeposit,  // the box's access_completed (return)
   kReturnCollect,  // a courier collected the returned items
   kRefund,         // the return's checking order is done; the refund is issued
+  // Customer service on the customer's behalf (docs/orders.md); neither moves the order.
+  kStaffRefund,       // money back, all or part, with a reason: once something was charged
+  kResendPickupCode,  // the pickup code is sent again: only while it is ready for pickup
 };
 
 std::string_view to_string(BuyingState s);
