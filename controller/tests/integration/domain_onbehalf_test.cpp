@@ -492,5 +492,54 @@ TEST_F(OnBehalfTest, ResendingThePickupCodeNotifiesAgainWithTheSameToken) {
   EXPECT_EQ(late.body["error"]["details"]["from"], "completed");
 }
 
+TEST_F(OnBehalfTest, AReturnAfterAPartialRefundRefundsOnlyTheRest) {
+  const auto buyer = customer("returner");
+  const auto order = order_bought(buyer, 3000, "Evening dress");
+  deliver(order);
+  auto ready = pub("GET", "/v1/orders/" + std::to_string(order), std::nullopt, buyer);
+  const int compartment = ready.body["pickup"]["compartment"].get<int>();
+  visit(compartment, TokenAction::kPickup,
+        ready.body["pickup"]["token"]["token_id"].get<std::string>(), order);
+  ASSERT_EQ(order_case(order).body["order"]["state"], "completed");
+  // Goodwill after the pickup: the order stays completed.
+  auto goodwill = order_action(order, "refund", {{"amount_cents", 1000}, {"reason", "torn hem"}});
+  ASSERT_EQ(goodwill.status, 200) << describe(goodwill);
+  EXPECT_EQ(goodwill.body["order"]["state"], "completed");
+
+  // The customer returns it anyway: the checked return refunds the 2000 that are left.
+  auto ret = pub("POST", "/v1/orders/" + std::to_string(order) + "/return",
+                 nlohmann::json{{"location_id", location_}}, buyer);
+  ASSERT_EQ(ret.status, 200) << describe(ret);
+  const auto return_compartment = ret.body["return"]["compartment"].get<int>();
+  visit(return_compartment, TokenAction::kReturn,
+        ret.body["return"]["token"]["token_id"].get<std::string>(), order);
+  auto collect =
+      internal("POST", "/internal/v1/boxes/" + box_ + "/collect", std::nullopt, manager_);
+  ASSERT_EQ(collect.status, 201) << describe(collect);
+  const auto collecting = collect.body["id"].get<std::int64_t>();
+  ASSERT_EQ(assign(collecting, delivery_id_).status, 200);
+  visit(return_compartment, TokenAction::kCourierCollect,
+        get_task(collecting, delivery_).body["token"]["token_id"].get<std::string>(), collecting);
+  const auto checking = task_of("checking", order);
+  ASSERT_NE(checking, 0);
+  ASSERT_EQ(assign(checking, checker_id_).status, 200);
+  ASSERT_EQ(internal("POST", "/internal/v1/orders/" + std::to_string(checking) + "/items/1/grade",
+                     nlohmann::json{{"grade", "publish"}}, checker_)
+                .status,
+            200);
+  auto view = order_case(order);
+  EXPECT_EQ(view.body["order"]["state"], "refunded");
+  EXPECT_EQ(count("SELECT count(*) FROM payments WHERE kind = 'refund' AND state = 'succeeded' "
+                  "AND amount_cents = 2000 AND idempotency_key = 'order-" +
+                  std::to_string(order) + "-refund'"),
+            1);
+  EXPECT_EQ(view.body["refunded_cents"], 3000);
+  EXPECT_EQ(sandbox_->net_amount(charge_ref(order)), 0);
+  // The collecting order that fetched the return carries a label the search finds.
+  const auto label = get_task(collecting, manager_).body["tracking_code"].get<std::string>();
+  EXPECT_EQ(ids(search("tracking_code=" + label, manager_)), std::vector<std::int64_t>{order});
+  EXPECT_EQ(order_action(order, "refund", {{"reason", "more"}}).code(), "nothing_to_refund");
+}
+
 }  // namespace
 }  // namespace reclothes::controller::testing

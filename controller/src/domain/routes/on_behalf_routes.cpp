@@ -196,8 +196,8 @@ HandlerResult refund_order_handler(DomainContext& d, RequestContext& ctx) {
 
 HandlerResult resend_code_handler(DomainContext& d, RequestContext& ctx) {
   return act(d, ctx, "buying_order", false,
-             [](DomainContext& dd, pqxx::work& tx, std::int64_t id, const ActionBody& b,
-                std::int64_t now) { return resend_pickup_code(dd, tx, id, b.who, now); });
+             [](DomainContext&, pqxx::work& tx, std::int64_t id, const ActionBody& b,
+                std::int64_t now) { return resend_pickup_code(tx, id, b.who, now); });
 }
 
 HandlerResult cancel_donation_handler(DomainContext& d, RequestContext& ctx) {

@@ -406,10 +406,8 @@ StoreResult<OnBehalfChange> refund_order_on_behalf(DomainContext& d, pqxx::work&
   });
 }
 
-StoreResult<OnBehalfChange> resend_pickup_code(DomainContext& d, pqxx::work& tx,
-                                               std::int64_t order_id, const OnBehalf& who,
-                                               std::int64_t now_ms) {
-  (void)d;
+StoreResult<OnBehalfChange> resend_pickup_code(pqxx::work& tx, std::int64_t order_id,
+                                               const OnBehalf& who, std::int64_t now_ms) {
   return guarded([&]() -> StoreResult<OnBehalfChange> {
     const auto o = lock_order(tx, order_id);
     if (!o) return DomainError::not_found("order");

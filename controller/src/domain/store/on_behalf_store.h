@@ -84,9 +84,8 @@ StoreResult<OnBehalfChange> refund_order_on_behalf(DomainContext& d, pqxx::work&
 
 // Queues a new pickup_code_resent notification for a ready_for_pickup order (the same pickup
 // token: no second one is issued). Refusals: not_found "order", illegal_transition.
-StoreResult<OnBehalfChange> resend_pickup_code(DomainContext& d, pqxx::work& tx,
-                                               std::int64_t order_id, const OnBehalf& who,
-                                               std::int64_t now_ms);
+StoreResult<OnBehalfChange> resend_pickup_code(pqxx::work& tx, std::int64_t order_id,
+                                               const OnBehalf& who, std::int64_t now_ms);
 
 // Cancels a reserved donation (donation_store.h cancel_donation's effects: compartment freed,
 // deposit token revoked with a command to the box). Refusals: not_found "donation",
