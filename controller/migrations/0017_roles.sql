@@ -47,14 +47,16 @@ INSERT INTO role_permissions (role, permission) VALUES
   ('manager', 'tokens.issue_courier'), ('manager', 'orders.read_assigned'),
   ('manager', 'orders.read_all'), ('manager', 'orders.assign'), ('manager', 'products.write'),
   ('manager', 'prices.write'), ('manager', 'customers.read_masked'),
-  ('manager', 'roles.assign_operational'),
+  ('manager', 'roles.assign_operational'), ('manager', 'orders.act_on_behalf'),
+  ('manager', 'refunds.issue'),
   ('user_admin', 'staff.read'), ('user_admin', 'staff.write'), ('user_admin', 'roles.assign');
 INSERT INTO role_permissions (role, permission)
   SELECT 'super_admin', p FROM unnest(ARRAY[
     'fleet.read', 'fleet.write', 'box.open', 'box.register', 'staff.read', 'staff.write',
     'roles.assign', 'audit.read', 'keys.rotate', 'tokens.issue_courier', 'orders.read_assigned',
     'orders.read_all', 'orders.assign', 'products.write', 'prices.write',
-    'customers.read_masked', 'customers.read_full', 'roles.assign_operational']) AS p;
+    'customers.read_masked', 'customers.read_full', 'roles.assign_operational',
+    'orders.act_on_behalf', 'refunds.issue']) AS p;
 
 -- A staff member holds only roles that exist; a role cannot be deleted while it is held (the
 -- API says so first, with the count).

@@ -30,6 +30,8 @@ constexpr std::array<Permission, kPermissionCount> kPermissions = {
     Permission::kCustomersReadMasked,
     Permission::kCustomersReadFull,
     Permission::kRolesAssignOperational,
+    Permission::kOrdersActOnBehalf,
+    Permission::kRefundsIssue,
 };
 
 PermissionSet set_of(std::initializer_list<Permission> ps) {
@@ -105,6 +107,10 @@ std::string_view to_string(Permission p) {
       return "customers.read_full";
     case Permission::kRolesAssignOperational:
       return "roles.assign_operational";
+    case Permission::kOrdersActOnBehalf:
+      return "orders.act_on_behalf";
+    case Permission::kRefundsIssue:
+      return "refunds.issue";
   }
   return "unknown";
 }
@@ -137,7 +143,8 @@ PermissionSet permissions_of(Role role) {
       return set_of({P::kFleetRead, P::kFleetWrite, P::kBoxOpen, P::kBoxRegister, P::kStaffRead,
                      P::kAuditRead, P::kTokensIssueCourier, P::kOrdersReadAssigned,
                      P::kOrdersReadAll, P::kOrdersAssign, P::kProductsWrite, P::kPricesWrite,
-                     P::kCustomersReadMasked, P::kRolesAssignOperational});
+                     P::kCustomersReadMasked, P::kRolesAssignOperational, P::kOrdersActOnBehalf,
+                     P::kRefundsIssue});
     case Role::kUserAdmin:
       return set_of({P::kStaffRead, P::kStaffWrite, P::kRolesAssign});
     case Role::kSuperAdmin: {

@@ -23,6 +23,16 @@ TEST(Permissions, OnlyManagersAndSuperAdminsSetPricesAndReadAllOrders) {
   }
 }
 
+TEST(Permissions, OnlyManagersAndSuperAdminsActOnACustomersBehalfAndRefund) {
+  for (auto r : all_roles()) {
+    const bool expected = r == Role::kManager || r == Role::kSuperAdmin;
+    EXPECT_EQ(has(permissions_of(r), Permission::kOrdersActOnBehalf), expected) << to_string(r);
+    EXPECT_EQ(has(permissions_of(r), Permission::kRefundsIssue), expected) << to_string(r);
+  }
+  EXPECT_EQ(permission_from_string("orders.act_on_behalf"), Permission::kOrdersActOnBehalf);
+  EXPECT_EQ(permission_from_string("refunds.issue"), Permission::kRefundsIssue);
+}
+
 TEST(Permissions, OnlyUserAdminsAndSuperAdminsManageStaffAndRoles) {
   for (auto r : all_roles()) {
     const bool expected = r == Role::kUserAdmin || r == Role::kSuperAdmin;

@@ -88,6 +88,15 @@ const std::vector<Expectation>& expectations() {
       {"POST", "/internal/v1/staff/{staff_id}/roles/{role}", {R::kManager, R::kSuperAdmin}},
       {"DELETE", "/internal/v1/staff/{staff_id}/roles/{role}", {R::kManager, R::kSuperAdmin}},
       {"PUT", "/internal/v1/staff/{staff_id}/manager", {R::kUserAdmin, R::kSuperAdmin}},
+      // Customer service on a customer's behalf (docs/orders.md).
+      {"GET", "/internal/v1/buying-orders", {R::kManager, R::kSuperAdmin}},
+      {"GET", "/internal/v1/buying-orders/{id}", {R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/buying-orders/{id}/cancel", {R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/buying-orders/{id}/refund", {R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/buying-orders/{id}/resend-pickup-code", {R::kManager, R::kSuperAdmin}},
+      {"GET", "/internal/v1/donations", {R::kManager, R::kSuperAdmin}},
+      {"GET", "/internal/v1/donations/{id}", {R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/donations/{id}/cancel", {R::kManager, R::kSuperAdmin}},
   };
   return kTable;
 }
@@ -164,6 +173,9 @@ class AuthzTest : public ControllerTest {
       body = {{"percent_off", 10}};
     } else if (e.path_template.ends_with("/redeem")) {
       body = {{"code", "RCC-NOSUCHCODE"}};
+    } else if (e.path_template.starts_with("/internal/v1/buying-orders/") ||
+               e.path_template.starts_with("/internal/v1/donations/")) {
+      if (e.method == "POST") body = {{"reason", "customer called"}};
     } else if (e.path_template.ends_with("/courier")) {
       body = {{"box_id", "box-1"}, {"compartments", {1}}, {"action", "courier_collect"}};
     }

@@ -45,8 +45,11 @@ enum class Permission : std::uint8_t {
   // custom roles marked operational) for one's own employees, never a role broader than one's own
   // permissions (role_rules.h).
   kRolesAssignOperational,
+  // Customer service (docs/orders.md, "Orders on a customer's behalf").
+  kOrdersActOnBehalf,  // orders.act_on_behalf: cancel, re-send a pickup code for a customer
+  kRefundsIssue,       // refunds.issue: full or partial refunds with a reason
 };
-inline constexpr std::size_t kPermissionCount = 18;
+inline constexpr std::size_t kPermissionCount = 20;
 
 using PermissionSet = std::bitset<kPermissionCount>;
 

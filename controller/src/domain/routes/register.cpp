@@ -65,6 +65,7 @@ Status register_domain(Router& router, EventApplier& events, const Services& ser
   register_notification_routes(router, d);
   register_stuck_routes(router, d);
   register_role_routes(router, d);
+  register_on_behalf_routes(router, d);
 
   std::weak_ptr<DomainContext> weak = d;
   events.on(msg::EventKind::kAccessCompleted,

@@ -73,5 +73,6 @@ void register_box_open_routes(Router& router, const std::shared_ptr<DomainContex
 void register_notification_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 void register_stuck_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 void register_role_routes(Router& router, const std::shared_ptr<DomainContext>& d);
+void register_on_behalf_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 
 }  // namespace reclothes::controller::domain

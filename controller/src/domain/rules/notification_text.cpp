@@ -101,6 +101,13 @@ NotificationText notif_render(std::string_view kind, const nlohmann::json& p) {
                                (amount.empty() ? std::string("the full amount") : amount) +
                                " to your card.")};
   }
+  if (kind == "pickup_code_resent") {
+    // Customer service sent it again; the code itself stays in the app (no second token).
+    return {"Your pickup code for order " + order,
+            "As asked, here is the way to your order " + order + " again: it waits" +
+                notif_where(p) + notif_until(p, "until") +
+                ".\nOpen the order in the app and show its QR code at the box."};
+  }
   if (kind == "reservation_expiring") {
     return {"Your donation reservation ends soon",
             "The compartment for your donation " + donation + " is reserved" + notif_where(p) +
@@ -253,9 +260,10 @@ InAppNotification render_in_app(std::string_view kind, nlohmann::json payload) {
 
 const std::vector<std::string_view>& customer_notification_kinds() {
   static const std::vector<std::string_view> kKinds = {
-      "payment_failed",    "order_cancelled", "refund_issued",        "pickup_ready",
-      "pickup_reminder",   "pickup_expired",  "reservation_expiring", "reservation_expired",
-      "donation_rewarded", "return_received", "password_reset",       "email_change"};
+      "payment_failed",     "order_cancelled", "refund_issued",        "pickup_ready",
+      "pickup_reminder",    "pickup_expired",  "reservation_expiring", "reservation_expired",
+      "donation_rewarded",  "return_received", "password_reset",       "email_change",
+      "pickup_code_resent"};
   return kKinds;
 }
 

@@ -46,7 +46,9 @@ constexpr std::array kBuyingEvents = {BuyingEvent::kPaymentSucceeded,
                                       BuyingEvent::kRefund,
                                       BuyingEvent::kPickupExpire,
                                       BuyingEvent::kNoShowRefund,
-                                      BuyingEvent::kNoShowRestock};
+                                      BuyingEvent::kNoShowRestock,
+                                      BuyingEvent::kStaffRefund,
+                                      BuyingEvent::kResendPickupCode};
 
 constexpr std::array kTaskKinds = {TaskKind::kChecking, TaskKind::kPacking, TaskKind::kCollecting,
                                    TaskKind::kShipping};
@@ -200,6 +202,10 @@ std::string_view to_string(BuyingEvent e) {
       return "no_show_refund";
     case BuyingEvent::kNoShowRestock:
       return "no_show_restock";
+    case BuyingEvent::kStaffRefund:
+      return "staff_refund";
+    case BuyingEvent::kResendPickupCode:
+      return "resend_pickup_code";
   }
   return "unknown";
 }
@@ -261,6 +267,14 @@ Transition<BuyingState> next(BuyingState from, BuyingEvent event) {
       break;
     case E::kNoShowRestock:
       if (from == S::kPickupExpired) return S::kRestocked;
+      break;
+    case E::kStaffRefund:
+      // Whatever happened after the charge, money may go back (the store checks how much is left
+      // to refund); before the charge there is nothing to give back.
+      if (from != S::kPaymentPending && from != S::kPaymentFailed) return from;
+      break;
+    case E::kResendPickupCode:
+      if (from == S::kReadyForPickup) return from;
       break;
   }
   return refuse<S>("buying", from, event);

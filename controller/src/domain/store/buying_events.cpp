@@ -238,7 +238,10 @@ Result<std::int64_t, TransitionError> refund_return(DomainContext& d, pqxx::work
   auto to = next(o->state, BuyingEvent::kRefund);
   if (!to.ok()) return std::move(to).error();
   set_order_state(tx, order_id, *to, now);
-  return insert_payment(d, tx, order_id, "refund", o->total_cents, now);
+  // Customer service may have refunded part (or all) of it already: only the rest goes back.
+  const auto amount = std::min(o->total_cents, buying_internal::refundable_cents(tx, order_id));
+  if (amount <= 0) return std::int64_t{0};
+  return insert_payment(d, tx, order_id, "refund", amount, now);
 }
 
 }  // namespace reclothes::controller::domain

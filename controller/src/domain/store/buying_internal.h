@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "buying_store.h"
 #include "context.h"
 #include "outcome.h"
 #include "reclothes/controller/domain/payments.h"
@@ -44,6 +45,19 @@ void release_products(pqxx::work& tx, std::int64_t order_id, std::int64_t now);
 
 // Compartment sizes that fit the order's items, smallest first (XL when the rule cannot say).
 std::vector<std::string> order_fitting_sizes(pqxx::work& tx, std::int64_t order_id);
+
+// Cancels the order in the caller's transaction (cancel_order's effects, buying_store.h): the
+// customer's own (customer_id set: not_owner for another's) or, customer_id nullopt, on the
+// customer's behalf. Publishing the freed box's config and attempting the refund are the
+// caller's, after the commit. Refusals: not_found "order", not_owner "order", illegal_transition.
+StoreResult<OrderCancelled> cancel_in_transaction(const DomainContext& d, pqxx::work& tx,
+                                                  std::int64_t order_id,
+                                                  std::optional<std::int64_t> customer_id,
+                                                  std::int64_t now);
+
+// What may still be refunded: the succeeded charge minus the refunds that are not failed (pending
+// ones count: they will be paid). 0 when nothing was charged.
+std::int64_t refundable_cents(pqxx::work& tx, std::int64_t order_id);
 
 // ---- payments (payment_store.cpp) ---------------------------------------------------------------
 

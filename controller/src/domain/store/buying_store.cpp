@@ -68,6 +68,56 @@ std::vector<std::string> order_fitting_sizes(pqxx::work& tx, std::int64_t order_
   return fitting_sizes(size.ok() ? *size : std::string("XL"));
 }
 
+std::int64_t refundable_cents(pqxx::work& tx, std::int64_t order_id) {
+  return tx
+      .exec_params1(
+          "SELECT COALESCE(sum(amount_cents) FILTER (WHERE kind = 'charge' AND state = "
+          "'succeeded'), 0) - COALESCE(sum(amount_cents) FILTER (WHERE kind = 'refund' AND state "
+          "<> 'failed'), 0) FROM payments WHERE order_id = $1",
+          order_id)[0]
+      .as<std::int64_t>();
+}
+
+StoreResult<OrderCancelled> cancel_in_transaction(const DomainContext& d, pqxx::work& tx,
+                                                  std::int64_t order_id,
+                                                  std::optional<std::int64_t> customer_id,
+                                                  std::int64_t now) {
+  const auto o = lock_order(tx, order_id);
+  if (!o) return DomainError::not_found("order");
+  if (customer_id && o->customer_id != *customer_id) {
+    return DomainError::not_owner("order", order_id);
+  }
+  auto to = next(o->state, BuyingEvent::kCancel);
+  if (!to.ok()) return DomainError::transition(to.error());
+  // Internal work that is no longer needed.
+  for (const auto& row : tx.exec_params(
+           "SELECT id FROM internal_orders WHERE source_kind = 'buying' AND source_id = $1 AND "
+           "state IN ('open', 'assigned')",
+           order_id)) {
+    auto moved = advance_task(tx, row[0].as<std::int64_t>(), TaskEvent::kCancel, now);
+    (void)moved;  // a done packing order stays done
+  }
+  OrderCancelled out;
+  if (o->box_id && o->compartment) {
+    drop_reservation(tx, *o->box_id, *o->compartment, order_id);
+    release_hold(tx, *o->box_id, *o->compartment, order_id);
+    out.freed_box = o->box_id;
+  }
+  release_products(tx, order_id, now);
+  set_order_state(tx, order_id, *to, now, "cancelled_at");
+  // Customer service may have refunded part of it already: the rest goes back.
+  out.refund_cents = refundable_cents(tx, order_id);
+  nlohmann::json payload = {{"order_id", order_id}};
+  if (out.refund_cents > 0) {
+    out.refund_payment_id = insert_payment(d, tx, order_id, "refund", out.refund_cents, now);
+    payload["amount_cents"] = out.refund_cents;
+    payload["currency"] = d.config.buying.currency;
+  }
+  notify(tx, "customer", o->customer_id, "order_cancelled", payload, now,
+         "order_cancelled:" + std::to_string(order_id));
+  return out;
+}
+
 }  // namespace buying_internal
 
 namespace {
@@ -275,40 +325,6 @@ StoreResult<ReservedCart> reserve_cart(const DomainContext& d, pqxx::work& tx,
 
 // ---- cancelling, returning ----------------------------------------------------------------------
 
-StoreResult<OrderCancelled> cancel_in_transaction(const DomainContext& d, pqxx::work& tx,
-                                                  std::int64_t order_id, std::int64_t customer_id,
-                                                  std::int64_t now) {
-  const auto o = lock_order(tx, order_id);
-  if (!o) return DomainError::not_found("order");
-  if (o->customer_id != customer_id) return DomainError::not_owner("order", order_id);
-  auto to = next(o->state, BuyingEvent::kCancel);
-  if (!to.ok()) return DomainError::transition(to.error());
-  // Internal work that is no longer needed.
-  for (const auto& row : tx.exec_params(
-           "SELECT id FROM internal_orders WHERE source_kind = 'buying' AND source_id = $1 AND "
-           "state IN ('open', 'assigned')",
-           order_id)) {
-    auto moved = advance_task(tx, row[0].as<std::int64_t>(), TaskEvent::kCancel, now);
-    (void)moved;  // a done packing order stays done
-  }
-  OrderCancelled out;
-  if (o->box_id && o->compartment) {
-    drop_reservation(tx, *o->box_id, *o->compartment, order_id);
-    release_hold(tx, *o->box_id, *o->compartment, order_id);
-    out.freed_box = o->box_id;
-  }
-  release_products(tx, order_id, now);
-  set_order_state(tx, order_id, *to, now, "cancelled_at");
-  out.refund_payment_id =
-      buying_internal::insert_payment(d, tx, order_id, "refund", o->total_cents, now);
-  notify(tx, "customer", customer_id, "order_cancelled",
-         {{"order_id", order_id},
-          {"amount_cents", o->total_cents},
-          {"currency", d.config.buying.currency}},
-         now, "order_cancelled:" + std::to_string(order_id));
-  return out;
-}
-
 StoreStatus check_return_window(const DomainContext& d, const buying_internal::OrderRow& o,
                                 std::int64_t now) {
   const auto window = d.config.buying.return_window;
@@ -451,11 +467,13 @@ StoreResult<OrderCancelled> cancel_order(DomainContext& d, std::int64_t order_id
                                          std::int64_t customer_id) {
   return guarded([&]() -> StoreResult<OrderCancelled> {
     auto done = in_buying_transaction<OrderCancelled>(d.s.db, [&](pqxx::work& tx) {
-      return cancel_in_transaction(d, tx, order_id, customer_id, d.now_ms());
+      return buying_internal::cancel_in_transaction(d, tx, order_id, customer_id, d.now_ms());
     });
     if (!done.ok()) return done;
     if (done->freed_box) d.s.messaging.publish_config(*done->freed_box);
-    if (d.payments) buying_internal::attempt_now(d, done->refund_payment_id, order_id, "refund");
+    if (d.payments && done->refund_payment_id != 0) {
+      buying_internal::attempt_now(d, done->refund_payment_id, order_id, "refund");
+    }
     return done;
   });
 }

@@ -81,13 +81,15 @@ struct NewOrder {
 StoreResult<std::int64_t> create_order(DomainContext& d, const NewOrder& order);
 
 struct OrderCancelled {
-  std::int64_t refund_payment_id = 0;
+  std::int64_t refund_payment_id = 0;    // 0: nothing was left to refund (staff refunded it all)
+  std::int64_t refund_cents = 0;         // what the refund gives back
   std::optional<std::string> freed_box;  // its pickup reservation was dropped (config published)
 };
 
 // Cancels an order before shipping, in a transaction of its own: cancels its open internal
 // orders, frees its pickup compartment (the box's config is published after the commit), puts
-// its products back on sale and creates the refund, which is then attempted once. Refusals:
+// its products back on sale and creates the refund of what is left to refund (all of it unless
+// customer service refunded part already), which is then attempted once. Refusals:
 // not_found "order", not_owner "order", illegal_transition.
 StoreResult<OrderCancelled> cancel_order(DomainContext& d, std::int64_t order_id,
                                          std::int64_t customer_id);

@@ -368,6 +368,11 @@ StoreResult<nlohmann::json> list_customers(pqxx::work& tx, const CustomerQuery& 
   });
 }
 
+nlohmann::json customer_contact_json(pqxx::work& tx, std::int64_t id, bool full) {
+  const auto row = customer_row(tx, id);
+  return row ? customer_admin_json(*row, full) : nlohmann::json();
+}
+
 StoreResult<nlohmann::json> customer_admin_view(pqxx::work& tx, std::int64_t id, bool full) {
   return guarded([&]() -> StoreResult<nlohmann::json> {
     const auto row = customer_row(tx, id);

@@ -87,6 +87,11 @@ StoreResult<nlohmann::json> list_customers(pqxx::work& tx, const CustomerQuery& 
 // "customer".
 StoreResult<nlohmann::json> customer_admin_view(pqxx::work& tx, std::int64_t id, bool full);
 
+// The customer's contact as the staff customer routes show it (id, email, display_name, phone,
+// status, created_at, erased_at, masked): masked unless full. null: no such customer. Throws on
+// database errors (for other stores, inside their guarded()).
+nlohmann::json customer_contact_json(pqxx::work& tx, std::int64_t id, bool full);
+
 // Everything the controller holds about one customer (GDPR access request), unmasked. Errors:
 // not_found "customer".
 StoreResult<nlohmann::json> export_customer(pqxx::work& tx, std::int64_t id, std::int64_t now_ms);

@@ -388,7 +388,7 @@ nlohmann::json buying_order_json(pqxx::work& tx, std::int64_t id, bool with_toke
   nlohmann::json payments = nlohmann::json::object();
   for (const auto& p :
        tx.exec_params("SELECT kind, state, amount_cents, attempts, last_error FROM payments WHERE "
-                      "order_id = $1",
+                      "order_id = $1 ORDER BY id",
                       id)) {
     payments[p[0].as<std::string>()] = {{"state", p[1].as<std::string>()},
                                         {"amount_cents", p[2].as<std::int64_t>()},

@@ -76,6 +76,9 @@ enum class BuyingEvent {
   kPickupExpire,   // the worker: the pickup window ended (docs/orders.md, "No-shows")
   kNoShowRefund,   // a courier collected the no-show back; policy refund: full refund
   kNoShowRestock,  // a courier collected the no-show back; policy restock: no refund
+  // Customer service on the customer's behalf (docs/orders.md); neither moves the order.
+  kStaffRefund,       // money back, all or part, with a reason: once something was charged
+  kResendPickupCode,  // the pickup code is sent again: only while it is ready for pickup
 };
 
 std::string_view to_string(BuyingState s);
