@@ -31,6 +31,12 @@ struct DomainConfig {
     // Remind the buyer this long before the pickup reservation ends (once); 0: no reminder.
     std::chrono::seconds pickup_reminder{24 * 3600};
     std::string currency = "EUR";
+    // A return's refund: each item's price times the percentage of the grade its checking gave
+    // it (return_refund_percent_by_grade {publish, recycle}, 0..100).
+    struct RefundPercent {
+      int publish = 100;
+      int recycle = 100;
+    } return_refund_percent_by_grade;
   } buying;
   struct Payments {
     // Either a provider URL or sandbox = true (an in-process sandbox provider on a free loopback
