@@ -330,7 +330,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"purchase_cancel", "purchase_cancel.yaml"},
                       Case{"purchase_return", "purchase_return.yaml"},
                       Case{"open_online", "open_online.yaml"},
-                      Case{"customer_journey", "customer_journey.yaml", "{}", true, 1}),
+                      Case{"customer_journey", "customer_journey.yaml", "{}", true, 1},
+                      Case{"donor_return", "donor_return.yaml"}),
     [](const ::testing::TestParamInfo<Case>& param) { return std::string(param.param.name); });
 
 // The scenario files (and what they include) parse: a broken file fails here with its line.
