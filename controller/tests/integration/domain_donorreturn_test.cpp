@@ -423,5 +423,28 @@ TEST_F(DonorReturnTest, ARefundOfNothingMakesNoPayment) {
   EXPECT_EQ(coins(buyer).body["balance"], 5);
 }
 
+TEST(DonorReturnConfig, RefundPercentagesByGradeAreParsedStrictly) {
+  const auto with = [](nlohmann::json pct) {
+    return domain::parse_domain_config({{"buying", {{"return_refund_percent_by_grade", pct}}}});
+  };
+  auto defaults = domain::parse_domain_config(nlohmann::json::object());
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->buying.return_refund_percent_by_grade.publish, 100);
+  EXPECT_EQ(defaults->buying.return_refund_percent_by_grade.recycle, 100);
+  auto set = with({{"publish", 80}, {"recycle", 0}});
+  ASSERT_TRUE(set.ok()) << set.error().to_string();
+  EXPECT_EQ(set->buying.return_refund_percent_by_grade.publish, 80);
+  EXPECT_EQ(set->buying.return_refund_percent_by_grade.recycle, 0);
+  auto too_much = with({{"publish", 101}});
+  ASSERT_FALSE(too_much.ok());
+  EXPECT_NE(too_much.error().message.find("/buying/return_refund_percent_by_grade/publish"),
+            std::string::npos)
+      << too_much.error().message;
+  EXPECT_FALSE(with({{"recycle", -1}}).ok());
+  auto unknown = with({{"damaged", 50}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("damaged"), std::string::npos) << unknown.error().message;
+}
+
 }  // namespace
 }  // namespace reclothes::controller::testing
