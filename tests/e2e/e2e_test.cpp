@@ -337,7 +337,8 @@ INSTANTIATE_TEST_SUITE_P(
                            R"({"collecting": {"compartment_threshold": 2}})", false, 2},
                       Case{"offline_conflict", "offline_conflict.yaml",
                            R"({"donations": {"reservation_s": 20, "expiry_warning_s": 10}})", false,
-                           2}),
+                           2},
+                      Case{"donor_return", "donor_return.yaml"}),
     [](const ::testing::TestParamInfo<Case>& param) { return std::string(param.param.name); });
 
 // The scenario files (and what they include) parse: a broken file fails here with its line.

@@ -197,5 +197,22 @@ TEST(StateNames, RoundTrip) {
   EXPECT_FALSE(task_kind_from_string("returns").has_value());
 }
 
+TEST(DonorReturnMachine, EveryStateAndEvent) {
+  // Staff decide once; an approved request is delivered by its buying order (kind donor_return).
+  const Table allowed = {
+      {{"requested", "approve"}, "approved"},
+      {{"requested", "refuse"}, "refused"},
+  };
+  check_machine<DonorReturnState, DonorReturnEvent>(
+      "donor_return", all_donor_return_states(), all_donor_return_events(), allowed,
+      [](DonorReturnState s, DonorReturnEvent e) { return next(s, e); });
+  for (auto s : all_donor_return_states()) {
+    EXPECT_EQ(donor_return_state_from_string(to_string(s)), s);
+  }
+  EXPECT_FALSE(donor_return_state_from_string("Approved").has_value());
+  EXPECT_EQ(next(DonorReturnState::kApproved, DonorReturnEvent::kRefuse).error().message(),
+            "cannot refuse a donor_return order that is approved");
+}
+
 }  // namespace
 }  // namespace reclothes::controller::domain

@@ -97,6 +97,10 @@ const std::vector<Expectation>& expectations() {
       {"GET", "/internal/v1/donations", {R::kManager, R::kSuperAdmin}},
       {"GET", "/internal/v1/donations/{id}", {R::kManager, R::kSuperAdmin}},
       {"POST", "/internal/v1/donations/{id}/cancel", {R::kManager, R::kSuperAdmin}},
+      // Donor returns (issue 18): managers decide.
+      {"GET", "/internal/v1/donor-returns", {R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/donor-returns/{id}/approve", {R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/donor-returns/{id}/refuse", {R::kManager, R::kSuperAdmin}},
   };
   return kTable;
 }
@@ -171,6 +175,8 @@ class AuthzTest : public ControllerTest {
       body = {{"delta", 5}, {"reason", "goodwill"}};
     } else if (e.method == "POST" && e.path_template == "/internal/v1/coupons") {
       body = {{"percent_off", 10}};
+    } else if (e.path_template.ends_with("/refuse")) {
+      body = {{"reason", "not ours to give"}};
     } else if (e.path_template.ends_with("/redeem")) {
       body = {{"code", "RCC-NOSUCHCODE"}};
     } else if (e.path_template.starts_with("/internal/v1/buying-orders/") ||

@@ -453,7 +453,7 @@ TEST_F(ManagementTest, EveryCustomerRouteNeedsACustomerSession) {
       continue;
     }
     std::string path = route.path;
-    for (const char* name : {"{id}", "{customer_id}", "{box_id}"}) {
+    for (const char* name : {"{id}", "{customer_id}", "{box_id}", "{number}"}) {
       const auto pos = path.find(name);
       if (pos != std::string::npos) path.replace(pos, std::string(name).size(), "1");
     }

@@ -201,7 +201,7 @@ HandlerResult post_coins(DomainContext& d, RequestContext& ctx) {
   ctx.set_audit({"customer",
                  target,
                  {{"balance", before}},
-                 {{"balance", before + adjustment.delta}, {"delta", adjustment.delta}},
+                 {{"balance", adjusted->coins["balance"]}, {"delta", adjustment.delta}},
                  adjustment.reason});
   return Response::created(adjusted->coins);
 }

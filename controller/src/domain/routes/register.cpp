@@ -66,6 +66,7 @@ Status register_domain(Router& router, EventApplier& events, const Services& ser
   register_stuck_routes(router, d);
   register_role_routes(router, d);
   register_on_behalf_routes(router, d);
+  register_donor_return_routes(router, d);
 
   std::weak_ptr<DomainContext> weak = d;
   events.on(msg::EventKind::kAccessCompleted,

@@ -108,6 +108,14 @@ Result<DomainConfig> parse_domain_config(const nlohmann::json& j) {
       r.fail("pickup_last_reminder_s", "must be shorter than pickup_reminder_s (or 0)");
     }
     if (auto v = r.optional_string("currency", 3, 3)) c.buying.currency = *v;
+    if (const auto* obj = r.object("return_refund_percent_by_grade", false)) {
+      FieldReader g = r.child("return_refund_percent_by_grade", *obj);
+      auto& pct = c.buying.return_refund_percent_by_grade;
+      if (auto v = g.optional_integer("publish", 0, 100)) pct.publish = static_cast<int>(*v);
+      if (auto v = g.optional_integer("recycle", 0, 100)) pct.recycle = static_cast<int>(*v);
+      g.finish();
+      r.merge(g);
+    }
   });
   section("payments", [&](FieldReader& r) {
     if (auto v = r.optional_string("provider_url", 1, 512)) c.payments.provider_url = *v;

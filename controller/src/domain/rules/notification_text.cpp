@@ -168,6 +168,21 @@ NotificationText notif_render(std::string_view kind, const nlohmann::json& p) {
             "Your code is " + notif_field(p, "code") + notif_valid_until(p) +
                 ". Enter it in the app to confirm this email address for your account."};
   }
+  if (kind == "donor_return_approved") {
+    const auto coins = notif_field(p, "coins_taken");
+    return {"Your donated item is coming back",
+            "We approved your request " + notif_field(p, "donor_return_id") +
+                " for an item of donation " + donation + ". Order " + order +
+                " brings it to the box you chose; we tell you when it is ready for pickup." +
+                (coins.empty() || coins == "0"
+                     ? std::string()
+                     : "\nThe " + coins + " coins it earned were taken back.")};
+  }
+  if (kind == "donor_return_refused") {
+    return {"Your donated item cannot come back",
+            "We could not approve your request " + notif_field(p, "donor_return_id") +
+                " for an item of donation " + donation + ": " + notif_field(p, "reason")};
+  }
   if (kind == "collecting_assigned" || kind == "task_assigned") {
     const auto task_kind = notif_field(p, "kind");
     return {"New " + (task_kind.empty() ? std::string("internal") : task_kind) + " order " + order,
@@ -260,10 +275,10 @@ InAppNotification render_in_app(std::string_view kind, nlohmann::json payload) {
 
 const std::vector<std::string_view>& customer_notification_kinds() {
   static const std::vector<std::string_view> kKinds = {
-      "payment_failed",     "order_cancelled", "refund_issued",        "pickup_ready",
-      "pickup_reminder",    "pickup_expired",  "reservation_expiring", "reservation_expired",
-      "donation_rewarded",  "return_received", "password_reset",       "email_change",
-      "pickup_code_resent"};
+      "payment_failed",     "order_cancelled",       "refund_issued",        "pickup_ready",
+      "pickup_reminder",    "pickup_expired",        "reservation_expiring", "reservation_expired",
+      "donation_rewarded",  "return_received",       "password_reset",       "email_change",
+      "pickup_code_resent", "donor_return_approved", "donor_return_refused"};
   return kKinds;
 }
 

@@ -389,4 +389,55 @@ Transition<TaskState> next(TaskKind kind, TaskState from, TaskEvent event) {
   return refuse<S>(to_string(kind), from, event);
 }
 
+// ---- donor returns ----------------------------------------------------------------------------
+
+namespace {
+constexpr std::array kDonorReturnStates = {DonorReturnState::kRequested,
+                                           DonorReturnState::kApproved, DonorReturnState::kRefused};
+constexpr std::array kDonorReturnEvents = {DonorReturnEvent::kApprove, DonorReturnEvent::kRefuse};
+}  // namespace
+
+std::string_view to_string(DonorReturnState s) {
+  switch (s) {
+    case DonorReturnState::kRequested:
+      return "requested";
+    case DonorReturnState::kApproved:
+      return "approved";
+    case DonorReturnState::kRefused:
+      return "refused";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(DonorReturnEvent e) {
+  switch (e) {
+    case DonorReturnEvent::kApprove:
+      return "approve";
+    case DonorReturnEvent::kRefuse:
+      return "refuse";
+  }
+  return "unknown";
+}
+
+std::optional<DonorReturnState> donor_return_state_from_string(std::string_view s) {
+  return parse_enum(s, kDonorReturnStates);
+}
+std::span<const DonorReturnState> all_donor_return_states() { return kDonorReturnStates; }
+std::span<const DonorReturnEvent> all_donor_return_events() { return kDonorReturnEvents; }
+
+Transition<DonorReturnState> next(DonorReturnState from, DonorReturnEvent event) {
+  using S = DonorReturnState;
+  using E = DonorReturnEvent;
+  // A decision is taken once: after it, the item's delivery is the buying order's machine.
+  switch (event) {
+    case E::kApprove:
+      if (from == S::kRequested) return S::kApproved;
+      break;
+    case E::kRefuse:
+      if (from == S::kRequested) return S::kRefused;
+      break;
+  }
+  return refuse<S>("donor_return", from, event);
+}
+
 }  // namespace reclothes::controller::domain

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "buying_internal.h"
+#include "coins_store.h"
 #include "noshow_store.h"
 #include "shared.h"
 
@@ -65,6 +66,43 @@ Result<IssuedToken> issue_pickup_token(DomainContext& d, pqxx::work& tx, const B
     req.validity = d.s.tokens.config().max_validity;
   }
   return d.s.tokens.issue(tx, req);
+}
+
+// The refund of a checked return: each item's price times the percentage its grade gets
+// (buying.return_refund_percent_by_grade), rounded down per item. An item without a grade (its
+// checking was completed another way) is refunded in full.
+std::int64_t graded_refund_cents(const DomainContext& d, pqxx::work& tx, std::int64_t order_id) {
+  const auto& pct = d.config.buying.return_refund_percent_by_grade;
+  std::int64_t refund = 0;
+  for (const auto& row : tx.exec_params(
+           "SELECT i.price_cents, (SELECT ci.grade FROM checking_items ci JOIN internal_orders io "
+           "ON io.id = ci.order_id WHERE io.kind = 'checking' AND io.source_kind = 'return' AND "
+           "io.source_id = i.order_id AND ci.position = i.position ORDER BY io.id DESC LIMIT 1) "
+           "FROM buying_order_items i WHERE i.order_id = $1 ORDER BY i.position",
+           order_id)) {
+    const auto price = row[0].as<std::int64_t>();
+    const auto grade = opt<std::string>(row[1]);
+    const int percent = !grade ? 100 : *grade == "recycle" ? pct.recycle : pct.publish;
+    refund += price * percent / 100;
+  }
+  return refund;
+}
+
+// A refunded return takes back the purchase coins of what was paid back: the buyer keeps one
+// coin per whole currency unit still paid (total minus refund), the rest of what the pickup
+// awarded goes (coins_store.h: a debt when the balance is short).
+void take_back_purchase_coins(pqxx::work& tx, const buying_internal::OrderRow& o,
+                              std::int64_t refund_cents, std::int64_t now) {
+  const auto earned = tx.exec_params(
+      "SELECT delta FROM coin_ledger WHERE reason = 'purchase' AND ref_kind = 'buying_order' AND "
+      "ref_id = $1",
+      o.id);
+  if (earned.empty()) return;
+  const auto kept = std::max<std::int64_t>(0, o.total_cents - refund_cents) / 100;
+  const auto back = earned[0][0].as<std::int64_t>() - kept;
+  if (back <= 0) return;
+  take_back_coins(tx, o.customer_id, static_cast<int>(back), "purchase_returned", "buying_order",
+                  o.id, now);
 }
 
 }  // namespace
@@ -131,12 +169,17 @@ Status on_pickup(DomainContext& d, pqxx::work& tx, const BoxEventContext& ctx,
   set_order_state(tx, order_id, *to, now, "completed_at");
   drop_reservation(tx, ctx.box_id, *e.compartment, order_id);
   release_hold(tx, ctx.box_id, *e.compartment, order_id);
+  // A donor return hands the item back to its donor: out of stock for good, and no purchase
+  // coins (nothing was paid).
+  const bool donor_return = buying_internal::is_donor_return_order(tx, order_id);
   tx.exec_params(
-      "UPDATE products SET status = 'sold', updated_at = $2::timestamptz WHERE id IN (SELECT "
+      "UPDATE products SET status = $3, updated_at = $2::timestamptz WHERE id IN (SELECT "
       "product_id FROM buying_order_items WHERE order_id = $1 AND active)",
-      order_id, ts(now));
-  award_coins(tx, o->customer_id, purchase_coins(o->total_cents), "purchase", "buying_order",
-              order_id, now);
+      order_id, ts(now), std::string(donor_return ? "withdrawn" : "sold"));
+  if (!donor_return) {
+    award_coins(tx, o->customer_id, purchase_coins(o->total_cents), "purchase", "buying_order",
+                order_id, now);
+  }
   return ok_status();
 }
 
@@ -238,10 +281,23 @@ Result<std::int64_t, TransitionError> refund_return(DomainContext& d, pqxx::work
   auto to = next(o->state, BuyingEvent::kRefund);
   if (!to.ok()) return std::move(to).error();
   set_order_state(tx, order_id, *to, now);
-  // Customer service may have refunded part (or all) of it already: only the rest goes back.
-  const auto amount = std::min(o->total_cents, buying_internal::refundable_cents(tx, order_id));
-  if (amount <= 0) return std::int64_t{0};
-  return insert_payment(d, tx, order_id, "refund", amount, now);
+  // Refund by grade, but never more than is left: customer service may have refunded part (or
+  // all) of it already. The purchase coins follow everything paid back.
+  const auto left = buying_internal::refundable_cents(tx, order_id);
+  const auto refund = std::min(graded_refund_cents(d, tx, order_id), left);
+  take_back_purchase_coins(tx, *o, (o->total_cents - left) + std::max<std::int64_t>(refund, 0),
+                           now);
+  if (refund <= 0) return std::int64_t{0};  // nothing left, or every item graded at 0 %
+  return insert_payment(d, tx, order_id, "refund", refund, now);
 }
+
+namespace buying_internal {
+
+bool is_donor_return_order(pqxx::work& tx, std::int64_t order_id) {
+  const auto rows = tx.exec_params("SELECT kind FROM buying_orders WHERE id = $1", order_id);
+  return !rows.empty() && rows[0][0].as<std::string>() == "donor_return";
+}
+
+}  // namespace buying_internal
 
 }  // namespace reclothes::controller::domain

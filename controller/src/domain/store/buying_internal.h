@@ -43,6 +43,10 @@ void set_order_state(pqxx::work& tx, std::int64_t id, BuyingState state, std::in
 // The sale is off: the order's products may be sold again.
 void release_products(pqxx::work& tx, std::int64_t order_id, std::int64_t now);
 
+// Whether the order delivers a donated item back to its donor (kind donor_return: nothing paid,
+// no refund, no purchase coins).
+bool is_donor_return_order(pqxx::work& tx, std::int64_t order_id);
+
 // Compartment sizes that fit the order's items, smallest first (XL when the rule cannot say).
 std::vector<std::string> order_fitting_sizes(pqxx::work& tx, std::int64_t order_id);
 

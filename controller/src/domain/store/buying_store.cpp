@@ -78,6 +78,16 @@ std::int64_t refundable_cents(pqxx::work& tx, std::int64_t order_id) {
       .as<std::int64_t>();
 }
 
+// A donor return's order (a donated item on its way back to its donor, nothing paid) is neither
+// cancelled nor returned by the customer: 409 donor_return_order.
+StoreStatus refuse_donor_return_order(pqxx::work& tx, std::int64_t order_id, const char* what) {
+  if (!buying_internal::is_donor_return_order(tx, order_id)) return store_ok();
+  return DomainError::conflict("donor_return_order",
+                               std::string("an order that brings a donated item back is not ") +
+                                   what + "; ask customer service",
+                               {{"order_id", order_id}});
+}
+
 StoreResult<OrderCancelled> cancel_in_transaction(const DomainContext& d, pqxx::work& tx,
                                                   std::int64_t order_id,
                                                   std::optional<std::int64_t> customer_id,
@@ -89,6 +99,10 @@ StoreResult<OrderCancelled> cancel_in_transaction(const DomainContext& d, pqxx::
   }
   auto to = next(o->state, BuyingEvent::kCancel);
   if (!to.ok()) return DomainError::transition(to.error());
+  // The donor does not cancel a donor return; customer service may (nothing was paid).
+  if (customer_id) {
+    RC_STORE_TRY(refuse_donor_return_order(tx, order_id, "cancelled"));
+  }
   // Internal work that is no longer needed.
   for (const auto& row : tx.exec_params(
            "SELECT id FROM internal_orders WHERE source_kind = 'buying' AND source_id = $1 AND "
@@ -486,6 +500,7 @@ StoreResult<ReturnReserved> request_return(DomainContext& d, pqxx::work& tx,
     const auto o = lock_order(tx, id);
     auto to = next(o->state, BuyingEvent::kRequestReturn);
     if (!to.ok()) return DomainError::transition(to.error());
+    RC_STORE_TRY(buying_internal::refuse_donor_return_order(tx, id, "returned"));
     RC_STORE_TRY(check_return_window(d, *o, now_ms));
     if (!buying_location_exists(tx, request.location_id)) {
       return DomainError::not_found("location " + std::to_string(request.location_id));

@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "coins_store.h"
 #include "reclothes/controller/domain/rules.h"
 #include "shared.h"
 
@@ -89,7 +90,8 @@ nlohmann::json ledger_json(pqxx::work& tx, std::int64_t customer_id) {
                        {"ref_id", nullable_int(r[4])},
                        {"created_at", ts(r[5].as<std::int64_t>())}});
   }
-  return {{"balance", sum}, {"records", records}};
+  // debt: coins taken back that the balance could not cover; later credits pay it off first.
+  return {{"balance", sum}, {"debt", coin_debt(tx, customer_id)}, {"records", records}};
 }
 
 // ---- coupons ------------------------------------------------------------------------------------
@@ -442,10 +444,13 @@ StoreResult<CoinsAdjusted> adjust_coins(pqxx::work& tx, const CoinAdjustment& ad
       return DomainError::conflict("insufficient_coins", "the balance would become negative",
                                    {{"balance", out.balance_before}});
     }
-    tx.exec_params(
+    const auto credit = tx.exec_params1(
         "INSERT INTO coin_ledger (customer_id, delta, reason, ref_kind, created_by, created_at) "
-        "VALUES ($1, $2, $3, 'staff', $4, $5::timestamptz)",
+        "VALUES ($1, $2, $3, 'staff', $4, $5::timestamptz) RETURNING id",
         id, adjustment.delta, adjustment.reason, adjustment.created_by, ts(now_ms));
+    // A goodwill credit pays an open coin debt off first (coins_store.h).
+    settle_coin_debts(tx, id, credit[0].as<std::int64_t>(), static_cast<int>(adjustment.delta),
+                      now_ms);
     out.coins = ledger_json(tx, id);
     return out;
   });

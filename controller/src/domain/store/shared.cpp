@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "coins_store.h"
 #include "reclothes/common/bytes.h"
 #include "reclothes/controller/domain/worker.h"
 
@@ -178,9 +179,13 @@ bool award_coins(pqxx::work& tx, std::int64_t customer_id, int delta, const std:
                  const std::string& ref_kind, std::int64_t ref_id, std::int64_t now_ms) {
   const auto r = tx.exec_params(
       "INSERT INTO coin_ledger (customer_id, delta, reason, ref_kind, ref_id, created_at) VALUES "
-      "($1, $2, $3, $4, $5, $6::timestamptz) ON CONFLICT (reason, ref_kind, ref_id) DO NOTHING",
+      "($1, $2, $3, $4, $5, $6::timestamptz) ON CONFLICT (reason, ref_kind, ref_id) DO NOTHING "
+      "RETURNING id",
       customer_id, delta, reason, ref_kind, ref_id, ts(now_ms));
-  return r.affected_rows() == 1;
+  if (r.empty()) return false;
+  // Coins owed from a take-back are paid off first (coins_store.h).
+  settle_coin_debts(tx, customer_id, r[0][0].as<std::int64_t>(), delta, now_ms);
+  return true;
 }
 
 std::int64_t coin_balance(pqxx::work& tx, std::int64_t customer_id) {
@@ -369,7 +374,7 @@ nlohmann::json buying_order_json(pqxx::work& tx, std::int64_t id, bool with_toke
           "return_compartment, " + ms_of("return_until") +
           ", return_token_id, return_token_text, failure_reason, " + ms_of("created_at") + ", " +
           ms_of("updated_at") + ", " + ms_of("paid_at") + ", " + ms_of("completed_at") + ", " +
-          ms_of("cancelled_at") + " FROM buying_orders WHERE id = $1",
+          ms_of("cancelled_at") + ", kind FROM buying_orders WHERE id = $1",
       id);
   if (rows.empty()) return nullptr;
   const auto& r = rows[0];
@@ -423,6 +428,7 @@ nlohmann::json buying_order_json(pqxx::work& tx, std::int64_t id, bool with_toke
           {"customer_id", r[1].as<std::int64_t>()},
           {"pickup_location_id", r[2].as<std::int64_t>()},
           {"state", state},
+          {"kind", r[22].as<std::string>()},  // purchase, or donor_return (a donated item back)
           {"total_cents", r[4].as<std::int64_t>()},
           {"currency", r[5].as<std::string>()},
           {"items", items},

@@ -123,9 +123,10 @@ StoreResult<std::string> pack_order(DomainContext& d, pqxx::work& tx, std::int64
 // The first courier assignment of a shipping order: the parcel is on its way (ignored, with a
 // debug log, when the order cannot take it).
 void dispatch_order(DomainContext& d, pqxx::work& tx, std::int64_t order_id, std::int64_t now);
-// The return's checking is done: refund (what is left to refund of the total). Returns the
-// refund payment id (attempt it after commit; 0: nothing was left to refund), or the
-// TransitionError.
+// The return's checking is done: refund by grade (buying.return_refund_percent_by_grade), never
+// more than is left to refund (customer service may have refunded part), and take back the
+// purchase coins of what is paid back. Returns the refund payment id (attempt it after commit;
+// 0 when the refund is nothing), or the TransitionError.
 Result<std::int64_t, TransitionError> refund_return(DomainContext& d, pqxx::work& tx,
                                                     std::int64_t order_id, std::int64_t now);
 

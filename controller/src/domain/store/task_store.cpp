@@ -359,7 +359,7 @@ StoreResult<std::optional<std::int64_t>> finish_checking(DomainContext& d, pqxx:
   } else if (t.source_kind == "return") {
     auto payment = refund_return(d, tx, *t.source_id, now);
     if (!payment.ok()) return DomainError::transition(payment.error());
-    if (*payment == 0) return std::optional<std::int64_t>();  // refunded in full already
+    if (*payment == 0) return std::optional<std::int64_t>();  // nothing (left) to pay back
     return std::optional<std::int64_t>(*payment);
   }
   return std::optional<std::int64_t>();

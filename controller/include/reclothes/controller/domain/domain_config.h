@@ -43,6 +43,12 @@ struct DomainConfig {
     // restocked). Either way its products are on sale again.
     std::string no_show_policy = "refund";
     std::string currency = "EUR";
+    // A return's refund: each item's price times the percentage of the grade its checking gave
+    // it (return_refund_percent_by_grade {publish, recycle}, 0..100).
+    struct RefundPercent {
+      int publish = 100;
+      int recycle = 100;
+    } return_refund_percent_by_grade;
   } buying;
   struct Payments {
     // Either a provider URL or sandbox = true (an in-process sandbox provider on a free loopback

@@ -114,4 +114,19 @@ std::span<const TaskState> all_task_states();
 std::span<const TaskEvent> all_task_events();
 Transition<TaskState> next(TaskKind kind, TaskState from, TaskEvent event);
 
+// ---- donor returns (a donor asks for a donated item back; docs/orders.md) -------------------
+
+enum class DonorReturnState { kRequested, kApproved, kRefused };
+enum class DonorReturnEvent {
+  kApprove,  // staff approve: a buying order of kind donor_return delivers the item
+  kRefuse,   // staff refuse, with a reason
+};
+
+std::string_view to_string(DonorReturnState s);
+std::string_view to_string(DonorReturnEvent e);
+std::optional<DonorReturnState> donor_return_state_from_string(std::string_view s);
+std::span<const DonorReturnState> all_donor_return_states();
+std::span<const DonorReturnEvent> all_donor_return_events();
+Transition<DonorReturnState> next(DonorReturnState from, DonorReturnEvent event);
+
 }  // namespace reclothes::controller::domain
