@@ -132,9 +132,12 @@ void collect_no_show(const DomainContext& d, pqxx::work& tx, std::int64_t order_
   buying_internal::release_products(tx, order_id, now_ms);
   set_order_state(tx, order_id, *to, now_ms);
   if (policy != NoShowPolicy::kRefund) return;
+  // What is left to refund: customer service may have refunded part already, and a donor
+  // return's order (total 0) has nothing to give back.
+  const auto amount = buying_internal::refundable_cents(tx, order_id);
+  if (amount <= 0) return;
   // No request holds this refund's first attempt (an event made it): due at once for the worker.
-  const auto payment =
-      buying_internal::insert_payment(d, tx, order_id, "refund", o->total_cents, now_ms);
+  const auto payment = buying_internal::insert_payment(d, tx, order_id, "refund", amount, now_ms);
   tx.exec_params("UPDATE payments SET next_attempt_at = $2::timestamptz WHERE id = $1", payment,
                  ts(now_ms));
 }
