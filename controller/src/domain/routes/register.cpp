@@ -62,6 +62,7 @@ Status register_domain(Router& router, EventApplier& events, const Services& ser
   register_location_routes(router, d);
   register_box_open_routes(router, d);
   register_notification_routes(router, d);
+  register_alarm_routes(router, d);
 
   std::weak_ptr<DomainContext> weak = d;
   events.on(msg::EventKind::kAccessCompleted,

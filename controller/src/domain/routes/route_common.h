@@ -71,5 +71,6 @@ void register_account_routes(Router& router, const std::shared_ptr<DomainContext
 void register_location_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 void register_box_open_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 void register_notification_routes(Router& router, const std::shared_ptr<DomainContext>& d);
+void register_alarm_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 
 }  // namespace reclothes::controller::domain

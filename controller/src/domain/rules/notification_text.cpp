@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "reclothes/controller/domain/alarms.h"
+
 namespace reclothes::controller::domain {
 namespace {
 
@@ -63,6 +65,8 @@ std::string notif_one_line(std::string s) {
 }
 
 NotificationText notif_render(std::string_view kind, const nlohmann::json& p) {
+  // The staff's alarms about box faults (rules/alarms.cpp).
+  if (auto alarm = render_alarm(kind, p)) return std::move(*alarm);
   const auto order = notif_field(p, "order_id");
   const auto donation = notif_field(p, "donation_id");
   if (kind == "pickup_ready") {
