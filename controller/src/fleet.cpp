@@ -163,7 +163,9 @@ std::optional<nlohmann::json> get_box(pqxx::work& tx, const std::string& box_id)
         {{"id", row[0].as<std::int64_t>()},
          {"compartment", row[1].is_null() ? nlohmann::json() : nlohmann::json(row[1].as<int>())},
          {"kind", row[2].as<std::string>()},
-         {"event_seq", row[3].as<std::int64_t>()},
+         // An offline fault has no event behind it (migration 0015).
+         {"event_seq",
+          row[3].is_null() ? nlohmann::json() : nlohmann::json(row[3].as<std::int64_t>())},
          {"opened_at", ts(row[4].as<std::int64_t>())},
          {"detail", nullable_text(row[5])}});
   }

@@ -73,6 +73,10 @@ struct Case {
   bool pickup_mail = false;
   // How many donations the scenario leaves (-1: not checked).
   std::int64_t donations = -1;
+  // Mail notifications go to an SMTP server the test starts (as with pickup_mail); exactly one
+  // mail to the courier (courier@reclothes.test, the staff on call in the scenario) must have a
+  // subject starting with this text by the end (the alarm: once per fault).
+  const char* staff_mail = nullptr;
 };
 
 // For gtest's and ctest's test names: the case, not its bytes.
@@ -93,9 +97,11 @@ class OrderDomainE2E : public ::testing::TestWithParam<Case> {
     auto broker = MosquittoServer::start();
     ASSERT_TRUE(broker.ok()) << broker.error().to_string();
     broker_ = std::move(broker).value();
-    if (GetParam().pickup_mail) start_smtp_sink();
+    if (uses_mail()) start_smtp_sink();
     start_controller();
   }
+
+  bool uses_mail() const { return GetParam().pickup_mail || GetParam().staff_mail != nullptr; }
 
   // tests/integration/smtp_sink.py (python3-aiosmtpd): each mail it accepts is a file in mail/.
   void start_smtp_sink() {
@@ -142,7 +148,7 @@ class OrderDomainE2E : public ::testing::TestWithParam<Case> {
                              {"collecting", {{"compartment_threshold", 1}}},
                              {"payments", {{"sandbox", true}}},
                              {"worker_interval_ms", 200}};
-    if (GetParam().pickup_mail) {
+    if (uses_mail()) {
       domain["notifications"] = {{"channels", {"log", "smtp"}},
                                  {"smtp_url", "smtp://127.0.0.1:" + std::to_string(smtp_port_)},
                                  {"smtp_from", "noreply@reclothes.test"}};
@@ -317,28 +323,51 @@ TEST_P(OrderDomainE2E, ScenarioPassesAndEveryBoxEventIsAppliedOnce) {
     for (const auto& m : mails()) seen += tail(m, 600) + "\n----\n";
     EXPECT_TRUE(found) << "no pickup-ready mail to alice@example.org; the sink has:\n" << seen;
   }
+  if (GetParam().staff_mail != nullptr) {
+    // The scenario saw the alarm queued (alarm_recipients); the worker mails within a pass.
+    const std::string subject = std::string("\r\nSubject: ") + GetParam().staff_mail;
+    const auto alarm_mails = [&] {
+      int n = 0;
+      for (const auto& m : mails()) {
+        if (m.find("\"rcpt_tos\": [\"courier@reclothes.test\"]") != std::string::npos &&
+            m.find(subject) != std::string::npos) {
+          ++n;
+        }
+      }
+      return n;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (alarm_mails() == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::string seen;
+    for (const auto& m : mails()) seen += tail(m, 600) + "\n----\n";
+    EXPECT_EQ(alarm_mails(), 1) << "one mail \"" << GetParam().staff_mail
+                                << "...\" to courier@reclothes.test; the sink has:\n"
+                                << seen;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Scenarios, OrderDomainE2E,
-    ::testing::Values(Case{"donation_lifecycle", "donation_lifecycle.yaml"},
-                      Case{"donation_cancel", "donation_cancel.yaml"},
-                      Case{"offline_deposit", "offline_deposit.yaml"},
-                      Case{"reservation_expiry", "reservation_expiry.yaml",
-                           R"({"donations": {"reservation_s": 20, "expiry_warning_s": 10}})"},
-                      Case{"buying_lifecycle", "buying_lifecycle.yaml"},
-                      Case{"purchase_cancel", "purchase_cancel.yaml"},
-                      Case{"purchase_return", "purchase_return.yaml"},
-                      Case{"open_online", "open_online.yaml"},
-                      Case{"customer_journey", "customer_journey.yaml", "{}", true, 1},
-                      Case{"no_show", "no_show.yaml",
-                           R"({"buying": {"pickup_window_s": 20, "pickup_reminder_s": 10}})"},
-                      Case{"stuck_collecting", "stuck_collecting.yaml",
-                           R"({"collecting": {"compartment_threshold": 2}})", false, 2},
-                      Case{"offline_conflict", "offline_conflict.yaml",
-                           R"({"donations": {"reservation_s": 20, "expiry_warning_s": 10}})", false,
-                           2},
-                      Case{"donor_return", "donor_return.yaml"}),
+    ::testing::Values(
+        Case{"donation_lifecycle", "donation_lifecycle.yaml"},
+        Case{"donation_cancel", "donation_cancel.yaml"},
+        Case{"offline_deposit", "offline_deposit.yaml"},
+        Case{"reservation_expiry", "reservation_expiry.yaml",
+             R"({"donations": {"reservation_s": 20, "expiry_warning_s": 10}})"},
+        Case{"buying_lifecycle", "buying_lifecycle.yaml"},
+        Case{"purchase_cancel", "purchase_cancel.yaml"},
+        Case{"purchase_return", "purchase_return.yaml"}, Case{"open_online", "open_online.yaml"},
+        Case{"customer_journey", "customer_journey.yaml", "{}", true, 1},
+        Case{"no_show", "no_show.yaml",
+             R"({"buying": {"pickup_window_s": 20, "pickup_reminder_s": 10}})"},
+        Case{"stuck_collecting", "stuck_collecting.yaml",
+             R"({"collecting": {"compartment_threshold": 2}})", false, 2},
+        Case{"offline_conflict", "offline_conflict.yaml",
+             R"({"donations": {"reservation_s": 20, "expiry_warning_s": 10}})", false, 2},
+        Case{"donor_return", "donor_return.yaml"},
+        Case{"jammed_alarm", "jammed_alarm.yaml", "{}", false, 1, "Alarm: jammed at box"}),
     [](const ::testing::TestParamInfo<Case>& param) { return std::string(param.param.name); });
 
 // The scenario files (and what they include) parse: a broken file fails here with its line.

@@ -101,6 +101,16 @@ const std::vector<Expectation>& expectations() {
       {"GET", "/internal/v1/donor-returns", {R::kManager, R::kSuperAdmin}},
       {"POST", "/internal/v1/donor-returns/{id}/approve", {R::kManager, R::kSuperAdmin}},
       {"POST", "/internal/v1/donor-returns/{id}/refuse", {R::kManager, R::kSuperAdmin}},
+      // Alarms (docs/orders.md, "Alarms"): whoever sees the fleet sees and acknowledges faults
+      // (the courier on call); resolving and setting who is on call need fleet.write.
+      {"GET", "/internal/v1/faults", {R::kDelivery, R::kManager, R::kSuperAdmin}},
+      {"GET", "/internal/v1/faults/{id}", {R::kDelivery, R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/faults/{id}/acknowledge", {R::kDelivery, R::kManager, R::kSuperAdmin}},
+      {"POST", "/internal/v1/faults/{id}/resolve", {R::kManager, R::kSuperAdmin}},
+      {"GET",
+       "/internal/v1/locations/{location_id}/on-call",
+       {R::kDelivery, R::kManager, R::kSuperAdmin}},
+      {"PUT", "/internal/v1/locations/{location_id}/on-call", {R::kManager, R::kSuperAdmin}},
   };
   return kTable;
 }
@@ -182,6 +192,10 @@ class AuthzTest : public ControllerTest {
     } else if (e.path_template.starts_with("/internal/v1/buying-orders/") ||
                e.path_template.starts_with("/internal/v1/donations/")) {
       if (e.method == "POST") body = {{"reason", "customer called"}};
+    } else if (e.path_template.ends_with("/resolve")) {
+      body = {{"note", "fixed"}};
+    } else if (e.method == "PUT" && e.path_template.ends_with("/on-call")) {
+      body = {{"staff", nlohmann::json::array()}};
     } else if (e.path_template.ends_with("/courier")) {
       body = {{"box_id", "box-1"}, {"compartments", {1}}, {"action", "courier_collect"}};
     }

@@ -67,6 +67,7 @@ Status register_domain(Router& router, EventApplier& events, const Services& ser
   register_role_routes(router, d);
   register_on_behalf_routes(router, d);
   register_donor_return_routes(router, d);
+  register_alarm_routes(router, d);
 
   std::weak_ptr<DomainContext> weak = d;
   events.on(msg::EventKind::kAccessCompleted,

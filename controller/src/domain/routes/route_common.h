@@ -75,5 +75,6 @@ void register_stuck_routes(Router& router, const std::shared_ptr<DomainContext>&
 void register_role_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 void register_on_behalf_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 void register_donor_return_routes(Router& router, const std::shared_ptr<DomainContext>& d);
+void register_alarm_routes(Router& router, const std::shared_ptr<DomainContext>& d);
 
 }  // namespace reclothes::controller::domain

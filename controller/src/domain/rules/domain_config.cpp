@@ -182,6 +182,17 @@ Result<DomainConfig> parse_domain_config(const nlohmann::json& j) {
       c.accounts.requests_per_address = static_cast<int>(*v);
     }
   });
+  section("alarms", [&](FieldReader& r) {
+    read_duration(r, "offline_after_s", c.alarms.offline_after, 0, 7 * 86400);
+    if (r.ok() && c.alarms.offline_after.count() > 0 && c.alarms.offline_after.count() < 60) {
+      r.fail("offline_after_s", "must be 0 (no offline faults) or at least 60");
+    }
+    read_duration(r, "reminder_s", c.alarms.reminder, 10, 7 * 86400);
+    if (auto v = r.optional_integer("max_reminders", 0, 100)) {
+      c.alarms.max_reminders = static_cast<int>(*v);
+    }
+    if (auto v = r.optional_boolean("notify_closed")) c.alarms.notify_closed = *v;
+  });
   read_duration(root, "worker_interval_ms", c.worker_interval, 0, 3600000);
   if (auto e = root.finish()) {
     return make_error(ErrorCode::kInvalidArgument, "domain config " + e->to_string());

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "reclothes/controller/domain/alarms.h"
+
 namespace reclothes::controller::domain {
 namespace {
 
@@ -73,6 +75,8 @@ std::string notif_after_window(const nlohmann::json& payload) {
 }
 
 NotificationText notif_render(std::string_view kind, const nlohmann::json& p) {
+  // The staff's alarms about box faults (rules/alarms.cpp).
+  if (auto alarm = render_alarm(kind, p)) return std::move(*alarm);
   const auto order = notif_field(p, "order_id");
   const auto donation = notif_field(p, "donation_id");
   if (kind == "pickup_ready") {

@@ -5,11 +5,22 @@
 
 #include <algorithm>
 
+#include "reclothes/controller/domain/alarms.h"
 #include "reclothes/controller/domain/notification_text.h"
 #include "shared.h"
 
 namespace reclothes::controller::domain {
 namespace {
+
+// Staff get mail only for alarms (rules/alarms.h, alarm_notification_kinds): task notifications
+// stay on the log and webhook channels.
+std::string staff_mail_sql() {
+  std::string kinds;
+  for (const auto k : alarm_notification_kinds()) {
+    kinds += (kinds.empty() ? "'" : ", '") + std::string(k) + "'";
+  }
+  return "(n.recipient_kind = 'staff' AND n.kind IN (" + kinds + "))";
+}
 
 // A code the customer asked for (password reset, email change; or any payload naming the
 // address to mail): it goes by mail whatever the customer's email switch says.
@@ -139,7 +150,9 @@ int fan_out_notifications(pqxx::work& tx, const std::vector<std::string>& channe
   const auto rows = tx.exec_params(
       "SELECT n.id, n.recipient_kind, " + std::string(kAskedForByMail) +
           ", c.erased_at IS NOT NULL, "
-          "COALESCE(p.email, true), COALESCE(p.webhook, true) FROM notifications n "
+          "COALESCE(p.email, true), COALESCE(p.webhook, true), " +
+          staff_mail_sql() +
+          " FROM notifications n "
           "LEFT JOIN customers c ON n.recipient_kind = 'customer' AND c.id = n.recipient_id "
           "LEFT JOIN notification_preferences p ON n.recipient_kind = 'customer' AND "
           "p.customer_id = n.recipient_id "
@@ -153,10 +166,11 @@ int fan_out_notifications(pqxx::work& tx, const std::vector<std::string>& channe
     const bool erased = !r[3].is_null() && r[3].as<bool>();
     const bool email_on = r[4].as<bool>();
     const bool webhook_on = r[5].as<bool>();
+    const bool staff_mail = r[6].as<bool>();
     std::vector<std::string> take;
     if (!erased) {
       for (const auto& ch : channels) {
-        if (ch == "smtp" && (!customer || (!email_on && !asked_for))) continue;
+        if (ch == "smtp" && (customer ? !email_on && !asked_for : !staff_mail)) continue;
         if (ch == "webhook" && customer && !webhook_on) continue;
         take.push_back(ch);
       }
@@ -181,13 +195,15 @@ void deliver_channel(DomainContext& d, pqxx::work& tx, const NotificationChannel
   const auto rows = tx.exec_params(
       "SELECT n.id, n.recipient_kind, n.recipient_id, n.kind, n.payload::text, " +
           ms_of("n.created_at") +
-          ", dl.attempts, c.email, c.display_name, c.erased_at IS NOT NULL, "
+          ", dl.attempts, COALESCE(c.email, st.email), COALESCE(c.display_name, "
+          "st.display_name), c.erased_at IS NOT NULL, "
           "(dl.channel = 'smtp' AND NOT COALESCE(p.email, true) AND NOT " +
           std::string(kAskedForByMail) +
           ") "
           "OR (dl.channel = 'webhook' AND NOT COALESCE(p.webhook, true)) "
           "FROM notification_deliveries dl JOIN notifications n ON n.id = dl.notification_id "
           "LEFT JOIN customers c ON n.recipient_kind = 'customer' AND c.id = n.recipient_id "
+          "LEFT JOIN staff st ON n.recipient_kind = 'staff' AND st.id = n.recipient_id "
           "LEFT JOIN notification_preferences p ON n.recipient_kind = 'customer' AND "
           "p.customer_id = n.recipient_id "
           "WHERE dl.channel = $1 AND dl.sent_at IS NULL AND dl.next_attempt_at <= $2::timestamptz "

@@ -61,8 +61,8 @@ StoreResult<NotificationPreferences> set_notification_preferences(pqxx::work& tx
 
 // Makes the delivery rows of new notifications: one per channel in `channels` that the recipient
 // takes (customers: smtp unless email is off, webhook unless off, log always; staff: log and
-// webhook; an erased customer: none). A notification without any row is settled at once.
-// Returns how many notifications were fanned out.
+// webhook, and smtp for the alarms of rules/alarms.h; an erased customer: none). A notification
+// without any row is settled at once. Returns how many notifications were fanned out.
 int fan_out_notifications(pqxx::work& tx, const std::vector<std::string>& channels,
                           std::int64_t now_ms);
 

@@ -3,6 +3,7 @@
 // sender.
 #include "reclothes/controller/domain/worker.h"
 
+#include "alarm_store.h"
 #include "noshow_store.h"
 #include "notification_store.h"
 #include "reclothes/controller/idempotency.h"
@@ -100,6 +101,22 @@ Result<DomainWorker::Pass> DomainWorker::run_once() {
     pass.idempotency_keys_expired = static_cast<int>(keys.delete_expired(tx));
     return ok_status();
   }));
+  RC_TRY(d.s.db.with_transaction([&](pqxx::work& tx) -> Status {
+    // Alarms (store/alarm_store.cpp): offline faults first, so that they alarm in this pass.
+    sweep_offline_faults(d, tx, d.now_ms(), &pass.offline_faults_opened,
+                         &pass.offline_faults_cleared);
+    return ok_status();
+  }));
+  AlarmCounts alarms;
+  RC_TRY(d.s.db.with_transaction([&](pqxx::work& tx) -> Status {
+    alarms = queue_alarms(d, tx, d.now_ms());
+    update_fault_gauges(d, tx);
+    return ok_status();
+  }));
+  count_alarms(d, alarms);
+  pass.alarms_queued = alarms.opened;
+  pass.alarm_reminders = alarms.reminders;
+  pass.alarm_closings = alarms.closed;
   std::sort(boxes.begin(), boxes.end());
   boxes.erase(std::unique(boxes.begin(), boxes.end()), boxes.end());
   for (const auto& b : boxes) d.s.messaging.publish_config(b);

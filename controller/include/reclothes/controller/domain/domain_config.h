@@ -107,6 +107,20 @@ struct DomainConfig {
     int requests_per_email = 3;     // code requests per email in the window
     int requests_per_address = 20;  // code requests per client address in the window
   } accounts;
+  // Alarms about box faults (docs/orders.md, "Alarms"): the staff on call for a box's location
+  // hear of each open fault once, with reminders while nobody acknowledges it.
+  struct Alarms {
+    // A box not seen (no status or state report) for this long gets a fault of kind offline;
+    // 0: no offline faults.
+    std::chrono::seconds offline_after{3600};
+    // A reminder when a fault stays open and unacknowledged this long after the last alarm;
+    // at most max_reminders of them (0: none).
+    std::chrono::seconds reminder{1800};
+    int max_reminders = 1;
+    // Tell the staff who were alarmed when the fault closes (the box cleared it, or someone else
+    // resolved it).
+    bool notify_closed = true;
+  } alarms;
   // Period of the background worker; 0 disables it (tests drive DomainWorker::run_once()).
   std::chrono::milliseconds worker_interval{2000};
 };

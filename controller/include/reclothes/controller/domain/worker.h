@@ -31,9 +31,10 @@ struct Notification {
   std::string kind;  // pickup_ready, reservation_expiring, collecting_assigned, ...
   nlohmann::json payload;
   std::int64_t created_ms = 0;
-  // Filled by the worker for a customer recipient (not part of to_json(): the webhook body stays
-  // free of personal data): the customer's email and display name. The mail goes to
-  // payload["to_email"] instead when the payload has one (password_reset, email_change).
+  // Filled by the worker (not part of to_json(): the webhook body stays free of personal data):
+  // the recipient's email and display name (a customer's, or a staff member's for the alarms,
+  // the only staff notifications that go by mail). The mail goes to payload["to_email"] instead
+  // when the payload has one (password_reset, email_change).
   std::string recipient_email;
   std::string recipient_name;
   nlohmann::json to_json() const;
@@ -81,6 +82,12 @@ class DomainWorker {
     int notifications_sent = 0;        // deliveries (one per notification and channel) sent
     int notifications_failed = 0;      // deliveries that failed (retried later)
     int idempotency_keys_expired = 0;  // deleted after idempotency.ttl_s
+    // Alarms (docs/orders.md, "Alarms").
+    int offline_faults_opened = 0;   // boxes not seen for alarms.offline_after
+    int offline_faults_cleared = 0;  // boxes seen again (or decommissioned)
+    int alarms_queued = 0;           // first alarms, one per fault and staff member on call
+    int alarm_reminders = 0;         // reminders of open, unacknowledged faults
+    int alarm_closings = 0;          // closing notices to the alarmed staff
   };
 
   // `payments` may be null (no provider configured: pending payments wait).
