@@ -137,8 +137,9 @@ TEST(AlarmConfig, TheAlarmsSectionIsReadStrictly) {
         nlohmann::json{{"max_reminders", -1}}, nlohmann::json{{"snooze_s", 5}}}) {
     const auto r = parse_domain_config({{"alarms", bad}});
     EXPECT_FALSE(r.ok()) << bad.dump();
-    if (!r.ok())
+    if (!r.ok()) {
       EXPECT_NE(r.error().message.find("/alarms/"), std::string::npos) << r.error().message;
+    }
   }
 }
 
