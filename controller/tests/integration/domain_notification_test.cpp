@@ -17,110 +17,13 @@
 #include "reclothes/controller/domain/smtp.h"
 #include "reclothes/testsupport/process.h"
 #include "reclothes/testsupport/temp_dir.h"
+#include "smtp_sink.h"
 
 namespace reclothes::controller::testing {
 namespace {
 
 using namespace std::chrono_literals;
 using Sandbox = domain::SandboxPaymentProvider;
-namespace fs = std::filesystem;
-
-// A mail the sink accepted: the envelope and the message as received.
-struct Mail {
-  std::string mail_from;
-  std::vector<std::string> rcpt_tos;
-  std::string message;
-  // The value of one header (first occurrence, unfolded), "" if absent.
-  std::string header(const std::string& name) const {
-    const auto head = message.substr(0, message.find("\r\n\r\n"));
-    std::istringstream in(head);
-    std::string line, value;
-    bool in_header = false;
-    while (std::getline(in, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (in_header && !line.empty() && (line[0] == ' ' || line[0] == '\t')) {
-        value += line;
-        continue;
-      }
-      if (in_header) return value;
-      if (line.rfind(name + ": ", 0) == 0) {
-        in_header = true;
-        value = line.substr(name.size() + 2);
-      }
-    }
-    return value;
-  }
-  std::string body() const { return message.substr(message.find("\r\n\r\n") + 4); }
-};
-
-// tests/integration/smtp_sink.py as a child process on a free port; each accepted mail is a file.
-class SmtpSink {
- public:
-  explicit SmtpSink(int port = 0) : dir_(testsupport::TempDir::create_or_throw("smtp-sink-")) {
-    port_ = port;
-    if (port_ == 0) {
-      auto p = testsupport::free_tcp_port();
-      if (!p.ok()) throw std::runtime_error(p.error().to_string());
-      port_ = *p;
-    }
-    fs::create_directory(dir_ / "mail");
-  }
-  // Starts the server (again, after stop()). False (with a test failure) when it does not listen.
-  bool start() {
-    testsupport::SpawnOptions o;
-    o.log_path = dir_ / "sink.log";
-    auto p = testsupport::Process::spawn(
-        {"/usr/bin/python3", RECLOTHES_SMTP_SINK, std::to_string(port_), (dir_ / "mail").string()},
-        o);
-    if (!p.ok()) {
-      ADD_FAILURE() << p.error().to_string();
-      return false;
-    }
-    process_ = std::move(p).value();
-    auto up = testsupport::wait_until_listening(*process_, port_, 10s);
-    if (!up.ok()) {
-      std::ifstream log(dir_ / "sink.log");
-      ADD_FAILURE() << "SMTP sink not listening: " << up.error().to_string() << "\n"
-                    << std::string(std::istreambuf_iterator<char>(log), {});
-      return false;
-    }
-    return true;
-  }
-  void stop() {
-    if (process_) (void)process_->stop(5s);
-    process_.reset();
-  }
-  std::string url() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
-  int port() const { return port_; }
-
-  std::vector<Mail> mails() const {
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(dir_ / "mail")) {
-      if (e.path().extension() == ".eml") files.push_back(e.path());
-    }
-    std::sort(files.begin(), files.end());
-    std::vector<Mail> out;
-    for (const auto& f : files) {
-      std::ifstream in(f, std::ios::binary);
-      std::string first;
-      std::getline(in, first);
-      const auto env = nlohmann::json::parse(first, nullptr, false);
-      Mail m;
-      if (env.is_object()) {
-        m.mail_from = env.value("mail_from", "");
-        m.rcpt_tos = env.value("rcpt_tos", std::vector<std::string>{});
-      }
-      m.message.assign(std::istreambuf_iterator<char>(in), {});
-      out.push_back(std::move(m));
-    }
-    return out;
-  }
-
- private:
-  testsupport::TempDir dir_;
-  int port_ = 0;
-  std::unique_ptr<testsupport::Process> process_;
-};
 
 // A webhook receiver that accepts every delivery and keeps the bodies.
 class HookReceiver {

@@ -1,6 +1,6 @@
 // A real SMTP server for the domain suites: tests/integration/smtp_sink.py (Debian's
-// python3-aiosmtpd) as a child process on a free port, each accepted mail a file. The same as the
-// notification suite's own copy (domain_notification_test.cpp), in a header for the alarms suite.
+// python3-aiosmtpd) as a child process on a free port, each accepted mail a file. Used by the
+// notification and the alarms suites.
 // RECLOTHES_SMTP_SINK names the script (controller/CMakeLists.txt).
 #pragma once
 
