@@ -151,11 +151,6 @@ HandlerResult put_on_call(DomainContext& d, RequestContext& ctx) {
   return Response::ok(change->after);
 }
 
-Handler with_domain(const std::shared_ptr<DomainContext>& d,
-                    HandlerResult (*handler)(DomainContext&, RequestContext&)) {
-  return [d, handler](RequestContext& ctx) { return handler(*d, ctx); };
-}
-
 void add_routes(Router& router, const std::shared_ptr<DomainContext>& d) {
   router.add(route(L::kInternal, M::kGet, "/internal/v1/faults", Access::needs(P::kFleetRead),
                    "fault.list", false, BodyKind::kNone,

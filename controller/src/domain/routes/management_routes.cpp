@@ -22,13 +22,6 @@ using P = Permission;
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-using DomainHandler = HandlerResult (*)(DomainContext&, RequestContext&);
-
-// The route's handler with the domain it runs on (the domain lives as long as the routes).
-Handler with_domain(const std::shared_ptr<DomainContext>& d, DomainHandler handler) {
-  return [d, handler](RequestContext& ctx) { return handler(*d, ctx); };
-}
-
 // The store's answer as the response body, or its refusal as the API's error.
 HandlerResult respond(DomainContext& d, const RequestContext& ctx, StoreResult<nlohmann::json> r) {
   if (!r.ok()) return to_api(d.s, ctx, r.error());

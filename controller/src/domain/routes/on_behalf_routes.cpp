@@ -16,11 +16,6 @@ namespace {
 using L = Listener;
 using M = HttpMethod;
 using P = Permission;
-using DomainHandler = HandlerResult (*)(DomainContext&, RequestContext&);
-
-Handler with_domain(const std::shared_ptr<DomainContext>& d, DomainHandler handler) {
-  return [d, handler](RequestContext& ctx) { return handler(*d, ctx); };
-}
 
 bool reads_full(const RequestContext& ctx) {
   return ctx.principal().can(Permission::kCustomersReadFull);

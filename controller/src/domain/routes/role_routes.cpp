@@ -25,12 +25,6 @@ using L = Listener;
 using M = HttpMethod;
 using P = Permission;
 
-using DomainHandler = HandlerResult (*)(DomainContext&, RequestContext&);
-
-Handler with_domain(const std::shared_ptr<DomainContext>& d, DomainHandler handler) {
-  return [d, handler](RequestContext& ctx) { return handler(*d, ctx); };
-}
-
 bool holds(const std::vector<Role>& roles, Role role) {
   return std::find(roles.begin(), roles.end(), role) != roles.end();
 }

@@ -33,6 +33,12 @@ std::optional<ApiError> read_int_query(const RequestContext& ctx, std::string_vi
                                        std::int64_t min, std::int64_t max,
                                        std::optional<std::int64_t>& out);
 
+// A route handler that runs on the domain, bound to it (the domain lives as long as the routes).
+using DomainHandler = HandlerResult (*)(DomainContext&, RequestContext&);
+inline Handler with_domain(const std::shared_ptr<DomainContext>& d, DomainHandler handler) {
+  return [d, handler](RequestContext& ctx) { return handler(*d, ctx); };
+}
+
 // Denial of a customer's access to another customer's order: 404 (ids cannot be probed), and an
 // audit row (reason not_owner) in its own transaction.
 ApiError not_owner(const Services& s, const RequestContext& ctx, const std::string& target_type,
