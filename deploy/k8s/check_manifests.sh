@@ -3,7 +3,8 @@
 # Renders deploy/k8s/base and deploy/k8s/overlays/example with `kubectl kustomize` into OUT_DIR,
 # validates every object against the vendored Kubernetes schemas and the deployment's rules
 # (check_manifests.py, with its self-test: known breakages must be caught), and, given the
-# controller binary, runs `check-config` on each configuration as replica 0 would see it.
+# controller binary, runs `check-config` on each configuration as replica 0 would see it and as
+# the migration Job reads it.
 # No network. FAILS naming what is missing: kubectl (Debian: kubernetes-client), python3-yaml,
 # python3-jsonschema (scripts/install-deps).
 set -euo pipefail
@@ -43,6 +44,8 @@ if [ -n "$controller" ]; then
     as_replica="$out/$(basename "$(dirname "$conf")")-controller-0.json"
     sed 's/@ORDINAL@/0/g' "$conf" >"$as_replica"
     "$controller" check-config --config "$as_replica" || fail "$conf: check-config refused it"
+    # The migration Job reads the template itself.
+    "$controller" check-config --config "$conf" || fail "$conf: check-config refused the template"
   done
 fi
 echo "k8s_manifests: passed"
