@@ -89,11 +89,34 @@ Status TokenService::ensure_active_key() {
 }
 
 Result<std::uint16_t> TokenService::create_key(pqxx::work& tx, std::uint16_t key_id) {
+  // A key file already in the directory is adopted, not replaced: the operator may provide the
+  // keys (a Kubernetes Secret mounted read-only, docs/deploy.md), and a file without a row is a
+  // key no token was signed with yet (a rotation that did not commit, or a restored database).
+  std::ifstream existing(key_path(key_id));
+  if (existing) {
+    std::stringstream pem;
+    pem << existing.rdbuf();
+    auto adopted = TokenSigner::from_private_pem(key_id, pem.str());
+    if (!adopted.ok()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        key_path(key_id).string() + " is not a usable signing key (" +
+                            adopted.error().message +
+                            "); replace it with a P-256 key (openssl ecparam -name prime256v1 "
+                            "-genkey -noout) or remove it to have one generated");
+    }
+    RC_ASSIGN_OR_RETURN(auto public_pem, adopted->public_pem());
+    return record_key(tx, key_id, public_pem, std::move(adopted).value());
+  }
   RC_ASSIGN_OR_RETURN(auto signer, TokenSigner::generate(key_id));
   RC_ASSIGN_OR_RETURN(auto private_pem, signer.private_pem());
   RC_ASSIGN_OR_RETURN(auto public_pem, signer.public_pem());
   // The file is written first: a committed key row always has its private half on disk.
   RC_TRY(write_private_file(key_path(key_id), private_pem));
+  return record_key(tx, key_id, public_pem, std::move(signer));
+}
+
+Result<std::uint16_t> TokenService::record_key(pqxx::work& tx, std::uint16_t key_id,
+                                               const std::string& public_pem, TokenSigner signer) {
   tx.exec_params(
       "INSERT INTO signing_keys (key_id, public_pem, status, created_at) VALUES ($1, "
       "$2, 'active', $3::timestamptz)",

@@ -1,9 +1,12 @@
 // The HTTP pipeline: bad input gets a clear 4xx in the one error format and writes nothing;
 // request ids; operations endpoints; the OpenAPI document matches the registered routes.
+#include <fstream>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "fixture.h"
+#include "reclothes/common/token.h"
 #include "reclothes/controller/embedded.h"
 
 namespace reclothes::controller::testing {
@@ -160,6 +163,37 @@ TEST_F(HttpTest, ReadyzReportsTheBrokerDown) {
   EXPECT_EQ(r.body["error"]["details"]["broker"], "down");
   EXPECT_EQ(r.body["error"]["details"]["database"], "ok");
   EXPECT_EQ(pub("GET", "/healthz").status, 200);
+}
+
+// Keys the operator put into tokens.key_dir (a Kubernetes Secret, docs/deploy.md) are adopted
+// when their id comes up, never replaced; a file that is not a P-256 key refuses the rotation.
+TEST_F(HttpTest, RotationAdoptsASigningKeyFileAlreadyInTheKeyDirectory) {
+  auto provided = TokenSigner::generate(2);
+  ASSERT_TRUE(provided.ok());
+  const std::string pem = *provided->private_pem();
+  const auto file2 = key_dir_->path() / "signing-key-2.pem";
+  std::ofstream(file2) << pem;
+
+  auto rotated = internal("POST", "/internal/v1/keys/rotate", std::nullopt, admin_);
+  ASSERT_EQ(rotated.status, 201) << describe(rotated);
+  EXPECT_EQ(rotated.body["key_id"], 2);
+  auto keys = internal("GET", "/internal/v1/keys", std::nullopt, admin_);
+  ASSERT_EQ(keys.status, 200) << describe(keys);
+  ASSERT_EQ(keys.body["items"].size(), 2u);
+  EXPECT_EQ(keys.body["items"][1]["status"], "active");
+  EXPECT_EQ(keys.body["items"][1]["public_pem"], *provided->public_pem()) << "the file's key";
+  std::ifstream in(file2);
+  std::stringstream now;
+  now << in.rdbuf();
+  EXPECT_EQ(now.str(), pem) << "the provided file is left as it was";
+
+  std::ofstream(key_dir_->path() / "signing-key-3.pem") << "not a key";
+  auto refused = internal("POST", "/internal/v1/keys/rotate", std::nullopt, admin_);
+  EXPECT_GE(refused.status, 400) << describe(refused);
+  EXPECT_NE(refused.raw.find("signing-key-3.pem"), std::string::npos) << describe(refused);
+  auto after = internal("GET", "/internal/v1/keys", std::nullopt, admin_);
+  ASSERT_EQ(after.body["items"].size(), 2u) << describe(after);
+  EXPECT_EQ(after.body["items"][1]["status"], "active") << "key 2 still signs";
 }
 
 // The one conversion between registered routes and the document: route templates already use

@@ -82,7 +82,11 @@ class TokenService {
   TokenService(Database& db, const Clock& clock, ControllerConfig::Tokens config)
       : db_(db), clock_(clock), config_(std::move(config)) {}
   Status ensure_active_key();
+  // Key N: adopts <key_dir>/signing-key-N.pem if it exists, else generates it and writes the
+  // file; then records the row as active.
   Result<std::uint16_t> create_key(pqxx::work& tx, std::uint16_t key_id);
+  Result<std::uint16_t> record_key(pqxx::work& tx, std::uint16_t key_id,
+                                   const std::string& public_pem, TokenSigner signer);
   Result<const TokenSigner*> signer(std::uint16_t key_id);
 
   Database& db_;
