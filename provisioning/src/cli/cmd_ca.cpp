@@ -1,5 +1,6 @@
-// reclothes-provision ca init
+// reclothes-provision ca init, ca controller
 #include "commands_common.h"
+#include "reclothes/provisioning/files.h"
 
 namespace reclothes::provisioning::cli {
 
@@ -65,6 +66,93 @@ CliResult<CommandOutput> run_ca_init(const CaInitOptions& options, Environment& 
                 pki.controller_cert_file(info.common_name).string() + "\n";
   }
   out.text += "Next:\n";
+  for (const auto& n : next) out.text += "  - " + n + "\n";
+  return out;
+}
+
+// ---- ca controller ----
+
+CliResult<CommandOutput> run_ca_controller(const CaControllerOptions& options, Environment& env) {
+  RC_ASSIGN_OR_RETURN(const std::vector<std::string> names,
+                      detail::local(controller_replica_names(options.name, options.replicas)));
+  RC_ASSIGN_OR_RETURN(FleetPki pki, detail::local(FleetPki::open(options.pki)));
+  env.console.step("controller identities " + names.front() + " .. " + names.back() + " in " +
+                   pki.dir().string());
+  RC_ASSIGN_OR_RETURN(const std::vector<ControllerIdentity> ids,
+                      detail::local(pki.ensure_controllers(names, env.clock, options.validity_days,
+                                                           options.renew)));
+
+  if (options.out) {
+    std::vector<DirFile> files{{"ca.crt", pki.ca().certificate_pem(), false}};
+    for (const auto& id : ids) {
+      RC_ASSIGN_OR_RETURN(std::string cert,
+                          detail::local(read_file(pki.controller_cert_file(id.name))));
+      RC_ASSIGN_OR_RETURN(std::string key,
+                          detail::local(read_file(pki.controller_key_file(id.name))));
+      files.push_back({id.name + ".crt", std::move(cert), false});
+      files.push_back({id.name + ".key", std::move(key), true});
+    }
+    std::error_code ec;
+    if (!options.force && std::filesystem::exists(*options.out, ec)) {
+      return cli_error(ExitCode::kConflict, ErrorCode::kAlreadyExists,
+                       options.out->string() + " already exists",
+                       "--force replaces it (it is rewritten whole, with every replica)");
+    }
+    RC_TRY(detail::local(write_directory_atomic(*options.out, files, true, options.owner)));
+    env.console.step("wrote " + std::to_string(files.size()) + " files to " +
+                     options.out->string());
+  }
+  bool reloaded = false;
+  if (options.broker_pid) {
+    RC_TRY(detail::local(signal_broker_reload(*options.broker_pid)));
+    env.console.step("sent SIGHUP to the broker (pid " + std::to_string(*options.broker_pid) + ")");
+    reloaded = true;
+  }
+
+  CommandOutput out;
+  out.json["ok"] = true;
+  out.json["pki_dir"] = pki.dir().string();
+  Ordered list = Ordered::array();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto& id = ids[i];
+    Ordered entry{{"ordinal", i},
+                  {"name", id.name},
+                  {"client_id", id.name},
+                  {"issued", id.issued},
+                  {"certificate", pki.controller_cert_file(id.name).string()},
+                  {"key", pki.controller_key_file(id.name).string()}};
+    entry["certificate_info"] = detail::certificate_json(id.certificate, env.clock);
+    list.push_back(std::move(entry));
+  }
+  out.json["controllers"] = list;
+  out.json["acl"] = (pki.settings().broker_dir / "reclothes.acl").string();
+  if (options.out) out.json["out"] = std::filesystem::absolute(*options.out).string();
+  out.json["broker_reloaded"] = reloaded;
+  std::vector<std::string> next;
+  if (!reloaded) {
+    next.push_back("install " + pki.settings().broker_dir.string() +
+                   " on the broker host again and reload it (SIGHUP): its ACL now grants the "
+                   "controller role to these names");
+  }
+  if (options.out) {
+    next.push_back("kubectl create secret generic reclothes-controller-mqtt --from-file=" +
+                   options.out->string() +
+                   " --dry-run=client -o yaml | kubectl apply -f - (docs/deploy.md)");
+  }
+  next.push_back(
+      "each replica sets mqtt.client_id to its name and mqtt.cert_file/key_file to "
+      "<name>.crt/.key; the StatefulSet of deploy/k8s does this from its ordinal");
+  out.json["next_steps"] = next;
+
+  detail::Table table({"ordinal", "client id", "certificate", "valid until"});
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    table.add({std::to_string(i), ids[i].name,
+               ids[i].issued ? "issued, serial " + ids[i].certificate.serial_hex
+                             : "kept, serial " + ids[i].certificate.serial_hex,
+               detail::iso_time(ids[i].certificate.not_after)});
+  }
+  out.text = "Controller identities in " + pki.dir().string() + "/controllers\n" +
+             table.render("  ") + "Next:\n";
   for (const auto& n : next) out.text += "  - " + n + "\n";
   return out;
 }

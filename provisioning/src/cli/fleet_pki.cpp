@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -273,6 +274,81 @@ Result<std::optional<std::string>> FleetPki::box_certificate(const std::string& 
     return std::move(text).error();
   }
   return std::optional<std::string>(std::move(text).value());
+}
+
+Result<std::vector<std::string>> controller_replica_names(const std::string& base, int replicas) {
+  if (replicas < 1 || replicas > kMaxControllerReplicas) {
+    return make_error(ErrorCode::kInvalidArgument, "the number of replicas must be 1.." +
+                                                       std::to_string(kMaxControllerReplicas));
+  }
+  std::vector<std::string> names;
+  for (int i = 0; i < replicas; ++i) {
+    std::string name = base + "-" + std::to_string(i);
+    if (!is_valid_controller_name(name)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "controller name \"" + name +
+                            "\" is invalid: the base name must be 1..60 of [A-Za-z0-9_.-] with at "
+                            "least one '.', e.g. controller.k8s (a name without '.' could be a "
+                            "box id)");
+    }
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+Result<std::vector<ControllerIdentity>> FleetPki::ensure_controllers(
+    const std::vector<std::string>& names, const Clock& clock,
+    std::optional<std::int64_t> validity_days, bool renew) {
+  for (const auto& name : names) {
+    if (!is_valid_controller_name(name)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "controller name \"" + name +
+                            "\" is invalid: 1..64 of [A-Za-z0-9_.-] with at least one '.'");
+    }
+  }
+  const std::int64_t days = validity_days.value_or(kDefaultControllerValidityDays);
+  std::vector<ControllerIdentity> out;
+  std::vector<std::string> superseded;
+  for (const auto& name : names) {
+    ControllerIdentity id{name, {}, false};
+    std::error_code ec;
+    const bool exists = std::filesystem::exists(controller_cert_file(name), ec) &&
+                        std::filesystem::exists(controller_key_file(name), ec);
+    if (exists) {
+      RC_ASSIGN_OR_RETURN(std::string pem, read_file(controller_cert_file(name)));
+      RC_ASSIGN_OR_RETURN(id.certificate, inspect_certificate(pem));
+      if (renew) superseded.push_back(std::move(pem));
+    }
+    if (!exists || renew) {
+      RC_ASSIGN_OR_RETURN(std::string key, generate_private_key_pem());
+      RC_ASSIGN_OR_RETURN(IssuedCertificate cert,
+                          ca_.issue_controller_certificate(name, key, days, clock));
+      RC_TRY(write_file_atomic(dir_ / "issued" / (cert.info.serial_hex + ".crt"),
+                               cert.certificate_pem));
+      // The key first: a certificate on disk always has its key beside it.
+      RC_TRY(write_file_atomic(controller_key_file(name), key, private_file()));
+      RC_TRY(write_file_atomic(controller_cert_file(name), cert.certificate_pem));
+      id.certificate = cert.info;
+      id.issued = true;
+    }
+    out.push_back(std::move(id));
+  }
+  bool listed_all = true;
+  for (const auto& name : names) {
+    if (std::find(settings_.controllers.begin(), settings_.controllers.end(), name) ==
+        settings_.controllers.end()) {
+      settings_.controllers.push_back(name);
+      listed_all = false;
+    }
+  }
+  if (!listed_all)
+    RC_TRY(write_file_atomic(dir_ / kSettingsFile, render_fleet_settings(settings_)));
+  for (const auto& pem : superseded) {
+    RC_TRY(revoke_certificate(ca_, pem, RevocationReason::kSuperseded, list_file(), crl_file(),
+                              clock));
+  }
+  RC_TRY(sync_broker_files());
+  return out;
 }
 
 Result<RevocationList> FleetPki::revocations() const {

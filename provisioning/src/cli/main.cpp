@@ -2,6 +2,7 @@
 //
 //   reclothes-provision [--json] [--verbose] <command> [options]
 //     ca init              the fleet CA, broker certificate and configuration (once per fleet)
+//     ca controller        broker identities of a controller's replicas (Kubernetes ordinals)
 //     register             a box at the controller + its identity + its configuration directory
 //     show                 one box (config, certificate, controller view) or the fleet (--all)
 //     rotate-credentials   a new key and certificate for a box; the old one revoked
@@ -133,11 +134,8 @@ struct CaInitCommand {
   bool include_only = false;
 };
 
-void add_ca_init(CLI::App& app, CaInitCommand& c) {
+void add_ca_init(CLI::App* ca_cmd, CaInitCommand& c) {
   CaInitOptions& ca = c.ca;
-  CLI::App* ca_cmd = app.add_subcommand("ca", "the fleet certificate authority");
-  ca_cmd->footer(kExitCodesHelp);
-  ca_cmd->require_subcommand(1);
   CLI::App* ca_init = ca_cmd->add_subcommand(
       "init",
       "create the fleet CA, the broker's certificate and configuration, controller "
@@ -190,6 +188,50 @@ CliResult<CommandOutput> ca_init(CaInitCommand& c, Environment& env) {
   }
   if (ca.settings.controllers.empty()) ca.settings.controllers = {"controller.eu-1"};
   return run_ca_init(ca, env);
+}
+
+struct CaControllerCommand {
+  CLI::App* cmd = nullptr;
+  CaControllerOptions opts;
+  std::string out;
+  std::string owner;
+  std::int64_t validity = 0;
+  int broker_pid = 0;
+};
+
+void add_ca_controller(CLI::App* ca_cmd, CaControllerCommand& c) {
+  CLI::App* cmd = ca_cmd->add_subcommand(
+      "controller",
+      "issue the broker identities (key, certificate, MQTT client id) of a controller's replicas "
+      "NAME-0 .. NAME-(N-1) and grant them the controller role in the broker ACL; existing ones "
+      "are kept (stable per replica) unless --renew");
+  c.cmd = cmd;
+  cmd->footer(kExitCodesHelp);
+  cmd->add_option("--pki", c.opts.pki, "the fleet's PKI directory (ca init)")->required();
+  cmd->add_option("--name", c.opts.name,
+                  "the replicas' base name, with a '.'; replica i is NAME-i (the StatefulSet "
+                  "ordinal)")
+      ->capture_default_str();
+  cmd->add_option("--replicas", c.opts.replicas,
+                  "how many replicas (at least the HorizontalPodAutoscaler's maxReplicas)")
+      ->required();
+  cmd->add_option("--validity-days", c.validity, "certificate lifetime (default 397)");
+  cmd->add_flag("--renew", c.opts.renew,
+                "new keys and certificates for existing replicas too; the old ones are revoked");
+  cmd->add_option("--out", c.out,
+                  "also write ca.crt and every replica's NAME-i.crt/.key here, for "
+                  "`kubectl create secret generic --from-file`");
+  cmd->add_flag("--force", c.opts.force, "replace an existing --out directory");
+  cmd->add_option("--owner", c.owner, "give the --out files to this user (when root)");
+  cmd->add_option("--broker-pid", c.broker_pid, "send SIGHUP to this mosquitto afterwards");
+}
+
+CliResult<CommandOutput> ca_controller(CaControllerCommand& c, Environment& env) {
+  if (!c.out.empty()) c.opts.out = c.out;
+  if (!c.owner.empty()) c.opts.owner = c.owner;
+  if (c.validity != 0) c.opts.validity_days = c.validity;
+  if (c.broker_pid != 0) c.opts.broker_pid = c.broker_pid;
+  return run_ca_controller(c.opts, env);
 }
 
 struct RegisterCommand {
@@ -408,6 +450,7 @@ CliResult<CommandOutput> selftest(SelfTestCommand& c, Environment& env) {
 
 struct Commands {
   CaInitCommand ca;
+  CaControllerCommand ca_controller;
   RegisterCommand reg;
   ShowCommand show;
   RotateCommand rot;
@@ -417,7 +460,11 @@ struct Commands {
 
 // In the order --help lists them.
 void add_commands(CLI::App& app, Commands& c) {
-  add_ca_init(app, c.ca);
+  CLI::App* ca_cmd = app.add_subcommand("ca", "the fleet certificate authority");
+  ca_cmd->footer(kExitCodesHelp);
+  ca_cmd->require_subcommand(1);
+  add_ca_init(ca_cmd, c.ca);
+  add_ca_controller(ca_cmd, c.ca_controller);
   add_register(app, c.reg);
   add_show(app, c.show);
   add_rotate(app, c.rot);
@@ -429,6 +476,7 @@ void add_commands(CLI::App& app, Commands& c) {
 // names.
 CliResult<CommandOutput> run_parsed(Commands& c, Environment& env, std::string& prompt_email) {
   if (c.ca.cmd->parsed()) return ca_init(c.ca, env);
+  if (c.ca_controller.cmd->parsed()) return ca_controller(c.ca_controller, env);
   if (c.reg.cmd->parsed()) return register_box(c.reg, env, prompt_email);
   if (c.show.cmd->parsed()) return show(c.show, env, prompt_email);
   if (c.rot.cmd->parsed()) return rotate(c.rot, env);

@@ -61,14 +61,10 @@ class CliBinaryTest : public ::testing::Test {
 };
 
 TEST_F(CliBinaryTest, HelpWorksForEveryCommandAndListsTheExitCodes) {
-  const std::vector<std::vector<std::string>> commands = {{},
-                                                          {"ca"},
-                                                          {"ca", "init"},
-                                                          {"register"},
-                                                          {"show"},
-                                                          {"rotate-credentials"},
-                                                          {"decommission"},
-                                                          {"selftest"}};
+  const std::vector<std::vector<std::string>> commands = {
+      {},           {"ca"},   {"ca", "init"},         {"ca", "controller"},
+      {"register"}, {"show"}, {"rotate-credentials"}, {"decommission"},
+      {"selftest"}};
   for (auto args : commands) {
     args.push_back("--help");
     const RunResult r = run_cli(args);
@@ -95,6 +91,7 @@ TEST_F(CliBinaryTest, UsageErrorsExitTwoWithAReason) {
       {{"selftest", "--config", "x.json", "--backend", "gpio"}, "--backend: sim or linux"},
       {{"selftest", "--config", "x.json", "--door-timeout", "soon"}, "door-timeout"},
       {{"ca", "init"}, "--dir is required"},
+      {{"ca", "controller", "--pki", "pki"}, "--replicas is required"},
       {{"show", "--staff-email", "a@b.c"}, "--staff-email needs --controller"},
       {{"show"}, "show needs --config"},
   };
@@ -137,6 +134,57 @@ TEST_F(CliBinaryTest, CaInitWritesTheFleetAndRefusesToReplaceIt) {
   const RunResult bad = run_cli({"ca", "init", "--dir", path("pki2"), "--controller", "ctl-1"});
   EXPECT_EQ(bad.exit_code, 2) << bad.describe();
   EXPECT_NE(bad.err.find("controller name \"ctl-1\" is invalid"), std::string::npos);
+}
+
+TEST_F(CliBinaryTest, CaControllerMintsOneIdentityPerReplicaAndASecretDirectory) {
+  ASSERT_EQ(ca_init().exit_code, 0);
+  const RunResult r = run_cli({"--json", "ca", "controller", "--pki", path("pki"), "--name",
+                               "controller.k8s", "--replicas", "3", "--out", path("secret")});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  const auto j = r.json();
+  ASSERT_FALSE(j.is_discarded()) << r.describe();
+  ASSERT_EQ(j["controllers"].size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "controller.k8s-" + std::to_string(i);
+    EXPECT_EQ(j["controllers"][i]["ordinal"], i);
+    EXPECT_EQ(j["controllers"][i]["client_id"], name);
+    EXPECT_EQ(j["controllers"][i]["issued"], true);
+    EXPECT_NE(
+        j["controllers"][i]["certificate_info"]["subject"].get<std::string>().find("CN=" + name),
+        std::string::npos);
+    EXPECT_TRUE(fs::exists(root_ / "secret" / (name + ".crt"))) << name;
+    struct stat st {};
+    ASSERT_EQ(::stat((root_ / "secret" / (name + ".key")).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << name;
+  }
+  EXPECT_TRUE(fs::exists(root_ / "secret" / "ca.crt"));
+  EXPECT_EQ(j["broker_reloaded"], false);
+  auto acl = read_file(j["acl"].get<std::string>());
+  ASSERT_TRUE(acl.ok());
+  EXPECT_NE(acl->find("user controller.k8s-2\n"), std::string::npos) << *acl;
+
+  // Run again with the same count: every identity is kept; the existing --out is refused (5)
+  // unless --force.
+  const RunResult again = run_cli({"ca", "controller", "--pki", path("pki"), "--name",
+                                   "controller.k8s", "--replicas", "3", "--out", path("secret")});
+  EXPECT_EQ(again.exit_code, 5) << again.describe();
+  EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.describe();
+  const RunResult kept = run_cli(
+      {"ca", "controller", "--pki", path("pki"), "--name", "controller.k8s", "--replicas", "3"});
+  ASSERT_EQ(kept.exit_code, 0) << kept.describe();
+  EXPECT_NE(kept.out.find("kept, serial"), std::string::npos) << kept.describe();
+  EXPECT_EQ(kept.out.find("issued, serial"), std::string::npos) << kept.describe();
+
+  // A base name that would make box-like ids, and a PKI directory without a CA.
+  const RunResult bad = run_cli(
+      {"ca", "controller", "--pki", path("pki"), "--name", "controller", "--replicas", "2"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.describe();
+  EXPECT_NE(bad.err.find("controller name \"controller-0\" is invalid"), std::string::npos)
+      << bad.describe();
+  const RunResult no_ca =
+      run_cli({"ca", "controller", "--pki", path("nothing"), "--replicas", "1"});
+  EXPECT_NE(no_ca.exit_code, 0);
+  EXPECT_NE(no_ca.err.find("ca init"), std::string::npos) << no_ca.describe();
 }
 
 TEST_F(CliBinaryTest, SelftestPassesOnTheSimAndNamesAnInjectedJam) {

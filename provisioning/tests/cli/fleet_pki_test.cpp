@@ -165,6 +165,85 @@ TEST_F(FleetPkiTest, IssuedBoxCertificatesAreRecordedAndRevocationReachesTheBrok
   EXPECT_FALSE(pki->ca().verify(creds->certificate.certificate_pem, clock_, crl).ok());
 }
 
+TEST_F(FleetPkiTest, ControllerReplicaNamesAreOrdinalsAndMustBeControllerNames) {
+  auto names = controller_replica_names("controller.k8s", 3);
+  ASSERT_TRUE(names.ok()) << names.error().to_string();
+  EXPECT_EQ(*names,
+            (std::vector<std::string>{"controller.k8s-0", "controller.k8s-1", "controller.k8s-2"}));
+  for (const auto& [base, replicas] : std::vector<std::pair<std::string, int>>{
+           {"controller", 2},               // no '.': could be a box id
+           {"controller.k8s", 0},           // no replica
+           {"controller.k8s", 65},          // beyond kMaxControllerReplicas
+           {"-controller.k8s", 1},          // starts with '-'
+           {std::string(63, 'a') + ".", 1}  // "...-0" is longer than 64
+       }) {
+    auto bad = controller_replica_names(base, replicas);
+    ASSERT_FALSE(bad.ok()) << base << " x" << replicas;
+    EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+  }
+}
+
+TEST_F(FleetPkiTest, ControllerReplicasGetStableIdentitiesListedInTheAcl) {
+  auto pki = FleetPki::init(options(), clock_);
+  ASSERT_TRUE(pki.ok()) << pki.error().to_string();
+  const fs::path acl_file = root_ / "pki" / "broker" / "reclothes.acl";
+  EXPECT_EQ(slurp(acl_file).find("user controller.k8s-0"), std::string::npos);
+
+  auto first = pki->ensure_controllers({"controller.k8s-0", "controller.k8s-1"}, clock_);
+  ASSERT_TRUE(first.ok()) << first.error().to_string();
+  ASSERT_EQ(first->size(), 2u);
+  for (const auto& id : *first) {
+    EXPECT_TRUE(id.issued) << id.name;
+    EXPECT_EQ(id.certificate.common_name, id.name);
+    EXPECT_TRUE(id.certificate.client_auth);
+    EXPECT_EQ(mode_of(pki->controller_key_file(id.name)), 0600u);
+    EXPECT_TRUE(pki->ca().verify(slurp(pki->controller_cert_file(id.name)), clock_).ok());
+    EXPECT_TRUE(fs::exists(root_ / "pki" / "issued" / (id.certificate.serial_hex + ".crt")));
+  }
+  const std::string acl = slurp(acl_file);
+  EXPECT_NE(acl.find("user controller.k8s-0\ntopic read reclothes/v1/boxes/+/events"),
+            std::string::npos)
+      << acl;
+  EXPECT_NE(acl.find("user controller.k8s-1\n"), std::string::npos) << acl;
+  EXPECT_NE(acl.find("user controller.a-1\n"), std::string::npos) << "ca init's stay";
+
+  // Scaling to three: the first two are kept as they are, the third is new; fleet.json lists all.
+  const std::string key0 = slurp(pki->controller_key_file("controller.k8s-0"));
+  auto grown =
+      pki->ensure_controllers({"controller.k8s-0", "controller.k8s-1", "controller.k8s-2"}, clock_);
+  ASSERT_TRUE(grown.ok()) << grown.error().to_string();
+  EXPECT_FALSE((*grown)[0].issued);
+  EXPECT_FALSE((*grown)[1].issued);
+  EXPECT_TRUE((*grown)[2].issued);
+  EXPECT_EQ((*grown)[0].certificate.serial_hex, (*first)[0].certificate.serial_hex);
+  EXPECT_EQ(slurp(pki->controller_key_file("controller.k8s-0")), key0);
+  auto reopened = FleetPki::open(root_ / "pki");
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(reopened->settings().controllers,
+            (std::vector<std::string>{"controller.a-1", "controller.b-1", "controller.k8s-0",
+                                      "controller.k8s-1", "controller.k8s-2"}));
+  EXPECT_NE(slurp(acl_file).find("user controller.k8s-2\n"), std::string::npos);
+
+  // Renewing replaces the key and certificate and revokes the old certificate.
+  const std::string old_cert = slurp(pki->controller_cert_file("controller.k8s-0"));
+  auto renewed = pki->ensure_controllers({"controller.k8s-0"}, clock_, 30, true);
+  ASSERT_TRUE(renewed.ok()) << renewed.error().to_string();
+  EXPECT_TRUE((*renewed)[0].issued);
+  EXPECT_NE((*renewed)[0].certificate.serial_hex, (*first)[0].certificate.serial_hex);
+  EXPECT_EQ((*renewed)[0].certificate.not_after - (*renewed)[0].certificate.not_before,
+            30 * kSecondsPerDay + kBackdateSeconds);
+  EXPECT_NE(slurp(pki->controller_key_file("controller.k8s-0")), key0);
+  const std::string crl = slurp(pki->crl_file());
+  EXPECT_FALSE(pki->ca().verify(old_cert, clock_, crl).ok()) << "the old certificate is revoked";
+  EXPECT_TRUE(
+      pki->ca().verify(slurp(pki->controller_cert_file("controller.k8s-0")), clock_, crl).ok());
+  EXPECT_EQ(slurp(root_ / "pki" / "broker" / "crl.pem"), crl) << "the broker gets the new CRL";
+
+  auto bad = pki->ensure_controllers({"controller"}, clock_);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST_F(FleetPkiTest, SettingsRoundTripAndStrictParsing) {
   FleetSettings s;
   s.broker_dir = "/etc/mosquitto/reclothes";

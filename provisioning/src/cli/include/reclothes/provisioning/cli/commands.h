@@ -69,6 +69,23 @@ struct CaInitOptions {
 };
 CliResult<CommandOutput> run_ca_init(const CaInitOptions& options, Environment& env);
 
+// ---- ca controller ----
+// The broker identities of a controller's replicas ("<name>-<ordinal>"), minted from the fleet CA
+// and granted the controller role in the broker ACL; optionally copied into a directory that
+// becomes the Kubernetes Secret the StatefulSet mounts (docs/deploy.md).
+struct CaControllerOptions {
+  std::filesystem::path pki;
+  std::string name = "controller.k8s";
+  int replicas = 1;
+  std::optional<std::int64_t> validity_days;
+  bool renew = false;  // new certificates for existing replicas too (the old ones revoked)
+  std::optional<std::filesystem::path> out;  // ca.crt + <replica>.crt/.key of every replica
+  bool force = false;                        // replace an existing --out directory
+  std::optional<std::string> owner;          // chown the --out files (when root)
+  std::optional<pid_t> broker_pid;           // SIGHUP afterwards (the ACL changed)
+};
+CliResult<CommandOutput> run_ca_controller(const CaControllerOptions& options, Environment& env);
+
 // ---- register ----
 struct RegisterOptions {
   ControllerLogin controller;

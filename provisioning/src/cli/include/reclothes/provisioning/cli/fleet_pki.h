@@ -53,6 +53,21 @@ struct FleetInitReport {
   std::filesystem::path broker_conf;
 };
 
+// A controller replica's broker identity (`ca controller`). The name is the certificate's CN, so
+// the MQTT username the ACL knows, and also the replica's MQTT client id (unique per replica: two
+// replicas with one id would take each other's connection over).
+struct ControllerIdentity {
+  std::string name;
+  CertificateInfo certificate;
+  bool issued = false;  // false: it existed and was kept
+};
+
+// The identities of `replicas` replicas of a controller set: "<base>-0" .. "<base>-<replicas-1>",
+// the suffix being the Kubernetes StatefulSet ordinal. kInvalidArgument (naming the rule) for a
+// base that would make an invalid controller name, or a count outside 1..kMaxControllerReplicas.
+inline constexpr int kMaxControllerReplicas = 64;
+Result<std::vector<std::string>> controller_replica_names(const std::string& base, int replicas);
+
 // A new box identity: key, certificate, and where it was recorded.
 struct BoxCredentials {
   std::string private_key_pem;
@@ -97,6 +112,15 @@ class FleetPki {
   Status record_box_certificate(const std::string& box_id, const IssuedCertificate& cert) const;
   // The recorded certificate of a box, or nullopt if none was recorded.
   Result<std::optional<std::string>> box_certificate(const std::string& box_id) const;
+
+  // Gives each named controller an identity: a new key and certificate in controllers/ (and a copy
+  // in issued/) unless it already has one, which is kept unless `renew` (then the old certificate
+  // is revoked as superseded once the new one is written). Names not yet in fleet.json are added,
+  // and the broker files rewritten so that the ACL grants them the controller role; the broker
+  // must then reload (SIGHUP). kInvalidArgument for an invalid name.
+  Result<std::vector<ControllerIdentity>> ensure_controllers(
+      const std::vector<std::string>& names, const Clock& clock,
+      std::optional<std::int64_t> validity_days = std::nullopt, bool renew = false);
 
   Result<RevocationList> revocations() const;
   // revoke_certificate (list + CRL), then sync_broker_files. Idempotent: a certificate already on
