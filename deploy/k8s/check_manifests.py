@@ -93,7 +93,6 @@ def rule_problems(docs):
             out.append(f"{ident(sts)}: readiness probe must GET /readyz (has {ready})")
         if live != "/healthz":
             out.append(f"{ident(sts)}: liveness probe must GET /healthz (has {live})")
-    pod_sc = pod["spec"].get("securityContext", {})
     for obj in [d for d in objs if d["kind"] in ("StatefulSet", "Job")]:
         spec = obj["spec"]["template"]["spec"]
         sc = spec.get("securityContext", {})
@@ -107,7 +106,6 @@ def rule_problems(docs):
                 out.append(f"{ident(obj)}: container {c.get('name')} may run as root")
             if csc.get("allowPrivilegeEscalation", True):
                 out.append(f"{ident(obj)}: container {c.get('name')} allows privilege escalation")
-    del pod_sc
 
     internal_services = set()
     for svc in [d for d in objs if d["kind"] == "Service"]:
