@@ -6,11 +6,9 @@
 # (scripts/install-deps --arm64 does this). Do not install libpq-dev:arm64 or libpqxx-dev:arm64: they
 # are not Multi-Arch: same and would remove the amd64 ones; the box does not need them.
 # Tests run under qemu-user without -L (see the shared STACK.md, section 8, trap 2).
-set(CMAKE_SYSTEM_NAME Linux)
-set(CMAKE_SYSTEM_PROCESSOR aarch64)
-set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
-set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
-set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
-set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
-set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
-set(CMAKE_CROSSCOMPILING_EMULATOR /usr/bin/qemu-aarch64-static)
+# Under a Yocto or Buildroot SDK: see linux-cross.cmake for the variables that replace the Debian
+# defaults (triplet, compiler prefix, sysroot, emulator).
+set(RECLOTHES_CROSS_DEFAULT_TRIPLET aarch64-linux-gnu)
+set(RECLOTHES_CROSS_PROCESSOR aarch64)
+set(RECLOTHES_CROSS_QEMU aarch64)
+include(${CMAKE_CURRENT_LIST_DIR}/linux-cross.cmake)

@@ -4,8 +4,8 @@
 #include <ZXing/MultiFormatWriter.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -26,12 +26,20 @@ Result<std::string> read_file(const std::string& path) {
   return ss.str();
 }
 
+// With the C++20 calendar rather than gmtime_r: time_t is 32 bits on Debian 12's armhf, where a
+// token's times after 2038-01-19 (the format allows up to 2106) came out as 1901.
 std::string iso_time(std::int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  using namespace std::chrono;
+  const sys_seconds at{seconds{unix_seconds}};
+  const auto day = floor<days>(at);
+  const year_month_day date{day};
+  const hh_mm_ss of_day{at - day};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(date.year()),
+                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                static_cast<int>(of_day.hours().count()),
+                static_cast<int>(of_day.minutes().count()),
+                static_cast<int>(of_day.seconds().count()));
   return buf;
 }
 

@@ -807,7 +807,8 @@ Result<std::vector<msg::Event>> Journal::events_after(std::uint64_t after_seq, s
   if (limit == 0) return out;
   RC_STMT(q, *impl_, "SELECT seq, body FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2");
   q.bind(1, to_db(std::min<std::uint64_t>(from, static_cast<std::uint64_t>(INT64_MAX))));
-  q.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+  // In 64 bits: on armhf size_t has 32, and min<size_t>(limit, INT64_MAX) narrowed INT64_MAX.
+  q.bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(limit, INT64_MAX)));
   while (true) {
     RC_ASSIGN_OR_RETURN(const bool row, q.step());
     if (!row) break;
