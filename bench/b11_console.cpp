@@ -8,7 +8,7 @@
 // opening /console/#/fleet until the fleet table shows its first row. Figures:
 //   - time to the fleet table, median over the runs, beside the baseline: the same listener's
 //     static files (the console's own, as many bytes as the console's first load fetched from
-//     /console/) fetched by a plain page with nothing to run; target: at most 1 s;
+//     /console/) fetched by a plain page with nothing to run; target: a ratio of at most 2;
 //   - bytes transferred (headers and bodies, as Chromium counts them) by the console's first load,
 //     everything it asked for (its files and the API's answers), beside the baseline's.
 #include <algorithm>
@@ -125,7 +125,9 @@ Status add_records(Output& out, const json& m, int boxes, bool quick) {
   time.value = percentile(console_ms, 0.5);
   time.baseline = "the same bytes of static files from the same listener";
   time.baseline_value = percentile(static_ms, 0.5);
-  time.target = Target::value_at_most(1000);
+  // On the ratio: what the console does beyond fetching its bytes (its modules, the session,
+  // the API calls, drawing 50 rows) costs at most as much again as the fetching itself.
+  time.target = Target::ratio_at_most(2.0);
   RC_ASSIGN_OR_RETURN(auto s1, out.write_samples("B11", "console first load", "ms", console_ms));
   RC_ASSIGN_OR_RETURN(auto s2, out.write_samples("B11", "static files", "ms", static_ms));
   time.samples = {s1, s2};
