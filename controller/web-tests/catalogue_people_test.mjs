@@ -49,6 +49,7 @@ run(import.meta.url, async (h) => {
   const historyRows = mp.getByTestId("price-history").locator("tbody tr");
   assert.equal(await historyRows.count(), 2, "the history table lists both changes");
   assert.match(await historyRows.first().textContent(), /24\.00.*19\.50/, "newest first: 24.00 -> 19.50");
+  await mp.locator(".toast").first().waitFor({ state: "detached", timeout: 10000 });  // a clear screenshot
   await h.visit(mp, "catalogue_product_manager");
   console.log(`manager: product ${productId} priced 24.00 then 19.50; the chart shows both changes`);
 
@@ -143,6 +144,7 @@ run(import.meta.url, async (h) => {
   await issue.getByLabel("Description").fill("Thank you for the coats");
   await issue.getByRole("button", { name: "Issue coupon" }).click();
   await mp.getByRole("cell", { name: "15% off" }).first().waitFor();
+  await mp.locator(".toast").first().waitFor({ state: "detached", timeout: 10000 });
   await h.visit(mp, "people_coupons");
 
   await h.go(mp, "#/keys");
@@ -161,6 +163,7 @@ run(import.meta.url, async (h) => {
   assert.match(download.suggestedFilename(), /^customer-\d+-export\.json$/);
   const exported = JSON.parse(await streamText(await download.createReadStream()));
   assert.equal(JSON.stringify(exported).includes(h.env.customer.email), true, "the export holds the customer's email");
+  await ap.locator(".toast").first().waitFor({ state: "detached", timeout: 10000 });
   await h.visit(ap, "people_customer_admin");
   await h.go(ap, "#/keys");
   await ap.getByTestId("key-rotate").waitFor();

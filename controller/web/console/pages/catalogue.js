@@ -139,7 +139,10 @@ function historySection(ctx, p) {
     title: t("catalogue.chart_title", { title: p.title }),
     description: t("catalogue.chart_description", { count: points.length, series: said.join("; ") }),
     money,
-    date: (d) => d.toLocaleDateString(undefined, { month: "short", day: "numeric" }),
+    // Changes within two days are told apart by the time of day.
+    date: (d) => (Date.now() - points[0].at.getTime() < 2 * 86400000
+      ? d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })
+      : d.toLocaleDateString(undefined, { month: "short", day: "numeric" })),
     now: new Date(),
   }));
   section.append(ui.table({

@@ -208,7 +208,7 @@ async function renderRoles(root, ctx) {
     columns: [
       { key: "name", label: t("people.role_name") },
       { key: "builtin", label: t("people.role_kind"), render: (r) => (r.builtin ? t("people.builtin") : t("people.custom")) },
-      { key: "operational", label: t("people.role_operational"), render: (r) => (r.operational ? t("people.yes") : t("people.no")) },
+      { key: "operational", label: t("people.role_operational_short"), render: (r) => (r.operational ? t("people.yes") : t("people.no")) },
       { key: "holders", label: t("people.holders") },
       { key: "permissions", label: t("people.permissions"), render: (r) => h(ctx, "span", { class: "perm-list" }, r.permissions.join(", ")) },
       { key: "description", label: t("people.description") },
