@@ -169,6 +169,39 @@ run(import.meta.url, async (h) => {
   await ap.getByTestId("key-rotate").waitFor();
   await ap.getByRole("cell", { name: "active" }).first().waitFor();
   await h.visit(ap, "people_keys");
+
+  // The super admin manages staff: a new account with a role, deactivated (confirmed) and
+  // activated again; a custom role defined with two permissions.
+  await h.go(ap, "#/staff");
+  const staffForm = ap.getByTestId("staff-create");
+  await staffForm.getByLabel("Email").fill("temp.packer@reclothes.test");
+  await staffForm.getByLabel(/^Password/).fill("a-long-enough-password");
+  await staffForm.getByLabel("packer", { exact: true }).check();
+  await staffForm.getByRole("button", { name: "Create account" }).click();
+  await ap.getByTestId("staff-roles").filter({ hasText: "packer" }).waitFor();
+  await ap.getByTestId("staff-deactivate").click();
+  await ap.getByRole("dialog").getByRole("button", { name: "Deactivate" }).click();
+  await ap.getByTestId("staff-active").filter({ hasText: "no" }).waitFor();
+  await ap.getByTestId("staff-activate").click();
+  await ap.getByTestId("staff-active").filter({ hasText: "yes" }).waitFor();
+  await h.go(ap, "#/roles");
+  const role = ap.getByTestId("role-create");
+  await role.getByLabel(/^Role/).fill("stock_keeper");
+  await role.getByLabel("products.write", { exact: true }).check();
+  await role.getByLabel("orders.read_assigned", { exact: true }).check();
+  await role.getByRole("button", { name: "Create role" }).click();
+  await ap.getByRole("row", { name: /stock_keeper/ }).filter({ hasText: "orders.read_assigned, products.write" }).waitFor();
+  console.log("staff: account created with a role, deactivated and activated again; role stock_keeper defined");
+
+  // The product withdrawn (confirmed) and put back, by the manager.
+  await h.go(mp, `#/catalogue/${productId}`);
+  await mp.getByTestId("product-withdraw").click();
+  await mp.getByRole("dialog").getByRole("button", { name: "Withdraw from the shop" }).click();
+  await mp.getByTestId("product-status").filter({ hasText: "withdrawn" }).waitFor();
+  await mp.getByTestId("product-withdraw").click();
+  await mp.getByRole("dialog").getByRole("button", { name: "Put back in the shop" }).click();
+  await mp.getByTestId("product-status").filter({ hasText: "available" }).waitFor();
+  console.log("catalogue: product withdrawn and put back");
   console.log("people pages: customers (masked and full, export), staff, roles, coupons (one issued), keys and tokens, audit");
 });
 

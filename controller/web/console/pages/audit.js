@@ -4,6 +4,9 @@ import { form, h, prevNext, select, when } from "./people_shared.js";
 
 const kPageSize = 50;
 const state = { filters: {}, cursors: [] };  // cursors: the before_id of each page shown so far
+// A render that a newer one (a filter applied while the first page loads) overtook must not
+// append its stale table after the newer one's.
+let renderSeq = 0;
 
 function filterForm(ctx, onApply) {
   const { t, ui } = ctx;
@@ -57,6 +60,7 @@ function detail(ctx, e) {
 async function render(root, ctx) {
   const { t, api, ui } = ctx;
   const rerender = () => render(root, ctx);
+  const mine = ++renderSeq;
   root.replaceChildren(h(ctx, "h1", { tabindex: -1 }, t("people.audit_title")), filterForm(ctx, rerender));
   const query = { limit: kPageSize };
   for (const k of ["actor_kind", "actor_id", "action", "target_type", "target_id", "outcome", "from", "to"]) {
@@ -68,9 +72,10 @@ async function render(root, ctx) {
   try {
     page = await api.get("/internal/v1/audit", query);
   } catch (e) {
-    root.append(ui.errorBox(e));
+    if (mine === renderSeq) root.append(ui.errorBox(e));
     return;
   }
+  if (mine !== renderSeq) return;
   root.append(ui.table({
     caption: t("people.audit_caption", { count: page.items.length }),
     columns: [

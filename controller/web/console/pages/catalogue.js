@@ -14,7 +14,11 @@ function statusLabel(t, status) {
   return t(`catalogue.status_${status}`);
 }
 
+// A list render that a newer one overtook (filters applied while it loaded) stops.
+let renderSeq = 0;
+
 async function renderList(root, ctx) {
+  const mine = ++renderSeq;
   const { t, api, ui } = ctx;
   root.replaceChildren(h(ctx, "h1", { tabindex: -1 }, t("catalogue.title")));
 
@@ -58,9 +62,10 @@ async function renderList(root, ctx) {
   try {
     page = await api.get("/internal/v1/products", query);
   } catch (e) {
-    root.append(ui.errorBox(e));
+    if (mine === renderSeq) root.append(ui.errorBox(e));
     return;
   }
+  if (mine !== renderSeq) return;
   root.append(ui.table({
     caption: t("catalogue.list_caption", { total: page.total }),
     columns: [

@@ -16,8 +16,12 @@ function usage(ctx, c) {
                                        by: r.redeemed_by ? `#${r.redeemed_by}` : t("people.coupon_by_customer") });
 }
 
+// A render that a newer one overtook (an action while the list loaded) stops.
+let renderSeq = 0;
+
 async function render(root, ctx, customerId) {
   const { t, api, ui } = ctx;
+  const mine = ++renderSeq;
   const rerender = () => render(root, ctx, customerId);
   root.replaceChildren(h(ctx, "h1", { tabindex: -1 }, customerId ? t("people.coupons_of", { id: customerId }) : t("people.coupons_title")));
   if (customerId) root.append(h(ctx, "p", {}, h(ctx, "a", { href: "#/coupons" }, t("people.coupons_all"))));
@@ -35,6 +39,7 @@ async function render(root, ctx, customerId) {
     try {
       const query = customerId ? { customer_id: customerId } : {};
       const items = (await api.get("/internal/v1/coupons", query)).items;
+      if (mine !== renderSeq) return;
       root.append(ui.table({
         caption: t("people.coupons_caption", { count: items.length }),
         columns: [

@@ -7,7 +7,11 @@ import { act, button, downloadJson, form, h, prevNext, when } from "./people_sha
 const kPageSize = 25;
 const state = { email: "", offset: 0 };
 
+// A list render that a newer one overtook (filters applied while it loaded) stops.
+let renderSeq = 0;
+
 async function renderList(root, ctx) {
+  const mine = ++renderSeq;
   const { t, api, ui } = ctx;
   root.replaceChildren(h(ctx, "h1", { tabindex: -1 }, t("people.customers_title")));
   if (!ctx.can("customers.read_full")) {
@@ -32,9 +36,10 @@ async function renderList(root, ctx) {
   try {
     page = await api.get("/internal/v1/customers", query);
   } catch (e) {
-    root.append(ui.errorBox(e));
+    if (mine === renderSeq) root.append(ui.errorBox(e));
     return;
   }
+  if (mine !== renderSeq) return;
   // One more than a page was asked for: whether it came back says if there is a next page.
   const rows = page.items.slice(0, kPageSize);
   root.append(ui.table({
