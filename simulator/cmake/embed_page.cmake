@@ -1,6 +1,10 @@
-# Writes OUTPUT, a C++ file defining reclothes::simulator::box_page(), from the HTML file INPUT.
+# Writes OUTPUT, a C++ file defining reclothes::simulator::FUNCTION() (box_page unless given), from
+# the file INPUT (the box page, its stylesheet or its script).
 # The page is split into raw string literals joined at run time with +, so no single literal grows
 # past what compilers promise to accept (C++ guarantees 65,536 characters per literal).
+if(NOT FUNCTION)
+  set(FUNCTION box_page)
+endif()
 file(READ "${INPUT}" page)
 string(FIND "${page}" ")RCPAGE" clash)
 if(NOT clash EQUAL -1)
@@ -22,9 +26,9 @@ file(WRITE "${OUTPUT}.tmp"
 
 namespace reclothes::simulator {
 
-std::string_view box_page();
+std::string_view ${FUNCTION}();
 
-std::string_view box_page() {
+std::string_view ${FUNCTION}() {
   static const std::string page = std::string()
 ${body}  ;
   return page;

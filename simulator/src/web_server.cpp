@@ -18,6 +18,10 @@ namespace {
 
 using nlohmann::json;
 
+constexpr std::string_view kContentSecurityPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
 int http_status(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument:
@@ -378,6 +382,12 @@ json BoxWebServer::state_json() {
 }
 
 void BoxWebServer::install_routes() {
+  // Every answer carries the page's policy: scripts and styles only from this server's own files
+  // (box.js, box.css: no inline script or style), images from here or data:/blob:, fetches only
+  // to this origin, never framed.
+  server_->set_default_headers({{"Content-Security-Policy", std::string(kContentSecurityPolicy)},
+                                {"X-Content-Type-Options", "nosniff"},
+                                {"Referrer-Policy", "no-referrer"}});
   server_->set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         reply_error(res, make_error(ErrorCode::kInternal, "the simulator failed on this request"));
@@ -392,6 +402,12 @@ void BoxWebServer::install_page_routes() {
   httplib::Server& s = *server_;
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(std::string(box_page()), "text/html; charset=utf-8");
+  });
+  s.Get("/box.css", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(box_styles()), "text/css; charset=utf-8");
+  });
+  s.Get("/box.js", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(box_script()), "text/javascript; charset=utf-8");
   });
   s.Get("/api/state",
         [this](const httplib::Request&, httplib::Response& res) { reply(res, 200, state_json()); });

@@ -102,7 +102,18 @@ async function main() {
   });
   const page = context.pages()[0] || (await context.newPage());
   page.setDefaultTimeout(10000);
-  await page.goto(url);
+  // The page runs under a strict Content-Security-Policy: anything it refuses (an inline script,
+  // a style attribute, a resource from elsewhere) is a console error, and fails the test.
+  const cspViolations = [];
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  const response = await page.goto(url);
+  const csp = response.headers()["content-security-policy"] || "";
+  assert.match(csp, /default-src 'none'/, "the page is served with a Content-Security-Policy");
+  assert.match(csp, /script-src 'self'(;|$)/, "scripts only from the page's own server");
+  assert.doesNotMatch(csp, /unsafe-inline/, "no inline script or style is allowed");
+  assert.equal(response.headers()["x-content-type-options"], "nosniff");
   await waitForText(page, "box-id", (t) => t === "box-0001", "box-0001");
   await waitForText(page, "compartment-2-state", (t) => t === "free", "free");
   assert.equal(await page.getByTestId("auto-open-toggle").isChecked(), true, "auto-open is on");
@@ -152,6 +163,8 @@ async function main() {
   await page.locator('[data-testid="event-row"][data-kind="scan_rejected"]').filter({ hasText: "reason=box_code" }).first().waitFor();
   assert.equal(await textOf(page, "pulse-count"), "1", "the box code pulsed nothing");
   console.log("box code: shown on the page; at the camera refused as the box's own code");
+  assert.deepEqual(cspViolations, [], "the page broke none of its Content-Security-Policy");
+  console.log("Content-Security-Policy: sent, and nothing on the page was refused");
 }
 
 let exitCode = 0;

@@ -4,10 +4,23 @@ import signin from './signin.js';
 import home from './home.js';
 import fleet from './fleet.js';
 import box from './box.js';
+// Catalogue and People (h19/people)
+import catalogue from './catalogue.js';
+import customers from './customers.js';
+import staff from './staff.js';
+import coupons from './coupons.js';
+import keys from './keys.js';
+import audit from './audit.js';
 
 export default [
   signin,
   home,
   fleet,
   box,
+  catalogue,
+  customers,
+  staff,
+  coupons,
+  keys,
+  audit,
 ];

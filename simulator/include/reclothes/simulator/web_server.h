@@ -28,8 +28,11 @@ class Server;
 
 namespace reclothes::simulator {
 
-// The page itself (generated from simulator/web/box.html at build time).
+// The page itself, its stylesheet and its script (generated from simulator/web/box.html, box.css
+// and box.js at build time).
 std::string_view box_page();
+std::string_view box_styles();
+std::string_view box_script();
 
 struct PendingToken {
   std::uint64_t id = 0;
