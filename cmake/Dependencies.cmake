@@ -64,6 +64,8 @@ if(RECLOTHES_CONTROLLER)
   find_package(PostgreSQL 15 REQUIRED)
   find_package(prometheus-cpp REQUIRED COMPONENTS core)  # prometheus-cpp::core
   find_package(CURL 7.74 REQUIRED)  # CURL::libcurl: the SMTP notification channel
+  # sd_notify: the controller's readiness, watchdog and stopping notifications under systemd.
+  pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd>=247)
 endif()
 
 if(RECLOTHES_TESTS)
