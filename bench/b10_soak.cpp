@@ -546,8 +546,8 @@ Status add_records(Output& out, const Soak& s, const B10Options& o, bool quick) 
   const double second = fitted_growth(s.rss, mid, end, &RssSample::rss_kib);
   const double first_anon = fitted_growth(s.rss, w, mid, &RssSample::anon_kib);
   const double second_anon = fitted_growth(s.rss, mid, end, &RssSample::anon_kib);
-  const double rejected = metric_sum(s.metrics_after, "box_events_rejected_total") -
-                          metric_sum(s.metrics_before, "box_events_rejected_total");
+  const double rejected = metric_sum(s.metrics_after, "reclothes_box_events_rejected_total") -
+                          metric_sum(s.metrics_before, "reclothes_box_events_rejected_total");
   const std::uint64_t errors = s.soak.errors() + s.fleet.total() + (s.controller_died ? 1 : 0);
   const std::string minutes = format_number(o.soak_seconds / 60.0, o.soak_seconds % 60 ? 1 : 0);
   const nlohmann::json common = {{"quick", quick},
@@ -676,8 +676,8 @@ Status run(Output& out, const CommonOptions& options, B10Options o) {
             << " ms), " << s.soak.checked << " responses checked, " << s.soak.bad << " bad"
             << (s.soak.first_bad.empty() ? "" : " (first: " + s.soak.first_bad + ")") << std::endl;
   s.fleet = stop_and_tally(fleets);
-  s.fleet.rejected = metric_sum(s.metrics_after, "box_events_rejected_total") -
-                     metric_sum(s.metrics_before, "box_events_rejected_total");
+  s.fleet.rejected = metric_sum(s.metrics_after, "reclothes_box_events_rejected_total") -
+                     metric_sum(s.metrics_before, "reclothes_box_events_rejected_total");
   return add_records(out, s, o, options.quick);
 }
 

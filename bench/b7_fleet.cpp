@@ -452,7 +452,7 @@ Status open_window(Window& w, const std::vector<FleetProcess>& fleets, Controlle
 
 // Messages the controller has taken from the broker.
 double received_messages(const std::string& metrics) {
-  return metric_sum(metrics, "mqtt_messages_received_total");
+  return metric_sum(metrics, "reclothes_mqtt_messages_received_total");
 }
 
 // The window itself: every second the memory of everyone, every 5 s whether the controller still
@@ -635,8 +635,8 @@ Result<Outcome> finish(std::vector<FleetProcess>& fleets, ControllerStack& stack
   RC_ASSIGN_OR_RETURN(e.controller_exit, stack.stop_controller(seconds(30)));
   e.tally = tally(fleets);
   e.bad_exits += e.tally.no_summary;
-  e.rejected = metric_sum(metrics_final, "box_events_rejected_total") -
-               metric_sum(metrics_before, "box_events_rejected_total");
+  e.rejected = metric_sum(metrics_final, "reclothes_box_events_rejected_total") -
+               metric_sum(metrics_before, "reclothes_box_events_rejected_total");
   // Cannot happen if apply-then-ack holds.
   e.lost =
       std::max<std::int64_t>(0, static_cast<std::int64_t>(e.tally.events.acked) - e.applied_final);
@@ -676,12 +676,13 @@ Rates window_rates(const Window& w) {
       static_cast<double>(w.journaled_end - std::min(w.journaled_end, journaled0)) / w.seconds;
   r.offered_reports =
       static_cast<double>(w.reports_end - std::min(w.reports_end, reports0)) / w.seconds;
-  r.applied_events = (metric_sum(w.metrics_end, "box_events_applied_total") -
-                      metric_sum(w.metrics_start, "box_events_applied_total")) /
+  r.applied_events = (metric_sum(w.metrics_end, "reclothes_box_events_applied_total") -
+                      metric_sum(w.metrics_start, "reclothes_box_events_applied_total")) /
                      w.seconds;
-  r.applied_reports = (metric_sum(w.metrics_end, "mqtt_messages_received_total", "\"state\"") -
-                       metric_sum(w.metrics_start, "mqtt_messages_received_total", "\"state\"")) /
-                      w.seconds;
+  r.applied_reports =
+      (metric_sum(w.metrics_end, "reclothes_mqtt_messages_received_total", "\"state\"") -
+       metric_sum(w.metrics_start, "reclothes_mqtt_messages_received_total", "\"state\"")) /
+      w.seconds;
   return r;
 }
 

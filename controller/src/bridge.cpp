@@ -117,6 +117,7 @@ void MqttBridge::enqueue(Job job, bool from_broker) {
       return;
     }
   }
+  job.queued_at = std::chrono::steady_clock::now();
   queue_.push_back(std::move(job));
   cv_work_.notify_one();
 }
@@ -246,6 +247,9 @@ void MqttBridge::worker_loop() {
         queue_.pop_front();
       }
       busy_ = true;
+    }
+    if (!retry_due && job.kind == Job::Kind::kMessage) {
+      deps_.metrics.observe_mqtt_queue_wait(std::chrono::steady_clock::now() - job.queued_at);
     }
     if (retry_due) {
       try {

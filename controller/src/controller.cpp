@@ -43,16 +43,25 @@ Result<std::unique_ptr<Controller>> Controller::create(const ControllerConfig& c
   register_token_routes(c->router_, *c->services_);
   register_ops_routes(c->router_, *c->services_);
 
-  auto* db = c->db_.get();
-  auto* metrics = &c->metrics_;
-  auto* cache = c->session_cache_.get();
-  c->metrics_.set_scrape_hook([db, metrics, cache] {
-    auto n = db->with_transaction(
-        [](pqxx::work& tx) -> Result<std::int64_t> { return count_online_boxes(tx); });
-    if (n.ok()) metrics->set_boxes_online(static_cast<double>(*n));
-    if (cache != nullptr) metrics->set_session_cache(cache->stats());
-  });
+  auto* self = c.get();
+  c->metrics_.set_scrape_hook([self] { self->refresh_metrics(); });
   return c;
+}
+
+void Controller::refresh_metrics() {
+  // The pool first: the count below leases a connection of its own.
+  metrics_.set_db_pool(db_->pool_stats());
+  auto n = db_->with_transaction(
+      [](pqxx::work& tx) -> Result<std::int64_t> { return count_online_boxes(tx); });
+  if (n.ok()) metrics_.set_boxes_online(static_cast<double>(*n));
+  if (session_cache_) metrics_.set_session_cache(session_cache_->stats());
+  metrics_.set_mqtt_queue_depth(bridge_->queue_depth());
+  if (http_) {
+    for (const auto listener : {Listener::kPublic, Listener::kInternal}) {
+      const auto conns = http_->connections(listener);
+      metrics_.set_http_connections(to_string(listener), conns.open, conns.accepted);
+    }
+  }
 }
 
 Status Controller::start() {

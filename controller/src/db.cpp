@@ -127,12 +127,23 @@ Result<std::unique_ptr<pqxx::connection>> Database::connect() {
 
 Result<Database::Lease> Database::acquire() {
   std::unique_lock lock(mu_);
-  const auto deadline = std::chrono::steady_clock::now() + options_.acquire_timeout;
-  while (idle_.empty() && open_count_ >= options_.pool_size) {
-    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
-        open_count_ >= options_.pool_size) {
-      return make_error(ErrorCode::kUnavailable, "no database connection free within the timeout");
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + options_.acquire_timeout;
+  if (idle_.empty() && open_count_ >= options_.pool_size) {
+    // Every connection is leased: this request waits (reclothes_db_pool_waits_total).
+    ++waits_;
+    while (idle_.empty() && open_count_ >= options_.pool_size) {
+      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+          open_count_ >= options_.pool_size) {
+        ++timeouts_;
+        wait_seconds_ +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        return make_error(ErrorCode::kUnavailable,
+                          "no database connection free within the timeout");
+      }
     }
+    wait_seconds_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   }
   if (!idle_.empty()) {
     auto conn = std::move(idle_.front());
@@ -173,6 +184,18 @@ Database::Lease::Lease(Lease&& other) noexcept
 
 Database::Lease::~Lease() {
   if (db_ && conn_) db_->give_back(std::move(conn_), discard_);
+}
+
+Database::PoolStats Database::pool_stats() const {
+  std::lock_guard lock(mu_);
+  PoolStats s;
+  s.size = options_.pool_size;
+  s.open = open_count_;
+  s.in_use = open_count_ - static_cast<int>(idle_.size());
+  s.waits = waits_;
+  s.wait_seconds = wait_seconds_;
+  s.timeouts = timeouts_;
+  return s;
 }
 
 Status Database::ping() {

@@ -338,6 +338,13 @@ Status HttpServer::start() {
   return ok_status();
 }
 
+HttpServer::Connections HttpServer::connections(Listener listener) const {
+  const auto& server = listener == Listener::kInternal ? internal_ : public_;
+  if (!server) return {};
+  const auto stats = server->stats();
+  return {stats.open_connections, stats.accepted};
+}
+
 void HttpServer::stop() {
   if (!started_) return;
   public_->shutdown();

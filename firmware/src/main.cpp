@@ -37,6 +37,7 @@
 #include "reclothes/firmware/box.h"
 #include "reclothes/firmware/config.h"
 #include "reclothes/firmware/journal.h"
+#include "reclothes/firmware/log_format.h"
 #include "reclothes/firmware/mailbox.h"
 #include "reclothes/firmware/scanner.h"
 #include "reclothes/firmware/sim_config.h"
@@ -290,6 +291,7 @@ struct RunOptions {
   std::string config_path;
   std::string sim_control;
   int sim_auto_open_ms = 0;
+  std::optional<LogFormat> log_format;  // --log-format: wins over the configuration's log.format
 };
 
 Result<std::unique_ptr<Hardware>> open_hardware(const BoxConfig& config, const RunOptions& run,
@@ -346,6 +348,8 @@ int run_box(const RunOptions& options) {
     spdlog::critical("{}", config.error().to_string());
     return kExitConfig;
   }
+  // From here on the lines say which box wrote them (JSON: "box").
+  use_log_format(options.log_format.value_or(config->log_format), config->box_id);
   const SyncOptions sync_opts = sync_options(*config);
   if (Status s = validate(sync_opts); !s.ok()) {
     spdlog::critical("{}: {}", options.config_path, s.error().to_string());
@@ -502,6 +506,10 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->capture_default_str();
+  std::string log_format;
+  app.add_option("--log-format", log_format,
+                 "text or json (one JSON object per line); default: the configuration's "
+                 "log.format, text without one");
 
   RunOptions run;
   CLI::App* run_cmd = app.add_subcommand("run", "run the box until SIGTERM or SIGINT");
@@ -543,6 +551,14 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   spdlog::set_level(*level);
+  if (!log_format.empty()) {
+    run.log_format = parse_log_format(log_format);
+    if (!run.log_format) {
+      std::cerr << "--log-format: expected text or json, got \"" << log_format << "\"\n";
+      return kExitUsage;
+    }
+    use_log_format(*run.log_format);
+  }
 
   if (*run_cmd) return run_box(run);
   if (*scan_cmd) return scan_images(images);

@@ -116,9 +116,10 @@ TEST_F(BridgeTest, ReplayedEventsChangeNothingAfterTheirFirstApplicationAndAreAc
   EXPECT_EQ(faults(), 2);
 
   auto metrics = call(Listener::kInternal, "GET", "/metrics");
-  EXPECT_NE(metrics.raw.find("box_events_applied_total 1"), std::string::npos) << metrics.raw;
+  EXPECT_NE(metrics.raw.find("reclothes_box_events_applied_total 1"), std::string::npos)
+      << metrics.raw;
   // This instance saw 3 duplicates in the first batch after the restart and 2 in the second.
-  EXPECT_NE(metrics.raw.find("box_events_duplicate_total 5"), std::string::npos);
+  EXPECT_NE(metrics.raw.find("reclothes_box_events_duplicate_total 5"), std::string::npos);
 }
 
 // What the controller keeps of an event is what the box sent: box_events.payload is each event
@@ -222,7 +223,8 @@ TEST_F(BridgeTest, EventsSentWhileTheDatabaseIsDownAreAppliedOnceSoonAfterItRetu
   ASSERT_TRUE(eventually(
       [&] {
         return controller_->metrics().scrape().find(
-                   "mqtt_messages_received_total{leaf=\"events\"} 4") != std::string::npos &&
+                   "reclothes_mqtt_messages_received_total{leaf=\"events\"} 4") !=
+                   std::string::npos &&
                controller_->bridge().waiting_for_database() > 0;
       },
       std::chrono::seconds(10)))
@@ -250,8 +252,9 @@ TEST_F(BridgeTest, EventsSentWhileTheDatabaseIsDownAreAppliedOnceSoonAfterItRetu
   EXPECT_EQ(faults(), 1);
   EXPECT_TRUE(eventually([&] { return controller_->bridge().idle(); }));
   const auto metrics = call(Listener::kInternal, "GET", "/metrics");
-  EXPECT_NE(metrics.raw.find("\nbox_events_waiting_for_database 0"), std::string::npos);
-  EXPECT_NE(metrics.raw.find("\nbox_events_applied_total 6"), std::string::npos) << metrics.raw;
+  EXPECT_NE(metrics.raw.find("\nreclothes_box_events_waiting_for_database 0"), std::string::npos);
+  EXPECT_NE(metrics.raw.find("\nreclothes_box_events_applied_total 6"), std::string::npos)
+      << metrics.raw;
 }
 
 // Beyond its bounds the retry list drops batches (never acked: the box resends them) instead of
@@ -270,7 +273,7 @@ TEST_F(BridgeTest, BatchesBeyondTheRetryBoundsAreDroppedForTheBoxToResend) {
   for (std::uint64_t seq = 1; seq <= 4; ++seq) box.publish_events({event(seq, K::kDoorOpened, 1)});
   const auto dropped = [&] {
     const auto text = controller_->metrics().scrape();
-    return text.find("\nbox_events_retry_dropped_total 2") != std::string::npos;
+    return text.find("\nreclothes_box_events_retry_dropped_total 2") != std::string::npos;
   };
   ASSERT_TRUE(eventually(dropped, std::chrono::seconds(10))) << controller_->metrics().scrape();
   EXPECT_GE(controller_->bridge().waiting_for_database(), 1u);
@@ -318,14 +321,14 @@ TEST_F(BridgeTest, TwoReplicasShareTheEventsAndApplyEachOnce) {
     const auto pos = text.find(sample);
     return pos == std::string::npos ? -1 : std::stoi(text.substr(pos + sample.size()));
   };
-  EXPECT_EQ(counter(*controller_, "box_events_applied_total") +
-                counter(**second, "box_events_applied_total"),
+  EXPECT_EQ(counter(*controller_, "reclothes_box_events_applied_total") +
+                counter(**second, "reclothes_box_events_applied_total"),
             6);
-  EXPECT_EQ(counter(*controller_, "box_events_duplicate_total") +
-                counter(**second, "box_events_duplicate_total"),
+  EXPECT_EQ(counter(*controller_, "reclothes_box_events_duplicate_total") +
+                counter(**second, "reclothes_box_events_duplicate_total"),
             6);
-  EXPECT_GT(counter(*controller_, "mqtt_messages_received_total{leaf=\"events\"}"), 0);
-  EXPECT_GT(counter(**second, "mqtt_messages_received_total{leaf=\"events\"}"), 0);
+  EXPECT_GT(counter(*controller_, "reclothes_mqtt_messages_received_total{leaf=\"events\"}"), 0);
+  EXPECT_GT(counter(**second, "reclothes_mqtt_messages_received_total{leaf=\"events\"}"), 0);
 }
 
 TEST_F(BridgeTest, EventsFromUnknownOrDecommissionedBoxesAreNotApplied) {
@@ -345,12 +348,12 @@ TEST_F(BridgeTest, EventsFromUnknownOrDecommissionedBoxesAreNotApplied) {
   EXPECT_TRUE(stranger.received(msg::Topic::kAcks).empty());
   EXPECT_EQ(count("SELECT count(*) FROM box_events"), 1);
   auto metrics = call(Listener::kInternal, "GET", "/metrics");
-  EXPECT_NE(metrics.raw.find("box_events_rejected_total{reason=\"unknown_box\"} 1"),
+  EXPECT_NE(metrics.raw.find("reclothes_box_events_rejected_total{reason=\"unknown_box\"} 1"),
             std::string::npos)
       << metrics.raw;
-  EXPECT_NE(metrics.raw.find("box_events_rejected_total{reason=\"malformed\"} 1"),
+  EXPECT_NE(metrics.raw.find("reclothes_box_events_rejected_total{reason=\"malformed\"} 1"),
             std::string::npos);
-  EXPECT_NE(metrics.raw.find("box_events_rejected_total{reason=\"box_mismatch\"} 1"),
+  EXPECT_NE(metrics.raw.find("reclothes_box_events_rejected_total{reason=\"box_mismatch\"} 1"),
             std::string::npos);
 
   ASSERT_EQ(
@@ -472,7 +475,7 @@ TEST_F(BridgeTest, StatusAndStateAreTracked) {
   EXPECT_EQ(b["compartments"][1]["door_open"], true);
 
   auto metrics = call(Listener::kInternal, "GET", "/metrics");
-  EXPECT_NE(metrics.raw.find("boxes_online 1"), std::string::npos);
+  EXPECT_NE(metrics.raw.find("reclothes_boxes_online 1"), std::string::npos);
 }
 
 TEST_F(BridgeTest, BoxWhoseConnectionDiesShowsOfflineWithinTheKeepAliveWindow) {

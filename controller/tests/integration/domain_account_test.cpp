@@ -198,12 +198,13 @@ TEST_F(AccountTest, AnExpiredCodeAndACodeAfterTooManyWrongTriesAreRefused) {
   // The client hears one refusal; the metrics keep the reasons.
   const auto metrics = call(Listener::kInternal, "GET", "/metrics").raw;
   for (const std::string reason : {"expired", "wrong", "exhausted"}) {
-    EXPECT_NE(metrics.find("account_code_refusals_total{purpose=\"password_reset\",reason=\"" +
-                           reason + "\"}"),
-              std::string::npos)
+    EXPECT_NE(
+        metrics.find("reclothes_account_code_refusals_total{purpose=\"password_reset\",reason=\"" +
+                     reason + "\"}"),
+        std::string::npos)
         << reason;
   }
-  EXPECT_NE(metrics.find("account_codes_issued_total{purpose=\"password_reset\"} 2"),
+  EXPECT_NE(metrics.find("reclothes_account_codes_issued_total{purpose=\"password_reset\"} 2"),
             std::string::npos);
 }
 

@@ -245,11 +245,13 @@ TEST_F(NotificationTest, MailServerDownRetriesOpensTheBreakerAndDeliversWhenBack
   EXPECT_TRUE(subjects.contains("Payment for your order " + std::to_string(second) + " failed"));
   EXPECT_EQ(hook.bodies().size(), 2u) << "the webhook channel is not resent";
   const auto metrics = controller_->metrics().scrape();
-  EXPECT_NE(metrics.find("notification_deliveries_total{channel=\"smtp\",outcome=\"failed\"} 2"),
+  EXPECT_NE(metrics.find(
+                "reclothes_notification_deliveries_total{channel=\"smtp\",outcome=\"failed\"} 2"),
             std::string::npos)
       << metrics;
-  EXPECT_NE(metrics.find("notification_deliveries_total{channel=\"smtp\",outcome=\"sent\"} 2"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics.find("reclothes_notification_deliveries_total{channel=\"smtp\",outcome=\"sent\"} 2"),
+      std::string::npos);
   EXPECT_EQ(count("SELECT count(*) FROM notifications WHERE sent_at IS NOT NULL"), 2);
   sink.stop();
 }

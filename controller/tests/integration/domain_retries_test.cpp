@@ -217,7 +217,7 @@ TEST_F(LimitsTest, TooManyReadsFromOneAddressGet429UntilTheBucketRefills) {
   EXPECT_EQ(refused.header("Retry-After"), "1");
   EXPECT_EQ(refused.body["error"]["details"]["class"], "reads");
   EXPECT_EQ(refused.body["error"]["details"]["scope"], "address");
-  EXPECT_EQ(metric(R"(http_rate_limited_total{class="reads",scope="address"})"), 1);
+  EXPECT_EQ(metric(R"(reclothes_http_rate_limited_total{class="reads",scope="address"})"), 1);
   // The health check is not limited.
   EXPECT_EQ(pub("GET", "/healthz").status, 200);
   clock_.advance(1s);
@@ -240,7 +240,7 @@ TEST_F(LimitsTest, WritesPerAccountAreLimitedPerCustomer) {
   EXPECT_EQ(create_donation(bob, donation_body()["items"]).status, 201);
   clock_.advance(2s);
   EXPECT_EQ(create_donation(alice, donation_body()["items"]).status, 201);
-  EXPECT_EQ(metric(R"(http_rate_limited_total{class="writes",scope="account"})"), 1);
+  EXPECT_EQ(metric(R"(reclothes_http_rate_limited_total{class="writes",scope="account"})"), 1);
 }
 
 TEST_F(LimitsTest, ForwardedForCountsOnlyFromTrustedProxies) {
@@ -269,7 +269,7 @@ TEST_F(LimitsTest, LoginRefusalsAreCountedAsTheLoginClass) {
   }
   EXPECT_EQ(r.status, 429) << describe(r);
   EXPECT_FALSE(r.header("Retry-After").empty());
-  EXPECT_EQ(metric(R"(http_rate_limited_total{class="login",scope="account"})"), 1);
+  EXPECT_EQ(metric(R"(reclothes_http_rate_limited_total{class="login",scope="account"})"), 1);
 }
 
 }  // namespace

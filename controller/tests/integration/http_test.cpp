@@ -146,12 +146,12 @@ TEST_F(HttpTest, HealthReadyAndMetrics) {
   auto m = call(Listener::kInternal, "GET", "/metrics");
   ASSERT_EQ(m.status, 200);
   EXPECT_NE(m.header("Content-Type").find("text/plain"), std::string::npos);
-  EXPECT_NE(m.raw.find("http_requests_total{"), std::string::npos);
+  EXPECT_NE(m.raw.find("reclothes_http_requests_total{"), std::string::npos);
   EXPECT_NE(m.raw.find("route=\"/healthz\""), std::string::npos);
-  EXPECT_NE(m.raw.find("http_request_duration_seconds_bucket"), std::string::npos);
-  EXPECT_NE(m.raw.find("box_events_applied_total"), std::string::npos);
-  EXPECT_NE(m.raw.find("boxes_online 0"), std::string::npos);
-  EXPECT_NE(m.raw.find("mqtt_connected 1"), std::string::npos);
+  EXPECT_NE(m.raw.find("reclothes_http_request_duration_seconds_bucket"), std::string::npos);
+  EXPECT_NE(m.raw.find("reclothes_box_events_applied_total"), std::string::npos);
+  EXPECT_NE(m.raw.find("reclothes_boxes_online 0"), std::string::npos);
+  EXPECT_NE(m.raw.find("reclothes_mqtt_connected 1"), std::string::npos);
 }
 
 TEST_F(HttpTest, ReadyzReportsTheBrokerDown) {

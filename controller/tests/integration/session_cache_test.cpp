@@ -72,9 +72,9 @@ TEST_F(SessionCacheTest, ASessionIsReadFromTheDatabaseOnceThenServedFromMemory) 
   EXPECT_EQ(after.entries, 1u);
   // /metrics carries the same counts.
   const auto text = internal("GET", "/metrics").raw;
-  EXPECT_GE(metric(text, "session_cache_hits_total"), 4);
-  EXPECT_EQ(metric(text, "session_cache_listening"), 1);
-  EXPECT_EQ(metric(text, "session_cache_entries"), 1);
+  EXPECT_GE(metric(text, "reclothes_session_cache_hits_total"), 4);
+  EXPECT_EQ(metric(text, "reclothes_session_cache_listening"), 1);
+  EXPECT_EQ(metric(text, "reclothes_session_cache_entries"), 1);
 }
 
 TEST_F(SessionCacheTest, AnUnknownTokenIsRefusedAndNotRemembered) {

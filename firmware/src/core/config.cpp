@@ -211,6 +211,20 @@ Result<HalBackend> read_backend(const Json& v, std::string_view p) {
   return json::expected_error(p, "\"sim\" or \"linux\"", v);
 }
 
+// "log": {"format": "text" | "json"} (log_format.h).
+Result<LogFormat> read_log(const Json& j, std::string_view p) {
+  RC_TRY(json::check_object(j, p, {"format"}));
+  LogFormat format = LogFormat::kText;
+  RC_TRY(json::read_optional(j, p, "format", format,
+                             [](const Json& v, std::string_view at) -> Result<LogFormat> {
+                               if (v.is_string()) {
+                                 if (auto f = parse_log_format(v.get<std::string>())) return *f;
+                               }
+                               return json::expected_error(at, "\"text\" or \"json\"", v);
+                             }));
+  return format;
+}
+
 Result<HalConfig> read_hal(const Json& j, std::string_view p) {
   RC_TRY(json::check_object(j, p, {"backend", "tamper", "led_green", "led_red"}));
   HalConfig h;
@@ -275,7 +289,7 @@ Result<BoxConfig> parse_config(std::string_view json_text, const std::filesystem
   const std::string_view top;
   RC_TRY(json::check_object(root, top,
                             {"box_id", "journal_path", "broker", "trusted_keys", "compartments",
-                             "timeouts", "hal", "camera", "state_report_interval_s"}));
+                             "timeouts", "hal", "camera", "state_report_interval_s", "log"}));
   BoxConfig config;
   RC_ASSIGN_OR_RETURN(config.box_id,
                       json::read_field(root, top, "box_id", json::read_nonempty_string));
@@ -301,6 +315,7 @@ Result<BoxConfig> parse_config(std::string_view json_text, const std::filesystem
                              box_config_json::read_camera<CameraConfig>));
   RC_TRY(json::read_optional(root, top, "state_report_interval_s", config.state_report_interval,
                              seconds_in(5, 86400)));
+  RC_TRY(json::read_optional(root, top, "log", config.log_format, read_log));
   RC_TRY(check_pins(config));
   return config;
 }

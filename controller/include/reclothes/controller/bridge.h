@@ -93,6 +93,11 @@ class MqttBridge final : public BoxMessaging {
     std::lock_guard lock(mu_);
     return shed_;
   }
+  // Jobs waiting for the worker (messages from the broker, configs and commands to publish).
+  std::size_t queue_depth() const {
+    std::lock_guard lock(mu_);
+    return queue_.size();
+  }
 
  private:
   struct Job {
@@ -102,6 +107,7 @@ class MqttBridge final : public BoxMessaging {
     std::string payload;
     std::string box_id;
     msg::Command command;
+    std::chrono::steady_clock::time_point queued_at{};  // set by enqueue()
   };
 
   explicit MqttBridge(Deps deps);

@@ -58,6 +58,9 @@ class Controller {
 
  private:
   Controller(const ControllerConfig& config, Log log);
+  // The scrape hook: gauges and counters read from the pool, the listeners, the MQTT queue, the
+  // session cache and the database.
+  void refresh_metrics();
 
   ControllerConfig config_;
   Log log_;

@@ -97,6 +97,19 @@ class Database {
 
   // SELECT 1 on a pooled connection.
   Status ping();
+
+  // The pool's counts, for the metrics (reclothes_db_pool_*): open connections (idle + leased),
+  // those leased now, acquire() calls that had to wait for a free connection, the time they
+  // waited, and those that gave up after acquire_timeout.
+  struct PoolStats {
+    int size = 0;
+    int open = 0;
+    int in_use = 0;
+    std::uint64_t waits = 0;
+    double wait_seconds = 0;
+    std::uint64_t timeouts = 0;
+  };
+  PoolStats pool_stats() const;
   const Options& options() const { return options_; }
 
  private:
@@ -119,10 +132,13 @@ class Database {
   void give_back(std::unique_ptr<pqxx::connection> conn, bool discard);
 
   Options options_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<pqxx::connection>> idle_;
   int open_count_ = 0;  // idle + leased
+  std::uint64_t waits_ = 0;
+  double wait_seconds_ = 0;
+  std::uint64_t timeouts_ = 0;
 };
 
 // Runs a statement of a hot path as a prepared statement: each pooled connection prepares it on

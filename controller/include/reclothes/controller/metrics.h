@@ -1,5 +1,9 @@
 // Prometheus metrics (prometheus-cpp core registry, text exposition via its TextSerializer).
 // Thread-safe: prometheus-cpp metrics are atomic, families are locked internally.
+//
+// Every metric the controller exports is named reclothes_* (docs/observability.md lists them),
+// except the standard process_* series (CPU, memory, file descriptors, start time: read from
+// /proc/self at each scrape) that every Prometheus client exports under those names.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -16,6 +20,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "reclothes/controller/db.h"
 #include "reclothes/controller/session_cache.h"
 
 namespace reclothes::controller {
@@ -44,6 +49,19 @@ class Metrics {
   void set_boxes_online(double n) { boxes_online_->Set(n); }
   // Brings the session_cache_* series up to the cache's own counts (at each scrape).
   void set_session_cache(const SessionCache::Stats& s);
+
+  // Scrape-time samples of the database pool and the HTTP listeners (the controller's scrape
+  // hook calls these): gauges set, counters brought up to the given totals.
+  void set_db_pool(const Database::PoolStats& s);
+  void set_http_connections(std::string_view listener, std::size_t open, std::uint64_t accepted);
+  // The MQTT apply queue: messages waiting now, and how long one waited before the worker took
+  // it (the controller's share of the ingest lag).
+  void set_mqtt_queue_depth(std::size_t depth) {
+    mqtt_queue_depth_->Set(static_cast<double>(depth));
+  }
+  void observe_mqtt_queue_wait(std::chrono::duration<double> waited) {
+    mqtt_queue_wait_->Observe(waited.count());
+  }
 
   // Called right before each scrape (to refresh gauges computed from the database).
   void set_scrape_hook(std::function<void()> hook) { scrape_hook_ = std::move(hook); }
@@ -81,9 +99,19 @@ class Metrics {
   prometheus::Counter* cache_restarts_;
   prometheus::Gauge* cache_entries_;
   prometheus::Gauge* cache_listening_;
+  prometheus::Gauge* mqtt_queue_depth_;
+  prometheus::Histogram* mqtt_queue_wait_;
+  prometheus::Gauge* pool_size_;
+  prometheus::Family<prometheus::Gauge>* pool_connections_;
+  prometheus::Counter* pool_waits_;
+  prometheus::Counter* pool_wait_seconds_;
+  prometheus::Counter* pool_timeouts_;
+  prometheus::Family<prometheus::Gauge>* http_open_;
+  prometheus::Family<prometheus::Counter>* http_accepted_;
   std::mutex cache_mu_;
   SessionCache::Stats cache_reported_;  // what the counters already hold
   std::function<void()> scrape_hook_;
+  std::mutex scrape_mu_;
 };
 
 }  // namespace reclothes::controller

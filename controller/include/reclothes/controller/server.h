@@ -65,6 +65,13 @@ class HttpServer {
   int public_port() const { return public_port_; }
   int internal_port() const { return internal_port_; }
 
+  // A listener's open connections and those it accepted so far (the metrics' scrape hook).
+  struct Connections {
+    std::size_t open = 0;
+    std::uint64_t accepted = 0;
+  };
+  Connections connections(Listener listener) const;
+
   // Answers one request that has been read: what both listeners call for every request, with
   // the client's address in req.remote_addr. Thread-safe. Public for the REST fuzzer
   // (fuzz/fuzz_rest.cpp), which hands it requests without a socket.

@@ -25,23 +25,34 @@ namespace {
 struct AccountMetrics {
   explicit AccountMetrics(Metrics& m)
       : codes_issued(prometheus::BuildCounter()
-                         .Name("account_codes_issued_total")
+                         .Name("reclothes_account_codes_issued_total")
                          .Help("One-time account codes issued, by purpose")
                          .Register(m.registry())),
         code_refusals(prometheus::BuildCounter()
-                          .Name("account_code_refusals_total")
+                          .Name("reclothes_account_code_refusals_total")
                           .Help("Account codes refused, by purpose and reason (wrong, expired, "
                                 "closed, exhausted, no_code, unreadable)")
                           .Register(m.registry())),
         passwords_set(prometheus::BuildCounter()
-                          .Name("account_passwords_set_total")
+                          .Name("reclothes_account_passwords_set_total")
                           .Help("Customer passwords set, by how (change, reset)")
                           .Register(m.registry())),
         erasures(prometheus::BuildCounter()
-                     .Name("account_self_erasures_total")
+                     .Name("reclothes_account_self_erasures_total")
                      .Help("Customer accounts erased at the customer's own request")
                      .Register(m.registry())
-                     .Add({})) {}
+                     .Add({})) {
+    // Every known series exists from the start at 0 (a family without a series is not exported,
+    // and rate() needs the 0 before the first event).
+    for (const char* purpose : {"password_reset", "email_change"}) {
+      codes_issued.Add({{"purpose", purpose}});
+      for (const char* reason :
+           {"wrong", "expired", "closed", "exhausted", "no_code", "unreadable"}) {
+        code_refusals.Add({{"purpose", purpose}, {"reason", reason}});
+      }
+    }
+    for (const char* how : {"change", "reset"}) passwords_set.Add({{"how", how}});
+  }
   prometheus::Family<prometheus::Counter>& codes_issued;
   prometheus::Family<prometheus::Counter>& code_refusals;
   prometheus::Family<prometheus::Counter>& passwords_set;

@@ -432,24 +432,35 @@ void update_fault_gauges(DomainContext& d, pqxx::work& tx) {
   // The registry merges the family when it exists: every worker of the process sets the same
   // series.
   auto& gauges = prometheus::BuildGauge()
-                     .Name("box_faults_open")
+                     .Name("reclothes_box_faults_open")
                      .Help("Open box faults by kind (jammed, forced, ajar, tamper, offline, ...)")
                      .Register(d.s.metrics.registry());
-  std::map<std::string, double> counts;
+  // How long the oldest open fault of each kind has been open: "faults open too long" alerts on
+  // it (deploy/observability/alerts.yml).
+  auto& oldest = prometheus::BuildGauge()
+                     .Name("reclothes_box_faults_oldest_open_seconds")
+                     .Help("Age of the oldest open box fault by kind (0: none open)")
+                     .Register(d.s.metrics.registry());
+  std::map<std::string, std::pair<double, double>> counts;
   for (const char* kind : {"jammed", "forced", "ajar", "tamper", "out_of_service", "unlock_unknown",
                            "offline", "late_deposit_conflict"}) {
-    counts[kind] = 0;
+    counts[kind] = {0, 0};
   }
-  for (const auto& r :
-       tx.exec("SELECT kind, count(*) FROM box_faults WHERE cleared_at IS NULL GROUP BY kind")) {
-    counts[r[0].as<std::string>()] = r[1].as<double>();
+  const auto now_ms = d.now_ms();
+  for (const auto& r : tx.exec("SELECT kind, count(*), " + ms_of("min(opened_at)") +
+                               " FROM box_faults WHERE cleared_at IS NULL GROUP BY kind")) {
+    const auto age_ms = std::max<std::int64_t>(0, now_ms - r[2].as<std::int64_t>());
+    counts[r[0].as<std::string>()] = {r[1].as<double>(), static_cast<double>(age_ms) / 1000.0};
   }
-  for (const auto& [kind, n] : counts) gauges.Add({{"kind", kind}}).Set(n);
+  for (const auto& [kind, n] : counts) {
+    gauges.Add({{"kind", kind}}).Set(n.first);
+    oldest.Add({{"kind", kind}}).Set(n.second);
+  }
 }
 
 void count_alarms(DomainContext& d, const AlarmCounts& c) {
   auto& alarms = prometheus::BuildCounter()
-                     .Name("alarm_notifications_total")
+                     .Name("reclothes_alarm_notifications_total")
                      .Help(
                          "Alarm notifications queued for staff on call, by kind (opened, "
                          "reminder, closed)")

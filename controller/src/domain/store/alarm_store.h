@@ -96,11 +96,11 @@ struct AlarmCounts {
 // alarms.reminder without an acknowledgement (at most alarms.max_reminders); a closing notice to
 // the alarmed staff when the fault was resolved (not to the one who resolved it).
 AlarmCounts queue_alarms(DomainContext& d, pqxx::work& tx, std::int64_t now_ms);
-// Adds committed alarms to the counter alarm_notifications_total{kind}.
+// Adds committed alarms to the counter reclothes_alarm_notifications_total{kind}.
 void count_alarms(DomainContext& d, const AlarmCounts& c);
 
-// Sets the gauge box_faults_open{kind} (open faults by kind; 0 for the kinds events open and
-// offline when none is open).
+// Sets the gauge reclothes_box_faults_open{kind} (open faults by kind; 0 for the kinds events open
+// and offline when none is open).
 void update_fault_gauges(DomainContext& d, pqxx::work& tx);
 
 }  // namespace reclothes::controller::domain

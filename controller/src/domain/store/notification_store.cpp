@@ -209,10 +209,10 @@ void deliver_channel(DomainContext& d, pqxx::work& tx, const NotificationChannel
           "WHERE dl.channel = $1 AND dl.sent_at IS NULL AND dl.next_attempt_at <= $2::timestamptz "
           "ORDER BY dl.next_attempt_at, dl.notification_id LIMIT 20 FOR UPDATE OF dl SKIP LOCKED",
       channel.name, ts(now_ms));
-  // notification_deliveries_total{channel, outcome}: the registry merges the family when it
-  // exists, so every worker of the process counts into the same series.
+  // reclothes_notification_deliveries_total{channel, outcome}: the registry merges the family when
+  // it exists, so every worker of the process counts into the same series.
   auto& deliveries = prometheus::BuildCounter()
-                         .Name("notification_deliveries_total")
+                         .Name("reclothes_notification_deliveries_total")
                          .Help("Notification deliveries by channel and outcome (sent, failed)")
                          .Register(d.s.metrics.registry());
   for (const auto& r : rows) {

@@ -90,6 +90,41 @@ PaymentClaim claim_payment(const DomainContext& d, pqxx::work& tx, std::int64_t 
   return c;
 }
 
+const char* outcome_name(PaymentOutcome::Kind k) {
+  switch (k) {
+    case PaymentOutcome::Kind::kSucceeded:
+      return "succeeded";
+    case PaymentOutcome::Kind::kDeclined:
+      return "declined";
+    case PaymentOutcome::Kind::kUnknown:
+      return "unknown";
+  }
+  return "unknown";
+}
+
+// reclothes_payment_requests_total{operation, outcome} and the provider's answer time: one per
+// question put to the payment provider (tokenize, charge, refund). "unknown" is no answer (a
+// timeout, a 5xx): the payment is retried with the same idempotency key.
+void count_payment(DomainContext& d, const char* operation, const PaymentOutcome& outcome,
+                   std::chrono::duration<double> took) {
+  auto& registry = d.s.metrics.registry();
+  prometheus::BuildCounter()
+      .Name("reclothes_payment_requests_total")
+      .Help(
+          "Requests to the payment provider by operation (tokenize, charge, refund) and outcome "
+          "(succeeded, declined, unknown: no answer, retried)")
+      .Register(registry)
+      .Add({{"operation", operation}, {"outcome", outcome_name(outcome.kind)}})
+      .Increment();
+  prometheus::BuildHistogram()
+      .Name("reclothes_payment_request_duration_seconds")
+      .Help("How long the payment provider took to answer, by operation")
+      .Register(registry)
+      .Add({{"operation", operation}},
+           prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30})
+      .Observe(took.count());
+}
+
 PaymentOutcome ask_provider(PaymentProvider& provider, const PaymentClaim& c) {
   PaymentOutcome outcome;
   if (c.kind == "charge") {
@@ -200,7 +235,12 @@ Result<bool> attempt_payment(DomainContext& d, std::int64_t payment_id, bool for
                       }));
   if (!claim.claimed) return claim.settled;
   if (!d.payments) return false;
+  const auto asked = std::chrono::steady_clock::now();
   const auto outcome = ask_provider(*d.payments, claim);
+  if (outcome.code != "no_payment_method" && outcome.code != "nothing_to_refund") {
+    count_payment(d, claim.kind == "charge" ? "charge" : "refund", outcome,
+                  std::chrono::steady_clock::now() - asked);
+  }
   return d.s.db.with_transaction([&](pqxx::work& tx) -> Result<bool> {
     return record_payment_outcome(d, tx, payment_id, claim, outcome, d.now_ms());
   });
@@ -225,7 +265,9 @@ std::int64_t insert_payment(const DomainContext& d, pqxx::work& tx, std::int64_t
 StoreStatus pay_with_card(DomainContext& d, std::int64_t order_id, std::int64_t payment_id,
                           const Card& card) {
   // The card becomes the provider's payment method; the number is not kept anywhere.
+  const auto asked = std::chrono::steady_clock::now();
   const auto method = d.payments->tokenize(card, "order-" + std::to_string(order_id) + "-method");
+  count_payment(d, "tokenize", method, std::chrono::steady_clock::now() - asked);
   if (method.kind != PaymentOutcome::Kind::kSucceeded) {
     // Without a payment method nothing can be charged, now or later: the order fails cleanly.
     fail_payment(d, payment_id, order_id,

@@ -45,6 +45,63 @@ DomainWorker::DomainWorker(const Services& services, DomainConfig config,
 DomainWorker::~DomainWorker() { stop(); }
 
 Result<DomainWorker::Pass> DomainWorker::run_once() {
+  const auto started = std::chrono::steady_clock::now();
+  auto pass = run_pass();
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+  auto& registry = d_->s.metrics.registry();
+  // The registry merges a family that exists: every worker of the process counts into the same
+  // series.
+  prometheus::BuildCounter()
+      .Name("reclothes_worker_passes_total")
+      .Help("Domain worker passes by outcome (ok, failed: a step's transaction failed)")
+      .Register(registry)
+      .Add({{"outcome", pass.ok() ? "ok" : "failed"}})
+      .Increment();
+  prometheus::BuildHistogram()
+      .Name("reclothes_worker_pass_duration_seconds")
+      .Help("How long one domain worker pass took")
+      .Register(registry)
+      .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                       2.5, 5, 10, 30})
+      .Observe(took.count());
+  if (!pass.ok()) return pass;
+  prometheus::BuildGauge()
+      .Name("reclothes_worker_last_success_timestamp_seconds")
+      .Help("When the last domain worker pass finished without an error (Unix seconds)")
+      .Register(registry)
+      .Add({})
+      .Set(static_cast<double>(d_->now_ms()) / 1000.0);
+  auto& items = prometheus::BuildCounter()
+                    .Name("reclothes_worker_items_total")
+                    .Help(
+                        "What domain worker passes did, by item (expired_donations, "
+                        "payments_settled, notifications_sent, ...)")
+                    .Register(registry);
+  const auto& p = *pass;
+  for (const auto& [item, n] : std::initializer_list<std::pair<const char*, int>>{
+           {"expired_donations", p.expired_donations},
+           {"expired_returns", p.expired_returns},
+           {"expiry_warnings", p.expiry_warnings},
+           {"pickup_reminders", p.pickup_reminders},
+           {"expired_pickups", p.expired_pickups},
+           {"collecting_created", p.collecting_created},
+           {"payments_settled", p.payments_settled},
+           {"configs_published", p.configs_published},
+           {"notifications_sent", p.notifications_sent},
+           {"notifications_failed", p.notifications_failed},
+           {"idempotency_keys_expired", p.idempotency_keys_expired},
+           {"offline_faults_opened", p.offline_faults_opened},
+           {"offline_faults_cleared", p.offline_faults_cleared},
+           {"alarms_queued", p.alarms_queued},
+           {"alarm_reminders", p.alarm_reminders},
+           {"alarm_closings", p.alarm_closings}}) {
+    // Every item's series exists from the first pass on (0 until something happens).
+    items.Add({{"item", item}}).Increment(static_cast<double>(n));
+  }
+  return pass;
+}
+
+Result<DomainWorker::Pass> DomainWorker::run_pass() {
   auto& d = *d_;
   Pass pass;
   std::vector<std::string> boxes;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "reclothes/common/result.h"
+#include "reclothes/firmware/log_format.h"
 
 namespace reclothes::firmware {
 
@@ -109,6 +110,7 @@ struct BoxConfig {
   HalConfig hal;
   std::optional<CameraConfig> camera;  // absent: no camera (remote opens only)
   std::chrono::seconds state_report_interval{60};
+  LogFormat log_format = LogFormat::kText;  // "log": {"format": "text" | "json"}
 };
 
 // Parses and checks a configuration. Strict: unknown fields, duplicate keys, wrong JSON types

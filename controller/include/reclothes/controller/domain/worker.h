@@ -104,13 +104,16 @@ class DomainWorker {
   ~DomainWorker();
 
   // One pass over everything that is due at the clock's current time. Thread-safe; several
-  // workers (replicas) may run passes at the same time.
+  // workers (replicas) may run passes at the same time. Counted in reclothes_worker_passes_total
+  // {outcome}, reclothes_worker_pass_duration_seconds, reclothes_worker_items_total{item} and
+  // reclothes_worker_last_success_timestamp_seconds.
   Result<Pass> run_once();
   // Runs run_once() every interval on a thread of its own until stop(). Idempotent.
   void start(std::chrono::milliseconds interval);
   void stop();
 
  private:
+  Result<Pass> run_pass();
   std::unique_ptr<DomainContext> d_;
   std::vector<NotificationChannel> channels_;
   std::mutex mu_;
