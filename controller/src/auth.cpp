@@ -62,6 +62,12 @@ std::string SessionStore::token_digest(std::string_view token) {
   return to_hex(out);
 }
 
+std::string SessionStore::csrf_token(std::string_view session_token) {
+  std::string input = "reclothes-console-csrf:";
+  input += session_token;
+  return token_digest(input);
+}
+
 NewSession SessionStore::create(pqxx::work& tx, AccountKind kind, std::int64_t account_id,
                                 std::string_view address) const {
   auto random = random_bytes(32);

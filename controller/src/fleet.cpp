@@ -138,21 +138,57 @@ std::optional<nlohmann::json> box_summary(pqxx::work& tx, const std::string& box
   return box_from(rows[0]);
 }
 
+namespace {
+
+// The box's latest applied events, newest first: what it reported and when the controller
+// applied it (box_events, migration 0003).
+nlohmann::json recent_events(pqxx::work& tx, const std::string& box_id, int limit) {
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& row : tx.exec_params("SELECT seq, kind, " + ms_of("at") + ", compartment, " +
+                                            "payload::text, " + ms_of("applied_at") +
+                                            " FROM box_events WHERE box_id = $1 "
+                                            "ORDER BY seq DESC LIMIT $2",
+                                        box_id, limit)) {
+    items.push_back(
+        {{"seq", row[0].as<std::int64_t>()},
+         {"kind", row[1].as<std::string>()},
+         {"at", ts(row[2].as<std::int64_t>())},
+         {"compartment", row[3].is_null() ? nlohmann::json() : nlohmann::json(row[3].as<int>())},
+         {"payload", parse_json_field(row[4])},
+         {"applied_at", ts(row[5].as<std::int64_t>())}});
+  }
+  return items;
+}
+
+}  // namespace
+
 std::optional<nlohmann::json> get_box(pqxx::work& tx, const std::string& box_id) {
   auto box = box_summary(tx, box_id);
   if (!box) return std::nullopt;
   nlohmann::json compartments = nlohmann::json::array();
+  // What holds each compartment (the order domain's claim, migration 0005): its purpose, phase
+  // and order, or null for a free one.
   for (const auto& row : tx.exec_params(
-           "SELECT number, size_class, state, door_open, fill_percent, " + ms_of("updated_at") +
-               " FROM compartments WHERE box_id = $1 ORDER BY number",
+           "SELECT c.number, c.size_class, c.state, c.door_open, c.fill_percent, " +
+               ms_of("c.updated_at") + ", h.purpose, h.phase, h.order_id, " + ms_of("h.since") +
+               " FROM compartments c LEFT JOIN compartment_holds h ON h.box_id = c.box_id AND "
+               "h.compartment = c.number WHERE c.box_id = $1 ORDER BY c.number",
            box_id)) {
+    nlohmann::json hold;
+    if (!row[6].is_null()) {
+      hold = {{"purpose", row[6].as<std::string>()},
+              {"phase", row[7].as<std::string>()},
+              {"order_id", row[8].as<std::int64_t>()},
+              {"since", ts(row[9].as<std::int64_t>())}};
+    }
     compartments.push_back(
         {{"number", row[0].as<int>()},
          {"size_class", row[1].as<std::string>()},
          {"state", row[2].as<std::string>()},
          {"door_open", row[3].as<bool>()},
          {"fill_percent", row[4].is_null() ? nlohmann::json() : nlohmann::json(row[4].as<int>())},
-         {"updated_at", nullable_time(row[5])}});
+         {"updated_at", nullable_time(row[5])},
+         {"hold", hold}});
   }
   nlohmann::json faults = nlohmann::json::array();
   for (const auto& row : tx.exec_params(
@@ -176,20 +212,106 @@ std::optional<nlohmann::json> get_box(pqxx::work& tx, const std::string& box_id)
   (*box)["last_state"] = parse_json_field(state[0][0]);
   (*box)["last_state_at"] = nullable_time(state[0][1]);
   (*box)["commands"] = list_commands(tx, box_id, 20)["items"];
+  (*box)["recent_events"] = recent_events(tx, box_id, 25);
+  const auto where = tx.exec_params(
+      "SELECT l.name FROM boxes b JOIN locations l ON l.id = b.location_id WHERE b.id = $1",
+      box_id);
+  (*box)["location_name"] = where.empty() ? nlohmann::json() : nullable_text(where[0][0]);
   return box;
 }
 
-nlohmann::json list_boxes(pqxx::work& tx) {
+bool is_box_state_filter(std::string_view s) {
+  return s.empty() || s == "online" || s == "offline" || s == "maintenance" ||
+         s == "decommissioned";
+}
+
+bool is_fault_kind(std::string_view s) {
+  return s == "jammed" || s == "forced" || s == "ajar" || s == "tamper" || s == "out_of_service" ||
+         s == "unlock_unknown";
+}
+
+namespace {
+
+// The filter's WHERE clause over boxes b: $1 location, $2 state, $3 fault, $4 id prefix (LIKE
+// pattern). The statements are unnamed, so each is planned with its values and the unused
+// branches fold away.
+const std::string kBoxFilterWhere =
+    " WHERE ($1::bigint IS NULL OR b.location_id = $1::bigint)"
+    " AND ($2 = '' OR ($2 = 'online' AND b.online AND b.status <> 'decommissioned')"
+    " OR ($2 = 'offline' AND NOT b.online AND b.status <> 'decommissioned')"
+    " OR ($2 = 'maintenance' AND b.maintenance AND b.status <> 'decommissioned')"
+    " OR ($2 = 'decommissioned' AND b.status = 'decommissioned'))"
+    " AND ($3 = '' OR ($3 = 'none' AND NOT EXISTS (SELECT 1 FROM box_faults f WHERE "
+    "f.box_id = b.id AND f.cleared_at IS NULL)) OR ($3 <> 'none' AND EXISTS (SELECT 1 FROM "
+    "box_faults f WHERE f.box_id = b.id AND f.cleared_at IS NULL AND ($3 = 'any' OR f.kind = $3))))"
+    " AND ($4 = '' OR lower(b.id) LIKE $4)";
+
+std::string like_prefix(const std::string& search) {
+  if (search.empty()) return "";
+  std::string out;
+  for (char c : search) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out + "%";
+}
+
+}  // namespace
+
+nlohmann::json list_boxes(pqxx::transaction_base& tx, const BoxFilter& filter) {
+  const auto pattern = like_prefix(filter.search);
+  const std::optional<std::int64_t> location = filter.location_id;
+  const std::int64_t page = std::max<std::int64_t>(1, filter.page);
+  // nullopt page size: every box (LIMIT NULL is no limit). The page's ids are chosen first, so
+  // the rows an OFFSET skips are never projected (their per-box subqueries never run).
+  const std::optional<std::int64_t> limit = filter.page_size;
+  const std::int64_t offset = limit ? (page - 1) * *limit : 0;
   nlohmann::json items = nlohmann::json::array();
-  std::int64_t online = 0;
-  for (const auto& row : tx.exec("SELECT " + kBoxColumns + " FROM boxes b ORDER BY b.id")) {
+  for (const auto& row :
+       tx.exec_params("SELECT " + kBoxColumns +
+                          ", l.name, (b.last_state->>'temperature_c')::double precision, "
+                          "(b.last_state->>'humidity_percent')::double precision, "
+                          "(SELECT max(c.fill_percent) FROM compartments c WHERE c.box_id = b.id) "
+                          "FROM (SELECT b.id FROM boxes b" +
+                          kBoxFilterWhere +
+                          " ORDER BY b.id LIMIT $5 OFFSET $6) page JOIN boxes b ON b.id = page.id "
+                          "LEFT JOIN locations l ON l.id = b.location_id ORDER BY b.id",
+                      location, filter.state, filter.fault, pattern, limit, offset)) {
     auto box = box_from(row);
-    if (box["online"].get<bool>()) ++online;
+    box["location_name"] = nullable_text(row[12]);
+    box["temperature_c"] =
+        row[13].is_null() ? nlohmann::json() : nlohmann::json(row[13].as<double>());
+    box["humidity_percent"] =
+        row[14].is_null() ? nlohmann::json() : nlohmann::json(row[14].as<double>());
+    box["fill_max_percent"] =
+        row[15].is_null() ? nlohmann::json() : nlohmann::json(row[15].as<int>());
     items.push_back(std::move(box));
   }
+  const auto total = tx.exec_params1("SELECT count(*) FROM boxes b" + kBoxFilterWhere, location,
+                                     filter.state, filter.fault, pattern)[0]
+                         .as<std::int64_t>();
+  const auto fleet = tx.exec1(
+      "SELECT count(*), count(*) FILTER (WHERE online), "
+      "count(*) FILTER (WHERE NOT online AND status <> 'decommissioned'), "
+      "count(*) FILTER (WHERE maintenance AND status <> 'decommissioned'), "
+      "count(*) FILTER (WHERE status = 'decommissioned'), "
+      "(SELECT count(DISTINCT box_id) FROM box_faults WHERE cleared_at IS NULL) FROM boxes");
+  const auto all = fleet[0].as<std::int64_t>();
+  const auto online = fleet[1].as<std::int64_t>();
   return {{"items", items},
+          {"total", total},
+          {"page", page},
+          {"page_size", limit ? nlohmann::json(*limit) : nlohmann::json(total)},
+          // Over the whole fleet (not the filter): offline counts decommissioned boxes too.
           {"online", online},
-          {"offline", static_cast<std::int64_t>(items.size()) - online}};
+          {"offline", all - online},
+          {"fleet",
+           {{"total", all},
+            {"online", online},
+            {"offline", fleet[2].as<std::int64_t>()},
+            {"maintenance", fleet[3].as<std::int64_t>()},
+            {"decommissioned", fleet[4].as<std::int64_t>()},
+            {"with_faults", fleet[5].as<std::int64_t>()}}}};
 }
 
 std::optional<std::string> lock_box(pqxx::work& tx, const std::string& box_id) {

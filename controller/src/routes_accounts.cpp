@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "reclothes/controller/accounts.h"
+#include "reclothes/controller/console_assets.h"
 #include "route_util.h"
 
 namespace reclothes::controller {
@@ -26,6 +27,9 @@ HandlerResult login(const Services& s, RequestContext& ctx, AccountKind kind, Fi
                     const std::function<nlohmann::json(pqxx::work&, std::int64_t)>& describe) {
   FieldReader r(ctx.body());
   Credentials c{r.string("email", 1, 254), r.string("password", 1, 1024)};
+  // The console asks for its session in an HttpOnly cookie (staff only): the token is then not
+  // in the body, and the body carries the CSRF token instead (docs/console.md).
+  const bool cookie = kind == AccountKind::kStaff && r.optional_boolean("cookie").value_or(false);
   RC_FINISH_BODY(r);
   const auto key = account_key(c.email);
   ctx.set_audit({std::string(to_string(kind)), key, nullptr, nullptr, "login"});
@@ -71,9 +75,18 @@ HandlerResult login(const Services& s, RequestContext& ctx, AccountKind kind, Fi
   const auto account_id = (*found)->first;
   s.throttle.record_success(ctx.tx(), kind, key);
   const auto session = s.sessions.create(ctx.tx(), kind, account_id, ctx.address());
-  nlohmann::json body = {{"token", session.token}, {"expires_at", ts(session.expires_ms)}};
+  nlohmann::json body = {{"expires_at", ts(session.expires_ms)}};
   body[kind == AccountKind::kStaff ? "staff" : "customer"] = describe(ctx.tx(), account_id);
-  return Response::created(body);
+  if (!cookie) {
+    body["token"] = session.token;
+    return Response::created(body);
+  }
+  body["csrf_token"] = SessionStore::csrf_token(session.token);
+  auto response = Response::created(body);
+  const auto max_age_s = std::max<std::int64_t>(0, (session.expires_ms - s.clock.wall_ms()) / 1000);
+  response.headers.emplace_back("Set-Cookie", session_cookie(session.token, max_age_s));
+  response.headers.emplace_back("Cache-Control", "no-store");
+  return response;
 }
 
 HandlerResult customer_json(RequestContext& ctx, std::int64_t id) {
@@ -186,10 +199,25 @@ void register_account_routes(Router& router, const Services& s) {
       }));
 
   router.add(route(L::kInternal, M::kDelete, "/internal/v1/sessions/current", Access::staff(),
-                   "staff.logout", false, BodyKind::kNone, "Log out (revoke this session)",
+                   "staff.logout", false, BodyKind::kNone,
+                   "Log out (revoke this session; clears the console's cookie)",
                    [&s](RequestContext& ctx) -> HandlerResult {
                      s.sessions.revoke(ctx.tx(), ctx.principal().session_id);
-                     return Response::no_content();
+                     auto r = Response::no_content();
+                     r.headers.emplace_back("Set-Cookie", cleared_session_cookie());
+                     return r;
+                   }));
+
+  // The console's page asks after a reload: is the cookie's session alive, and its CSRF token.
+  router.add(route(L::kInternal, M::kGet, "/internal/v1/sessions/current", Access::staff(),
+                   "staff.session", false, BodyKind::kNone,
+                   "This session: expiry, how it was sent and its CSRF token",
+                   [](RequestContext& ctx) -> HandlerResult {
+                     auto r = Response::ok({{"expires_at", ts(ctx.principal().session_expires_ms)},
+                                            {"via", ctx.cookie_session() ? "cookie" : "bearer"},
+                                            {"csrf_token", ctx.csrf_token()}});
+                     r.headers.emplace_back("Cache-Control", "no-store");
+                     return r;
                    }));
 }
 

@@ -1,6 +1,7 @@
 // Fleet: drop-off locations, boxes, compartments, maintenance, remote open (internal listener).
 #include <cstdint>
 
+#include "domain/routes/route_common.h"
 #include "reclothes/controller/fleet.h"
 #include "route_util.h"
 
@@ -15,6 +16,34 @@ std::optional<ApiError> require_box(RequestContext& ctx, const std::string& box_
     return ApiError::conflict("box_decommissioned", "box " + box_id + " is decommissioned");
   }
   return std::nullopt;
+}
+
+// GET /internal/v1/boxes: the filters and the page from the query string, each checked (400
+// invalid_query naming the parameter).
+HandlerResult list_boxes_handler(RequestContext& ctx) {
+  using domain::invalid_query;
+  using domain::read_int_query;
+  BoxFilter f;
+  if (auto e = read_int_query(ctx, "location_id", 1, INT64_MAX, f.location_id)) return *e;
+  std::optional<std::int64_t> page;
+  if (auto e = read_int_query(ctx, "page", 1, 1000000, page)) return *e;
+  if (auto e = read_int_query(ctx, "page_size", 1, kMaxBoxPageSize, f.page_size)) return *e;
+  f.page = page.value_or(1);
+  f.state = ctx.query("state").value_or("");
+  if (!is_box_state_filter(f.state)) {
+    return invalid_query("state", "must be online, offline, maintenance or decommissioned");
+  }
+  f.fault = ctx.query("fault").value_or("");
+  if (!f.fault.empty() && f.fault != "any" && f.fault != "none" && !is_fault_kind(f.fault)) {
+    return invalid_query("fault",
+                         "must be any, none or a fault kind (jammed, forced, ajar, tamper, "
+                         "out_of_service, unlock_unknown)");
+  }
+  f.search = ctx.query("q").value_or("");
+  if (f.search.size() > kMaxBoxIdLength) {
+    return invalid_query("q", "at most " + std::to_string(kMaxBoxIdLength) + " characters");
+  }
+  return Response::ok(list_boxes(ctx.read(), f));
 }
 
 HandlerResult register_box_handler(const Services& s, RequestContext& ctx) {
@@ -123,8 +152,9 @@ void register_fleet_routes(Router& router, const Services& s) {
   router.add(route(
       L::kInternal, M::kGet, "/internal/v1/boxes", Access::needs(P::kFleetRead), "box.list", false,
       BodyKind::kNone,
-      "Fleet overview: every box with online state, last seen, backlog, open faults",
-      [](RequestContext& ctx) -> HandlerResult { return Response::ok(list_boxes(ctx.tx())); }));
+      "Fleet overview: boxes with online state, last seen, firmware, open faults, fill, climate "
+      "(filters: location_id, state, fault, q; paging: page, page_size)",
+      list_boxes_handler));
 
   router.add(route(L::kInternal, M::kPost, "/internal/v1/boxes", Access::needs(P::kBoxRegister),
                    "box.register", true, BodyKind::kRequired,

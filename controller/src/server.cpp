@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "reclothes/common/bytes.h"
+#include "reclothes/controller/console_assets.h"
 #include "reclothes/controller/epoll_server.h"
 
 namespace reclothes::controller {
@@ -144,6 +145,56 @@ Response server_replay(const StoredResponse& stored) {
   }
   r.headers.emplace_back("Idempotent-Replayed", "true");
   return r;
+}
+
+bool is_console_path(const std::string& path) {
+  return path == "/console" || path.rfind("/console/", 0) == 0;
+}
+
+// The staff console's files (console_assets.h): GET or HEAD of an embedded file's exact path,
+// with the console's security headers and an ETag (a reload sends If-None-Match: 304).
+Result<Response, ApiError> serve_console(const httplib::Request& req) {
+  if (req.method != "GET" && req.method != "HEAD") {
+    return ApiError{405,
+                    "method_not_allowed",
+                    "the console's files are read with GET",
+                    {{"allowed", nlohmann::json::array({"GET"})}},
+                    std::nullopt};
+  }
+  if (req.path == "/console") {
+    Response r = Response::text(301, "", "text/plain");
+    r.headers.emplace_back("Location", "/console/");
+    return r;
+  }
+  const auto* asset = find_console_asset(req.path);
+  if (asset == nullptr) {
+    return ApiError::not_found("console file " + req.path);
+  }
+  Response r;
+  const bool fresh =
+      req.has_header("If-None-Match") && req.get_header_value("If-None-Match") == asset->etag;
+  if (fresh) {
+    r = Response::text(304, "", std::string(asset->content_type));
+  } else {
+    r = Response::text(200, std::string(asset->bytes), std::string(asset->content_type));
+  }
+  r.headers.emplace_back("Content-Security-Policy", std::string(kConsoleCsp));
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  r.headers.emplace_back("Referrer-Policy", "no-referrer");
+  r.headers.emplace_back("X-Frame-Options", "DENY");
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.headers.emplace_back("ETag", std::string(asset->etag));
+  return r;
+}
+
+// A constant-time comparison of two tokens of public length.
+bool same_token(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
 }
 
 }  // namespace
@@ -417,6 +468,16 @@ std::optional<ApiError> HttpServer::authenticate(RequestContext& ctx, const http
   const auto kind =
       ctx.listener() == Listener::kInternal ? AccountKind::kStaff : AccountKind::kCustomer;
   auto token = bearer_token(req);
+  // The console's session cookie, on the internal listener only and only without a bearer
+  // token (an API client's Authorization header always wins).
+  bool from_cookie = false;
+  if (!token && ctx.listener() == Listener::kInternal && req.has_header("Cookie")) {
+    auto value = cookie_value(req.get_header_value("Cookie"), kSessionCookie);
+    if (value && !value->empty()) {
+      token = std::move(value);
+      from_cookie = true;
+    }
+  }
   if (!token) return std::nullopt;
   token_sent = true;
   // A cached customer session needs no database; otherwise one autocommit statement on the
@@ -434,11 +495,39 @@ std::optional<ApiError> HttpServer::authenticate(RequestContext& ctx, const http
     return ApiError::from(principal.error());
   }
   ctx.principal_ = std::move(principal).value();
+  if (ctx.principal_ && ctx.principal_->is_staff()) {
+    ctx.cookie_session_ = from_cookie;
+    ctx.csrf_token_ = SessionStore::csrf_token(*token);
+  }
   if (ctx.principal_) {
     actor = std::string(to_string(ctx.principal_->kind)) + ":" +
             std::to_string(ctx.principal_->account_id);
   }
   return std::nullopt;
+}
+
+std::optional<ApiError> HttpServer::check_csrf(RequestContext& ctx, const Route& route,
+                                               const httplib::Request& req) const {
+  if (!ctx.cookie_session_ || ctx.method() == HttpMethod::kGet) return std::nullopt;
+  if (route.access.kind == Access::Kind::kPublic) {
+    // A route anyone may call (signing in) does not act as the cookie's session.
+    ctx.principal_.reset();
+    ctx.cookie_session_ = false;
+    ctx.csrf_token_.clear();
+    return std::nullopt;
+  }
+  const auto sent = ctx.header(kCsrfHeader);
+  if (sent && same_token(*sent, ctx.csrf_token_)) return std::nullopt;
+  ApiError e = ApiError::forbidden(
+      "csrf_token_invalid",
+      "a request signed in by the console's cookie needs the X-CSRF-Token header (from signing in "
+      "or from GET /internal/v1/sessions/current); reload the console or sign in again");
+  e.details = {{"header", kCsrfHeader}};
+  ctx.read_tx_.reset();
+  ctx.lease_.reset();
+  audit_denial(ctx.listener(), route.action, req.path, ctx.principal_, ctx.address(),
+               ctx.request_id(), e, std::nullopt);
+  return e;
 }
 
 std::optional<ApiError> HttpServer::authorize(RequestContext& ctx, const Route& route,
@@ -584,6 +673,10 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
     audit_denial(listener, "network", req.path, std::nullopt, address, request_id, e, std::nullopt);
     return e;
   }
+  if (listener == Listener::kInternal && is_console_path(req.path)) {
+    route_label = "/console/";
+    return serve_console(req);
+  }
   const auto method = method_from_string(req.method);
   if (!method) {
     return ApiError{405, "method_not_allowed", "method " + req.method + " is not supported",
@@ -619,6 +712,7 @@ Result<Response, ApiError> HttpServer::dispatch(Listener listener, const httplib
   if (listener == Listener::kPublic) {
     if (auto e = limit_account(route, ctx)) return std::move(*e);
   }
+  if (auto e = check_csrf(ctx, route, req)) return std::move(*e);
   if (auto e = authorize(ctx, route, req, token_sent)) return std::move(*e);
   auto body = read_body(route.body, req.body);
   if (!body.ok()) return std::move(body).error();

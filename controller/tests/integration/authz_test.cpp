@@ -28,6 +28,7 @@ struct Expectation {
 const std::vector<Expectation>& expectations() {
   static const std::vector<Expectation> kTable = {
       {"DELETE", "/internal/v1/sessions/current", kAllRoles},
+      {"GET", "/internal/v1/sessions/current", kAllRoles},
       {"GET", "/internal/v1/staff/me", kAllRoles},
       {"GET", "/internal/v1/staff", {R::kManager, R::kUserAdmin, R::kSuperAdmin}},
       {"POST", "/internal/v1/staff", {R::kUserAdmin, R::kSuperAdmin}},

@@ -84,6 +84,10 @@ class SessionStore : public PrincipalResolver {
                                            AccountKind kind) const override {
     return authenticate(tx, token, kind);
   }
+  // The console's CSRF token of a session: derived from the session token (SHA-256 of a
+  // domain-separated copy), so it needs no storage, dies with the session and cannot be
+  // computed by a page that cannot read the HttpOnly cookie.
+  static std::string csrf_token(std::string_view session_token);
   void revoke(pqxx::work& tx, std::int64_t session_id) const;
   void revoke_all(pqxx::work& tx, AccountKind kind, std::int64_t account_id) const;
   // After a committed change to an account's sessions or account row: this replica forgets what

@@ -34,10 +34,28 @@ Result<nlohmann::json> register_box(pqxx::work& tx, const std::string& box_id,
                                     std::optional<std::int64_t> location_id,
                                     const std::vector<CompartmentSpec>& compartments,
                                     std::int64_t now_ms);
-// The box with compartments, open faults and recent commands; nullopt if unknown.
+// The box with compartments (and what holds each), open faults, recent events as the controller
+// applied them, and recent commands; nullopt if unknown.
 std::optional<nlohmann::json> get_box(pqxx::work& tx, const std::string& box_id);
-// Fleet overview: every box with online/offline, last seen, backlog, open faults.
-nlohmann::json list_boxes(pqxx::work& tx);
+// Which boxes the fleet list shows (GET /internal/v1/boxes's query parameters).
+struct BoxFilter {
+  std::optional<std::int64_t> location_id;
+  std::string state;   // "", "online", "offline", "maintenance" or "decommissioned"
+  std::string fault;   // "", "any" (an open fault), "none", or one fault kind
+  std::string search;  // a box id prefix, case-insensitive ("" for every box)
+  std::int64_t page = 1;
+  // Boxes per page; nullopt answers every matching box (the list before paging existed).
+  std::optional<std::int64_t> page_size;
+};
+inline constexpr std::int64_t kMaxBoxPageSize = 500;
+bool is_box_state_filter(std::string_view s);
+bool is_fault_kind(std::string_view s);
+
+// Fleet overview: the boxes the filter selects, ordered by id, one page of them, each with
+// online/offline, last seen, firmware, backlog, open faults, location, fill levels, temperature
+// and humidity; the total that matched; and the whole fleet's counts ("fleet"). Stays a few
+// indexed statements with 10,000 boxes (the per-box columns are computed for the page only).
+nlohmann::json list_boxes(pqxx::transaction_base& tx, const BoxFilter& filter = {});
 // Summary row used for before/after audit images; nullopt if unknown.
 std::optional<nlohmann::json> box_summary(pqxx::work& tx, const std::string& box_id);
 // Locks the box row (FOR UPDATE) and returns its status, or nullopt if unknown.

@@ -120,6 +120,12 @@ class RequestContext {
   // body was absent), null otherwise.
   const nlohmann::json& body() const { return body_; }
 
+  // True when the request was authenticated by the console's session cookie (not a bearer
+  // token); its non-GET requests carry the CSRF token (checked before the handler runs).
+  bool cookie_session() const { return cookie_session_; }
+  // The CSRF token of the session that authenticated the request (empty without one).
+  const std::string& csrf_token() const { return csrf_token_; }
+
   // Set for every route except Access::anyone(); may be set there too.
   const Principal& principal() const { return *principal_; }
   const std::optional<Principal>& maybe_principal() const { return principal_; }
@@ -155,6 +161,8 @@ class RequestContext {
   std::multimap<std::string, std::string> headers_;  // lower-case names
   nlohmann::json body_;
   std::optional<Principal> principal_;
+  bool cookie_session_ = false;
+  std::string csrf_token_;
   std::optional<Database::Lease> lease_;
   std::unique_ptr<pqxx::nontransaction> read_tx_;
   std::unique_ptr<pqxx::work> tx_;

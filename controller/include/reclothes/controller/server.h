@@ -96,6 +96,9 @@ class HttpServer {
                                        bool& token_sent, std::string& actor) const;
   // The route's access rule and owner parameter: 401, 403, or 404 for another customer's id;
   // denials are audited.
+  // A cookie-authenticated request that is not a GET must carry the session's CSRF token.
+  std::optional<ApiError> check_csrf(RequestContext& ctx, const Route& route,
+                                     const httplib::Request& req) const;
   std::optional<ApiError> authorize(RequestContext& ctx, const Route& route,
                                     const httplib::Request& req, bool token_sent) const;
   // The handler in the request's transaction: the audit row and the commit on success, the

@@ -1,0 +1,11 @@
+// The page registry: every page module of the console, in navigation order. Each area adds its
+// own lines (docs/console.md, "Adding a page").
+import signin from './signin.js';
+import fleet from './fleet.js';
+import box from './box.js';
+
+export default [
+  signin,
+  fleet,
+  box,
+];
