@@ -3,9 +3,13 @@
 import signin from './signin.js';
 import fleet from './fleet.js';
 import box from './box.js';
+import orders from './orders.js';
+import courier from './courier.js';
 
 export default [
   signin,
   fleet,
   box,
+  orders,
+  courier,
 ];
