@@ -296,6 +296,21 @@ nlohmann::json list_boxes(pqxx::transaction_base& tx, const BoxFilter& filter) {
       "count(*) FILTER (WHERE maintenance AND status <> 'decommissioned'), "
       "count(*) FILTER (WHERE status = 'decommissioned'), "
       "(SELECT count(DISTINCT box_id) FROM box_faults WHERE cleared_at IS NULL) FROM boxes");
+  // Each location with its boxes' counts (one pass over boxes; a location without boxes too).
+  nlohmann::json by_location = nlohmann::json::array();
+  for (const auto& row : tx.exec(
+           "SELECT l.id, l.name, l.address, count(b.id), "
+           "count(b.id) FILTER (WHERE b.online AND b.status <> 'decommissioned'), "
+           "count(f.box_id) FROM locations l LEFT JOIN boxes b ON b.location_id = l.id "
+           "AND b.status <> 'decommissioned' LEFT JOIN (SELECT DISTINCT box_id FROM box_faults "
+           "WHERE cleared_at IS NULL) f ON f.box_id = b.id GROUP BY l.id ORDER BY l.name, l.id")) {
+    by_location.push_back({{"id", row[0].as<std::int64_t>()},
+                           {"name", row[1].as<std::string>()},
+                           {"address", row[2].as<std::string>()},
+                           {"boxes", row[3].as<std::int64_t>()},
+                           {"online", row[4].as<std::int64_t>()},
+                           {"with_faults", row[5].as<std::int64_t>()}});
+  }
   const auto all = fleet[0].as<std::int64_t>();
   const auto online = fleet[1].as<std::int64_t>();
   return {{"items", items},
@@ -311,7 +326,8 @@ nlohmann::json list_boxes(pqxx::transaction_base& tx, const BoxFilter& filter) {
             {"offline", fleet[2].as<std::int64_t>()},
             {"maintenance", fleet[3].as<std::int64_t>()},
             {"decommissioned", fleet[4].as<std::int64_t>()},
-            {"with_faults", fleet[5].as<std::int64_t>()}}}};
+            {"with_faults", fleet[5].as<std::int64_t>()}}},
+          {"locations", by_location}};
 }
 
 std::optional<std::string> lock_box(pqxx::work& tx, const std::string& box_id) {

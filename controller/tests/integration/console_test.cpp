@@ -329,6 +329,15 @@ TEST_F(FleetListTest, FiltersByLocationStateFaultAndIdPrefix) {
   EXPECT_EQ(r.body["fleet"]["maintenance"], 1);
   EXPECT_EQ(r.body["fleet"]["decommissioned"], 1);
   EXPECT_EQ(r.body["fleet"]["with_faults"], 2);
+  // Each location with its boxes (decommissioned ones left out).
+  ASSERT_EQ(r.body["locations"].size(), 2u);
+  EXPECT_EQ(r.body["locations"][0]["name"], "North");
+  EXPECT_EQ(r.body["locations"][0]["boxes"], 6);
+  EXPECT_EQ(r.body["locations"][0]["online"], 3);       // box-00, 02, 04
+  EXPECT_EQ(r.body["locations"][0]["with_faults"], 1);  // box-02
+  EXPECT_EQ(r.body["locations"][1]["boxes"], 5);        // box-11 is decommissioned
+  EXPECT_EQ(r.body["locations"][1]["online"], 3);
+  EXPECT_EQ(r.body["locations"][1]["with_faults"], 1);  // box-01
 }
 
 TEST_F(FleetListTest, PagesOnTheServer) {

@@ -125,7 +125,8 @@ export function confirm({ title, message, reasonLabel, reasonRequired = false, c
       dialog.remove();
       resolve({ ok, reason: text });
     };
-    const form = el('form', { method: 'dialog', onsubmit: (e) => { e.preventDefault(); finish(true); } },
+    // novalidate: the dialog says itself what is missing (a native bubble is easy to miss).
+    const form = el('form', { method: 'dialog', novalidate: true, onsubmit: (e) => { e.preventDefault(); finish(true); } },
       el('h2', { id: titleId }, title),
       message ? el('p', null, message) : null,
       reason, errorLine,
@@ -133,6 +134,7 @@ export function confirm({ title, message, reasonLabel, reasonRequired = false, c
         el('button', { type: 'button', onclick: () => finish(false) }, t('core.confirm.cancel')),
         el('button', { type: 'submit', class: danger ? 'danger' : 'primary' },
           confirmLabel ?? t('core.confirm.ok'))));
+    reason?.querySelector('textarea').addEventListener('input', () => { errorLine.textContent = ''; });
     dialog.append(form);
     dialog.addEventListener('cancel', (e) => { e.preventDefault(); finish(false); });
     document.body.append(dialog);

@@ -40,6 +40,7 @@ export default {
     const locationName = new Map(locations.map((l) => [l.id, l.name]));
 
     const summary = el('div', { class: 'summary', 'aria-live': 'polite' });
+    const locationArea = el('div', { id: 'fleet-locations' });
     const listArea = el('div', { id: 'fleet-list' });
     const status = el('p', { class: 'live-status', id: 'fleet-updated' });
 
@@ -95,6 +96,18 @@ export default {
         el('div', { class: 'card' }, el('span', { class: 'num' }, String(data.fleet.offline)), t('fleet.summary.offline')),
         el('div', { class: 'card' }, el('span', { class: 'num' }, String(data.fleet.with_faults)), t('fleet.summary.faults')),
         el('div', { class: 'card' }, el('span', { class: 'num' }, String(data.fleet.maintenance)), t('fleet.summary.maintenance')));
+      ui.mount(locationArea, ui.table({
+        caption: t('fleet.locations.caption'), rows: data.locations ?? [], empty: t('fleet.locations.empty'),
+        columns: [
+          { key: 'name', label: t('fleet.locations.name'), render: (l) => el('a', {
+            href: `#/fleet?location_id=${l.id}`, 'aria-current': String(l.id) === String(filters.location_id) ? 'true' : null,
+          }, l.name) },
+          { key: 'address', label: t('fleet.locations.address'), render: (l) => l.address },
+          { key: 'boxes', label: t('fleet.locations.boxes'), class: 'num-col', render: (l) => String(l.boxes) },
+          { key: 'online', label: t('fleet.locations.online'), class: 'num-col', render: (l) => String(l.online) },
+          { key: 'faults', label: t('fleet.locations.faults'), class: 'num-col', render: (l) => (l.with_faults > 0
+            ? ui.badge(String(l.with_faults), 'bad') : '0') },
+        ] }));
       // Keep keyboard focus where it was when the rows are redrawn.
       const focused = document.activeElement && listArea.contains(document.activeElement)
         ? document.activeElement.getAttribute('href') ?? document.activeElement.textContent : null;
@@ -125,7 +138,8 @@ export default {
     }
 
     root.append(ui.pageTitle(t('fleet.title')), el('p', { class: 'muted' }, t('fleet.intro')),
-      summary, form, status, listArea);
+      summary, el('h2', null, t('fleet.locations.title')), locationArea,
+      el('h2', null, t('fleet.boxesTitle')), form, status, listArea);
     await load();
     ctx.live.every(kPollMs, load);
   },
