@@ -124,7 +124,7 @@ run(import.meta.url, async (h) => {
 
   // A missing bag, reported from the phone: a fault of the box for the on-call staff.
   await phone.getByLabel("What is wrong").selectOption("missing_bag");
-  await phone.getByLabel("Compartment").selectOption(String(compartment));
+  await phone.getByLabel("Compartment", { exact: true }).selectOption(String(compartment));
   await phone.getByLabel("What you see").fill("one bag torn, the other one is not here");
   await phone.getByTestId("problem-submit").click();
   await phone.getByText(/Reported \(fault \d+\)/).waitFor();
@@ -183,7 +183,7 @@ run(import.meta.url, async (h) => {
   assert.equal(await checker.getByTestId("assign-submit").count(), 0);
   await h.visit(checker, "orders-checking-grade");
   await form.getByLabel("Product title").fill("Wool sweater, dark green");
-  await form.getByLabel("Size").fill("M");
+  await form.getByLabel("Size", { exact: true }).fill("M");
   await checker.getByTestId("grade-submit-1").click();
   await checker.getByTestId("item-row-1").getByText("publish").waitFor();
   await checker.locator(".page-head .badge", { hasText: "done" }).waitFor();
