@@ -140,6 +140,8 @@ run(import.meta.url, async (h) => {
     "the courier page showing the compartment emptied", 20000);
   await phone.getByTestId("progress-summary").getByText("All done").waitFor();
   await phone.getByTestId("qr-none").waitFor();
+  await eventually(async () => (await phone.getByTestId("problem-form").count()) === 0,
+    "the problem form gone once the task is done");
   assert.equal(await phone.evaluate(() => window.reclothesNoReload), true, "the page reloaded");
   await h.visit(phone, "courier-task-done");
 
@@ -178,8 +180,9 @@ run(import.meta.url, async (h) => {
   await checker.getByRole("link", { name: `Task ${checking.id}`, exact: true }).click();
   const form = checker.getByTestId("grade-form-1");
   await form.waitFor();
-  // A checker sees no manager's controls.
+  // A checker sees no manager's controls, and no courier app.
   assert.equal(await checker.getByTestId("order-cancel").count(), 0);
+  assert.equal(await checker.getByRole("link", { name: "My tasks" }).count(), 0);
   assert.equal(await checker.getByTestId("assign-submit").count(), 0);
   await h.visit(checker, "orders-checking-grade");
   await form.getByLabel("Product title").fill("Wool sweater, dark green");

@@ -180,6 +180,15 @@ async function renderTask(root, id, ctx) {
   const badgeSlot = ui.el('span', { 'data-testid': 'task-state' });
   const status = ui.el('p', { class: 'live-status' });
   let shownToken = null;
+  // The problem form while the task is the courier's and unfinished (kept, not redrawn, while so).
+  const problemSlot = ui.el('div');
+  let problemShown = false;
+  const drawProblem = () => {
+    const open = kHeld.includes(o.state) && o.assignee_id === ctx.me.id && kCourierKinds.includes(o.kind);
+    if (open && !problemShown) ui.mount(problemSlot, problemForm(ctx, o));
+    if (!open && problemShown) ui.mount(problemSlot);
+    problemShown = open;
+  };
 
   const drawQr = () => {
     if (!kHeld.includes(o.state) || o.assignee_id !== ctx.me.id || !o.token) {
@@ -215,6 +224,7 @@ async function renderTask(root, id, ctx) {
     ui.mount(badgeSlot, stateBadge(ctx, o.state));
     status.textContent = t('courier.updated', { time: formatTime(new Date().toISOString()) });
     drawQr();
+    drawProblem();
   };
 
   const header = ui.el('section', { class: 'card task-head' },
@@ -237,9 +247,7 @@ async function renderTask(root, id, ctx) {
       ? ui.el('p', { class: 'actions' },
         ui.el('a', { class: 'button wide', href: `#/courier/${o.id}/label`, 'data-testid': 'label-link' }, t('courier.label.open')))
       : null,
-    kHeld.includes(o.state) && o.assignee_id === ctx.me.id && kCourierKinds.includes(o.kind)
-      ? problemForm(ctx, o)
-      : null);
+    problemSlot);
   draw();
 
   // Live: the box's reports come in through the controller; the order and the box are re-read.
@@ -293,7 +301,8 @@ async function renderLabel(root, id, ctx) {
 export default {
   id: 'courier',
   routes: ['courier', 'courier/:id', 'courier/:id/label'],
-  nav: { label: 'courier.nav', permission: 'orders.read_assigned', group: 'work' },
+  // Couriers (and managers, who may stand in) carry courier tokens: tokens.issue_courier marks them.
+  nav: { label: 'courier.nav', permission: 'tokens.issue_courier', group: 'work' },
   async render(root, params, ctx) {
     useStyles();
     if (!params.id) return renderTasks(root, ctx);

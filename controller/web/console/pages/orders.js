@@ -269,7 +269,7 @@ function describeChange(r) {
 function historyTable(ctx, o) {
   const { t, ui } = ctx;
   const rows = [
-    { at: o.created_at, what: t('orders.history.created', { trigger: o.trigger ? t(`orders.triggers.${o.trigger}`) : '' }) },
+    { at: o.created_at, what: o.trigger ? t('orders.history.created', { trigger: t(`orders.triggers.${o.trigger}`) }) : t('orders.history.createdPlain') },
     o.assigned_at ? { at: o.assigned_at, what: t('orders.history.assigned') } : null,
     ...(o.kind === 'collecting' ? (o.items ?? []).filter((i) => i.collected_at)
       .map((i) => ({ at: i.collected_at, what: t('orders.history.emptied', { n: i.compartment }) })) : []),
@@ -427,7 +427,9 @@ function itemsSection(ctx, o, reload) {
       caption: t('orders.items.collectingCaption'),
       columns: [
         { key: 'compartment', label: t('orders.items.compartment'), render: (i) => String(i.compartment) },
-        { key: 'source', label: t('orders.items.source'), render: (i) => ui.el('a', { href: `#/orders/${i.source_kind === 'donation' ? 'donation' : 'buying'}-${i.source_id}` }, t(`orders.sources.${i.source_kind}`, { id: i.source_id })) },
+        { key: 'source', label: t('orders.items.source'), render: (i) => (ctx.can('customers.read_masked')
+          ? ui.el('a', { href: `#/orders/${i.source_kind === 'donation' ? 'donation' : 'buying'}-${i.source_id}` }, t(`orders.sources.${i.source_kind}`, { id: i.source_id }))
+          : t(`orders.sources.${i.source_kind}`, { id: i.source_id })) },
         { key: 'collected_at', label: t('orders.items.collected'), render: (i) => (i.collected_at ? formatTime(i.collected_at) : null) },
         { key: 'outcome', label: t('orders.items.outcome'), render: (i) => (i.outcome ? ui.badge(t(`orders.outcomes.${i.outcome}`), 'warn') : i.collected_at ? ui.badge(t('orders.outcomes.emptied'), 'ok') : ui.badge(t('orders.outcomes.waiting'), 'neutral')) },
       ],
@@ -452,10 +454,11 @@ async function renderTask(root, id, ctx) {
   const held = ['assigned', 'in_progress'].includes(o.state);
   const manager = ctx.can('orders.assign');
   const mine = o.assignee_id === ctx.me.id;
-  const source = o.source
-    ? ui.el('a', { href: `#/orders/${o.source.kind === 'donation' ? 'donation' : 'buying'}-${o.source.id}` },
-      t(`orders.sources.${o.source.kind}`, { id: o.source.id }))
-    : null;
+  // The customer's order is customer service's page: a link only for those who may open it.
+  const sourceText = o.source ? t(`orders.sources.${o.source.kind}`, { id: o.source.id }) : null;
+  const source = o.source && ctx.can('customers.read_masked')
+    ? ui.el('a', { href: `#/orders/${o.source.kind === 'donation' ? 'donation' : 'buying'}-${o.source.id}` }, sourceText)
+    : sourceText;
   const actions = [
     manager && held ? reasonAction(ctx, o, 'force-complete', reload) : null,
     manager && unfinished ? reasonAction(ctx, o, 'cancel', reload) : null,
@@ -486,7 +489,7 @@ async function renderTask(root, id, ctx) {
       [t('orders.columns.kind'), t(`orders.kinds.${o.kind}`)],
       [t('orders.columns.state'), stateBadge(ctx, o.state)],
       [t('orders.columns.assignee'), staffName(staff, o.assignee_id, ctx)],
-      [t('orders.columns.box'), o.box_id ? ui.el('a', { href: `#/boxes/${encodeURIComponent(o.box_id)}` }, o.box_id) : null],
+      [t('orders.columns.boxOnly'), o.box_id ? ui.el('a', { href: `#/boxes/${encodeURIComponent(o.box_id)}` }, o.box_id) : null],
       [t('orders.columns.compartments'), o.compartments?.length ? o.compartments.join(', ') : null],
       [t('orders.columns.location'), o.location ? `${o.location.name}, ${o.location.address}` : null],
       [t('orders.columns.tracking'), o.tracking_code],
