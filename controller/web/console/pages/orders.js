@@ -529,11 +529,13 @@ function caseHistory(ctx, history) {
 function customerFacts(ctx, c) {
   if (!c) return null;
   const { t } = ctx;
-  return facts(ctx, [
-    [t('orders.customer.id'), `#${c.id}`],
-    [t('orders.customer.email'), c.email],
-    [t('orders.customer.name'), c.name ?? c.display_name],
-  ]);
+  return ctx.ui.el('section', { class: 'card', 'aria-labelledby': 'customer-title' },
+    ctx.ui.el('h2', { id: 'customer-title' }, t('orders.customer.title')),
+    facts(ctx, [
+      [t('orders.customer.id'), `#${c.id}`],
+      [t('orders.customer.email'), c.email],
+      [t('orders.customer.name'), c.display_name],
+    ]));
 }
 
 function internalOrdersTable(ctx, list) {
@@ -605,7 +607,8 @@ async function renderBuying(root, id, ctx) {
       [t('orders.money.refundable'), money(c.refundable_cents, o.currency)],
       [t('orders.columns.box'), o.pickup ? `${o.pickup.box_id} · ${o.pickup.compartment}` : null],
       [t('orders.columns.created'), formatTime(o.created_at)],
-    ]), customerFacts(ctx, c.customer)),
+    ])),
+    customerFacts(ctx, c.customer),
     cancel ? ui.el('div', { class: 'actions' }, cancel) : null,
     refundForm,
     ui.table({
@@ -664,7 +667,8 @@ async function renderDonation(root, id, ctx) {
       [t('orders.columns.size'), d.size_class],
       [t('orders.columns.reward'), d.reward ? (d.reward.kind === 'coins' ? t('orders.reward.coins', { n: d.reward.coins }) : t('orders.reward.coupon', { n: d.reward.percent_off })) : null],
       [t('orders.columns.created'), formatTime(d.created_at)],
-    ]), customerFacts(ctx, c.customer)),
+    ])),
+    customerFacts(ctx, c.customer),
     cancel ? ui.el('div', { class: 'actions' }, cancel) : null,
     ui.table({
       caption: t('orders.items.donationCaption'),
