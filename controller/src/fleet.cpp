@@ -266,17 +266,19 @@ nlohmann::json list_boxes(pqxx::transaction_base& tx, const BoxFilter& filter) {
   // the rows an OFFSET skips are never projected (their per-box subqueries never run).
   const std::optional<std::int64_t> limit = filter.page_size;
   const std::int64_t offset = limit ? (page - 1) * *limit : 0;
+  static const std::string kPageSql =
+      "SELECT " + kBoxColumns +
+      ", l.name, (b.last_state->>'temperature_c')::double precision, "
+      "(b.last_state->>'humidity_percent')::double precision, "
+      "(SELECT max(c.fill_percent) FROM compartments c WHERE c.box_id = b.id) "
+      "FROM (SELECT b.id FROM boxes b" +
+      kBoxFilterWhere +
+      " ORDER BY b.id LIMIT $5 OFFSET $6) page JOIN boxes b ON b.id = page.id "
+      "LEFT JOIN locations l ON l.id = b.location_id ORDER BY b.id";
+  static const std::string kCountSql = "SELECT count(*) FROM boxes b" + kBoxFilterWhere;
   nlohmann::json items = nlohmann::json::array();
   for (const auto& row :
-       tx.exec_params("SELECT " + kBoxColumns +
-                          ", l.name, (b.last_state->>'temperature_c')::double precision, "
-                          "(b.last_state->>'humidity_percent')::double precision, "
-                          "(SELECT max(c.fill_percent) FROM compartments c WHERE c.box_id = b.id) "
-                          "FROM (SELECT b.id FROM boxes b" +
-                          kBoxFilterWhere +
-                          " ORDER BY b.id LIMIT $5 OFFSET $6) page JOIN boxes b ON b.id = page.id "
-                          "LEFT JOIN locations l ON l.id = b.location_id ORDER BY b.id",
-                      location, filter.state, filter.fault, pattern, limit, offset)) {
+       tx.exec_params(kPageSql, location, filter.state, filter.fault, pattern, limit, offset)) {
     auto box = box_from(row);
     box["location_name"] = nullable_text(row[12]);
     box["temperature_c"] =
@@ -287,8 +289,7 @@ nlohmann::json list_boxes(pqxx::transaction_base& tx, const BoxFilter& filter) {
         row[15].is_null() ? nlohmann::json() : nlohmann::json(row[15].as<int>());
     items.push_back(std::move(box));
   }
-  const auto total = tx.exec_params1("SELECT count(*) FROM boxes b" + kBoxFilterWhere, location,
-                                     filter.state, filter.fault, pattern)[0]
+  const auto total = tx.exec_params1(kCountSql, location, filter.state, filter.fault, pattern)[0]
                          .as<std::int64_t>();
   const auto fleet = tx.exec1(
       "SELECT count(*), count(*) FILTER (WHERE online), "

@@ -129,4 +129,15 @@ run(import.meta.url, async (h) => {
     "the browser's cookie is cleared");
   await page.goto(h.url("#/fleet"));
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
+
+  // Navigation follows the permissions: the checker (no fleet.read) has no Fleet link, and the
+  // page itself says it is not allowed (the API would answer 403 anyway).
+  const checker = await h.newPage();
+  await h.signIn(checker, "checker");
+  assert.equal(await checker.getByRole("navigation").getByRole("link", { name: "Fleet" }).count(), 0);
+  await checker.goto(h.url("#/fleet"));
+  await checker.getByRole("heading", { name: "Not allowed", level: 1 }).waitFor();
+  const forced = await checker.evaluate(async () => (await fetch("/internal/v1/boxes")).status);
+  assert.equal(forced, 403, "the API refuses the checker's fleet read");
+  await h.visit(checker, "not-allowed");
 });

@@ -20,7 +20,7 @@ function visiblePages() {
 
 function homeHash() {
   const first = visiblePages()[0];
-  return first ? `#/${first.routes[0]}` : '#/signin';
+  return first ? `#/${first.routes[0]}` : '#/home';
 }
 
 const kGroups = ['work', 'fleet', 'catalogue', 'people', 'admin'];
@@ -102,20 +102,22 @@ async function render() {
   const found = resolve(pages, path);
   main.replaceChildren();
   const ctx = {
-    api, t, can, me: state.me, navigate, ui, live: state.live, replaceQuery,
+    api, t, can, me: state.me, navigate, ui, live: state.live, replaceQuery, pages,
     signedIn: async (next) => {
       await loadMe();
       navigate(next ? `#/${next}` : homeHash());
     },
   };
   if (!found) {
-    main.append(ui.pageTitle(t('core.notFound.title')), ui.el('p', null, t('core.notFound.text')));
+    main.append(ui.pageTitle(t('core.notFound.title')), ui.el('p', null, t('core.notFound.text')),
+      ui.el('p', null, ui.el('a', { href: homeHash() }, t('core.forbidden.home'))));
     document.title = `${t('core.notFound.title')} · ${t('core.brand')}`;
     return;
   }
   const { page, params } = found;
   if (page.nav?.permission && !can(page.nav.permission)) {
-    main.append(ui.pageTitle(t('core.forbidden.title')), ui.el('p', null, t('core.forbidden.text')));
+    main.append(ui.pageTitle(t('core.forbidden.title')), ui.el('p', null, t('core.forbidden.text')),
+      ui.el('p', null, ui.el('a', { href: homeHash() }, t('core.forbidden.home'))));
     return;
   }
   // Each render draws into its own container: a slow page that finishes after the next

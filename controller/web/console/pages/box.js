@@ -20,7 +20,7 @@ function compartmentCell(c, ui, t, canOpen, onOpen) {
     el('span', null, t('fleet.box.door'), ' ', c.door_open ? badge(t('fleet.box.doorOpen'), 'warn') : t('fleet.box.doorClosed')),
     el('span', null, t('fleet.box.purpose'), ' ', hold ? t(`fleet.box.purposes.${hold.purpose}`) : '—'),
     el('span', null, t('fleet.box.occupancy'), ' ', occupancy,
-      hold?.order_id ? el('span', null, ' · ', el('a', { href: `#/orders/${hold.order_id}` }, t('fleet.box.order', { id: hold.order_id }))) : null),
+      hold?.order_id ? el('span', null, ' · ', t('fleet.box.order', { id: hold.order_id })) : null),
     c.fill_percent != null ? el('span', null, ui.meter(c.fill_percent, { label: t('fleet.box.fillOf', { number: c.number }) })) : null,
     canOpen ? el('button', { type: 'button', onclick: () => onOpen(c.number) },
       t('fleet.box.open', { number: c.number })) : null);

@@ -1,6 +1,7 @@
 // The page registry: every page module of the console, in navigation order. Each area adds its
 // own lines (docs/console.md, "Adding a page").
 import signin from './signin.js';
+import home from './home.js';
 import fleet from './fleet.js';
 import box from './box.js';
 import orders from './orders.js';
@@ -8,6 +9,7 @@ import courier from './courier.js';
 
 export default [
   signin,
+  home,
   fleet,
   box,
   orders,
