@@ -1,9 +1,13 @@
 #include "reclothes/simulator/frame_tools.h"
 
+#include <stb_image.h>
 #include <stb_image_write.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
+#include <memory>
 #include <numbers>
 #include <random>
 #include <vector>
@@ -150,6 +154,58 @@ Result<hal::Frame> render_presented(std::string_view text, std::uint32_t width,
   }
   if (d.blur_sigma > 0.0) frame = gaussian_blur(frame, d.blur_sigma);
   add_noise(frame, d.noise, d.seed);
+  return frame;
+}
+
+Result<hal::Frame> frame_from_png(std::string_view png, std::uint32_t width, std::uint32_t height) {
+  constexpr int kMaxSide = 4096;
+  if (png.size() < 8 || png.substr(1, 3) != "PNG") return invalid("the picture is not a PNG");
+  if (width == 0 || height == 0) return invalid("the camera frame is empty");
+  int w = 0;
+  int h = 0;
+  int channels = 0;
+  const auto* data = reinterpret_cast<const stbi_uc*>(png.data());
+  const int size = static_cast<int>(std::min<std::size_t>(png.size(), INT32_MAX));
+  if (stbi_info_from_memory(data, size, &w, &h, &channels) == 0 || w < 1 || h < 1 || w > kMaxSide ||
+      h > kMaxSide) {
+    return invalid("the PNG cannot be read, or is larger than 4096 px on a side");
+  }
+  std::unique_ptr<stbi_uc, void (*)(void*)> grey(
+      stbi_load_from_memory(data, size, &w, &h, &channels, 1), stbi_image_free);
+  if (!grey) return invalid(std::string("the PNG cannot be decoded: ") + stbi_failure_reason());
+  // Shrink to fit (area average over the source pixels each output pixel covers), never enlarge.
+  const auto src_w = static_cast<std::size_t>(w);
+  const auto src_h = static_cast<std::size_t>(h);
+  const double scale = std::min({1.0, static_cast<double>(width) / static_cast<double>(w),
+                                 static_cast<double>(height) / static_cast<double>(h)});
+  const auto fit = [scale](std::size_t n) {
+    return std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(n) * scale));
+  };
+  // The source span [first, last) that output pixel i covers along a side of n source pixels.
+  const auto span = [scale](std::size_t i, std::size_t n) {
+    const auto first = std::min(n - 1, static_cast<std::size_t>(static_cast<double>(i) / scale));
+    const auto last =
+        std::clamp(static_cast<std::size_t>(static_cast<double>(i + 1) / scale), first + 1, n);
+    return std::pair{first, last};
+  };
+  const std::size_t out_w = std::min<std::size_t>(fit(src_w), width);
+  const std::size_t out_h = std::min<std::size_t>(fit(src_h), height);
+  hal::Frame frame = hal::Frame::filled(width, height, 255);
+  const std::size_t left = (width - out_w) / 2;
+  const std::size_t top = (height - out_h) / 2;
+  const stbi_uc* pixels = grey.get();
+  for (std::size_t y = 0; y < out_h; ++y) {
+    const auto [y0, y1] = span(y, src_h);
+    for (std::size_t x = 0; x < out_w; ++x) {
+      const auto [x0, x1] = span(x, src_w);
+      double sum = 0.0;
+      for (std::size_t sy = y0; sy < y1; ++sy) {
+        for (std::size_t sx = x0; sx < x1; ++sx) sum += pixels[sy * src_w + sx];
+      }
+      frame.pixels[(top + y) * frame.stride + left + x] =
+          clamp_grey(sum / static_cast<double>((y1 - y0) * (x1 - x0)));
+    }
+  }
   return frame;
 }
 

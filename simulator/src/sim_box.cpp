@@ -222,6 +222,23 @@ Result<PresentReport> SimBox::present_token(std::string_view text, const Present
   return report;
 }
 
+Result<PresentReport> SimBox::present_image(std::string_view png) {
+  if (!options_.config.camera) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      box_id() + " has no camera (its configuration has no camera section)");
+  }
+  RC_ASSIGN_OR_RETURN(hal::Frame frame, frame_from_png(png, options_.config.camera->width,
+                                                       options_.config.camera->height));
+  PresentReport report;
+  report.width = frame.width;
+  report.height = frame.height;
+  report.decoded_text = firmware::Scanner{}.decode(frame);
+  report.camera_sees_code = report.decoded_text.has_value();
+  report.frames = kFramesPerPresent;
+  RC_TRY(present_frame(std::move(frame), kFramesPerPresent));
+  return report;
+}
+
 Status SimBox::present_frame(hal::Frame frame, int frames) {
   RC_TRY(hal::validate_frame(frame));
   for (int k = 0; k < frames; ++k) RC_TRY(sim_->present_frame(frame));

@@ -458,6 +458,17 @@ void BoxWebServer::install_page_routes() {
   });
 }
 
+Result<json> BoxWebServer::present_image(const std::string& png) {
+  RC_ASSIGN_OR_RETURN(const PresentReport report, box_.present_image(png));
+  json out = present_json(report);
+  out["at_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  std::lock_guard lock(present_mu_);
+  last_present_ = out;
+  return out;
+}
+
 Result<json> BoxWebServer::present(const json& body) {
   RC_ASSIGN_OR_RETURN(std::string text, field<std::string>(body, "token"));
   // Pasted text often carries a trailing newline or spaces from the clipboard.
@@ -478,6 +489,16 @@ void BoxWebServer::install_token_routes() {
   httplib::Server& s = *server_;
   s.Post("/api/present",
          json_route([this](const httplib::Request&, const json& body) { return present(body); }));
+  // A picture held to the camera (image/png body): a screenshot of a phone showing a QR code.
+  s.Post("/api/camera", [this](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value("Content-Type") != "image/png") {
+      return reply_error(res, make_error(ErrorCode::kInvalidArgument,
+                                         "send the picture as Content-Type: image/png"));
+    }
+    auto out = present_image(req.body);
+    if (!out.ok()) return reply_error(res, out.error());
+    reply(res, 200, *out);
+  });
   s.Post("/api/tokens",
          json_route([this](const httplib::Request&, const json& body) -> Result<json> {
            RC_ASSIGN_OR_RETURN(const std::string token, field<std::string>(body, "token"));

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "reclothes/common/clock.h"
+#include "reclothes/common/qr_png.h"
 #include "reclothes/firmware/scanner.h"
 #include "reclothes/simulator/sim_box.h"
 #include "reclothes/simulator/tokens.h"
@@ -73,6 +74,32 @@ INSTANTIATE_TEST_SUITE_P(
                       DegradeCase{"zoomed_in", make(3, 1.6, -10, 0.8, 15)},
                       DegradeCase{"small_modules_noisy", make(2, 1.0, 0, 0.5, 30)}),
     [](const auto& param_info) { return std::string(param_info.param.name); });
+
+TEST(FrameFromPngTest, AScreenshotOfAPhoneQrCodeIsShrunkToTheCameraAndRead) {
+  const std::string token = sample_token();
+  // 6 px modules: about 370 px, larger than a 320x240 camera, so it is shrunk to fit.
+  auto png = reclothes::render_qr_png(token, 6);
+  ASSERT_TRUE(png.ok()) << png.error().to_string();
+  auto frame = frame_from_png(*png, 320, 240);
+  ASSERT_TRUE(frame.ok()) << frame.error().to_string();
+  EXPECT_EQ(frame->width, 320u);
+  EXPECT_EQ(frame->height, 240u);
+  EXPECT_EQ(frame->at(0, 0), 255) << "centred on white";
+  EXPECT_EQ(firmware::Scanner{}.decode(*frame), token);
+  // A small picture is not enlarged: the same code at 2 px modules sits in the middle.
+  auto small = frame_from_png(*reclothes::render_qr_png(token, 2), 640, 480);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->at(200, 240), 255) << "left of a 122 px picture centred in 640";
+  EXPECT_EQ(firmware::Scanner{}.decode(*small), token);
+}
+
+TEST(FrameFromPngTest, WhatIsNotAPngIsRefused) {
+  EXPECT_EQ(frame_from_png("GIF89a....", 320, 240).error().code, ErrorCode::kInvalidArgument);
+  auto png = reclothes::render_qr_png("RC1:HELLO", 4);
+  ASSERT_TRUE(png.ok());
+  const std::string truncated = png->substr(0, 40);
+  EXPECT_EQ(frame_from_png(truncated, 320, 240).error().code, ErrorCode::kInvalidArgument);
+}
 
 TEST(DegradeTest, AnOverDegradedCodeIsNotSeen) {
   const std::string token = sample_token();

@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "reclothes/common/qr_png.h"
 #include "reclothes/firmware/scanner.h"
 #include "reclothes/simulator/sim_box.h"
 #include "reclothes/simulator/tokens.h"
@@ -166,6 +167,25 @@ TEST_F(WebApiTest, AForgedTokenIsRejectedAndTheDoorStaysLocked) {
   EXPECT_FALSE(compartment(s, 3)["door_open"].get<bool>());
   EXPECT_EQ(s["pulses"], 0);
   EXPECT_TRUE(box_->pulses().empty());
+}
+
+TEST_F(WebApiTest, APictureOfACourierQrCodeHeldToTheCameraUnlocks) {
+  // What the console's courier app shows: the token as a QR PNG (here rendered directly).
+  auto png = reclothes::render_qr_png(testing::courier_token(*signer_, clock_, 2), 6);
+  ASSERT_TRUE(png.ok());
+  auto res = client_->Post("/api/camera", *png, "image/png");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_TRUE(json::parse(res->body)["camera_sees_code"].get<bool>());
+  EXPECT_TRUE(eventually([](const json& s) { return compartment(s, 2)["unlocked"] == true; }))
+      << state().dump();
+  // Not a picture: refused, and nothing is held to the camera.
+  auto text = client_->Post("/api/camera", "RC1:HELLO", "text/plain");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->status, 400);
+  auto garbage = client_->Post("/api/camera", "\x89PNG not really", "image/png");
+  ASSERT_TRUE(garbage);
+  EXPECT_EQ(garbage->status, 400);
 }
 
 TEST_F(WebApiTest, TheLastPresentedFrameIsAPng) {

@@ -30,6 +30,20 @@ TEST(QrPng, LabelFitsA50mmPrinterAndDecodesToTheTrackingCode) {
   EXPECT_EQ(d.width, d.height);
 }
 
+TEST(QrPng, CourierQrFitsAPhoneScreenAndDecodesToTheToken) {
+  // A courier token for a few compartments: "RC1:" and about 200 base45 characters.
+  std::string token = "RC1:";
+  const std::string alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+  for (std::size_t i = 0; i < 200; ++i) token += alphabet[(i * 7) % alphabet.size()];
+  auto png = render_courier_qr_png(token);
+  ASSERT_TRUE(png.ok()) << png.error().to_string();
+  const auto d = decode_qr_png(*png);
+  EXPECT_EQ(d.text, token);
+  EXPECT_EQ(d.width % 6, 0);  // whole modules of 6 px
+  EXPECT_GE(d.width, 300);
+  EXPECT_LE(d.width, 600);
+}
+
 TEST(QrPng, RefusesWhatItCannotDraw) {
   EXPECT_EQ(render_qr_png("").error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(render_qr_png("x", 0).error().code, ErrorCode::kInvalidArgument);

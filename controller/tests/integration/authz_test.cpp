@@ -66,6 +66,8 @@ const std::vector<Expectation>& expectations() {
       {"POST", "/internal/v1/orders/{id}/complete", kOrderStaff},
       {"POST", "/internal/v1/orders/{id}/items/{number}/grade", kOrderStaff},
       {"GET", "/internal/v1/orders/{id}/label.png", kOrderStaff},
+      {"GET", "/internal/v1/orders/{id}/courier-qr.png", kOrderStaff},
+      {"POST", "/internal/v1/orders/{id}/problems", kOrderStaff},
       {"POST", "/internal/v1/boxes/{box_id}/collect", {R::kManager, R::kSuperAdmin}},
       {"GET", "/internal/v1/products", {R::kChecker, R::kManager, R::kSuperAdmin}},
       {"POST", "/internal/v1/products", {R::kChecker, R::kManager, R::kSuperAdmin}},

@@ -371,6 +371,125 @@ TEST_F(DonationTest, ReassigningACourierRevokesTheFirstToken) {
             2);
 }
 
+TEST_F(DonationTest, CourierQrAndProblemReportsAreTheAssigneesOnly) {
+  const auto gus = customer("gus");
+  for (int i = 0; i < 2; ++i) {
+    auto d = create_donation(gus, {{{"category", "tops"}, {"count", 1}}});
+    ASSERT_EQ(d.status, 201);
+    visit(d.body["compartment"].get<int>(), TokenAction::kDeposit,
+          d.body["token"]["token_id"].get<std::string>(), d.body["id"].get<std::int64_t>());
+  }
+  const auto task = last_task("collecting");
+  ASSERT_NE(task, 0);
+  const auto base = "/internal/v1/orders/" + std::to_string(task);
+  // The console's list filters: box, location and creation time (the clock is the test's).
+  const auto ids = [&](const std::string& query) {
+    auto r = internal("GET", "/internal/v1/orders?" + query, std::nullopt, manager_);
+    EXPECT_EQ(r.status, 200) << query << ": " << describe(r);
+    std::set<std::int64_t> out;
+    for (const auto& o : r.body["items"]) out.insert(o["id"].get<std::int64_t>());
+    return out;
+  };
+  EXPECT_TRUE(ids("kind=collecting&box_id=" + box_).contains(task));
+  EXPECT_TRUE(ids("box_id=no-such-box").empty());
+  EXPECT_TRUE(ids("location_id=" + std::to_string(location_)).contains(task));
+  EXPECT_TRUE(ids("location_id=" + std::to_string(location_ + 1000)).empty());
+  const auto created = get_task(task, manager_).body["created_at"].get<std::string>();
+  const auto created_ms = *parse_ts(created);
+  EXPECT_TRUE(ids("created_from=" + created + "&created_to=" + ts(created_ms + 1)).contains(task));
+  EXPECT_FALSE(ids("created_from=" + ts(created_ms + 1)).contains(task));
+  EXPECT_FALSE(ids("created_to=" + created).contains(task)) << "created_to is exclusive";
+  auto bad_time =
+      internal("GET", "/internal/v1/orders?created_to=yesterday", std::nullopt, manager_);
+  EXPECT_EQ(bad_time.status, 400);
+  EXPECT_EQ(bad_time.code(), "invalid_query");
+  // Not assigned yet: nobody has a courier token to show.
+  auto unassigned = internal("GET", base + "/courier-qr.png", std::nullopt, manager_);
+  EXPECT_EQ(unassigned.status, 403) << describe(unassigned);
+  EXPECT_EQ(unassigned.code(), "not_assignee");
+  ASSERT_EQ(assign(task, delivery_id_).status, 200);
+  const auto token = get_task(task, delivery_).body["token"]["token"].get<std::string>();
+
+  // The assignee's QR code decodes to their courier token, and is not cached.
+  auto qr = internal("GET", base + "/courier-qr.png", std::nullopt, delivery_);
+  ASSERT_EQ(qr.status, 200) << describe(qr);
+  EXPECT_EQ(qr.header("Content-Type"), "image/png");
+  EXPECT_EQ(qr.header("Cache-Control"), "no-store");
+  EXPECT_EQ(decode_qr_png(qr.raw).text, token);
+  // The manager reads every order but never gets the courier's credential.
+  auto manager_qr = internal("GET", base + "/courier-qr.png", std::nullopt, manager_);
+  EXPECT_EQ(manager_qr.status, 403);
+  EXPECT_EQ(manager_qr.code(), "not_assignee");
+  // Another courier does not even see the order.
+  const auto other = staff_token({Role::kDelivery});
+  EXPECT_EQ(internal("GET", base + "/courier-qr.png", std::nullopt, other).status, 404);
+
+  // A jammed door reported by the courier is a fault of the box, audited.
+  auto jammed = internal("POST", base + "/problems",
+                         nlohmann::json{{"problem", "jammed_door"},
+                                        {"compartment", 1},
+                                        {"note", "the latch clicks, the door stays shut"}},
+                         delivery_);
+  ASSERT_EQ(jammed.status, 201) << describe(jammed);
+  EXPECT_EQ(jammed.body["kind"], "courier_report");
+  EXPECT_EQ(jammed.body["box_id"], box_);
+  EXPECT_EQ(jammed.body["compartment"], 1);
+  EXPECT_EQ(jammed.body["state"], "open");
+  EXPECT_EQ(jammed.body["detail"],
+            "door jammed at compartment 1: the latch clicks, the door stays shut");
+  const auto fault_id = jammed.body["id"].get<std::int64_t>();
+  auto listed = internal("GET", "/internal/v1/faults?kind=courier_report", std::nullopt, manager_);
+  ASSERT_EQ(listed.status, 200) << describe(listed);
+  ASSERT_EQ(listed.body["items"].size(), 1u);
+  EXPECT_EQ(listed.body["items"][0]["id"], fault_id);
+  EXPECT_EQ(count("SELECT count(*) FROM box_faults WHERE id = " + std::to_string(fault_id) +
+                  " AND details->>'problem' = 'jammed_door' AND (details->>'order_id')::bigint = " +
+                  std::to_string(task) +
+                  " AND (details->>'reported_by')::bigint = " + std::to_string(delivery_id_)),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'internal_order.report_problem' "
+                  "AND target_id = '" +
+                  std::to_string(task) + "' AND outcome = 'ok' AND after->>'fault_id' = '" +
+                  std::to_string(fault_id) + "'"),
+            1);
+
+  // Refusals: not the assignee, a compartment not the order's, an unknown problem, "other"
+  // without saying what.
+  auto by_manager =
+      internal("POST", base + "/problems", nlohmann::json{{"problem", "missing_bag"}}, manager_);
+  EXPECT_EQ(by_manager.status, 403);
+  EXPECT_EQ(by_manager.code(), "not_assignee");
+  auto wrong_compartment =
+      internal("POST", base + "/problems",
+               nlohmann::json{{"problem", "missing_bag"}, {"compartment", 9}}, delivery_);
+  EXPECT_EQ(wrong_compartment.status, 400);
+  EXPECT_EQ(wrong_compartment.body["error"]["details"]["field"], "/compartment");
+  auto unknown =
+      internal("POST", base + "/problems", nlohmann::json{{"problem", "on_fire"}}, delivery_);
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(unknown.body["error"]["details"]["field"], "/problem");
+  auto vague =
+      internal("POST", base + "/problems", nlohmann::json{{"problem", "other"}}, delivery_);
+  EXPECT_EQ(vague.status, 400);
+  EXPECT_EQ(vague.body["error"]["details"]["field"], "/note");
+  EXPECT_EQ(count("SELECT count(*) FROM box_faults WHERE kind = 'courier_report'"), 1)
+      << "no refused report opened a fault";
+
+  // Once the courier has emptied both compartments, the token and its QR code are gone, and
+  // problems go to the manager instead.
+  const auto token_id = get_task(task, delivery_).body["token"]["token_id"].get<std::string>();
+  visit(1, TokenAction::kCourierCollect, token_id, task);
+  visit(2, TokenAction::kCourierCollect, token_id, task);
+  ASSERT_EQ(get_task(task, delivery_).body["state"], "done");
+  auto after = internal("GET", base + "/courier-qr.png", std::nullopt, delivery_);
+  EXPECT_EQ(after.status, 409);
+  EXPECT_EQ(after.code(), "no_courier_token");
+  auto late =
+      internal("POST", base + "/problems", nlohmann::json{{"problem", "missing_bag"}}, delivery_);
+  EXPECT_EQ(late.status, 409);
+  EXPECT_EQ(late.code(), "order_finished");
+}
+
 TEST_F(DonationTest, BadRequestsAreRefusedClearly) {
   const auto gus = customer("gus");
   EXPECT_EQ(create_donation(gus, nlohmann::json::array()).code(), "invalid_field");

@@ -1,6 +1,8 @@
 // Internal orders (checking, packing, collecting, shipping), the HTTP side: listing and reading
 // with the assigned/all rule, assignment (with courier tokens), packing completion, grading,
-// tracking-code labels, and manual collecting. The SQL is in store/task_store.cpp.
+// tracking-code labels, the courier QR code, problems reported at the box, and manual
+// collecting. The SQL is in store/task_store.cpp.
+#include "../store/alarm_store.h"
 #include "../store/shared.h"
 #include "../store/task_store.h"
 #include "reclothes/controller/domain/png.h"
@@ -43,6 +45,20 @@ HandlerResult list_tasks_handler(DomainContext& d, RequestContext& ctx) {
   if (!before.ok()) return std::move(before).error();
   auto limit = query_int(ctx, "limit", 1, 200);
   if (!limit.ok()) return std::move(limit).error();
+  auto location = query_int(ctx, "location_id", 1, INT64_MAX);
+  if (!location.ok()) return std::move(location).error();
+  f.location_id = *location;
+  f.box_id = ctx.query("box_id");
+  if (f.box_id && (f.box_id->empty() || f.box_id->size() > 64)) {
+    return invalid_query("box_id", "must be 1 to 64 characters");
+  }
+  for (const auto& [name, out] :
+       {std::pair{"created_from", &f.created_from_ms}, std::pair{"created_to", &f.created_to_ms}}) {
+    if (auto v = ctx.query(name)) {
+      *out = parse_ts(*v);
+      if (!*out) return invalid_query(name, "expected an RFC 3339 time (2026-01-31T12:00:00Z)");
+    }
+  }
   f.assignee_id = *assignee;
   f.unassigned = ctx.query("unassigned") == std::optional<std::string>("true");
   f.before_id = *before;
@@ -137,6 +153,42 @@ HandlerResult task_label_handler(DomainContext& d, RequestContext& ctx) {
   return res;
 }
 
+HandlerResult courier_qr_handler(DomainContext& d, RequestContext& ctx) {
+  auto token = courier_token_text(ctx.tx(), id_param(ctx, "id"), task_viewer(ctx));
+  if (!token.ok()) return to_api(d.s, ctx, token.error());
+  auto png = render_courier_qr_png(*token);
+  if (!png.ok()) return api_error(png.error());
+  Response res = Response::text(200, std::move(png).value(), "image/png");
+  // A bearer credential: no cache keeps it after the page is left.
+  res.headers.emplace_back("Cache-Control", "no-store");
+  return res;
+}
+
+HandlerResult report_problem_handler(DomainContext& d, RequestContext& ctx) {
+  FieldReader r(ctx.body());
+  ProblemReport report;
+  report.problem = r.string("problem", 1, 16);
+  if (r.ok() && report.problem != "jammed_door" && report.problem != "missing_bag" &&
+      report.problem != "other") {
+    r.fail("problem", "must be jammed_door, missing_bag or other");
+  }
+  if (auto c = r.optional_integer("compartment", 1, 255)) report.compartment = static_cast<int>(*c);
+  report.note = r.optional_string("note", 0, 500);
+  if (r.ok() && report.problem == "other" && (!report.note || report.note->empty())) {
+    r.fail("note", "is required for a problem of kind other: say what is wrong");
+  }
+  RC_FINISH_BODY(r);
+  const auto id = id_param(ctx, "id");
+  ctx.set_audit(task_audit(std::to_string(id)));
+  auto fault_id = report_task_problem(ctx.tx(), id, task_viewer(ctx), report, d.now_ms());
+  if (!fault_id.ok()) return to_api(d.s, ctx, fault_id.error());
+  auto fault = get_fault(ctx.tx(), *fault_id);
+  if (!fault.ok()) return to_api(d.s, ctx, fault.error());
+  ctx.set_audit(task_audit(std::to_string(id), nullptr,
+                           {{"fault_id", *fault_id}, {"problem", report.problem}}));
+  return Response::created(std::move(fault).value());
+}
+
 HandlerResult collect_now_handler(DomainContext& d, RequestContext& ctx) {
   const auto& box = ctx.param("box_id");
   ctx.set_audit({"box", box, nullptr, nullptr, ""});
@@ -158,7 +210,8 @@ void register_task_routes(Router& router, const std::shared_ptr<DomainContext>& 
                    Access::needs(P::kOrdersReadAssigned), "internal_order.list", false,
                    BodyKind::kNone,
                    "Internal orders (checking, packing, collecting, shipping): all with "
-                   "orders.read_all, else only one's own; filter by kind, state, assignee",
+                   "orders.read_all, else only one's own; filter by kind, state, assignee, box, "
+                   "location, creation time",
                    [d](RequestContext& ctx) { return list_tasks_handler(*d, ctx); }));
 
   router.add(route(L::kInternal, M::kGet, "/internal/v1/orders/{id}",
@@ -191,6 +244,19 @@ void register_task_routes(Router& router, const std::shared_ptr<DomainContext>& 
                    BodyKind::kNone,
                    "The tracking-code label (QR code PNG) of a collecting or shipping order",
                    [d](RequestContext& ctx) { return task_label_handler(*d, ctx); }));
+
+  router.add(route(L::kInternal, M::kGet, "/internal/v1/orders/{id}/courier-qr.png",
+                   Access::needs(P::kOrdersReadAssigned), "internal_order.courier_qr", false,
+                   BodyKind::kNone,
+                   "The assignee's courier token as a QR code PNG, shown to the box camera",
+                   [d](RequestContext& ctx) { return courier_qr_handler(*d, ctx); }));
+
+  router.add(route(L::kInternal, M::kPost, "/internal/v1/orders/{id}/problems",
+                   Access::needs(P::kOrdersReadAssigned), "internal_order.report_problem", true,
+                   BodyKind::kRequired,
+                   "The assignee reports a problem at the order's box (a jammed door, a missing "
+                   "bag): a box fault the on-call staff are alarmed about",
+                   [d](RequestContext& ctx) { return report_problem_handler(*d, ctx); }));
 
   router.add(route(L::kInternal, M::kPost, "/internal/v1/boxes/{box_id}/collect",
                    Access::needs(P::kOrdersAssign), "box.collect", true, BodyKind::kNone,

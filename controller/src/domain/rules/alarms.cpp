@@ -158,6 +158,7 @@ std::string describe_fault_kind(std::string_view kind) {
   if (kind == "out_of_service") return "a compartment went out of service";
   if (kind == "unlock_unknown") return "a lock opened that nobody asked to open";
   if (kind == "offline") return "the box has not been heard from for too long";
+  if (kind == "courier_report") return "a courier reported a problem at the box";
   if (kind == "late_deposit_conflict") {
     return "a late offline deposit went into a compartment held by another order";
   }

@@ -15,4 +15,8 @@ Result<std::string> render_label_png(std::string_view tracking_code) {
   return render_qr_png(tracking_code, 12);
 }
 
+Result<std::string> render_courier_qr_png(std::string_view token) {
+  return render_qr_png(token, 6);
+}
+
 }  // namespace reclothes::controller::domain

@@ -386,6 +386,19 @@ StoreResult<TaskPage> list_tasks(pqxx::work& tx, const TaskFilter& f, const Task
       add("assignee_id = ", std::to_string(*f.assignee_id));
     }
     if (f.unassigned) where += " AND assignee_id IS NULL";
+    if (f.box_id) add("box_id = ", *f.box_id);
+    if (f.location_id) {
+      add("box_id IN (SELECT id FROM boxes WHERE location_id = ", std::to_string(*f.location_id));
+      where += "::bigint)";
+    }
+    if (f.created_from_ms) {
+      add("created_at >= ", ts(*f.created_from_ms));
+      where += "::timestamptz";
+    }
+    if (f.created_to_ms) {
+      add("created_at < ", ts(*f.created_to_ms));
+      where += "::timestamptz";
+    }
     if (f.before_id) add("id < ", std::to_string(*f.before_id));
     const auto rows = tx.exec_params("SELECT id FROM internal_orders WHERE " + where +
                                          " ORDER BY id DESC LIMIT " + std::to_string(f.limit),
@@ -519,6 +532,84 @@ StoreResult<std::string> task_tracking_code(pqxx::work& tx, std::int64_t id, con
                                    "only collecting and shipping orders have labels");
     }
     return rows[0][0].as<std::string>();
+  });
+}
+
+StoreResult<std::string> courier_token_text(pqxx::work& tx, std::int64_t id, const TaskViewer& v) {
+  return guarded([&]() -> StoreResult<std::string> {
+    auto t = visible_task(tx, id, v, false);
+    if (!t.ok()) return t.error();
+    if (t->assignee != v.account_id) {
+      return DomainError::forbidden("not_assignee",
+                                    "only the assigned courier may show the order's courier token");
+    }
+    const auto rows = tx.exec_params(
+        "SELECT token_text FROM internal_orders WHERE id = $1 AND state IN ('assigned', "
+        "'in_progress') AND kind IN ('collecting', 'shipping')",
+        id);
+    if (rows.empty() || rows[0][0].is_null()) {
+      return DomainError::conflict("no_courier_token",
+                                   "only an unfinished collecting or shipping order assigned to "
+                                   "you has a courier token");
+    }
+    return rows[0][0].as<std::string>();
+  });
+}
+
+namespace {
+
+std::string describe_problem(const ProblemReport& report) {
+  std::string what = report.problem == "jammed_door"   ? "door jammed"
+                     : report.problem == "missing_bag" ? "bag missing"
+                                                       : "problem";
+  if (report.compartment) what += " at compartment " + std::to_string(*report.compartment);
+  if (report.note && !report.note->empty()) what += ": " + *report.note;
+  return what;
+}
+
+}  // namespace
+
+StoreResult<std::int64_t> report_task_problem(pqxx::work& tx, std::int64_t id, const TaskViewer& v,
+                                              const ProblemReport& report, std::int64_t now_ms) {
+  return guarded([&]() -> StoreResult<std::int64_t> {
+    auto t = visible_task(tx, id, v, true);
+    if (!t.ok()) return t.error();
+    if (t->assignee != v.account_id) {
+      return DomainError::forbidden("not_assignee",
+                                    "only the assigned staff member reports problems on an order");
+    }
+    if ((t->kind != TaskKind::kCollecting && t->kind != TaskKind::kShipping) || !t->box_id) {
+      return DomainError::conflict("no_box_to_report",
+                                   "problems at a box are reported on collecting and shipping "
+                                   "orders");
+    }
+    if (t->state == TaskState::kDone || t->state == TaskState::kCancelled) {
+      return DomainError::conflict("order_finished", "the order is " +
+                                                         std::string(to_string(t->state)) +
+                                                         ": report the problem to your manager");
+    }
+    if (report.compartment &&
+        tx.exec_params("SELECT 1 FROM internal_orders WHERE id = $1 AND $2 = ANY(compartments)", id,
+                       *report.compartment)
+            .empty()) {
+      const std::string field = "/compartment";
+      const std::string problem = "is not one of the order's compartments";
+      return DomainError::invalid("invalid_field", field + ": " + problem,
+                                  {{"field", field}, {"problem", problem}});
+    }
+    const nlohmann::json details = {
+        {"order_id", id},
+        {"problem", report.problem},
+        {"compartment", report.compartment ? nlohmann::json(*report.compartment) : nullptr},
+        {"reported_by", v.account_id},
+        {"note", report.note ? nlohmann::json(*report.note) : nullptr}};
+    return tx
+        .exec_params1(
+            "INSERT INTO box_faults (box_id, compartment, kind, event_seq, opened_at, detail, "
+            "details) VALUES ($1, $2, 'courier_report', NULL, $3::timestamptz, $4, $5::jsonb) "
+            "RETURNING id",
+            *t->box_id, report.compartment, ts(now_ms), describe_problem(report), details.dump())[0]
+        .as<std::int64_t>();
   });
 }
 

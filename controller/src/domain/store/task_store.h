@@ -31,6 +31,10 @@ struct TaskFilter {
   std::optional<TaskState> state;
   std::optional<std::int64_t> assignee_id;  // ignored unless the viewer reads all
   bool unassigned = false;
+  std::optional<std::string> box_id;            // the order's box
+  std::optional<std::int64_t> location_id;      // the location of the order's box
+  std::optional<std::int64_t> created_from_ms;  // created at or after
+  std::optional<std::int64_t> created_to_ms;    // created before
   std::optional<std::int64_t> before_id;
   std::int64_t limit = 50;
 };
@@ -125,6 +129,27 @@ StoreResult<GradeOutcome> grade_item(DomainContext& d, pqxx::work& tx, std::int6
 // The tracking code printed on a collecting or shipping order's label. Refusals:
 // not_found("order"), conflict no_tracking_code.
 StoreResult<std::string> task_tracking_code(pqxx::work& tx, std::int64_t id, const TaskViewer& v);
+
+// The courier token's text, for the QR code its holder shows at the box camera. The token is a
+// bearer credential: only the order's assignee gets it, while the order is unfinished (as in
+// read_task). Refusals: not_found("order"), forbidden not_assignee, conflict no_courier_token
+// (not a collecting or shipping order, or finished).
+StoreResult<std::string> courier_token_text(pqxx::work& tx, std::int64_t id, const TaskViewer& v);
+
+// A problem the assignee of a collecting or shipping order reports at its box (a jammed door, a
+// missing bag, anything else): a box fault of kind courier_report (detail: the problem and the
+// note; details {order_id, problem, compartment, reported_by, note}) that the alarm worker alarms
+// the location's on-call staff about like any other fault, and staff acknowledge and resolve.
+struct ProblemReport {
+  std::string problem;  // jammed_door, missing_bag or other (the route validates)
+  std::optional<int> compartment;
+  std::optional<std::string> note;
+};
+// The new fault's id. Refusals: not_found("order"), forbidden not_assignee, conflict
+// no_box_to_report (not a collecting or shipping order), conflict order_finished (done or
+// cancelled), invalid invalid_field /compartment (not one of the order's compartments).
+StoreResult<std::int64_t> report_task_problem(pqxx::work& tx, std::int64_t id, const TaskViewer& v,
+                                              const ProblemReport& report, std::int64_t now_ms);
 
 struct CollectingCreated {
   std::int64_t order_id = 0;

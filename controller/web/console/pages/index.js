@@ -4,7 +4,9 @@ import signin from './signin.js';
 import home from './home.js';
 import fleet from './fleet.js';
 import box from './box.js';
-// Catalogue and People (h19/people)
+import orders from './orders.js';
+import courier from './courier.js';
+// Catalogue and People
 import catalogue from './catalogue.js';
 import customers from './customers.js';
 import staff from './staff.js';
@@ -17,6 +19,8 @@ export default [
   home,
   fleet,
   box,
+  orders,
+  courier,
   catalogue,
   customers,
   staff,
@@ -24,3 +28,4 @@ export default [
   keys,
   audit,
 ];
+

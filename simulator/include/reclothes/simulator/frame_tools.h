@@ -49,6 +49,13 @@ hal::Frame warp(const hal::Frame& in, double scale, double rotation_deg, std::ui
 hal::Frame gaussian_blur(const hal::Frame& in, double sigma);
 void add_noise(hal::Frame& frame, int amplitude, std::uint32_t seed);
 
+// A picture held to the camera, as the camera sees it: the PNG (any colour type stb_image reads)
+// in grey, shrunk by area averaging to fit the width x height frame if it is larger (never
+// enlarged), centred on white. This is how a screenshot of a phone's screen (the console's courier
+// QR code) goes into the sim camera. kInvalidArgument for data that is not a PNG stb can read or
+// is larger than 4096 px on a side.
+Result<hal::Frame> frame_from_png(std::string_view png, std::uint32_t width, std::uint32_t height);
+
 // A grey PNG of the frame (stb_image_write), for the box page and `reclothes-sim render`.
 // kInvalidArgument for an inconsistent frame, kInternal if stb fails.
 Result<std::string> encode_png(const hal::Frame& frame);

@@ -156,6 +156,10 @@ class SimBox {
   // ---- the world ----
   // Renders `text` as the camera would see it and holds it in front of the camera.
   Result<PresentReport> present_token(std::string_view text, const PresentOptions& options = {});
+  // Holds a picture (a PNG, such as a screenshot of a phone's screen) in front of the camera, as
+  // frame_from_png fits it into the camera's frame. kFailedPrecondition without a camera,
+  // kInvalidArgument for a picture that cannot be read.
+  Result<PresentReport> present_image(std::string_view png);
   Status present_frame(hal::Frame frame, int frames = kFramesPerPresent);
   // The last frame presented (for the page).
   std::optional<hal::Frame> last_frame() const;

@@ -106,6 +106,7 @@ class BoxWebServer {
   // The routes whose handling does not fit in a few lines. Each returns the JSON of a 200 answer,
   // or the error that is answered instead.
   Result<nlohmann::json> present(const nlohmann::json& body);
+  Result<nlohmann::json> present_image(const std::string& png);
   Result<nlohmann::json> command(const nlohmann::json& body);
   Result<nlohmann::json> mint(const nlohmann::json& body);
   std::string next_command_id();

@@ -20,4 +20,9 @@ Result<std::string> render_qr_png(std::string_view text, int module_px = 8);
 // only the machine-readable part.
 Result<std::string> render_label_png(std::string_view tracking_code);
 
+// A courier token as the QR code the courier's phone shows to the box camera: 6 px per module
+// (a courier token is a version 8..12 code, about 370..450 px with the quiet zone), which the
+// console scales down to the phone's width without losing a module.
+Result<std::string> render_courier_qr_png(std::string_view token);
+
 }  // namespace reclothes::controller::domain
