@@ -96,7 +96,8 @@ run(import.meta.url, async (h) => {
   // ---- 3. the courier's phone --------------------------------------------------------------------
   const phone = await h.newPage(kPhone);
   await h.signIn(phone, "courier");
-  await phone.goto(h.url("#/courier"));
+  // A courier's sign-in lands on My tasks (nav.landingFor), not on the fleet.
+  await phone.waitForURL(/#\/courier$/, { timeout: 15000 });
   const card = phone.getByTestId(`courier-task-${collecting.id}`);
   await card.waitFor();
   await h.visit(phone, "courier-tasks");

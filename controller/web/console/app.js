@@ -18,8 +18,12 @@ function visiblePages() {
   return pages.filter((p) => p.nav && (!p.nav.permission || can(p.nav.permission)));
 }
 
+// Where a sign-in lands: the first page that names one of the staff member's roles as its
+// landing (a courier's My tasks), else the first page in navigation order they may see.
 function homeHash() {
-  const first = visiblePages()[0];
+  const visible = visiblePages();
+  const roles = state.me?.roles ?? [];
+  const first = visible.find((p) => p.nav.landingFor?.some((r) => roles.includes(r))) ?? visible[0];
   return first ? `#/${first.routes[0]}` : '#/home';
 }
 
