@@ -144,14 +144,14 @@ TEST_F(CliBinaryTest, CaControllerMintsOneIdentityPerReplicaAndASecretDirectory)
   const auto j = r.json();
   ASSERT_FALSE(j.is_discarded()) << r.describe();
   ASSERT_EQ(j["controllers"].size(), 3u);
-  for (int i = 0; i < 3; ++i) {
+  for (std::size_t i = 0; i < 3; ++i) {
     const std::string name = "controller.k8s-" + std::to_string(i);
-    EXPECT_EQ(j["controllers"][i]["ordinal"], i);
-    EXPECT_EQ(j["controllers"][i]["client_id"], name);
-    EXPECT_EQ(j["controllers"][i]["issued"], true);
-    EXPECT_NE(
-        j["controllers"][i]["certificate_info"]["subject"].get<std::string>().find("CN=" + name),
-        std::string::npos);
+    const auto& c = j["controllers"][i];
+    EXPECT_EQ(c["ordinal"], i);
+    EXPECT_EQ(c["client_id"], name);
+    EXPECT_EQ(c["issued"], true);
+    EXPECT_NE(c["certificate_info"]["subject"].get<std::string>().find("CN=" + name),
+              std::string::npos);
     EXPECT_TRUE(fs::exists(root_ / "secret" / (name + ".crt"))) << name;
     struct stat st {};
     ASSERT_EQ(::stat((root_ / "secret" / (name + ".key")).c_str(), &st), 0) << name;

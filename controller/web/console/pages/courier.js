@@ -302,7 +302,7 @@ export default {
   id: 'courier',
   routes: ['courier', 'courier/:id', 'courier/:id/label'],
   // Couriers (and managers, who may stand in) carry courier tokens: tokens.issue_courier marks them.
-  nav: { label: 'courier.nav', permission: 'tokens.issue_courier', group: 'work', landingFor: ['courier'] },
+  nav: { label: 'courier.nav', permission: 'tokens.issue_courier', group: 'work', landingFor: ['delivery'] },
   async render(root, params, ctx) {
     useStyles();
     if (!params.id) return renderTasks(root, ctx);
