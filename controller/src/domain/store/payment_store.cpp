@@ -90,18 +90,6 @@ PaymentClaim claim_payment(const DomainContext& d, pqxx::work& tx, std::int64_t 
   return c;
 }
 
-const char* outcome_name(PaymentOutcome::Kind k) {
-  switch (k) {
-    case PaymentOutcome::Kind::kSucceeded:
-      return "succeeded";
-    case PaymentOutcome::Kind::kDeclined:
-      return "declined";
-    case PaymentOutcome::Kind::kUnknown:
-      return "unknown";
-  }
-  return "unknown";
-}
-
 // reclothes_payment_requests_total{operation, outcome} and the provider's answer time: one per
 // question put to the payment provider (tokenize, charge, refund). "unknown" is no answer (a
 // timeout, a 5xx): the payment is retried with the same idempotency key.
@@ -114,7 +102,7 @@ void count_payment(DomainContext& d, const char* operation, const PaymentOutcome
           "Requests to the payment provider by operation (tokenize, charge, refund) and outcome "
           "(succeeded, declined, unknown: no answer, retried)")
       .Register(registry)
-      .Add({{"operation", operation}, {"outcome", outcome_name(outcome.kind)}})
+      .Add({{"operation", operation}, {"outcome", std::string(to_string(outcome.kind))}})
       .Increment();
   prometheus::BuildHistogram()
       .Name("reclothes_payment_request_duration_seconds")
