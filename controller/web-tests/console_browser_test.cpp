@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "reclothes/testsupport/files.h"
 #include "reclothes/testsupport/mosquitto.h"
 #include "reclothes/testsupport/postgres.h"
 #include "reclothes/testsupport/process.h"
@@ -40,22 +41,13 @@ namespace fs = std::filesystem;
 using testsupport::MosquittoServer;
 using testsupport::PostgresServer;
 using testsupport::Process;
+using testsupport::read_file;
 using testsupport::SpawnOptions;
+using testsupport::tail;
 using testsupport::TempDir;
 
 constexpr const char* kPassword = "console-test-password";
 constexpr const char* kDomain = "reclothes.test";
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string tail(const std::string& text, std::size_t bytes) {
-  return text.size() <= bytes ? text : "..." + text.substr(text.size() - bytes);
-}
 
 // The scripts: every *_test.mjs beside this harness (each area adds its own file).
 std::vector<std::string> scripts() {

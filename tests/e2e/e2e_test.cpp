@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "reclothes/testsupport/files.h"
 #include "reclothes/testsupport/mosquitto.h"
 #include "reclothes/testsupport/postgres.h"
 #include "reclothes/testsupport/process.h"
@@ -47,21 +48,12 @@ namespace fs = std::filesystem;
 using testsupport::MosquittoServer;
 using testsupport::PostgresServer;
 using testsupport::Process;
+using testsupport::read_file;
 using testsupport::SpawnOptions;
+using testsupport::tail;
 using testsupport::TempDir;
 
 constexpr const char* kStaffPassword = "e2e-staff-password";
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string tail(const std::string& text, std::size_t bytes) {
-  return text.size() <= bytes ? text : "..." + text.substr(text.size() - bytes);
-}
 
 struct Case {
   const char* name;      // the test's name

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "reclothes/common/token.h"
+#include "reclothes/testsupport/files.h"
 #include "reclothes/testsupport/mosquitto.h"
 #include "reclothes/testsupport/postgres.h"
 #include "reclothes/testsupport/process.h"
@@ -50,23 +51,14 @@ using Clock = std::chrono::steady_clock;
 using testsupport::MosquittoServer;
 using testsupport::PostgresServer;
 using testsupport::Process;
+using testsupport::read_file;
 using testsupport::SpawnOptions;
+using testsupport::tail;
 using testsupport::TempDir;
 
 constexpr const char* kAdminEmail = "faults-admin@reclothes.test";
 constexpr const char* kAdminPassword = "faults-admin-password";
 constexpr int kCompartments = 4;
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string tail(const std::string& text, std::size_t bytes) {
-  return text.size() <= bytes ? text : "..." + text.substr(text.size() - bytes);
-}
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();

@@ -14,20 +14,16 @@
 #include <sstream>
 
 #include "fixture.h"
+#include "reclothes/testsupport/files.h"
 
 namespace reclothes::controller::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kDeployDir = RECLOTHES_NGINX_DEPLOY_DIR;
+using testsupport::read_file;
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+const fs::path kDeployDir = RECLOTHES_NGINX_DEPLOY_DIR;
 
 void write_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path);
